@@ -1,0 +1,4 @@
+using NativeInit;
+using NativeInit.Cli;
+
+return CommandLine.Run(args, Commands.All, Console.Out, Console.Error);

@@ -1,0 +1,48 @@
+using NativeInit.Tests.TestSupport;
+
+namespace NativeInit.Tests.Cli;
+
+/// <summary>The published binary's conventions: --version, --help, COMMAND --help, exit code 2 on usage errors.</summary>
+[Trait("Category", "Integration")]
+public class CommandLineTests
+{
+    [SkippableFact]
+    public void Version_prints_name_and_version()
+    {
+        var r = Tool.Run(Tool.RequireNativeInit(), "--version");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Matches(@"^nativeinit \d+\.\d+\.\d+\s*$", r.Stdout);
+    }
+
+    [SkippableFact]
+    public void Help_lists_every_command()
+    {
+        var r = Tool.Run(Tool.RequireNativeInit(), "--help");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("extract", r.Stdout);
+        Assert.Contains("Exit codes", r.Stdout);
+    }
+
+    [SkippableFact]
+    public void Command_help_shows_usage_and_options()
+    {
+        var r = Tool.Run(Tool.RequireNativeInit(), "extract", "--help");
+        Assert.Equal(0, r.ExitCode);
+        Assert.StartsWith("Usage: nativeinit extract ARCHIVE --to DIR", r.Stdout);
+        Assert.Contains("--stats[=json]", r.Stdout);
+    }
+
+    [SkippableTheory]
+    [InlineData(new string[0], "Usage: nativeinit COMMAND")]
+    [InlineData(new[] { "frobnicate" }, "'frobnicate' is not a command")]
+    [InlineData(new[] { "extract", "a.tar", "--bogus" }, "unknown option '--bogus'")]
+    [InlineData(new[] { "extract" }, "missing argument")]
+    [InlineData(new[] { "extract", "a.tar", "--to" }, "option --to needs a value")]
+    [InlineData(new[] { "extract", "a.tar", "--progress=yes" }, "option --progress takes no value")]
+    public void Usage_errors_exit_2_with_a_message(string[] args, string message)
+    {
+        var r = Tool.Run(Tool.RequireNativeInit(), args);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains(message, r.Stdout + r.Stderr);
+    }
+}
