@@ -79,7 +79,7 @@ public static class ArchiveExtraction
         }
         var format = Compression.Detect(head.AsSpan(0, got));
         input.Stream.Unread(head, got);
-        Stream raw = new BufferedStream(input.Stream, ReadBufferSize);
+        Stream raw = new ReadAheadStream(input.Stream, ReadBufferSize);
         using var decoded = Compression.OpenDecoder(raw, format, options);
         using var source = new PipelinedChunkSource(decoded);
         using var reader = new TarReader(source);
@@ -141,6 +141,61 @@ internal sealed class CountingStream(Stream inner) : Stream
         }
         Interlocked.Add(ref _bytesRead, n);
         return n;
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    protected override void Dispose(bool disposing) { if (disposing) inner.Dispose(); base.Dispose(disposing); }
+}
+
+/// <summary>Large reads from the archive with a forward-only <see cref="Position"/> (bytes handed out so far), which
+/// SharpCompress's xz decoder reads on an unseekable stream (BufferedStream throws there). Reads at least as large as
+/// the buffer bypass it.</summary>
+internal sealed class ReadAheadStream(Stream inner, int bufferSize) : Stream
+{
+    private readonly byte[] _buffer = GC.AllocateUninitializedArray<byte>(bufferSize);
+    private int _pos, _len;
+    private long _position;
+
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => _position; set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        if (buffer.IsEmpty) return 0;
+        int n;
+        if (_pos < _len)
+        {
+            n = Math.Min(buffer.Length, _len - _pos);
+            _buffer.AsSpan(_pos, n).CopyTo(buffer);
+            _pos += n;
+        }
+        else if (buffer.Length >= _buffer.Length)
+        {
+            n = inner.Read(buffer);
+        }
+        else
+        {
+            _len = inner.Read(_buffer);
+            _pos = 0;
+            n = Math.Min(buffer.Length, _len);
+            _buffer.AsSpan(0, n).CopyTo(buffer);
+            _pos = n;
+        }
+        _position += n;
+        return n;
+    }
+
+    public override int ReadByte()
+    {
+        Span<byte> one = stackalloc byte[1];
+        return Read(one) == 1 ? one[0] : -1;
     }
 
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
