@@ -100,7 +100,9 @@ public sealed class TarReader : IDisposable
             {
                 if (haveExtended || haveLongName || haveLongLink)
                     Fail(first, null, "a zero block follows an extended header");
-                // A second zero block, the end of data, or (as GNU tar) a lone zero block: the end of the archive.
+                // The end: a second zero block, the end of data, or (as GNU tar, which warns) a lone zero block
+                // followed by a header. Only a partial block after it is an error (a short read).
+                TryReadBlock(out _, "end-of-archive");
                 return Finish();
             }
             VerifyChecksum(h, offset);
