@@ -118,7 +118,7 @@ public sealed class TarExtractor : IDisposable
             rc = parent.TryCreateFile(leaf, NewFileMode, out file);
         }
         if (rc != 0) Fail("create", rc);
-        using (file)
+        try
         {
             if (e.IsSparse)
             {
@@ -132,7 +132,7 @@ public sealed class TarExtractor : IDisposable
                         while (seg < map.Count && segDone == map[seg].Length) { seg++; segDone = 0; }
                         if (seg >= map.Count) FailFormat("more data than its sparse map describes");
                         int take = (int)Math.Min(data.Length, map[seg].Length - segDone);
-                        rc = file!.TryWriteAllAt(data[..take], map[seg].Offset + segDone);
+                        rc = file.TryWriteAllAt(data[..take], map[seg].Offset + segDone);
                         if (rc != 0) Fail("write", rc);
                         segDone += take;
                         data = data[take..];
@@ -140,7 +140,7 @@ public sealed class TarExtractor : IDisposable
                     }
                     Tick?.Invoke();
                 }
-                rc = file!.TryTruncate(e.RealSize);
+                rc = file.TryTruncate(e.RealSize);
                 if (rc != 0) Fail("ftruncate", rc);
                 Stats.Sparse++;
             }
@@ -148,14 +148,21 @@ public sealed class TarExtractor : IDisposable
             {
                 while (reader.TryReadData(out var data))
                 {
-                    rc = file!.TryWriteAll(data);
+                    rc = file.TryWriteAll(data);
                     if (rc != 0) Fail("write", rc);
                     Stats.BytesWritten += data.Length;
                     Tick?.Invoke();
                 }
             }
-            ApplyMetadata(file!, e);
+            ApplyMetadata(file, e);
         }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+        rc = file.TryClose();
+        if (rc != 0) Fail("close", rc);
         Stats.Regular++;
     }
 
@@ -325,7 +332,7 @@ public sealed class TarExtractor : IDisposable
                     dir = TryWalkExisting(path, _components, _components.Count);
                     if (dir is null) continue;
                 }
-                using var f = (dir ?? _root).AsFile();
+                var f = (dir ?? _root).AsFile();
                 try
                 {
                     ApplyMetadata(f, r.Uid, r.Gid, r.Mode, r.Seconds, r.Nanoseconds, null, _deferred, r.XattrStart, r.XattrCount);
