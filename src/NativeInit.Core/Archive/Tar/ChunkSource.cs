@@ -110,6 +110,9 @@ public sealed class PipelinedChunkSource : ChunkSource
     /// <summary>Time the decoder thread spent reading and decompressing.</summary>
     public TimeSpan DecodeTime => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _decodeTicks));
 
+    /// <summary>CPU time of the decoder thread (known once the stream has ended).</summary>
+    public TimeSpan DecodeCpuTime { get; private set; }
+
     /// <summary>Time the consumer spent waiting for a decoded chunk.</summary>
     public TimeSpan WaitTime => Stopwatch.GetElapsedTime(0, _waitTicks);
 
@@ -132,6 +135,7 @@ public sealed class PipelinedChunkSource : ChunkSource
                 }
                 Interlocked.Add(ref _decodeTicks, Stopwatch.GetTimestamp() - t0);
                 _lengths[w] = n;
+                if (n == 0) DecodeCpuTime = Platform.ProcessStatus.ThreadCpuTime();
                 _filled.Release();
                 if (n == 0) return;
                 w = (w + 1) % _slots.Length;
@@ -139,6 +143,7 @@ public sealed class PipelinedChunkSource : ChunkSource
         }
         catch (Exception e)
         {
+            DecodeCpuTime = Platform.ProcessStatus.ThreadCpuTime();
             _error = e;
             _lengths[w] = -1;
             _filled.Release();
