@@ -14,7 +14,7 @@ internal static class ExtractCommand
     {
         Name = "extract",
         Summary = "stream a tar, .tar.xz or .tar.zst archive onto a directory, with owners, modes and xattrs",
-        Usage = "extract ARCHIVE --to DIR [--threads N] [--progress] [--stats[=json]]",
+        Usage = "extract ARCHIVE --to DIR [--threads N] [--progress] [--stats[=json]] [--dry-run]",
         MinArguments = 1,
         MaxArguments = 1,
         Options =
@@ -23,6 +23,7 @@ internal static class ExtractCommand
             new("threads", "j", "N", "decoder threads (default: number of cores)"),
             new("progress", null, null, "print a byte-based progress line on standard error"),
             new("stats", null, "json", "print statistics at the end; --stats=json prints one JSON object", ValueIsOptional: true),
+            new("dry-run", "n", null, "read and check the whole archive (checksums, names) and count, without writing"),
         ],
         Description = "ARCHIVE may be '-' for standard input. The compression is told by the magic bytes, not the name.\n" +
             "Nothing is created, changed or followed outside DIR: absolute paths, '..' components, hard links to\n" +
@@ -40,7 +41,8 @@ internal static class ExtractCommand
         if (stats is not null and not "text" and not "json")
             throw new UsageException($"--stats takes no value or =json, not '{stats}'");
 
-        using var extractor = TarExtractor.Open(dir);
+        bool dryRun = args.Has("dry-run");
+        using var extractor = TarExtractor.Open(dir, dryRun: dryRun);
         using var input = ArchiveExtraction.Input.Open(archive);
         ProgressReporter? progress = null;
         if (args.Has("progress"))
@@ -58,15 +60,17 @@ internal static class ExtractCommand
         }
         progress?.Done();
 
-        if (stats == "json") WriteJson(ctx.Out, archive, dir, report);
-        else if (stats == "text") WriteText(ctx.Out, report);
+        if (stats == "json") WriteJson(ctx.Out, archive, dir, report, dryRun);
+        else if (stats == "text") WriteText(ctx.Out, report, dryRun);
+        else if (dryRun) ctx.Out.WriteLine($"dry run: {archive} holds {report.Stats.Entries} entries, {ByteSize.Format(report.Stats.BytesWritten)} of file data; nothing written to {dir}");
         return ExitCodes.Success;
     }
 
-    private static void WriteText(TextWriter w, ExtractionReport r)
+    private static void WriteText(TextWriter w, ExtractionReport r, bool dryRun)
     {
         var s = r.Stats;
         var inv = CultureInfo.InvariantCulture;
+        if (dryRun) w.WriteLine("dry run:       nothing written; the figures are what the archive holds");
         w.WriteLine($"entries:       {s.Entries} ({s.Regular} files, {s.Directories} directories, {s.Symlinks} symlinks, " +
                     $"{s.HardLinks} hard links, {s.CharDevices} char devices, {s.BlockDevices} block devices, {s.Fifos} fifos; {s.Sparse} sparse)");
         w.WriteLine($"xattrs:        {s.XattrsSet} set" + (s.XattrsSkipped > 0 ? $", {s.XattrsSkipped} user.* on symlinks skipped" : ""));
@@ -78,7 +82,7 @@ internal static class ExtractCommand
         w.WriteLine($"peak RSS:      {ByteSize.Format(r.PeakRssBytes)}");
     }
 
-    private static void WriteJson(TextWriter w, string archive, string dir, ExtractionReport r)
+    private static void WriteJson(TextWriter w, string archive, string dir, ExtractionReport r, bool dryRun)
     {
         var s = r.Stats;
         using var ms = new MemoryStream();
@@ -88,6 +92,7 @@ internal static class ExtractCommand
             j.WriteString("archive", archive);
             j.WriteString("to", dir);
             j.WriteString("compression", r.Compression.ToString().ToLowerInvariant());
+            j.WriteBoolean("dry_run", dryRun);
             j.WriteStartObject("entries");
             j.WriteNumber("total", s.Entries);
             j.WriteNumber("regular", s.Regular);

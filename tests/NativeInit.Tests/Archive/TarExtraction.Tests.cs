@@ -215,6 +215,31 @@ public class TarExtractionSafetyTests
     }
 
     [SkippableFact]
+    public void Dry_run_checks_and_counts_without_writing()
+    {
+        string bin = Tool.RequireNativeInit();
+        Tool.Require("python3");
+        using var tmp = new TempDir();
+        string good = tmp.Combine("good.tar"), evil = tmp.Combine("evil.tar");
+        MakeTar(good, ('d', "d", ""), ('f', "d/f", "12345"), ('l', "d/l", "f"), ('h', "d/h", "d/f"));
+        MakeTar(evil, ('f', "ok", "x"), ('h', "bad", "../../etc/passwd"));
+        string dir = tmp.Combine("target");
+        Directory.CreateDirectory(dir);
+        var r = Tool.Run(bin, "extract", good, "--to", dir, "--dry-run", "--stats=json");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        using (var doc = JsonDocument.Parse(r.Stdout))
+        {
+            Assert.True(doc.RootElement.GetProperty("dry_run").GetBoolean());
+            Assert.Equal(4, doc.RootElement.GetProperty("entries").GetProperty("total").GetInt32());
+            Assert.Equal(5, doc.RootElement.GetProperty("bytes_written").GetInt64());
+        }
+        r = Tool.Run(bin, "extract", evil, "--to", dir, "--dry-run");
+        Assert.True(r.ExitCode == 1, r.ToString());
+        Assert.Contains("'bad'", r.Stderr);
+        Assert.Empty(Directory.GetFileSystemEntries(dir));
+    }
+
+    [SkippableFact]
     public void Missing_directory_or_archive_is_refused_before_writing_with_exit_3()
     {
         string bin = Tool.RequireNativeInit();

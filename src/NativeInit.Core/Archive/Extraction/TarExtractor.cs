@@ -56,16 +56,21 @@ public sealed class TarExtractor : IDisposable
 
     public ExtractionStats Stats { get; } = new();
 
+    /// <summary>Dry run: read and check every entry (format, checksums, names: absolute, "..", hard link targets) and
+    /// count what would be made, without touching the file system beneath the target. Checks that depend on what the
+    /// archive creates (a path through a symlink made earlier) are not simulated.</summary>
+    public bool DryRun { get; init; }
+
     /// <summary>Called after each entry and each written chunk (progress reporting).</summary>
     public Action? Tick { get; set; }
 
     /// <summary>Opens the target directory; <see cref="RefusedException"/> when it is missing or not a directory.</summary>
-    public static TarExtractor Open(string directory, bool? restoreOwners = null)
+    public static TarExtractor Open(string directory, bool? restoreOwners = null, bool dryRun = false)
     {
         int rc = DirectoryHandle.TryOpenRoot(directory, out var root);
         if (rc != 0)
             throw new RefusedException($"target directory {directory}: {PosixError.Message(rc)} ({PosixError.Name(rc)}); it must exist");
-        return new TarExtractor(root!, directory, restoreOwners ?? ProcessIdentity.IsRoot);
+        return new TarExtractor(root!, directory, restoreOwners ?? ProcessIdentity.IsRoot) { DryRun = dryRun };
     }
 
     /// <summary>Extracts every entry of <paramref name="reader"/>, then applies the directories' metadata.</summary>
@@ -76,7 +81,7 @@ public sealed class TarExtractor : IDisposable
             Extract(entry, reader);
             Tick?.Invoke();
         }
-        ApplyDeferredDirectories();
+        if (!DryRun) ApplyDeferredDirectories();
     }
 
     /// <summary>Applies one entry; file data is read from <paramref name="reader"/>.</summary>
@@ -92,6 +97,11 @@ public sealed class TarExtractor : IDisposable
             Stats.Directories++;
             return;
         }
+        if (DryRun)
+        {
+            CountDryRun(entry);
+            return;
+        }
         var parent = WalkParents(entry.Path, _components.Count - 1);
         var leafPart = _components[^1];
         var leaf = entry.Path.Slice(leafPart.Start, leafPart.Length);
@@ -105,6 +115,29 @@ public sealed class TarExtractor : IDisposable
             case TarEntryType.BlockDevice: ExtractNode(entry, parent, leaf, Libc.S_IFBLK); Stats.BlockDevices++; break;
             case TarEntryType.Fifo: ExtractNode(entry, parent, leaf, Libc.S_IFIFO); Stats.Fifos++; break;
         }
+    }
+
+    private void CountDryRun(TarEntry e)
+    {
+        switch (e.Type)
+        {
+            case TarEntryType.Regular:
+                Stats.Regular++;
+                if (e.IsSparse) Stats.Sparse++;
+                Stats.BytesWritten += e.Size;
+                break;
+            case TarEntryType.Directory: Stats.Directories++; break;
+            case TarEntryType.SymbolicLink: Stats.Symlinks++; break;
+            case TarEntryType.HardLink:
+                Split(e.LinkTarget, _linkComponents, "hard link target");
+                if (_linkComponents.Count == 0) Refuse("is a hard link to the target directory itself");
+                Stats.HardLinks++;
+                break;
+            case TarEntryType.CharacterDevice: Stats.CharDevices++; break;
+            case TarEntryType.BlockDevice: Stats.BlockDevices++; break;
+            case TarEntryType.Fifo: Stats.Fifos++; break;
+        }
+        Stats.XattrsSet += e.XattrCount;
     }
 
     // ---- entry types ----
