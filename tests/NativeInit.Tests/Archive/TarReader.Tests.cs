@@ -238,3 +238,64 @@ public class TarReaderTests
         Assert.Contains("pax", ex.Message);
     }
 }
+
+public class TarReaderFuzzTests
+{
+    /// <summary>Random byte mutations of a valid archive with every header kind: the reader either reads it or throws
+    /// <see cref="InvalidDataFormatException"/>, never another exception (index out of range, overflow, hang).</summary>
+    [Fact]
+    public void Mutated_archives_fail_only_with_format_errors()
+    {
+        string longName = string.Concat(Enumerable.Repeat("long-name/", 15)) + "f";
+        var ln = System.Text.Encoding.UTF8.GetBytes(longName + "\0");
+        var map = "2\n0\n3\n10000\n2\n"u8.ToArray();
+        var sparse = new byte[512 + 5];
+        map.CopyTo(sparse, 0);
+        var good = new TarBuilder()
+            .Pax((byte)'g', ("uid", "5"u8.ToArray()))
+            .Pax((byte)'x', ("path", "p/x"u8.ToArray()), ("mtime", "12.5"u8.ToArray()),
+                ("SCHILY.xattr.user.a", [0, 1, 2]), ("LIBARCHIVE.xattr.user.b", "AAEC"u8.ToArray()))
+            .File("f", new string('z', 1500))
+            .Entry(TarBuilder.Header("././@LongLink", (byte)'L', ln.Length, gnu: true), ln)
+            .Entry(TarBuilder.Header("x", (byte)'0', 10, gnu: true, uid: 5_000_000), new byte[10])
+            .Pax((byte)'x', ("GNU.sparse.major", "1"u8.ToArray()), ("GNU.sparse.minor", "0"u8.ToArray()),
+                ("GNU.sparse.name", "s"u8.ToArray()), ("GNU.sparse.realsize", "20000"u8.ToArray()))
+            .Entry(TarBuilder.Header("GNUSparseFile.0/s", (byte)'0', sparse.Length), sparse)
+            .Pax((byte)'x', ("GNU.sparse.size", "9000"u8.ToArray()), ("GNU.sparse.map", "0,4,8000,4"u8.ToArray()))
+            .Entry(TarBuilder.Header("s01", (byte)'0', 8), new byte[8])
+            .Entry(TarBuilder.Header("dev", (byte)'3', tweak: h => { h[329] = (byte)'1'; }))
+            .End().ToArray();
+        var rnd = new Random(12345);
+        for (int iteration = 0; iteration < 4000; iteration++)
+        {
+            var bad = (byte[])good.Clone();
+            int mutations = rnd.Next(1, 4);
+            for (int m = 0; m < mutations; m++)
+            {
+                int at = rnd.Next(bad.Length);
+                bad[at] = rnd.Next(3) switch { 0 => (byte)rnd.Next(256), 1 => (byte)(bad[at] ^ (1 << rnd.Next(8))), _ => (byte)"0123456789 =\n\0"[rnd.Next(14)] };
+            }
+            // Keep the checksums right half of the time, so the mutation reaches the field parsers.
+            if (rnd.Next(2) == 0)
+                for (int h = 0; h + 512 <= bad.Length; h += 512)
+                    if (bad.AsSpan(257, 5).SequenceEqual("ustar"u8) || bad.AsSpan(h + 257, 5).SequenceEqual("ustar"u8))
+                    {
+                        var block = bad.AsSpan(h, 512).ToArray();
+                        if (!block.AsSpan(257, 5).SequenceEqual("ustar"u8)) continue;
+                        TarBuilder.SetChecksum(block);
+                        block.CopyTo(bad, h);
+                    }
+            try
+            {
+                using var reader = new TarReader(new StreamChunkSource(new MemoryStream(bad), 512), ownsSource: true);
+                while (reader.Next() is { } e)
+                    while (reader.TryReadData(out _)) { }
+            }
+            catch (InvalidDataFormatException) { }
+            catch (Exception e)
+            {
+                Assert.Fail($"iteration {iteration}: {e.GetType().Name}: {e.Message}\n{e.StackTrace}");
+            }
+        }
+    }
+}

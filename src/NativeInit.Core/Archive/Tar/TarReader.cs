@@ -201,6 +201,8 @@ public sealed class TarReader : IDisposable
             if (_globalPax.Length > 0) ApplyPax(_globalPax.Span, first);
             if (haveExtended) ApplyPax(_pax.Span, first);
 
+            if (e.Size < 0) Fail(first, null, $"'{e.DisplayPath}': negative size {e.Size}", entryNamed: true);
+
             if (e.Type == TarEntryType.Regular && e.Path.Length > 0 && e.Path[^1] == (byte)'/' &&
                 flag is TarTypeFlag.Regular or TarTypeFlag.RegularAlt or TarTypeFlag.Contiguous)
                 e.Type = TarEntryType.Directory; // old archives mark directories by a trailing slash
@@ -650,7 +652,7 @@ public sealed class TarReader : IDisposable
         }
         if (sum != e.Size)
             Fail(e.HeaderOffset, null, $"'{e.DisplayPath}': sparse map holds {sum} bytes but the entry stores {e.Size}", entryNamed: true);
-        if (e.RealSize < end)
+        if (e.RealSize < 0 || e.RealSize < end)
             Fail(e.HeaderOffset, null, $"'{e.DisplayPath}': sparse map reaches {end}, past the real size {e.RealSize}", entryNamed: true);
     }
 
