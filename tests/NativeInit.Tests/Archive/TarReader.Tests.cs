@@ -299,3 +299,36 @@ public class TarReaderFuzzTests
         }
     }
 }
+
+public class TarReaderEndTests
+{
+    private static int Count(byte[] tar)
+    {
+        int n = 0;
+        using var reader = new TarReader(new MemoryStream(tar));
+        while (reader.Next() is not null) n++;
+        return n;
+    }
+
+    [Fact]
+    public void Two_zero_blocks_end_the_archive_and_what_follows_is_ignored()
+    {
+        var tar = new TarBuilder().File("a", "1").End().File("after-the-end", "2").ToArray();
+        Assert.Equal(1, Count(tar));
+    }
+
+    [Fact]
+    public void A_lone_trailing_zero_block_or_no_end_marker_is_accepted()
+    {
+        Assert.Equal(1, Count(new TarBuilder().File("a", "1").Raw(new byte[512]).ToArray()));
+        Assert.Equal(1, Count(new TarBuilder().File("a", "1").ToArray()));
+    }
+
+    [Fact]
+    public void A_zeroed_block_inside_the_archive_is_an_error_not_a_quiet_end()
+    {
+        var tar = new TarBuilder().File("a", "1").Raw(new byte[512]).File("b", "2").End().ToArray();
+        var ex = Assert.Throws<InvalidDataFormatException>(() => Count(tar));
+        Assert.Contains("lone zero block at offset 1024", ex.Message);
+    }
+}

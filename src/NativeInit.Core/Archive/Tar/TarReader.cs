@@ -14,8 +14,8 @@ namespace NativeInit.Core.Archive.Tar;
 /// <para>One <see cref="TarEntry"/> is reused for every entry, data is handed out as spans of the source's chunks
 /// (<see cref="TryReadData"/>), so nothing is allocated per entry on the hot path. Header checksums are verified (the
 /// unsigned and the historic signed sum); the archive ends at two zero blocks, or a lone zero block followed by the
-/// end of data or a header (GNU tar accepts both), or the end of data right after an entry's padding. A short read
-/// inside a header or data is an error. Every format error is an <see cref="InvalidDataFormatException"/> naming the
+/// end of data, or the end of data right after an entry's padding (as GNU tar). A lone zero block followed by a header
+/// (GNU tar stops there with a warning) and a short read inside a header or data are errors. Every format error is an <see cref="InvalidDataFormatException"/> naming the
 /// entry and the offset.</para>
 /// </summary>
 public sealed class TarReader : IDisposable
@@ -100,9 +100,13 @@ public sealed class TarReader : IDisposable
             {
                 if (haveExtended || haveLongName || haveLongLink)
                     Fail(first, null, "a zero block follows an extended header");
-                // The end: a second zero block, the end of data, or (as GNU tar, which warns) a lone zero block
-                // followed by a header. Only a partial block after it is an error (a short read).
-                TryReadBlock(out _, "end-of-archive");
+                // The end: a second zero block, or the end of data right after the first (GNU tar accepts a lone
+                // trailing zero block). A partial block after it is a short read; a header after a lone zero block
+                // means a zeroed block in the middle of the archive: GNU tar stops there with a warning, which would
+                // be a quiet partial extraction, so it is an error here.
+                long next = Position;
+                if (TryReadBlock(out int z, "end-of-archive") && _buf.AsSpan(z, BlockSize).IndexOfAnyExcept((byte)0) >= 0)
+                    Fail(next, null, $"a lone zero block at offset {offset} is followed by more data (a zeroed block inside the archive?)");
                 return Finish();
             }
             VerifyChecksum(h, offset);
