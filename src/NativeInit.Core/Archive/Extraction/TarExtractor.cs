@@ -28,7 +28,7 @@ public sealed class ExtractionStats
 /// entry's metadata. The descriptors of the current parent chain are cached (archives are mostly sorted).</para>
 /// <para>Metadata order: chown (numeric ids; only as root, as GNU tar), then the full mode including setuid, setgid
 /// and sticky, then every xattr, then the mtime in nanoseconds — so neither chown clears the setuid bits or
-/// security.capability. Directories get their metadata after their contents (deferred, deepest first).</para>
+/// security.capability. Directories get their metadata after their contents (deferred, children first).</para>
 /// </summary>
 public sealed class TarExtractor : IDisposable
 {
