@@ -31,7 +31,8 @@ internal sealed unsafe class DirectoryHandle : IDisposable
         return 0;
     }
 
-    /// <summary>Opens the child directory <paramref name="name"/> without following a symlink (ELOOP, ENOTDIR otherwise).</summary>
+    /// <summary>Opens the child directory <paramref name="name"/> without following a symlink: a symlink gives ENOTDIR
+    /// (O_DIRECTORY is checked on the link itself; ELOOP on some kernels), another non-directory ENOTDIR.</summary>
     public int TryOpenDirectory(ReadOnlySpan<byte> name, out DirectoryHandle? handle)
     {
         handle = null;
