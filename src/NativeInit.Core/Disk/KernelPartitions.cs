@@ -13,6 +13,9 @@ public enum KernelNotification
     Reread,
     /// <summary>The disk was busy: partitions were deleted and added one by one with BLKPG.</summary>
     PartitionByPartition,
+    /// <summary>The device does not carry partitions (EINVAL from BLKRRPART: a loop device without partition
+    /// scanning, a device-mapper device); reach the partitions with loop devices at their offsets instead.</summary>
+    NoPartitionSupport,
 }
 
 /// <summary>
@@ -38,6 +41,7 @@ public static class KernelPartitions
         if (Libc.blk_ioctl_none(disk.RawFd, Libc.BLKRRPART, 0) < 0)
         {
             int err = PosixError.Last;
+            if (err == PosixError.EINVAL) return KernelNotification.NoPartitionSupport;
             if (err != PosixError.EBUSY) PosixError.Throw("BLKRRPART", disk.Path, err);
             UpdateOneByOne(disk, table);
             how = KernelNotification.PartitionByPartition;
