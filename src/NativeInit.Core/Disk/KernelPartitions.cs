@@ -46,8 +46,31 @@ public static class KernelPartitions
             UpdateOneByOne(disk, table);
             how = KernelNotification.PartitionByPartition;
         }
+        else if (!SysfsMatches(disk.KernelName, table, TimeSpan.FromSeconds(2)))
+        {
+            // The re-read succeeded but the kernel shows other partitions (a kernel built without the GPT parser):
+            // fix them up one by one.
+            UpdateOneByOne(disk, table);
+            how = KernelNotification.PartitionByPartition;
+        }
         WaitForNodes(disk.KernelName, table.Partitions.Select(p => p.Number), timeout ?? TimeSpan.FromSeconds(10));
         return how;
+    }
+
+    /// <summary>Polls sysfs until the kernel's partitions of the disk are exactly those of the table (number, start, size).</summary>
+    private static bool SysfsMatches(string disk, GptTable table, TimeSpan wait)
+    {
+        var deadline = DateTime.UtcNow + wait;
+        while (true)
+        {
+            var have = BlockDeviceInfo.Partitions(disk);
+            bool ok = have.Count == table.Partitions.Count && have.All(h =>
+                table.Find(h.Number) is { } p && SysfsRange(disk, h.Name) is var (start, size)
+                && start == p.ByteOffset(table.SectorSize) && size == p.ByteLength(table.SectorSize));
+            if (ok) return true;
+            if (DateTime.UtcNow >= deadline) return false;
+            Thread.Sleep(50);
+        }
     }
 
     private static unsafe void UpdateOneByOne(DiskDevice disk, GptTable table)
