@@ -104,6 +104,32 @@ public class GptApplyTests
     }
 
     [SkippableFact]
+    public void Old_logical_partition_boot_records_are_zeroed()
+    {
+        var (dir, backup, target) = Setup(96 * MiB);
+        using var _ = dir;
+        Tool.Run("sfdisk", ["-q", target], stdin: "label: dos\n2048,20480,83\n,,5\n,10240,83\n,,83\n");
+        IReadOnlyList<ulong> ebrs;
+        using (var d = DiskDevice.Open(target, writable: false))
+        {
+            ebrs = NativeInit.Core.Disk.Mbr.MbrTable.ExtendedBootRecords(d);
+            Assert.Equal(2, ebrs.Count);
+            Assert.Equal(4, NativeInit.Core.Disk.Mbr.MbrTable.Read(d).Count);
+        }
+        foreach (var lba in ebrs) Assert.Equal(0xAA, Sector(target, lba)[511]);
+        ApplyLikeTheCommand(backup, target);
+        foreach (var lba in ebrs) Assert.All(Sector(target, lba), b => Assert.Equal(0, b));
+    }
+
+    private static byte[] Sector(string img, ulong lba)
+    {
+        var b = new byte[512];
+        using var f = File.OpenHandle(img);
+        RandomAccess.Read(f, b, (long)lba * 512);
+        return b;
+    }
+
+    [SkippableFact]
     public void Dry_run_plan_names_the_sectors_and_changes_nothing()
     {
         var (dir, backup, target) = Setup(96 * MiB);

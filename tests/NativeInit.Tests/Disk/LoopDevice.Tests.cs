@@ -64,6 +64,32 @@ public class LoopDeviceTests
         Assert.False(LoopListed(img), Tool.Run("losetup", "-a").Stdout);
     }
 
+    /// <summary>The path a 3.10 kernel takes (no LOOP_CONFIGURE): LOOP_SET_FD + LOOP_SET_STATUS64, read back.</summary>
+    [SkippableFact]
+    public void Legacy_attach_without_loop_configure_takes_offset_and_size()
+    {
+        Tool.Require("losetup");
+        Tool.RequireRoot();
+        using var dir = new TempDir();
+        string img = Sparse(dir, "disk.img", 16 * MiB);
+        LoopDevice.SkipLoopConfigure = true;
+        try
+        {
+            using var loop = LoopDevice.Attach(img, offset: 2 * MiB, sizeLimit: 6 * MiB);
+            Assert.False(loop.UsedLoopConfigure);
+            Assert.Equal(6 * MiB, loop.DeviceSize);
+            var cols = Tool.Check("losetup", "--list", "-n", "-O", "OFFSET,SIZELIMIT,AUTOCLEAR", loop.DevicePath).Trim()
+                .Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            Assert.True(cols.Length == 3, string.Join("|", cols));
+            Assert.Equal(new[] { (2 * MiB).ToString(System.Globalization.CultureInfo.InvariantCulture), (6 * MiB).ToString(System.Globalization.CultureInfo.InvariantCulture), "1" }, cols);
+        }
+        finally
+        {
+            LoopDevice.SkipLoopConfigure = false;
+        }
+        Assert.False(LoopListed(img));
+    }
+
     [SkippableFact]
     public void Misaligned_offset_is_refused_before_attaching()
     {
