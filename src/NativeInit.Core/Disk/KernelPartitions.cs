@@ -38,6 +38,7 @@ public static class KernelPartitions
         if (!disk.IsBlockDevice || disk.KernelName is null) return KernelNotification.NotABlockDevice;
         var how = KernelNotification.Reread;
         disk.Flush();
+        Libc.blk_ioctl_none(disk.RawFd, Libc.BLKFLSBUF, 0);
         if (Libc.blk_ioctl_none(disk.RawFd, Libc.BLKRRPART, 0) < 0)
         {
             int err = PosixError.Last;
@@ -54,7 +55,19 @@ public static class KernelPartitions
             how = KernelNotification.PartitionByPartition;
         }
         WaitForNodes(disk.KernelName, table.Partitions.Select(p => p.Number), timeout ?? TimeSpan.FromSeconds(10));
+        // A partition kept from before has its own page cache, which may still hold what was there before the wipes
+        // (written through the whole disk): drop it so blkid, mkfs and lvm read the disk.
+        foreach (var p in table.Partitions) DropCache(Path.Combine(DevRoot, BlockDeviceInfo.PartitionName(disk.KernelName, p.Number)));
         return how;
+    }
+
+    /// <summary>BLKFLSBUF on a block device node: write back and invalidate its buffer cache. Errors are ignored.</summary>
+    public static void DropCache(string devicePath)
+    {
+        int fd = Libc.blk_open(devicePath, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+        if (fd < 0) return;
+        Libc.blk_ioctl_none(fd, Libc.BLKFLSBUF, 0);
+        Libc.close(fd);
     }
 
     /// <summary>Polls sysfs until the kernel's partitions of the disk are exactly those of the table (number, start, size).</summary>
