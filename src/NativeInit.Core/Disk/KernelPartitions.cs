@@ -64,10 +64,10 @@ public static class KernelPartitions
     /// <summary>BLKFLSBUF on a block device node: write back and invalidate its buffer cache. Errors are ignored.</summary>
     public static void DropCache(string devicePath)
     {
-        int fd = Libc.blk_open(devicePath, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
-        if (fd < 0) return;
-        Libc.blk_ioctl_none(fd, Libc.BLKFLSBUF, 0);
-        Libc.close(fd);
+        int raw = Libc.blk_open(devicePath, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+        if (raw < 0) return;
+        using var fd = new SafeFd(raw);
+        Libc.blk_ioctl_none(fd.Fd, Libc.BLKFLSBUF, 0);
     }
 
     /// <summary>Polls sysfs until the kernel's partitions of the disk are exactly those of the table (number, start, size).</summary>
