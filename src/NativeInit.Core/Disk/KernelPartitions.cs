@@ -47,9 +47,10 @@ public static class KernelPartitions
             UpdateOneByOne(disk, table);
             how = KernelNotification.PartitionByPartition;
         }
-        else if (!SysfsMatches(disk.KernelName, table, TimeSpan.FromSeconds(2)))
+        else if (!SysfsMatches(disk.KernelName, table, TimeSpan.FromMilliseconds(500)))
         {
-            // The re-read succeeded but the kernel shows other partitions (a kernel built without the GPT parser):
+            // The re-read succeeded but the kernel shows other partitions (a kernel built without the GPT parser; the
+            // re-read creates the sysfs entries before BLKRRPART returns, so a short wait suffices):
             // fix them up one by one.
             UpdateOneByOne(disk, table);
             how = KernelNotification.PartitionByPartition;
@@ -92,8 +93,17 @@ public static class KernelPartitions
         foreach (var (name, number) in BlockDeviceInfo.Partitions(disk.KernelName!))
         {
             var want = table.Find(number);
-            if (want is not null && SysfsRange(disk.KernelName!, name) is var (start, size) && start == want.ByteOffset(ss) && size == want.ByteLength(ss))
-                continue; // unchanged
+            var have = SysfsRange(disk.KernelName!, name);
+            if (want is not null && have is var (start, size) && start == want.ByteOffset(ss))
+            {
+                if (size == want.ByteLength(ss)) continue; // unchanged
+                // Same start, other end (a partition grown into the free space, perhaps in use): resize in place
+                // (BLKPG_RESIZE_PARTITION, Linux 3.6+).
+                var grown = new BlkpgPartition { Start = start, Length = want.ByteLength(ss), PartitionNumber = number };
+                var rarg = new BlkpgIoctlArg { Op = Libc.BLKPG_RESIZE_PARTITION, DataLength = BlkpgPartition.Size, Data = &grown };
+                if (Libc.blk_ioctl_ptr(disk.RawFd, Libc.BLKPG, &rarg) == 0) continue;
+                if (PosixError.Last != PosixError.EINVAL) PosixError.Throw($"BLKPG resize partition {number} ({name})", disk.Path);
+            }
             var part = new BlkpgPartition { PartitionNumber = number };
             var arg = new BlkpgIoctlArg { Op = Libc.BLKPG_DEL_PARTITION, DataLength = BlkpgPartition.Size, Data = &part };
             if (Libc.blk_ioctl_ptr(disk.RawFd, Libc.BLKPG, &arg) < 0) PosixError.Throw($"BLKPG delete partition {number} ({name})", disk.Path);

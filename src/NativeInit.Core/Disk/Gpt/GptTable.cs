@@ -148,6 +148,15 @@ public sealed record GptTable
         return WithPartition(type, first, last, name, uniqueGuid, attributes);
     }
 
+    /// <summary>A copy where partition <paramref name="number"/> ends right before the next partition, or at the last
+    /// usable LBA when it is the last one (giving it the free space after it). Its start does not move.</summary>
+    public GptTable GrowPartition(int number)
+    {
+        var p = Find(number) ?? throw new NativeInitException($"the partition table has no partition {number}");
+        ulong limit = Partitions.Where(x => x.FirstLba > p.FirstLba).Select(x => x.FirstLba - 1).DefaultIfEmpty(LastUsableLba).Min();
+        return this with { Partitions = [.. Partitions.Select(x => x.Number == number ? x with { LastLba = limit } : x)] };
+    }
+
     /// <summary>The smallest disk (in sectors) that holds every partition with the gptfdisk layout at its end.</summary>
     public ulong MinimumDiskSectors
     {
