@@ -69,7 +69,7 @@ public sealed class LvmOracle : IDisposable
     {
         var args = new List<string> { command, "--noheadings", "--separator", "|", "--units", "b", "--nosuffix", "-o", fields };
         args.AddRange(extra);
-        args.Add(Device);
+        if (command == "pvs") args.Add(Device); // vgs/lvs: every VG on the only visible device
         string o = Check([.. args]);
         return o.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Trim().Split('|')).ToList();
     }

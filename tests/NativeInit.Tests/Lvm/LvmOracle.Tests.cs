@@ -1,0 +1,183 @@
+using NativeInit.Core.Lvm;
+using NativeInit.Tests.TestSupport;
+
+namespace NativeInit.Tests.Lvm;
+
+/// <summary>lvm2's own read-only tools judge what NativeInit writes, and NativeInit reads what lvm2 writes.</summary>
+[Trait("Category", "Integration")]
+public class LvmOracleTests
+{
+    private const long MiB = 1 << 20;
+
+    [SkippableFact]
+    public void Lvm2_tools_see_the_pv_vg_and_lvs_written_by_nativeinit()
+    {
+        Tool.RequireRoot();
+        Tool.Require("lvm", "losetup");
+        using var dir = new TempDir();
+        string img = dir.Combine("pv.img");
+        using (var fs = File.Create(img)) fs.SetLength(128 * MiB);
+        using var loop = new TestLoop(img);
+        LvmVolumeGroup vg;
+        using (var h = File.OpenHandle(loop.Device, FileMode.Open, FileAccess.ReadWrite))
+            vg = LvmDiskFormatTests.WriteVa(h, 0, 128 * MiB, loop.Device);
+        using var lvm = new LvmOracle(loop.Device);
+
+        var pvs = Assert.Single(lvm.Report("pvs", "pv_name,vg_name,pv_size,pe_start,pv_pe_count,pv_pe_alloc_count,pv_uuid,dev_size"));
+        Assert.Equal([loop.Device, "VA", (124 * MiB).ToString(), MiB.ToString(), "31", "31", LvmDiskFormatTests.FixedIds.PvId!, (128 * MiB).ToString()], pvs);
+
+        var vgs = Assert.Single(lvm.Report("vgs", "vg_name,vg_extent_size,vg_extent_count,vg_free_count,lv_count,pv_count,vg_uuid,vg_seqno"));
+        Assert.Equal(["VA", (4 * MiB).ToString(), "31", "0", "3", "1", LvmDiskFormatTests.FixedIds.VgId!, "1"], vgs);
+
+        var lvs = lvm.Report("lvs", "lv_name,lv_size,seg_pe_ranges,lv_uuid,lv_attr", "--all");
+        Assert.Equal(3, lvs.Count);
+        string[] Row(string name) => lvs.Single(r => r[0] == name)[..4];
+        Assert.Equal(["root", (60 * MiB).ToString(), $"{loop.Device}:0-14", "Root01-0000-1111-2222-3333-4444-555555"], Row("root"));
+        Assert.Equal(["image", (24 * MiB).ToString(), $"{loop.Device}:15-20", "Image1-0000-1111-2222-3333-4444-555555"], Row("image"));
+        Assert.Equal(["data", (40 * MiB).ToString(), $"{loop.Device}:21-30", "Data01-0000-1111-2222-3333-4444-555555"], Row("data"));
+        Assert.All(lvs, l => Assert.StartsWith("-wi-", l[4]));
+
+        var ck = lvm.Run("vgck", "VA");
+        Assert.True(ck.ExitCode == 0 && !ck.Stderr.Contains("Checksum", StringComparison.OrdinalIgnoreCase), ck.ToString());
+        var pvck = lvm.Run("pvck", loop.Device);
+        Assert.True(pvck.ExitCode == 0, pvck.ToString());
+        Assert.DoesNotContain("bad", pvck.Stdout + pvck.Stderr, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [SkippableFact]
+    public void Lvm2_accepts_an_updated_metadata_copy()
+    {
+        Tool.RequireRoot();
+        Tool.Require("lvm", "losetup");
+        using var dir = new TempDir();
+        string img = dir.Combine("pv.img");
+        using (var fs = File.Create(img)) fs.SetLength(128 * MiB);
+        using var loop = new TestLoop(img);
+        using (var h = File.OpenHandle(loop.Device, FileMode.Open, FileAccess.ReadWrite))
+        {
+            var vg = LvmDiskFormatTests.WriteVa(h, 0, 128 * MiB, loop.Device);
+            vg.Seqno = 2;
+            vg.LogicalVolumes.RemoveAt(2);
+            LvmDiskFormat.UpdateMetadata(h, 0, vg, loop.Device);
+        }
+        using var lvm = new LvmOracle(loop.Device);
+        Assert.Equal(["VA", "2", "2"], Assert.Single(lvm.Report("vgs", "vg_name,vg_seqno,lv_count")));
+        Assert.Equal(0, lvm.Run("vgck", "VA").ExitCode);
+    }
+
+    [SkippableFact]
+    public void Nativeinit_reads_what_pvcreate_vgcreate_and_vgcfgrestore_write()
+    {
+        Tool.RequireRoot();
+        Tool.Require("lvm", "losetup");
+        using var dir = new TempDir();
+        string img = dir.Combine("pv.img");
+        using (var fs = File.Create(img)) fs.SetLength(100 * MiB);
+        using var loop = new TestLoop(img);
+        using var lvm = new LvmOracle(loop.Device);
+
+        lvm.Check("pvcreate", "--metadatasize", "2m", loop.Device);
+        using (var h = File.OpenHandle(loop.Device, FileMode.Open, FileAccess.Read))
+        {
+            var pv = LvmDiskFormat.Read(h, 0, loop.Device);
+            Assert.Null(pv.VolumeGroup);
+            Assert.Equal(lvm.Report("pvs", "pv_uuid")[0][0], pv.Label.PvId);
+            Assert.Equal(long.Parse(lvm.Report("pvs", "pe_start")[0][0]), pv.PeStartBytes);
+        }
+
+        lvm.Check("vgcreate", "-s", "2m", "test-vg", loop.Device);
+        string vgId = lvm.Report("vgs", "vg_uuid")[0][0];
+        using (var h = File.OpenHandle(loop.Device, FileMode.Open, FileAccess.Read))
+        {
+            var vg = LvmDiskFormat.Read(h, 0, loop.Device).VolumeGroup!;
+            Assert.Equal("test-vg", vg.Name);
+            Assert.Equal(vgId, vg.Id);
+            Assert.Equal(4096, vg.ExtentSize);
+            Assert.Empty(vg.LogicalVolumes);
+            Assert.Equal(long.Parse(lvm.Report("pvs", "pv_pe_count")[0][0]), vg.PhysicalVolumes[0].PeCount);
+        }
+
+        // A backup file as vgcfgbackup writes it, with two LVs added (one of two segments), restored by vgcfgrestore.
+        string backup = dir.Combine("test-vg.vg");
+        lvm.Check("vgcfgbackup", "-f", backup, "test-vg");
+        string text = File.ReadAllText(backup);
+        int end = text.LastIndexOf('}');
+        string lvText = """
+
+            	logical_volumes {
+
+            		first {
+            			id = "aaaaaa-bbbb-cccc-dddd-eeee-ffff-gggggg"
+            			status = ["READ", "WRITE", "VISIBLE"]
+            			flags = []
+            			creation_time = 1700000000	# 2023-11-14 22:13:20 +0000
+            			creation_host = "elsewhere"
+            			segment_count = 1
+
+            			segment1 {
+            				start_extent = 0
+            				extent_count = 5	# 10 Megabytes
+
+            				type = "striped"
+            				stripe_count = 1	# linear
+
+            				stripes = [
+            					"pv0", 3
+            				]
+            			}
+            		}
+
+            		second-lv {
+            			id = "hhhhhh-iiii-jjjj-kkkk-llll-mmmm-nnnnnn"
+            			status = ["READ", "WRITE", "VISIBLE"]
+            			flags = []
+            			segment_count = 2
+
+            			segment1 {
+            				start_extent = 0
+            				extent_count = 3
+
+            				type = "striped"
+            				stripe_count = 1
+
+            				stripes = [
+            					"pv0", 0
+            				]
+            			}
+            			segment2 {
+            				start_extent = 3
+            				extent_count = 4
+
+            				type = "striped"
+            				stripe_count = 1
+
+            				stripes = [
+            					"pv0", 8
+            				]
+            			}
+            		}
+            	}
+
+            """;
+        File.WriteAllText(backup, text[..end] + lvText + text[end..]);
+        lvm.Check("vgcfgrestore", "-f", backup, "test-vg");
+        var seg = lvm.Report("lvs", "lv_name,seg_pe_ranges", "--segments");
+        Assert.Equal(3, seg.Count);
+
+        using (var h = File.OpenHandle(loop.Device, FileMode.Open, FileAccess.Read))
+        {
+            var pv = LvmDiskFormat.Read(h, 0, loop.Device);
+            var vg = pv.VolumeGroup!;
+            Assert.Equal(["first", "second-lv"], vg.LogicalVolumes.Select(l => l.Name));
+            var first = vg.FindLv("first")!;
+            Assert.Equal(5, first.ExtentCount);
+            Assert.Equal($"{loop.Device}:3-7", seg.Single(r => r[0] == "first")[1]);
+            Assert.Equal(("pv0", 3L), first.Segments[0].Stripes[0]);
+            var second = vg.FindLv("second-lv")!;
+            Assert.Equal(7, second.ExtentCount);
+            Assert.Equal([("pv0", 0L), ("pv0", 8L)], second.Segments.Select(s => s.Stripes[0]));
+            Assert.Equal(long.Parse(lvm.Report("vgs", "vg_seqno")[0][0]), vg.Seqno);
+            Assert.Equal("test--vg-second--lv", NativeInit.Core.Disk.DeviceMapper.DmNames.DeviceName(vg.Name, second.Name));
+        }
+    }
+}
