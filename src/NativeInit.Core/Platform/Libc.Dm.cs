@@ -16,6 +16,10 @@ internal static class DmIoctl
     public const uint ControlMajor = 10, ControlMinor = 236;
 
     public const int VersionMajor = 4;
+
+    /// <summary>open(2) flags and mknod(2) file types used here (asm-generic/fcntl.h, sys/stat.h; x86-64).</summary>
+    public const int OpenReadWrite = 2, OpenCloseOnExec = 0x80000;
+    public const uint ModeCharDevice = 0x2000, ModeBlockDevice = 0x6000;
     public const int NameLength = 128;      // DM_NAME_LEN
     public const int UuidLength = 129;      // DM_UUID_LEN
     public const int MaxTypeName = 16;      // DM_MAX_TYPE_NAME
@@ -90,9 +94,6 @@ internal static class DmIoctl
 
 internal static partial class Libc
 {
-    public const int O_RDONLY = 0, O_RDWR = 2, O_CLOEXEC = 0x80000;
-    public const uint S_IFCHR = 0x2000, S_IFBLK = 0x6000;
-
     [LibraryImport(Name, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int DmOpen(string path, int flags, int mode);
 

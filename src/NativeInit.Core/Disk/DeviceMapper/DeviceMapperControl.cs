@@ -240,10 +240,10 @@ public static class DeviceMapperControl
         if (!File.Exists(control))
         {
             Directory.CreateDirectory(Path.Combine(DevDirectory, "mapper"));
-            int rc = Libc.DmMknod(control, Libc.S_IFCHR | 0x180 /* 0600 */, DmIoctl.MakeDev(DmIoctl.ControlMajor, DmIoctl.ControlMinor));
+            int rc = Libc.DmMknod(control, DmIoctl.ModeCharDevice | 0x180 /* 0600 */, DmIoctl.MakeDev(DmIoctl.ControlMajor, DmIoctl.ControlMinor));
             if (rc < 0 && PosixError.Last != PosixError.EEXIST) PosixError.Throw("mknod", control);
         }
-        int fd = Libc.DmOpen(control, Libc.O_RDWR | Libc.O_CLOEXEC, 0);
+        int fd = Libc.DmOpen(control, DmIoctl.OpenReadWrite | DmIoctl.OpenCloseOnExec, 0);
         if (fd < 0)
         {
             int errno = PosixError.Last;
@@ -262,7 +262,7 @@ public static class DeviceMapperControl
         var info = new FileInfo(node);
         if (info.LinkTarget is not null) return node; // udev's link
         if (info.Exists) File.Delete(node);          // a stale node from an earlier activation
-        int rc = Libc.DmMknod(node, Libc.S_IFBLK | 0x1b0 /* 0660 */, DmIoctl.MakeDev(major, minor));
+        int rc = Libc.DmMknod(node, DmIoctl.ModeBlockDevice | 0x1b0 /* 0660 */, DmIoctl.MakeDev(major, minor));
         if (rc < 0 && PosixError.Last != PosixError.EEXIST) PosixError.Throw("mknod", node);
         return node;
     }
