@@ -9,5 +9,7 @@ internal static class Commands
     [
         ExtractCommand.Spec,
         LvmShowCommand.Spec,
+        LayoutCommand.Plan,
+        LayoutCommand.Apply,
     ];
 }

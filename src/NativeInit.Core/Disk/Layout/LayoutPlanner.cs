@@ -1,0 +1,104 @@
+using NativeInit.Core.Disk.DeviceMapper;
+using NativeInit.Core.Disk.Gpt;
+using NativeInit.Core.Lvm;
+
+namespace NativeInit.Core.Disk.Layout;
+
+/// <summary>
+/// From a layout file and a disk (block device or image) to a <see cref="LayoutPlan"/>: the GPT from the sgdisk backup
+/// moved to the disk's size, the PV on the named partition, the LVs' extents, offsets and devices. Every refusal of
+/// `layout apply` happens here, before anything is written: a disk smaller than the table, the PV partition missing,
+/// LVs that do not fit the PV, a target in use (mounted, swap, held; for an image: a loop device over it in use).
+/// </summary>
+public static class LayoutPlanner
+{
+    /// <summary>Bytes zeroed at the start and at the end of each partition and each LV.</summary>
+    public const long WipeBytes = 1 << 20;
+
+    public static LayoutPlan Plan(LayoutFile layout, DiskDevice disk, LvmIdentity? identity = null)
+    {
+        if (disk.IsBlockDevice) BlockDeviceInfo.RefuseIfInUse(disk);
+        else RefuseIfImageInUse(disk.Path);
+
+        SgdiskBackup backup;
+        try { backup = SgdiskBackup.Load(layout.PartitionTablePath); }
+        catch (FileNotFoundException) { throw new RefusedException($"layout {layout.Path}: partitionTable {layout.PartitionTablePath} does not exist"); }
+        catch (DirectoryNotFoundException) { throw new RefusedException($"layout {layout.Path}: partitionTable {layout.PartitionTablePath} does not exist"); }
+        catch (InvalidDataFormatException e) { throw new RefusedException($"layout {layout.Path}: partitionTable {layout.PartitionTablePath}: {e.Message}", e); }
+
+        var table = backup.ForDisk(disk.Sectors, disk.LogicalSectorSize, disk.Path);
+        int ss = disk.LogicalSectorSize;
+        var part = table.Find(layout.Partition)
+            ?? throw new RefusedException($"layout {layout.Path}: volumeGroup.partition {layout.Partition} is not in the partition table {layout.PartitionTablePath} " +
+                $"(entries: {string.Join(", ", table.Partitions.Select(p => p.Number))})");
+        long pvOffset = part.ByteOffset(ss), pvSize = part.ByteLength(ss);
+        string pvDevice = disk.IsBlockDevice && disk.KernelName is { } kn
+            ? "/dev/" + BlockDeviceInfo.PartitionName(kn, part.Number)
+            : $"{disk.Path} partition {part.Number}";
+
+        var (vg, geometry) = LvmBuilder.Create(layout.VolumeGroupName, layout.ExtentSize, pvSize, pvDevice,
+            layout.LogicalVolumes.Select(l => new LvmVolumeRequest(l.Name, l.SizeBytes)).ToList(), layout.MetadataSize, identity);
+
+        var volumes = new List<PlannedVolume>();
+        foreach (var spec in layout.LogicalVolumes)
+        {
+            var lv = vg.FindLv(spec.Name)!;
+            long start = lv.Segments[0].Stripes[0].StartExtent;
+            long inPv = geometry.PeStartBytes + start * geometry.ExtentSizeBytes;
+            long size = lv.ExtentCount * geometry.ExtentSizeBytes;
+            string dm = DmNames.DeviceName(vg.Name, lv.Name);
+            string device = disk.IsBlockDevice ? DmNames.MapperPath(vg.Name, lv.Name) : $"loop over {disk.Path} at byte {pvOffset + inPv}";
+            volumes.Add(new PlannedVolume(spec, lv.ExtentCount, start, inPv, pvOffset + inPv, size, dm, DmNames.Uuid(vg.Id, lv.Id), device));
+        }
+
+        var wipes = new List<PlannedWipe>();
+        foreach (var p in table.Partitions)
+        {
+            long off = p.ByteOffset(ss), len = p.ByteLength(ss);
+            wipes.Add(new PlannedWipe($"start of partition {p.Number}", off, Math.Min(WipeBytes, len)));
+            if (len > WipeBytes) wipes.Add(new PlannedWipe($"end of partition {p.Number}", off + len - Math.Min(WipeBytes, len - WipeBytes), Math.Min(WipeBytes, len - WipeBytes)));
+        }
+        foreach (var v in volumes)
+        {
+            wipes.Add(new PlannedWipe($"start of LV {v.Name}", v.DiskOffset, Math.Min(WipeBytes, v.SizeBytes)));
+            if (v.SizeBytes > WipeBytes)
+                wipes.Add(new PlannedWipe($"end of LV {v.Name}", v.DiskOffset + v.SizeBytes - Math.Min(WipeBytes, v.SizeBytes - WipeBytes), Math.Min(WipeBytes, v.SizeBytes - WipeBytes)));
+        }
+
+        return new LayoutPlan
+        {
+            Layout = layout,
+            Target = disk.Path,
+            IsImage = !disk.IsBlockDevice,
+            DiskBytes = disk.SizeBytes,
+            SectorSize = ss,
+            Table = table,
+            GptWrites = GptWriter.Plan(disk, table),
+            PvPartition = part,
+            PvDevice = pvDevice,
+            Geometry = geometry,
+            VolumeGroup = vg,
+            Volumes = volumes,
+            Wipes = wipes,
+        };
+    }
+
+    /// <summary>Refuses when a loop device over the image file is mounted, swapped on or held (e.g. by dm).</summary>
+    public static void RefuseIfImageInUse(string image)
+    {
+        string full = Path.GetFullPath(image);
+        string sys = Path.Combine(BlockDeviceInfo.SysRoot, "block");
+        if (!Directory.Exists(sys)) return;
+        foreach (var dir in Directory.EnumerateDirectories(sys, "loop*"))
+        {
+            string backing = Path.Combine(dir, "loop", "backing_file");
+            string? file;
+            try { file = File.Exists(backing) ? File.ReadAllText(backing).Trim() : null; }
+            catch (IOException) { continue; }
+            if (file is null || (file != full && file != full + " (deleted)")) continue;
+            var users = BlockDeviceInfo.FindUsers(Path.GetFileName(dir));
+            if (users.Count > 0)
+                throw new RefusedException($"{image}: refusing to rewrite an image in use: {string.Join("; ", users)}");
+        }
+    }
+}
