@@ -8,6 +8,8 @@ internal static class Commands
     public static readonly CommandSpec[] All =
     [
         ExtractCommand.Spec,
+        GptCommand.Show,
+        GptCommand.Apply,
         LvmShowCommand.Spec,
         LayoutCommand.Plan,
         LayoutCommand.Apply,

@@ -3,7 +3,6 @@ using NativeInit.Core.Disk.DeviceMapper;
 using NativeInit.Core.Disk.Gpt;
 using NativeInit.Core.Disk.Loop;
 using NativeInit.Core.Lvm;
-using NativeInit.Core.Platform;
 
 namespace NativeInit.Core.Disk.Layout;
 
@@ -33,10 +32,11 @@ public static class LayoutApplier
         if (!disk.IsWritable) throw new InvalidOperationException($"{disk.Path} was opened read-only");
 
         // point of no return
-        foreach (var w in plan.Wipes) disk.ZeroRange(w.Offset, w.Length);
-        log($"wiped {plan.Wipes.Count} regions (old signatures at the start and end of each partition and LV)");
-        GptWriter.Execute(disk, plan.GptWrites);
-        log($"wrote the GPT: {plan.Table.Partitions.Count} partitions, backup header at LBA {plan.Table.BackupHeaderLba}");
+        var notified = GptApply.Execute(disk, plan.Gpt);
+        log($"wrote the GPT: {plan.Table.Partitions.Count} partitions, backup header at LBA {plan.Table.BackupHeaderLba}; " +
+            $"wiped {plan.Gpt.WipeWrites.Count} regions of the partitions; kernel: {notified}");
+        GptWriter.Execute(disk, plan.VolumeWipes);
+        log($"wiped {plan.VolumeWipes.Count} regions of the LVs");
         LvmDiskFormat.WriteNewPv(disk.Handle, plan.PvOffset, plan.Geometry, plan.VolumeGroup, "pv0", plan.PvDevice);
         disk.Flush();
         log($"wrote PV {plan.PvDevice} and VG {plan.VolumeGroup.Name} with {plan.Volumes.Count} LVs");
@@ -87,9 +87,7 @@ public static class LayoutApplier
     private static (uint Major, uint Minor, long OffsetSectors, string Via) PvDeviceNumber(LayoutPlan plan, DiskDevice disk, Action<string> log)
     {
         string kernel = disk.KernelName ?? throw new NativeInitException($"{disk.Path}: no kernel name for a block device");
-        // Minimal kernel notification; the disk area's partition notifier (BLKRRPART, then BLKPG) replaces this when merged.
-        if (Libc.blk_ioctl_none(disk.RawFd, Libc.BLKRRPART, 0) < 0)
-            log($"BLKRRPART on {disk.Path}: {PosixError.Name(PosixError.Last)}; mapping the LVs through the whole disk");
+        // GptApply.Execute told the kernel (BLKRRPART, else BLKPG) and waited for the nodes.
         string partName = BlockDeviceInfo.PartitionName(kernel, plan.PvPartition.Number);
         for (int i = 0; i < 50; i++)
         {
@@ -100,6 +98,7 @@ public static class LayoutApplier
             }
             Thread.Sleep(100);
         }
+        log($"{partName} does not show the PV partition; mapping the LVs through the whole disk");
         string diskDev = BlockDeviceInfo.DevNumber(kernel) ?? throw new NativeInitException($"{disk.Path}: no device number in sysfs");
         var (dma, dmi) = ParseDev(diskDev, kernel);
         return (dma, dmi, plan.PvOffset / LvmConstants.SectorSize, $"{disk.Path} at sector {plan.PvOffset / LvmConstants.SectorSize}");

@@ -14,9 +14,6 @@ public sealed record PlannedVolume(LayoutVolume Spec, long Extents, long PvStart
     public long DiskSector(int sectorSize) => DiskOffset / sectorSize;
 }
 
-/// <summary>A region zeroed before anything is written, so no stale signature is detected later.</summary>
-public sealed record PlannedWipe(string What, long Offset, long Length);
-
 /// <summary>Everything `layout apply` would write, computed from the layout and the disk size, changing nothing.</summary>
 public sealed class LayoutPlan
 {
@@ -25,15 +22,17 @@ public sealed class LayoutPlan
     public required bool IsImage { get; init; }
     public required long DiskBytes { get; init; }
     public required int SectorSize { get; init; }
-    public required GptTable Table { get; init; }
-    public required IReadOnlyList<DiskWrite> GptWrites { get; init; }
+    /// <summary>The disk area's plan: the GPT writes and the wipes of every partition (GptApply).</summary>
+    public required GptApplyPlan Gpt { get; init; }
+    public GptTable Table => Gpt.Desired;
     public required GptPartition PvPartition { get; init; }
     /// <summary>The partition's device (/dev/sda3), or "IMAGE partition N" for an image.</summary>
     public required string PvDevice { get; init; }
     public required LvmPvGeometry Geometry { get; init; }
     public required LvmVolumeGroup VolumeGroup { get; init; }
     public required IReadOnlyList<PlannedVolume> Volumes { get; init; }
-    public required IReadOnlyList<PlannedWipe> Wipes { get; init; }
+    /// <summary>Zeroing of old signatures inside each LV (DiskWipe), done before the PV is written.</summary>
+    public required IReadOnlyList<DiskWrite> VolumeWipes { get; init; }
 
     public long PvOffset => PvPartition.ByteOffset(SectorSize);
     public long PvSize => PvPartition.ByteLength(SectorSize);
@@ -43,16 +42,13 @@ public sealed class LayoutPlan
     {
         int ss = SectorSize;
         w.WriteLine($"Layout {Layout.Path} on {(IsImage ? "image" : "disk")} {Target}: {DiskBytes} bytes ({ByteSize.Format(DiskBytes)}), {DiskBytes / ss} sectors of {ss} bytes");
-        w.WriteLine($"GPT from {Layout.PartitionTablePath}, moved to the disk size: disk GUID {Table.DiskGuid}, usable LBA {Table.FirstUsableLba}-{Table.LastUsableLba}, " +
-            $"backup entries at LBA {Table.BackupEntriesLba}, backup header at LBA {Table.BackupHeaderLba}");
-        w.WriteLine("  #  first sector   last sector      sectors  size        type                   name");
-        foreach (var p in Table.Partitions)
-            w.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {p.Number,-2} {p.FirstLba,-14} {p.LastLba,-14} {p.Sectors,10}  {ByteSize.Format(p.ByteLength(ss)),-10}  {p.TypeName,-22} {p.Name}{(p.Number == PvPartition.Number ? "  <- LVM PV" : "")}"));
-        w.WriteLine("Wipes (zeroed first):");
-        foreach (var x in Wipes) w.WriteLine($"  {x.What}: bytes {x.Offset}-{x.Offset + x.Length - 1} (sectors {x.Offset / ss}-{(x.Offset + x.Length - 1) / ss})");
-        w.WriteLine("GPT writes:");
-        foreach (var g in GptWrites) w.WriteLine($"  {g.What}: sectors {g.FirstSector(ss)}-{g.LastSector(ss)} ({g.Length} bytes)");
+        w.WriteLine($"GPT from {Layout.PartitionTablePath}, moved to the disk size:");
+        var gptText = new StringWriter();
+        Gpt.WriteText(gptText);
+        foreach (var line in gptText.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)) w.WriteLine("  " + line.TrimEnd());
+        w.WriteLine("LV wipes (before the PV is written):");
+        foreach (var x in VolumeWipes)
+            w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  LBA {x.FirstSector(ss)}..{x.LastSector(ss)}  zero {ByteSize.Format(x.Length),10}  {x.What}"));
         var g2 = Geometry;
         w.WriteLine($"PV {PvDevice}: partition {PvPartition.Number}, bytes {PvOffset}-{PvOffset + PvSize - 1} ({ByteSize.Format(PvSize)}), id {VolumeGroup.PhysicalVolumes[0].Id}");
         w.WriteLine($"  label at PV sector {LvmDiskFormat.LabelSector} (disk sector {PvOffset / ss + LvmDiskFormat.LabelSector * LvmDiskFormat.SectorSize / ss}), " +
@@ -81,42 +77,10 @@ public sealed class LayoutPlan
         j.WriteNumber("diskBytes", DiskBytes);
         j.WriteNumber("sectorSize", ss);
         j.WriteNumber("diskSectors", DiskBytes / ss);
-        j.WriteStartObject("gpt");
-        j.WriteString("source", Layout.PartitionTablePath);
-        j.WriteString("diskGuid", Table.DiskGuid.ToString());
-        j.WriteNumber("firstUsableLba", Table.FirstUsableLba);
-        j.WriteNumber("lastUsableLba", Table.LastUsableLba);
-        j.WriteNumber("backupEntriesLba", Table.BackupEntriesLba);
-        j.WriteNumber("backupHeaderLba", Table.BackupHeaderLba);
-        j.WriteStartArray("partitions");
-        foreach (var p in Table.Partitions)
-        {
-            j.WriteStartObject();
-            j.WriteNumber("number", p.Number);
-            j.WriteNumber("firstLba", p.FirstLba);
-            j.WriteNumber("lastLba", p.LastLba);
-            j.WriteNumber("sectors", p.Sectors);
-            j.WriteNumber("offset", p.ByteOffset(ss));
-            j.WriteNumber("size", p.ByteLength(ss));
-            j.WriteString("type", p.Type.ToString());
-            j.WriteString("typeName", p.TypeName);
-            j.WriteString("name", p.Name);
-            j.WriteEndObject();
-        }
-        j.WriteEndArray();
-        j.WriteStartArray("writes");
-        foreach (var g in GptWrites)
-        {
-            j.WriteStartObject();
-            j.WriteString("what", g.What);
-            j.WriteNumber("offset", g.Offset);
-            j.WriteNumber("length", g.Length);
-            j.WriteEndObject();
-        }
-        j.WriteEndArray();
-        j.WriteEndObject();
-        j.WriteStartArray("wipes");
-        foreach (var x in Wipes)
+        j.WritePropertyName("gpt");
+        Gpt.WriteJson(j);
+        j.WriteStartArray("volumeWipes");
+        foreach (var x in VolumeWipes)
         {
             j.WriteStartObject();
             j.WriteString("what", x.What);

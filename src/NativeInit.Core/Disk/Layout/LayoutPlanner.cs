@@ -12,13 +12,10 @@ namespace NativeInit.Core.Disk.Layout;
 /// </summary>
 public static class LayoutPlanner
 {
-    /// <summary>Bytes zeroed at the start and at the end of each partition and each LV.</summary>
-    public const long WipeBytes = 1 << 20;
-
     public static LayoutPlan Plan(LayoutFile layout, DiskDevice disk, LvmIdentity? identity = null)
     {
-        if (disk.IsBlockDevice) BlockDeviceInfo.RefuseIfInUse(disk);
-        else RefuseIfImageInUse(disk.Path);
+        // (a block device in use is refused by GptApply.Plan)
+        if (!disk.IsBlockDevice) RefuseIfImageInUse(disk.Path);
 
         SgdiskBackup backup;
         try { backup = SgdiskBackup.Load(layout.PartitionTablePath); }
@@ -26,7 +23,8 @@ public static class LayoutPlanner
         catch (DirectoryNotFoundException) { throw new RefusedException($"layout {layout.Path}: partitionTable {layout.PartitionTablePath} does not exist"); }
         catch (InvalidDataFormatException e) { throw new RefusedException($"layout {layout.Path}: partitionTable {layout.PartitionTablePath}: {e.Message}", e); }
 
-        var table = backup.ForDisk(disk.Sectors, disk.LogicalSectorSize, disk.Path);
+        var gpt = GptApply.PlanFromBackup(disk, backup, wipePartitions: true);
+        var table = gpt.Desired;
         int ss = disk.LogicalSectorSize;
         var part = table.Find(layout.Partition)
             ?? throw new RefusedException($"layout {layout.Path}: volumeGroup.partition {layout.Partition} is not in the partition table {layout.PartitionTablePath} " +
@@ -51,19 +49,9 @@ public static class LayoutPlanner
             volumes.Add(new PlannedVolume(spec, lv.ExtentCount, start, inPv, pvOffset + inPv, size, dm, DmNames.Uuid(vg.Id, lv.Id), device));
         }
 
-        var wipes = new List<PlannedWipe>();
-        foreach (var p in table.Partitions)
-        {
-            long off = p.ByteOffset(ss), len = p.ByteLength(ss);
-            wipes.Add(new PlannedWipe($"start of partition {p.Number}", off, Math.Min(WipeBytes, len)));
-            if (len > WipeBytes) wipes.Add(new PlannedWipe($"end of partition {p.Number}", off + len - Math.Min(WipeBytes, len - WipeBytes), Math.Min(WipeBytes, len - WipeBytes)));
-        }
-        foreach (var v in volumes)
-        {
-            wipes.Add(new PlannedWipe($"start of LV {v.Name}", v.DiskOffset, Math.Min(WipeBytes, v.SizeBytes)));
-            if (v.SizeBytes > WipeBytes)
-                wipes.Add(new PlannedWipe($"end of LV {v.Name}", v.DiskOffset + v.SizeBytes - Math.Min(WipeBytes, v.SizeBytes - WipeBytes), Math.Min(WipeBytes, v.SizeBytes - WipeBytes)));
-        }
+        // Old signatures inside each LV (an old filesystem there keeps its secondary superblocks) are wiped too.
+        var wipes = new List<DiskWrite>();
+        foreach (var v in volumes) wipes.AddRange(DiskWipe.Plan(disk, v.DiskOffset, v.SizeBytes, $"LV {v.Name}"));
 
         return new LayoutPlan
         {
@@ -72,14 +60,13 @@ public static class LayoutPlanner
             IsImage = !disk.IsBlockDevice,
             DiskBytes = disk.SizeBytes,
             SectorSize = ss,
-            Table = table,
-            GptWrites = GptWriter.Plan(disk, table),
+            Gpt = gpt,
             PvPartition = part,
             PvDevice = pvDevice,
             Geometry = geometry,
             VolumeGroup = vg,
             Volumes = volumes,
-            Wipes = wipes,
+            VolumeWipes = wipes,
         };
     }
 

@@ -1,0 +1,119 @@
+using System.Text;
+using NativeInit.Core.Disk.Gpt;
+using NativeInit.Core.Platform;
+
+namespace NativeInit.Core.Disk;
+
+/// <summary>How the kernel was told about a new partition table.</summary>
+public enum KernelNotification
+{
+    /// <summary>An image file: nothing to tell.</summary>
+    NotABlockDevice,
+    /// <summary>BLKRRPART re-read the whole table.</summary>
+    Reread,
+    /// <summary>The disk was busy: partitions were deleted and added one by one with BLKPG.</summary>
+    PartitionByPartition,
+}
+
+/// <summary>
+/// Tells the kernel about a new partition table and waits for the partition device nodes (fs.h BLKRRPART, blkpg.h
+/// BLKPG_DEL_PARTITION / BLKPG_ADD_PARTITION). Without udev (an initramfs without it) missing /dev nodes are made
+/// with mknod from the major:minor in sysfs.
+/// </summary>
+public static class KernelPartitions
+{
+    /// <summary>Where device nodes are created.</summary>
+    internal static string DevRoot = "/dev";
+
+    /// <summary>
+    /// BLKRRPART; when the disk is busy (EBUSY: something holds one of its partitions), deletes the partitions the
+    /// kernel knows and adds those of <paramref name="table"/> with BLKPG. Then waits up to <paramref name="timeout"/>
+    /// (default 10 s) for /sys/class/block and /dev to show every partition. A no-op on an image file.
+    /// </summary>
+    public static KernelNotification Notify(DiskDevice disk, GptTable table, TimeSpan? timeout = null)
+    {
+        if (!disk.IsBlockDevice || disk.KernelName is null) return KernelNotification.NotABlockDevice;
+        var how = KernelNotification.Reread;
+        disk.Flush();
+        if (Libc.blk_ioctl_none(disk.RawFd, Libc.BLKRRPART, 0) < 0)
+        {
+            int err = PosixError.Last;
+            if (err != PosixError.EBUSY) PosixError.Throw("BLKRRPART", disk.Path, err);
+            UpdateOneByOne(disk, table);
+            how = KernelNotification.PartitionByPartition;
+        }
+        WaitForNodes(disk.KernelName, table.Partitions.Select(p => p.Number), timeout ?? TimeSpan.FromSeconds(10));
+        return how;
+    }
+
+    private static unsafe void UpdateOneByOne(DiskDevice disk, GptTable table)
+    {
+        int ss = table.SectorSize;
+        foreach (var (name, number) in BlockDeviceInfo.Partitions(disk.KernelName!))
+        {
+            var want = table.Find(number);
+            if (want is not null && SysfsRange(disk.KernelName!, name) is var (start, size) && start == want.ByteOffset(ss) && size == want.ByteLength(ss))
+                continue; // unchanged
+            var part = new BlkpgPartition { PartitionNumber = number };
+            var arg = new BlkpgIoctlArg { Op = Libc.BLKPG_DEL_PARTITION, DataLength = BlkpgPartition.Size, Data = &part };
+            if (Libc.blk_ioctl_ptr(disk.RawFd, Libc.BLKPG, &arg) < 0) PosixError.Throw($"BLKPG delete partition {number} ({name})", disk.Path);
+        }
+        var present = BlockDeviceInfo.Partitions(disk.KernelName!).Select(p => p.Number).ToHashSet();
+        foreach (var p in table.Partitions)
+        {
+            if (present.Contains(p.Number)) continue;
+            var part = new BlkpgPartition { Start = p.ByteOffset(ss), Length = p.ByteLength(ss), PartitionNumber = p.Number };
+            var devname = Encoding.UTF8.GetBytes(BlockDeviceInfo.PartitionName(disk.KernelName!, p.Number));
+            devname.AsSpan(0, Math.Min(devname.Length, 63)).CopyTo(new Span<byte>(part.DevName, 64));
+            var arg = new BlkpgIoctlArg { Op = Libc.BLKPG_ADD_PARTITION, DataLength = BlkpgPartition.Size, Data = &part };
+            if (Libc.blk_ioctl_ptr(disk.RawFd, Libc.BLKPG, &arg) < 0) PosixError.Throw($"BLKPG add partition {p.Number}", disk.Path);
+        }
+    }
+
+    /// <summary>(start, size) in bytes of a partition as sysfs shows it (in 512-byte units there).</summary>
+    private static (long Start, long Size)? SysfsRange(string disk, string part)
+    {
+        string dir = Path.Combine(BlockDeviceInfo.SysRoot, "block", disk, part);
+        try
+        {
+            long start = long.Parse(File.ReadAllText(Path.Combine(dir, "start")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            long size = long.Parse(File.ReadAllText(Path.Combine(dir, "size")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            return (start * 512, size * 512);
+        }
+        catch (IOException) { return null; }
+        catch (FormatException) { return null; }
+    }
+
+    /// <summary>Polls until every partition of <paramref name="diskKernelName"/> in <paramref name="numbers"/> is in
+    /// /sys/class/block and has a /dev node (made with mknod when udev does not make it within a second).</summary>
+    public static void WaitForNodes(string diskKernelName, IEnumerable<int> numbers, TimeSpan timeout)
+    {
+        var names = numbers.Select(n => BlockDeviceInfo.PartitionName(diskKernelName, n)).ToList();
+        var deadline = DateTime.UtcNow + timeout;
+        var mknodAfter = DateTime.UtcNow + TimeSpan.FromSeconds(1);
+        while (true)
+        {
+            var missing = new List<string>();
+            foreach (var name in names)
+            {
+                string? dev = BlockDeviceInfo.DevNumber(name);
+                string node = Path.Combine(DevRoot, name);
+                if (dev is null) { missing.Add($"{name} (not in sysfs)"); continue; }
+                if (File.Exists(node)) continue;
+                if (DateTime.UtcNow >= mknodAfter && TryMknod(node, dev)) continue;
+                missing.Add($"{node} (no device node)");
+            }
+            if (missing.Count == 0) return;
+            if (DateTime.UtcNow >= deadline)
+                throw new NativeInitException($"{diskKernelName}: partitions did not appear within {timeout.TotalSeconds:0} s: {string.Join(", ", missing)}");
+            Thread.Sleep(50);
+        }
+    }
+
+    private static bool TryMknod(string node, string majorMinor)
+    {
+        var parts = majorMinor.Split(':');
+        if (parts.Length != 2 || !uint.TryParse(parts[0], out uint major) || !uint.TryParse(parts[1], out uint minor)) return false;
+        return Libc.blk_mknod(node, Libc.S_IFBLK | 0x1B0, Libc.MakeDev(major, minor)) == 0 || PosixError.Last == PosixError.EEXIST;
+    }
+}
