@@ -92,6 +92,12 @@ internal static class LayoutCommand
         bool write = args.Has("yes") && !args.Has("dry-run");
         using var disk = Open(target, image, writable: write, layout);
         var plan = LayoutPlanner.Plan(layout, disk);
+        // Resume: an earlier apply of the same layout left its VG on disk; keep its ids so the metadata is identical.
+        if (LayoutResume.IdentityFrom(plan, LayoutResume.ReadExisting(plan, disk)) is { } same)
+        {
+            plan = LayoutPlanner.Plan(layout, disk, same);
+            ctx.Error.WriteLine($"{target}: VG {plan.VolumeGroup.Name} from an earlier apply of this layout is on disk; reusing its ids");
+        }
         LayoutApplier.Preflight(plan);
         Print(plan, args, ctx);
         if (args.Has("dry-run"))

@@ -273,4 +273,38 @@ public class LayoutPlanApplyTests
         }
         Assert.Equal(marker, found);
     }
+
+    [SkippableFact]
+    public void A_repeated_apply_resumes_from_the_vg_on_disk()
+    {
+        Tool.Require("sgdisk");
+        var (dir, layout) = Mini("""{ "name": "root", "size": "30MiB" }, { "name": "data", "size": "rest" }""");
+        using (dir)
+        {
+            string image = Sparse(dir, "disk.img", 64 * MiB);
+            var first = Plan(layout, image);
+            using (var disk = DiskDevice.Open(image, writable: true)) LayoutApplier.Apply(first, disk);
+
+            using (var disk = DiskDevice.Open(image, writable: false))
+            {
+                var again = LayoutPlanner.Plan(LayoutFile.Load(layout), disk);
+                Assert.NotEqual(first.VolumeGroup.Id, again.VolumeGroup.Id); // fresh ids unless resumed
+                var onDisk = LayoutResume.ReadExisting(again, disk);
+                Assert.Empty(LayoutResume.Differences(again, onDisk));
+                var same = LayoutResume.IdentityFrom(again, onDisk)!;
+                var resumed = LayoutPlanner.Plan(LayoutFile.Load(layout), disk, same);
+                Assert.Equal(onDisk!.MetadataText, NativeInit.Core.Lvm.LvmMetadataText.Write(resumed.VolumeGroup));
+                Assert.Equal(first.Volumes.Select(v => v.DmUuid), resumed.Volumes.Select(v => v.DmUuid));
+            }
+
+            File.WriteAllText(layout, File.ReadAllText(layout).Replace("30MiB", "20MiB", StringComparison.Ordinal));
+            using (var disk = DiskDevice.Open(image, writable: false))
+            {
+                var changed = LayoutPlanner.Plan(LayoutFile.Load(layout), disk);
+                var diffs = LayoutResume.Differences(changed, LayoutResume.ReadExisting(changed, disk));
+                Assert.Contains(diffs, d => d.StartsWith("LVs are [root:0+30@0", StringComparison.Ordinal));
+                Assert.Null(LayoutResume.IdentityFrom(changed, LayoutResume.ReadExisting(changed, disk)));
+            }
+        }
+    }
 }

@@ -89,3 +89,49 @@ public static class LayoutPlanner
         }
     }
 }
+
+/// <summary>
+/// Resuming a conversion from what is on disk: the LVM written by an earlier (interrupted) apply is read back, and when
+/// its VG matches the layout (same VG name, same LVs in the same order with the same extents) its ids, time and host
+/// are reused, so a repeated apply writes the very same metadata and the LVs keep their dm uuids.
+/// </summary>
+public static class LayoutResume
+{
+    /// <summary>The PV at the layout's partition on <paramref name="disk"/>, or null when there is none (or it is unreadable).</summary>
+    public static LvmPvOnDisk? ReadExisting(LayoutPlan plan, DiskDevice disk)
+    {
+        if (plan.PvOffset + LvmDiskFormat.LabelScanSectors * LvmDiskFormat.SectorSize > disk.SizeBytes) return null;
+        try { return LvmDiskFormat.Read(disk.Handle, plan.PvOffset, disk.Path); }
+        catch (InvalidDataFormatException) { return null; }
+    }
+
+    /// <summary>Differences between the plan and the VG on disk; empty when the disk already holds what the plan writes.</summary>
+    public static List<string> Differences(LayoutPlan plan, LvmPvOnDisk? onDisk)
+    {
+        var diffs = new List<string>();
+        var vg = onDisk?.VolumeGroup;
+        if (vg is null) { diffs.Add("no LVM volume group on the PV partition"); return diffs; }
+        var want = plan.VolumeGroup;
+        if (vg.Name != want.Name) diffs.Add($"VG is {vg.Name}, the layout wants {want.Name}");
+        if (vg.ExtentSize != want.ExtentSize) diffs.Add($"extent size is {vg.ExtentSize} sectors, the layout wants {want.ExtentSize}");
+        if (onDisk!.PeStartBytes != plan.Geometry.PeStartBytes) diffs.Add($"pe_start is {onDisk.PeStartBytes} bytes, the layout wants {plan.Geometry.PeStartBytes}");
+        var have = vg.LogicalVolumes.Select(l => $"{l.Name}:{string.Join(',', l.Segments.Select(s => $"{s.StartExtent}+{s.ExtentCount}@{(s.Stripes.Count > 0 ? s.Stripes[0].StartExtent : -1)}"))}");
+        var wanted = want.LogicalVolumes.Select(l => $"{l.Name}:{string.Join(',', l.Segments.Select(s => $"{s.StartExtent}+{s.ExtentCount}@{s.Stripes[0].StartExtent}"))}");
+        if (!have.SequenceEqual(wanted)) diffs.Add($"LVs are [{string.Join(' ', have)}], the layout wants [{string.Join(' ', wanted)}]");
+        return diffs;
+    }
+
+    /// <summary>The ids, time and host of a matching VG on disk, to plan again with (null when it does not match).</summary>
+    public static LvmIdentity? IdentityFrom(LayoutPlan plan, LvmPvOnDisk? onDisk)
+    {
+        if (onDisk?.VolumeGroup is not { } vg || Differences(plan, onDisk).Count > 0) return null;
+        return new LvmIdentity
+        {
+            VgId = vg.Id,
+            PvId = onDisk.Label.PvId,
+            LvIds = vg.LogicalVolumes.ToDictionary(l => l.Name, l => l.Id),
+            Time = vg.CreationTime,
+            Host = vg.CreationHost,
+        };
+    }
+}
