@@ -11,6 +11,8 @@ internal static class Commands
         GptCommand.Show,
         GptCommand.Apply,
         LvmShowCommand.Spec,
+        LvmActivateCommand.Activate,
+        LvmActivateCommand.Deactivate,
         LayoutCommand.Plan,
         LayoutCommand.Apply,
     ];

@@ -30,6 +30,29 @@ public static class LvmActivation
         return result;
     }
 
+    /// <summary>
+    /// Reads the PV on block device <paramref name="pvDevice"/> (e.g. /dev/vda3), takes its major:minor from sysfs and
+    /// activates every visible LV of its VG (single-PV VGs). What `vgchange -ay` does, for what NativeInit writes.
+    /// </summary>
+    public static (LvmVolumeGroup Vg, List<ActivatedVolume> Volumes) ActivateFromDevice(string pvDevice)
+    {
+        LvmVolumeGroup vg;
+        using (var h = File.OpenHandle(pvDevice, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+            vg = LvmDiskFormat.Read(h, 0, pvDevice).VolumeGroup ?? throw new NativeInitException($"{pvDevice}: the PV belongs to no volume group");
+        var (major, minor) = DeviceNumber(pvDevice);
+        return (vg, Activate(vg, major, minor));
+    }
+
+    /// <summary>MAJOR:MINOR of a block device from /sys/class/block/NAME/dev.</summary>
+    public static (uint Major, uint Minor) DeviceNumber(string device)
+    {
+        string name = BlockDeviceInfo.KernelNameOf(device);
+        string dev = BlockDeviceInfo.DevNumber(name) ?? throw new NativeInitException($"{device}: not a block device known to sysfs (/sys/class/block/{name}/dev)");
+        var parts = dev.Split(':');
+        if (parts.Length == 2 && uint.TryParse(parts[0], out uint ma) && uint.TryParse(parts[1], out uint mi)) return (ma, mi);
+        throw new NativeInitException($"{device}: device number '{dev}' is not MAJOR:MINOR");
+    }
+
     /// <summary>Activates every visible LV of a single-PV VG whose PV is device <paramref name="pvMajor"/>:<paramref name="pvMinor"/>.</summary>
     public static List<ActivatedVolume> Activate(LvmVolumeGroup vg, uint pvMajor, uint pvMinor)
     {
@@ -48,7 +71,9 @@ public static class LvmActivation
             var table = Table(vg, lv, pvDevices);
             string name = DmNames.DeviceName(vg.Name, lv.Name);
             string uuid = DmNames.Uuid(vg.Id, lv.Id);
-            var device = DeviceMapperControl.GetStatus(name) is { HasActiveTable: true } existing
+            var existing = DeviceMapperControl.GetStatus(name);
+            if (existing is { HasActiveTable: false }) DeviceMapperControl.Remove(name); // left half-made by an interrupted run
+            var device = existing is { HasActiveTable: true }
                 ? existing with { NodePath = DmNames.MapperPath(vg.Name, lv.Name, dev) }
                 : DeviceMapperControl.ActivateLinear(name, uuid, table);
             string link = DmNames.LinkPath(vg.Name, lv.Name, dev);
