@@ -30,6 +30,21 @@ public class LvmDiskFormatTests
         return vg;
     }
 
+    [Theory]
+    [InlineData(null, 1L << 20)]
+    [InlineData(512L << 10, 1L << 20)]
+    [InlineData(1L << 20, 2L << 20)]
+    [InlineData(2L << 20, 3L << 20)]
+    [InlineData(4L << 20, 5L << 20)]
+    public void Geometry_matches_pvcreate_metadatasize(long? metadataSize, long peStart)
+    {
+        // pvcreate --metadatasize M on lvm2 2.03: pe_start = 4096 + M rounded up to 1 MiB, the area fills the gap.
+        var g = LvmDiskFormat.Geometry(100 * MiB, 4 * MiB, metadataSize);
+        Assert.Equal(peStart, g.PeStartBytes);
+        Assert.Equal(peStart - 4096, g.MetadataAreaSize);
+        Assert.Equal((100 * MiB - peStart) / (4 * MiB), g.PeCount);
+    }
+
     [Fact]
     public void Crc_matches_lvm2_initial_value_semantics()
     {
