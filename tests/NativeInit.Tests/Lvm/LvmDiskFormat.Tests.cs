@@ -122,7 +122,9 @@ public class LvmDiskFormatTests
         string a = dir.Combine("a.img");
         using (var fs = File.Create(a)) fs.SetLength(64 * MiB);
         using var h = File.OpenHandle(a, FileMode.Open, FileAccess.ReadWrite);
-        var (vg, g) = LvmBuilder.Create("vg", 4 * MiB, 64 * MiB, "x", [new("a", 8 * MiB)], metadataSize: 8192, identity: FixedIds);
+        // 60 LVs make a ~25 KB text, so the 1 MiB circular area wraps after a few dozen commits.
+        var (vg, g) = LvmBuilder.Create("vg", MiB, 64 * MiB, "x", Enumerable.Range(0, 60).Select(i => new LvmVolumeRequest($"lv{i}", MiB)).ToList(),
+            metadataSize: 8192, identity: FixedIds);
         Assert.Equal(MiB, g.PeStartBytes);
         LvmDiskFormat.WriteNewPv(h, 0, g, vg, "pv0", a);
         long lastOffset = 0;

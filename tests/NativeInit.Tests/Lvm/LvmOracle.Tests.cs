@@ -66,6 +66,38 @@ public class LvmOracleTests
     }
 
     [SkippableFact]
+    public void Lvm2_reads_a_metadata_copy_that_wraps_around_the_circular_area()
+    {
+        Tool.RequireRoot();
+        Tool.Require("lvm", "losetup");
+        using var dir = new TempDir();
+        string img = dir.Combine("pv.img");
+        using (var fs = File.Create(img)) fs.SetLength(64 * MiB);
+        using var loop = new TestLoop(img);
+        long seqno = 1;
+        using (var h = File.OpenHandle(loop.Device, FileMode.Open, FileAccess.ReadWrite))
+        {
+            var (vg, g) = LvmBuilder.Create("wrapvg", MiB, 64 * MiB, loop.Device,
+                Enumerable.Range(0, 60).Select(i => new LvmVolumeRequest($"lv{i}", MiB)).ToList());
+            LvmDiskFormat.WriteNewPv(h, 0, g, vg, "pv0", loop.Device);
+            long last = 0;
+            while (true)
+            {
+                vg.Seqno = ++seqno;
+                LvmDiskFormat.UpdateMetadata(h, 0, vg, loop.Device);
+                var loc = LvmDiskFormat.Read(h, 0, loop.Device).MetadataArea!.Locations[0];
+                if (loc.Offset + loc.Size > g.MetadataAreaSize) break; // this copy runs past the end and continues after the header
+                Assert.True(loc.Offset > last && seqno < 500, "the copy never wrapped");
+                last = loc.Offset;
+            }
+        }
+        using var lvm = new LvmOracle(loop.Device);
+        Assert.Equal(["wrapvg", seqno.ToString(), "60"], Assert.Single(lvm.Report("vgs", "vg_name,vg_seqno,lv_count")));
+        var ck = lvm.Run("vgck", "wrapvg");
+        Assert.True(ck.ExitCode == 0, ck.ToString());
+    }
+
+    [SkippableFact]
     public void Nativeinit_reads_what_pvcreate_vgcreate_and_vgcfgrestore_write()
     {
         Tool.RequireRoot();
