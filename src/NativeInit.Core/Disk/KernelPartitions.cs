@@ -13,6 +13,9 @@ public enum KernelNotification
     Reread,
     /// <summary>The disk was busy: partitions were deleted and added one by one with BLKPG.</summary>
     PartitionByPartition,
+    /// <summary>The device does not carry partitions (EINVAL from BLKRRPART: a loop device without partition
+    /// scanning, a device-mapper device); reach the partitions with loop devices at their offsets instead.</summary>
+    NoPartitionSupport,
 }
 
 /// <summary>
@@ -38,12 +41,36 @@ public static class KernelPartitions
         if (Libc.blk_ioctl_none(disk.RawFd, Libc.BLKRRPART, 0) < 0)
         {
             int err = PosixError.Last;
+            if (err == PosixError.EINVAL) return KernelNotification.NoPartitionSupport;
             if (err != PosixError.EBUSY) PosixError.Throw("BLKRRPART", disk.Path, err);
+            UpdateOneByOne(disk, table);
+            how = KernelNotification.PartitionByPartition;
+        }
+        else if (!SysfsMatches(disk.KernelName, table, TimeSpan.FromSeconds(2)))
+        {
+            // The re-read succeeded but the kernel shows other partitions (a kernel built without the GPT parser):
+            // fix them up one by one.
             UpdateOneByOne(disk, table);
             how = KernelNotification.PartitionByPartition;
         }
         WaitForNodes(disk.KernelName, table.Partitions.Select(p => p.Number), timeout ?? TimeSpan.FromSeconds(10));
         return how;
+    }
+
+    /// <summary>Polls sysfs until the kernel's partitions of the disk are exactly those of the table (number, start, size).</summary>
+    private static bool SysfsMatches(string disk, GptTable table, TimeSpan wait)
+    {
+        var deadline = DateTime.UtcNow + wait;
+        while (true)
+        {
+            var have = BlockDeviceInfo.Partitions(disk);
+            bool ok = have.Count == table.Partitions.Count && have.All(h =>
+                table.Find(h.Number) is { } p && SysfsRange(disk, h.Name) is var (start, size)
+                && start == p.ByteOffset(table.SectorSize) && size == p.ByteLength(table.SectorSize));
+            if (ok) return true;
+            if (DateTime.UtcNow >= deadline) return false;
+            Thread.Sleep(50);
+        }
     }
 
     private static unsafe void UpdateOneByOne(DiskDevice disk, GptTable table)

@@ -210,6 +210,7 @@ internal static class GptCommand
             {
                 KernelNotification.Reread => "written; the kernel re-read the partition table (BLKRRPART)",
                 KernelNotification.PartitionByPartition => "written; the disk was busy, partitions updated one by one (BLKPG)",
+                KernelNotification.NoPartitionSupport => "written; the device does not carry partitions (no partition scanning): reach them by offset",
                 _ => "written (image file: no kernel notification)",
             });
         return ExitCodes.Success;

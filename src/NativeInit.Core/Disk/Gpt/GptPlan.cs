@@ -177,7 +177,14 @@ public static class GptApply
             }
             changes.Add(new(n, want is null ? "remove" : curDesc is null ? "add" : "change", curDesc, want, old));
         }
-        var wipes = wipePartitions ? DiskWipe.PlanPartitions(disk, desired) : [];
+        var wipes = wipePartitions ? DiskWipe.PlanPartitions(disk, desired).ToList() : [];
+        if (kind == "mbr")
+        {
+            // The old logical partitions' boot records (EBRs) would still describe the old layout.
+            foreach (ulong ebr in MbrTable.ExtendedBootRecords(disk))
+                if (ebr >= desired.FirstUsableLba && ebr <= desired.LastUsableLba)
+                    wipes.Add(new DiskWrite($"zero old extended boot record (LBA {ebr})", (long)ebr * ss, GptFormat.MbrSize, null));
+        }
         return new GptApplyPlan
         {
             DiskPath = disk.Path, IsBlockDevice = disk.IsBlockDevice, DiskBytes = disk.SizeBytes, SectorSize = ss, Desired = desired,

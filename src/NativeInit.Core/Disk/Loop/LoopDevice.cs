@@ -18,6 +18,8 @@ public sealed class LoopDevice : IDisposable
     /// <summary>Where the device nodes are (tests of a chroot may point elsewhere).</summary>
     internal static string DevRoot = "/dev";
     private const int MaxAttempts = 16;
+    /// <summary>Tests set this to exercise the LOOP_SET_FD + LOOP_SET_STATUS64 path a 3.10 kernel takes.</summary>
+    [ThreadStatic] internal static bool SkipLoopConfigure;
     private SafeFd? _fd;
 
     private LoopDevice(int number, SafeFd fd, string backing, long offset, long sizeLimit, int sectorSize, bool usedConfigure)
@@ -50,9 +52,11 @@ public sealed class LoopDevice : IDisposable
     /// <summary>
     /// Attaches <paramref name="backingFile"/> from byte <paramref name="offset"/> for <paramref name="sizeLimit"/>
     /// bytes (0: to the end). <paramref name="sectorSize"/> other than 0/512 sets the device's logical block size
-    /// (LOOP_CONFIGURE or LOOP_SET_BLOCK_SIZE, Linux 4.14+; refused on older kernels).
+    /// (LOOP_CONFIGURE or LOOP_SET_BLOCK_SIZE, Linux 4.14+; refused on older kernels). <paramref name="partitionScan"/>
+    /// sets LO_FLAGS_PARTSCAN so the kernel (BLKRRPART, BLKPG) may carry partitions on the device.
     /// </summary>
-    public static LoopDevice Attach(string backingFile, long offset = 0, long sizeLimit = 0, bool readOnly = false, int sectorSize = 0)
+    public static LoopDevice Attach(string backingFile, long offset = 0, long sizeLimit = 0, bool readOnly = false, int sectorSize = 0,
+        bool partitionScan = false)
     {
         if (offset < 0 || sizeLimit < 0) throw new ArgumentOutOfRangeException(nameof(offset), "offset and size limit must not be negative");
         if (offset % 512 != 0 || sizeLimit % 512 != 0)
@@ -68,7 +72,7 @@ public sealed class LoopDevice : IDisposable
             var fd = OpenFd(path, readOnly ? Libc.O_RDONLY : Libc.O_RDWR, "open");
             try
             {
-                if (TryBind(fd, backing, n, path, offset, sizeLimit, readOnly, sectorSize, out bool configured, out int busyErrno))
+                if (TryBind(fd, backing, path, offset, sizeLimit, readOnly, sectorSize, partitionScan, out bool configured, out int busyErrno))
                 {
                     var dev = new LoopDevice(n, fd, backingFile, offset, sizeLimit, sectorSize == 0 ? 512 : sectorSize, configured);
                     try { dev.Verify(); }
@@ -87,20 +91,24 @@ public sealed class LoopDevice : IDisposable
         }
     }
 
-    private static unsafe bool TryBind(SafeFd fd, SafeFd backing, int n, string path, long offset, long sizeLimit, bool readOnly,
-        int sectorSize, out bool configured, out int busyErrno)
+    private static unsafe bool TryBind(SafeFd fd, SafeFd backing, string path, long offset, long sizeLimit, bool readOnly,
+        int sectorSize, bool partitionScan, out bool configured, out int busyErrno)
     {
         configured = false;
         busyErrno = 0;
-        uint flags = Libc.LO_FLAGS_AUTOCLEAR | (readOnly ? Libc.LO_FLAGS_READ_ONLY : 0);
+        uint flags = Libc.LO_FLAGS_AUTOCLEAR | (readOnly ? Libc.LO_FLAGS_READ_ONLY : 0) | (partitionScan ? Libc.LO_FLAGS_PARTSCAN : 0);
         var config = new LoopConfig { Fd = (uint)backing.Fd, BlockSize = sectorSize is 0 or 512 ? 0u : (uint)sectorSize };
         FillInfo(ref config.Info, offset, sizeLimit, flags, path);
-        if (Libc.blk_ioctl_ptr(fd.Fd, Libc.LOOP_CONFIGURE, &config) == 0)
+        int err = Libc.ENOTTY;
+        if (!SkipLoopConfigure)
         {
-            configured = true;
-            return true;
+            if (Libc.blk_ioctl_ptr(fd.Fd, Libc.LOOP_CONFIGURE, &config) == 0)
+            {
+                configured = true;
+                return true;
+            }
+            err = PosixError.Last;
         }
-        int err = PosixError.Last;
         if (err == PosixError.EBUSY) { busyErrno = err; return false; }
         if (err is not (Libc.ENOTTY or PosixError.EINVAL)) PosixError.Throw("LOOP_CONFIGURE", path, err);
 
@@ -212,9 +220,10 @@ public sealed class LoopDeviceSet : IDisposable
     public IReadOnlyList<LoopDevice> Devices => _devices;
 
     /// <summary>Attaches one more device and keeps it (see <see cref="LoopDevice.Attach"/>).</summary>
-    public LoopDevice Attach(string backingFile, long offset = 0, long sizeLimit = 0, bool readOnly = false, int sectorSize = 0)
+    public LoopDevice Attach(string backingFile, long offset = 0, long sizeLimit = 0, bool readOnly = false, int sectorSize = 0,
+        bool partitionScan = false)
     {
-        var d = LoopDevice.Attach(backingFile, offset, sizeLimit, readOnly, sectorSize);
+        var d = LoopDevice.Attach(backingFile, offset, sizeLimit, readOnly, sectorSize, partitionScan);
         _devices.Add(d);
         return d;
     }

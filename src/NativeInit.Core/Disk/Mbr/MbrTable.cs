@@ -30,7 +30,17 @@ public static class MbrTable
     public static bool IsExtendedType(byte type) => type is 0x05 or 0x0F or 0x85;
 
     /// <summary>Reads every primary and logical partition; empty when sector 0 carries no 0x55AA.</summary>
-    public static IReadOnlyList<MbrPartition> Read(DiskDevice disk)
+    public static IReadOnlyList<MbrPartition> Read(DiskDevice disk) => Read(disk, null);
+
+    /// <summary>The LBAs of the extended boot records of the logical-partition chain (to wipe them).</summary>
+    public static IReadOnlyList<ulong> ExtendedBootRecords(DiskDevice disk)
+    {
+        var ebrs = new List<ulong>();
+        Read(disk, ebrs);
+        return ebrs;
+    }
+
+    private static IReadOnlyList<MbrPartition> Read(DiskDevice disk, List<ulong>? ebrs)
     {
         int ss = disk.LogicalSectorSize;
         var sector = new byte[ss];
@@ -52,6 +62,7 @@ public static class MbrTable
             {
                 disk.ReadAt((long)ebr * ss, sector);
                 if (BinaryPrimitives.ReadUInt16LittleEndian(sector.AsSpan(GptFormat.MbrSignatureOffset)) != GptFormat.MbrBootSignature) break;
+                ebrs?.Add(ebr);
                 var recs = ReadRecords(sector);
                 var (b0, t0, s0, n0) = recs[0];
                 if (t0 != 0 && n0 != 0) result.Add(new MbrPartition(number++, b0, t0, ebr + s0, n0));
