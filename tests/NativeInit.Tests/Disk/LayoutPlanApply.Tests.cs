@@ -307,4 +307,31 @@ public class LayoutPlanApplyTests
             }
         }
     }
+
+    [SkippableFact]
+    public void Block_device_without_device_mapper_is_refused_before_any_write()
+    {
+        Tool.RequireRoot();
+        Tool.Require("sgdisk", "losetup");
+        Skip.If(File.Exists("/proc/misc") && File.ReadAllText("/proc/misc").Contains("device-mapper", StringComparison.Ordinal),
+            "this kernel has device-mapper: the refusal cannot be shown here (the QEMU test applies to a block device)");
+        var (dir, layout) = Mini("""{ "name": "root", "size": "30MiB" }, { "name": "data", "size": "rest" }""");
+        using (dir)
+        {
+            string image = Sparse(dir, "disk.img", 64 * MiB);
+            File.WriteAllBytes(image, Enumerable.Range(0, (int)(64 * MiB)).Select(i => (byte)(i * 13 + i / 512)).ToArray());
+            string before = Hash(image);
+            using var loop = new TestLoop(image);
+            var e = Assert.Throws<RefusedException>(() =>
+            {
+                using var disk = DiskDevice.Open(loop.Device, writable: true);
+                Assert.True(disk.IsBlockDevice);
+                var plan = LayoutPlanner.Plan(LayoutFile.Load(layout), disk);
+                Assert.Equal("/dev/mapper/VA-root", plan.Volumes[0].Device);
+                LayoutApplier.Apply(plan, disk);
+            });
+            Assert.Contains("device-mapper", e.Message);
+            Assert.Equal(before, Hash(image));
+        }
+    }
 }

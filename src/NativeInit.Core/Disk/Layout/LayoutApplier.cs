@@ -17,9 +17,15 @@ public sealed record AppliedVolume(string Name, string Device, string? Filesyste
 /// </summary>
 public static class LayoutApplier
 {
-    /// <summary>Runs all checks that need no write: the mkfs programs the layout asks for exist.</summary>
+    /// <summary>Runs all checks that need no write: the mkfs programs the layout asks for exist, and on a block device
+    /// the kernel has device-mapper (the LVs are activated through it).</summary>
     public static void Preflight(LayoutPlan plan)
     {
+        if (!plan.IsImage)
+        {
+            try { DeviceMapperControl.GetVersion(); }
+            catch (NativeInitException e) { throw new RefusedException($"{plan.Target}: the LVs could not be activated: {e.Message}", e); }
+        }
         foreach (var v in plan.Volumes)
             if (v.Spec.Filesystem is { } fs && FindProgram(MkfsProgram(fs)) is null)
                 throw new RefusedException($"LV {v.Name}: {MkfsProgram(fs)} is not installed (needed for filesystem {fs})");
