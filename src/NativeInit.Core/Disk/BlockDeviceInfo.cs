@@ -98,10 +98,37 @@ public static class BlockDeviceInfo
     /// <summary>Throws <see cref="RefusedException"/> when the disk or one of its partitions is in use.</summary>
     public static void RefuseIfInUse(DiskDevice disk)
     {
-        if (!disk.IsBlockDevice || disk.KernelName is null) return;
+        if (!disk.IsBlockDevice || disk.KernelName is null)
+        {
+            // An image file: in use when a loop device shows it and that device (or a partition of it) is in use.
+            var imageUsers = new List<string>();
+            foreach (var loop in LoopDevicesOf(disk.Path)) imageUsers.AddRange(FindUsers(loop));
+            if (imageUsers.Count > 0)
+                throw new RefusedException($"{disk.Path}: refusing to rewrite an image in use through a loop device: {string.Join("; ", imageUsers)}");
+            return;
+        }
         var users = FindUsers(disk.KernelName);
         if (users.Count > 0)
             throw new RefusedException($"{disk.Path}: refusing to rewrite a disk in use: {string.Join("; ", users)}");
+    }
+
+    /// <summary>Kernel names of the loop devices whose backing file is <paramref name="imagePath"/>.</summary>
+    public static IReadOnlyList<string> LoopDevicesOf(string imagePath)
+    {
+        var result = new List<string>();
+        string full = System.IO.Path.GetFullPath(imagePath);
+        string block = System.IO.Path.Combine(SysRoot, "block");
+        if (!Directory.Exists(block)) return result;
+        foreach (var dir in Directory.EnumerateDirectories(block, "loop*"))
+        {
+            string f = System.IO.Path.Combine(dir, "loop", "backing_file");
+            try
+            {
+                if (File.Exists(f) && File.ReadAllText(f).Trim() == full) result.Add(System.IO.Path.GetFileName(dir));
+            }
+            catch (IOException) { } // detached meanwhile
+        }
+        return result;
     }
 
     private static string Unescape(string s) => s.Replace("\\040", " ", StringComparison.Ordinal).Replace("\\011", "\t", StringComparison.Ordinal)

@@ -18,7 +18,12 @@ public static class DiskWipe
 
     /// <summary>The writes that wipe [offset, offset+length) of <paramref name="disk"/>; <paramref name="what"/> names
     /// the range in their descriptions. Reads only.</summary>
-    public static IReadOnlyList<DiskWrite> Plan(DiskDevice disk, long offset, long length, string what)
+    public static IReadOnlyList<DiskWrite> Plan(DiskDevice disk, long offset, long length, string what) =>
+        Plan(disk, offset, length, what, null);
+
+    /// <summary>As <see cref="Plan(DiskDevice, long, long, string)"/>; an old filesystem's secondary superblocks that
+    /// lie beyond the range are zeroed too where <paramref name="mayZeroOutside"/>(absolute offset, length) allows.</summary>
+    internal static IReadOnlyList<DiskWrite> Plan(DiskDevice disk, long offset, long length, string what, Func<long, long, bool>? mayZeroOutside)
     {
         if (length <= 0 || offset < 0 || offset + length > disk.SizeBytes)
             throw new RefusedException($"{disk.Path}: {what} (bytes {offset}+{length}) lies outside the disk ({disk.SizeBytes} bytes)");
@@ -26,23 +31,28 @@ public static class DiskWipe
         var old = FilesystemProbe.Probe(disk, offset, length);
         long head = Math.Min(length, EdgeBytes);
         writes.Add(new DiskWrite($"zero the start of {what}" + (old is null ? "" : $" (old {old.Type} signature)"), offset, head, null));
-        if (length > head)
-        {
-            long tailStart = Math.Max(head, length - EdgeBytes);
-            writes.Add(new DiskWrite($"zero the end of {what}", offset + tailStart, length - tailStart, null));
-        }
+        long tailStart = Math.Max(head, length - EdgeBytes);
+        if (length > head) writes.Add(new DiskWrite($"zero the end of {what}", offset + tailStart, length - tailStart, null));
         if (old is not null)
         {
             int n = 0;
-            foreach (long at in SecondarySuperblocks(old, length))
+            foreach (long at in SecondarySuperblocks(old))
             {
-                if (at < head || at >= length - EdgeBytes) continue;
-                writes.Add(new DiskWrite($"zero {old.Type} secondary superblock of {what}", offset + at, Math.Min(4096, length - at), null));
-                if (++n >= 4096) break;
+                long abs = offset + at;
+                if (abs + SuperblockBytes > disk.SizeBytes) break;
+                bool inside = at + SuperblockBytes <= length;
+                if (inside && (at < head || at >= tailStart)) continue; // already zeroed with the edges
+                if (!inside && mayZeroOutside?.Invoke(abs, SuperblockBytes) != true) continue;
+                writes.Add(new DiskWrite($"zero old {old.Type} secondary superblock (from {what})", abs, SuperblockBytes, null));
+                if (++n >= MaxSecondaryWrites) break;
             }
         }
         return writes;
     }
+
+    /// <summary>Bytes zeroed at each secondary superblock (a 4 KiB block holds the whole XFS or ext superblock).</summary>
+    public const long SuperblockBytes = 4096;
+    private const int MaxSecondaryWrites = 65536;
 
     /// <summary>Wipes [offset, offset+length) of an open disk (see <see cref="Plan"/>) and flushes.</summary>
     public static IReadOnlyList<DiskWrite> Wipe(DiskDevice disk, long offset, long length, string what)
@@ -59,41 +69,42 @@ public static class DiskWipe
         return Wipe(dev, 0, dev.SizeBytes, devicePath);
     }
 
-    /// <summary>The writes that wipe every partition of <paramref name="table"/> on <paramref name="disk"/>.</summary>
-    public static IReadOnlyList<DiskWrite> PlanPartitions(DiskDevice disk, GptTable table)
+    /// <summary>
+    /// The writes that wipe every partition of <paramref name="table"/> on <paramref name="disk"/> except those in
+    /// <paramref name="keep"/> (partitions that stay as they are). Secondary superblocks of an old filesystem found at a
+    /// partition start are zeroed wherever they lie in the usable range, outside kept partitions.
+    /// </summary>
+    public static IReadOnlyList<DiskWrite> PlanPartitions(DiskDevice disk, GptTable table, IReadOnlyCollection<int>? keep = null)
     {
+        int ss = table.SectorSize;
+        var kept = table.Partitions.Where(p => keep?.Contains(p.Number) == true)
+            .Select(p => (Start: p.ByteOffset(ss), End: p.ByteOffset(ss) + p.ByteLength(ss))).ToList();
+        long usableStart = (long)table.FirstUsableLba * ss, usableEnd = ((long)table.LastUsableLba + 1) * ss;
+        bool MayZero(long abs, long len) =>
+            abs >= usableStart && abs + len <= usableEnd && !kept.Any(k => abs < k.End && abs + len > k.Start);
         var writes = new List<DiskWrite>();
         foreach (var p in table.Partitions.OrderBy(p => p.FirstLba))
-            writes.AddRange(Plan(disk, p.ByteOffset(table.SectorSize), p.ByteLength(table.SectorSize), $"partition {p.Number}"));
+            if (keep?.Contains(p.Number) != true)
+                writes.AddRange(Plan(disk, p.ByteOffset(ss), p.ByteLength(ss), $"partition {p.Number}", MayZero));
         return writes;
     }
 
-    /// <summary>Byte offsets (inside the range) of the copies of an old superblock beyond the first.</summary>
-    private static IEnumerable<long> SecondarySuperblocks(ProbeResult old, long length)
+    /// <summary>Byte offsets, from the start of the old filesystem, of the copies of its superblock beyond the first.</summary>
+    private static IEnumerable<long> SecondarySuperblocks(ProbeResult old)
     {
         if (old.GroupBytes <= 0 || old.GroupCount <= 1) yield break;
         if (old.Type == "xfs")
         {
-            for (long ag = 1; ag < old.GroupCount; ag++)
-            {
-                long at = ag * old.GroupBytes;
-                if (at >= length) yield break;
-                yield return at;
-            }
+            for (long ag = 1; ag < old.GroupCount; ag++) yield return ag * old.GroupBytes;
         }
         else if (old.Type.StartsWith("ext", StringComparison.Ordinal))
         {
             // Group g starts at block first_data_block + g × blocks_per_group; with 1 KiB blocks first_data_block is 1,
             // so the copy is at byte 1024 + g × group bytes; with larger blocks at g × group bytes.
             long baseOffset = old.ExtBlockSize == 1024 ? 1024 : 0;
-            IEnumerable<long> groups = old.ExtBackupGroups.Length > 0 ? old.ExtBackupGroups.Where(g => g > 0).Select(g => (long)g)
+            IEnumerable<long> groups = old.ExtBackupGroups.Length > 0 ? old.ExtBackupGroups.Where(g => g > 0 && g < old.GroupCount).Select(g => (long)g)
                 : old.SparseSuper ? SparseGroups(old.GroupCount) : Enumerable.Range(1, (int)Math.Min(old.GroupCount - 1, int.MaxValue - 1)).Select(g => (long)g);
-            foreach (long g in groups)
-            {
-                long at = baseOffset + g * old.GroupBytes;
-                if (at >= length) continue;
-                yield return at;
-            }
+            foreach (long g in groups) yield return baseOffset + g * old.GroupBytes;
         }
     }
 

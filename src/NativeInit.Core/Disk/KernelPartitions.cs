@@ -38,6 +38,7 @@ public static class KernelPartitions
         if (!disk.IsBlockDevice || disk.KernelName is null) return KernelNotification.NotABlockDevice;
         var how = KernelNotification.Reread;
         disk.Flush();
+        Libc.blk_ioctl_none(disk.RawFd, Libc.BLKFLSBUF, 0);
         if (Libc.blk_ioctl_none(disk.RawFd, Libc.BLKRRPART, 0) < 0)
         {
             int err = PosixError.Last;
@@ -46,15 +47,28 @@ public static class KernelPartitions
             UpdateOneByOne(disk, table);
             how = KernelNotification.PartitionByPartition;
         }
-        else if (!SysfsMatches(disk.KernelName, table, TimeSpan.FromSeconds(2)))
+        else if (!SysfsMatches(disk.KernelName, table, TimeSpan.FromMilliseconds(500)))
         {
-            // The re-read succeeded but the kernel shows other partitions (a kernel built without the GPT parser):
+            // The re-read succeeded but the kernel shows other partitions (a kernel built without the GPT parser; the
+            // re-read creates the sysfs entries before BLKRRPART returns, so a short wait suffices):
             // fix them up one by one.
             UpdateOneByOne(disk, table);
             how = KernelNotification.PartitionByPartition;
         }
         WaitForNodes(disk.KernelName, table.Partitions.Select(p => p.Number), timeout ?? TimeSpan.FromSeconds(10));
+        // A partition kept from before has its own page cache, which may still hold what was there before the wipes
+        // (written through the whole disk): drop it so blkid, mkfs and lvm read the disk.
+        foreach (var p in table.Partitions) DropCache(Path.Combine(DevRoot, BlockDeviceInfo.PartitionName(disk.KernelName, p.Number)));
         return how;
+    }
+
+    /// <summary>BLKFLSBUF on a block device node: write back and invalidate its buffer cache. Errors are ignored.</summary>
+    public static void DropCache(string devicePath)
+    {
+        int raw = Libc.blk_open(devicePath, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+        if (raw < 0) return;
+        using var fd = new SafeFd(raw);
+        Libc.blk_ioctl_none(fd.Fd, Libc.BLKFLSBUF, 0);
     }
 
     /// <summary>Polls sysfs until the kernel's partitions of the disk are exactly those of the table (number, start, size).</summary>
@@ -79,8 +93,17 @@ public static class KernelPartitions
         foreach (var (name, number) in BlockDeviceInfo.Partitions(disk.KernelName!))
         {
             var want = table.Find(number);
-            if (want is not null && SysfsRange(disk.KernelName!, name) is var (start, size) && start == want.ByteOffset(ss) && size == want.ByteLength(ss))
-                continue; // unchanged
+            var have = SysfsRange(disk.KernelName!, name);
+            if (want is not null && have is var (start, size) && start == want.ByteOffset(ss))
+            {
+                if (size == want.ByteLength(ss)) continue; // unchanged
+                // Same start, other end (a partition grown into the free space, perhaps in use): resize in place
+                // (BLKPG_RESIZE_PARTITION, Linux 3.6+).
+                var grown = new BlkpgPartition { Start = start, Length = want.ByteLength(ss), PartitionNumber = number };
+                var rarg = new BlkpgIoctlArg { Op = Libc.BLKPG_RESIZE_PARTITION, DataLength = BlkpgPartition.Size, Data = &grown };
+                if (Libc.blk_ioctl_ptr(disk.RawFd, Libc.BLKPG, &rarg) == 0) continue;
+                if (PosixError.Last != PosixError.EINVAL) PosixError.Throw($"BLKPG resize partition {number} ({name})", disk.Path);
+            }
             var part = new BlkpgPartition { PartitionNumber = number };
             var arg = new BlkpgIoctlArg { Op = Libc.BLKPG_DEL_PARTITION, DataLength = BlkpgPartition.Size, Data = &part };
             if (Libc.blk_ioctl_ptr(disk.RawFd, Libc.BLKPG, &arg) < 0) PosixError.Throw($"BLKPG delete partition {number} ({name})", disk.Path);

@@ -23,7 +23,7 @@ internal static partial class Libc
     internal const uint BLKGETSIZE64 = 0x80081272;
 
     /// <summary>blkpg.h op codes.</summary>
-    internal const int BLKPG_ADD_PARTITION = 1, BLKPG_DEL_PARTITION = 2;
+    internal const int BLKPG_ADD_PARTITION = 1, BLKPG_DEL_PARTITION = 2, BLKPG_RESIZE_PARTITION = 3;
 
     /// <summary>S_IFBLK from sys/stat.h.</summary>
     internal const uint S_IFBLK = 0x6000;

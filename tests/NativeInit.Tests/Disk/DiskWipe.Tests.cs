@@ -73,6 +73,60 @@ public class DiskWipeTests
         Assert.Equal("gpt", whole);
     }
 
+    /// <summary>
+    /// The field's disk: one MBR partition from 2048 to the end holding the old xfs root. Its primary superblock lies at
+    /// the start of the new BIOS boot partition, its secondary superblocks (one per allocation group) in the middle of
+    /// the new partitions: all are gone after apply. Applying the same table again keeps every partition untouched.
+    /// </summary>
+    [SkippableFact]
+    public void Field_disk_old_xfs_root_leaves_no_superblock_and_a_second_apply_keeps_everything()
+    {
+        Tool.Require("sgdisk", "sfdisk", "mkfs.xfs", "blkid", "xfs_db", "losetup");
+        Tool.RequireRoot();
+        using var dir = new TempDir();
+        string refImg = Sparse(dir, "ref.img", 2 * GiB);
+        Tool.Check("sgdisk", "-n", "1:0:+2M", "-t", "1:EF02", "-n", "2:0:+400M", "-t", "2:8300", "-n", "3:0:0", "-t", "3:8E00", refImg);
+        string backup = dir.Combine("ref.gpt");
+        Tool.Check("sgdisk", "--backup=" + backup, refImg);
+        string img = Sparse(dir, "disk.img", 2 * GiB);
+        Tool.Run("sfdisk", ["-q", img], stdin: "label: dos\n2048,,83,*\n");
+        var secondaries = new List<long>();
+        using (var l = DiskTestSupport.Loop(img, 2048 * 512, 2 * GiB - 2048 * 512))
+        {
+            Tool.Check("mkfs.xfs", "-q", "-f", "-d", "agcount=5", l.DevicePath);
+            var v = Tool.Check("xfs_db", "-r", "-c", "sb 0", "-c", "p agblocks agcount blocksize", l.DevicePath);
+            long ag = Field(v, "agblocks"), count = Field(v, "agcount"), bs = Field(v, "blocksize");
+            for (long i = 1; i < count; i++) secondaries.Add(2048 * 512 + i * ag * bs);
+        }
+        Assert.Equal(4, secondaries.Count);
+        Assert.All(secondaries, off => Assert.True(HasMagic(img, off, "xfs")));
+
+        using (var disk = DiskDevice.Open(img, writable: true))
+        {
+            var plan = GptApply.PlanFromBackup(disk, SgdiskBackup.Load(backup));
+            Assert.Contains(plan.Changes, c => c.Number == 1 && c.OldContent == "xfs");
+            GptApply.Execute(disk, plan);
+        }
+        Assert.All(secondaries, off => Assert.False(HasMagic(img, off, "xfs"), $"old xfs superblock at {off} survived"));
+        Assert.Equal("", Tool.Run("blkid", "-p", "-o", "value", "-s", "TYPE", img).Stdout.Trim());
+        Assert.Equal("gpt", Tool.Run("blkid", "-p", "-o", "value", "-s", "PTTYPE", img).Stdout.Trim());
+
+        // Something a later step wrote at the start of partition 3 survives a second apply of the same table.
+        var p3 = SgdiskBackup.Load(backup).ForDisk(2 * GiB / 512, 512).Find(3)!;
+        var marker = "LABELONE-like marker"u8.ToArray();
+        using (var f = File.OpenHandle(img, FileMode.Open, FileAccess.ReadWrite)) RandomAccess.Write(f, marker, p3.ByteOffset(512) + 512);
+        using (var disk = DiskDevice.Open(img, writable: true))
+        {
+            var plan = GptApply.PlanFromBackup(disk, SgdiskBackup.Load(backup));
+            Assert.All(plan.Changes, c => Assert.Equal("keep", c.Action));
+            Assert.Empty(plan.WipeWrites);
+            GptApply.Execute(disk, plan);
+        }
+        var back = new byte[marker.Length];
+        using (var f = File.OpenHandle(img)) RandomAccess.Read(f, back, p3.ByteOffset(512) + 512);
+        Assert.Equal(marker, back);
+    }
+
     /// <summary>The entry point the LVM layer uses on an LV: a PV label and an ext4 on a device are gone afterwards.</summary>
     [SkippableFact]
     public void WipeDevice_removes_an_lvm_label_and_a_filesystem()

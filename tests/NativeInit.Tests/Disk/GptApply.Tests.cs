@@ -95,6 +95,9 @@ public class GptApplyTests
             string before = Hash(target);
             var e = Assert.Throws<RefusedException>(() => ApplyLikeTheCommand(backup, loop.DevicePath));
             Assert.Contains("mounted on " + mnt, e.Message);
+            // The image file itself, while a loop device over it is mounted.
+            var e2 = Assert.Throws<RefusedException>(() => ApplyLikeTheCommand(backup, target));
+            Assert.Contains("in use through a loop device", e2.Message);
             Assert.Equal(before, Hash(target));
         }
         finally

@@ -54,6 +54,23 @@ public class KernelPartitionsTests
             Assert.Equal(KernelNotification.PartitionByPartition, how);
         }
         AssertKernelShows(loop, changed);
+
+        // Partition 5 (the last) in use and grown into the free space: resized in place (BLKPG_RESIZE_PARTITION).
+        var grown = changed
+            .WithPartition(GptPartitionTypes.LinuxSwap.Guid, p3.LastLba + 1, p3.LastLba + 2048, "swap", new Guid("00000005-0000-4000-8000-000000000005"), number: 5)
+            .GrowPartition(5);
+        Assert.Equal(grown.LastUsableLba, grown.Find(5)!.LastLba);
+        using (var disk = DiskDevice.Open(loop.DevicePath, writable: true))
+            GptApply.Execute(disk, GptApply.Plan(disk, grown, wipePartitions: false));
+        AssertKernelShows(loop, grown);
+        var shrunk = grown with { Partitions = [.. grown.Partitions.Select(p => p.Number == 5 ? p with { LastLba = p.FirstLba + 2047 } : p)] };
+        using (var disk = DiskDevice.Open(loop.DevicePath, writable: true))
+            GptApply.Execute(disk, GptApply.Plan(disk, shrunk, wipePartitions: false));
+        AssertKernelShows(loop, shrunk);
+        using (var held5 = DiskDevice.Open("/dev/" + BlockDeviceInfo.PartitionName(name, 5), writable: false))
+        using (var disk = DiskDevice.Open(loop.DevicePath, writable: true))
+            Assert.Equal(KernelNotification.PartitionByPartition, GptApply.Execute(disk, GptApply.Plan(disk, shrunk.GrowPartition(5), wipePartitions: false)));
+        AssertKernelShows(loop, shrunk.GrowPartition(5));
     }
 
     [SkippableFact]

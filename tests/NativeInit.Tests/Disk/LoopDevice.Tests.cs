@@ -91,6 +91,27 @@ public class LoopDeviceTests
     }
 
     [SkippableFact]
+    public void A_partition_of_an_image_is_reached_by_number()
+    {
+        Tool.Require("blkid", "mkfs.ext4");
+        Tool.RequireRoot();
+        using var dir = new TempDir();
+        string img = Sparse(dir, "disk.img", 64 * MiB);
+        var table = GptWriterTests.GoldenTable(512);
+        WriteTable(img, table);
+        using var set = new LoopDeviceSet();
+        var p2 = set.AttachPartition(img, table, 2);
+        Assert.Equal(table.Find(2)!.ByteLength(512), p2.DeviceSize);
+        Tool.Check("mkfs.ext4", "-q", "-F", "-L", "p2", p2.DevicePath);
+        // The filesystem starts exactly at the partition's first byte of the image.
+        var sb = new byte[2048];
+        using (var f = File.OpenHandle(img)) RandomAccess.Read(f, sb, table.Find(2)!.ByteOffset(512));
+        Assert.Equal(0x53, sb[1024 + 56]);
+        Assert.Equal(0xEF, sb[1024 + 57]);
+        Assert.Throws<NativeInitException>(() => set.AttachPartition(img, table, 4));
+    }
+
+    [SkippableFact]
     public void Misaligned_offset_is_refused_before_attaching()
     {
         Tool.RequireRoot();

@@ -112,7 +112,7 @@ public static class FilesystemProbe
                 if ((incompat & ExtIncompat64Bit) != 0) blocks |= (ulong)BinaryPrimitives.ReadUInt32LittleEndian(sb[ExtBlocksCountHi..]) << 32;
                 uint perGroup = BinaryPrimitives.ReadUInt32LittleEndian(sb[ExtBlocksPerGroup..]);
                 uint firstData = BinaryPrimitives.ReadUInt32LittleEndian(sb[ExtFirstDataBlock..]);
-                long groups = perGroup == 0 ? 0 : (long)((blocks - firstData + perGroup - 1) / perGroup);
+                long groups = perGroup == 0 || blocks <= firstData ? 0 : (long)Math.Min((blocks - firstData + perGroup - 1) / perGroup, int.MaxValue);
                 uint[] backups = (compat & ExtCompatSparseSuper2) != 0
                     ? [BinaryPrimitives.ReadUInt32LittleEndian(sb[ExtBackupBgs..]), BinaryPrimitives.ReadUInt32LittleEndian(sb[(ExtBackupBgs + 4)..])]
                     : [];

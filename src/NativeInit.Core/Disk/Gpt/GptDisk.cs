@@ -114,7 +114,7 @@ public static class GptReader
         return new GptTable
         {
             SectorSize = sectorSize,
-            DiskSectors = Math.Max(isBackup ? h.MyLba + 1 : h.AlternateLba + 1, 0),
+            DiskSectors = isBackup ? h.MyLba + 1 : h.AlternateLba + 1,
             DiskGuid = h.DiskGuid,
             FirstUsableLba = h.FirstUsableLba,
             LastUsableLba = h.LastUsableLba,

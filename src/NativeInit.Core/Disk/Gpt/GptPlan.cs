@@ -177,7 +177,10 @@ public static class GptApply
             }
             changes.Add(new(n, want is null ? "remove" : curDesc is null ? "add" : "change", curDesc, want, old));
         }
-        var wipes = wipePartitions ? DiskWipe.PlanPartitions(disk, desired).ToList() : [];
+        // Partitions that stay exactly as they are keep their contents (a re-run after a power cut must not wipe
+        // what a later step already wrote).
+        var keep = changes.Where(c => c.Action == "keep").Select(c => c.Number).ToList();
+        var wipes = wipePartitions ? DiskWipe.PlanPartitions(disk, desired, keep).ToList() : [];
         if (kind == "mbr")
         {
             // The old logical partitions' boot records (EBRs) would still describe the old layout.

@@ -131,6 +131,32 @@ public sealed record GptTable
         return this with { Partitions = [.. Partitions.Where(x => x.Number != number), p] };
     }
 
+    /// <summary>
+    /// A copy with one more partition after the last one: it starts at the next multiple of
+    /// <paramref name="alignBytes"/> (1 MiB, as sgdisk and sfdisk align) and is <paramref name="sizeBytes"/> long, or
+    /// reaches the last usable LBA when <paramref name="sizeBytes"/> is 0 ("rest"). Refuses when it does not fit.
+    /// </summary>
+    public GptTable AppendPartition(Guid type, long sizeBytes, string name = "", Guid? uniqueGuid = null,
+        GptAttributes attributes = GptAttributes.None, long alignBytes = 1 << 20)
+    {
+        ulong align = (ulong)Math.Max(1, alignBytes / SectorSize);
+        ulong after = Partitions.Count == 0 ? FirstUsableLba : Partitions.Max(p => p.LastLba) + 1;
+        ulong first = (after + align - 1) / align * align;
+        ulong last = sizeBytes == 0 ? LastUsableLba : first + (ulong)((sizeBytes + SectorSize - 1) / SectorSize) - 1;
+        if (sizeBytes < 0 || first > LastUsableLba || last > LastUsableLba)
+            throw new RefusedException($"a partition of {(sizeBytes == 0 ? "the rest" : ByteSize.Format(sizeBytes))} from LBA {first} does not fit before the last usable LBA {LastUsableLba}");
+        return WithPartition(type, first, last, name, uniqueGuid, attributes);
+    }
+
+    /// <summary>A copy where partition <paramref name="number"/> ends right before the next partition, or at the last
+    /// usable LBA when it is the last one (giving it the free space after it). Its start does not move.</summary>
+    public GptTable GrowPartition(int number)
+    {
+        var p = Find(number) ?? throw new NativeInitException($"the partition table has no partition {number}");
+        ulong limit = Partitions.Where(x => x.FirstLba > p.FirstLba).Select(x => x.FirstLba - 1).DefaultIfEmpty(LastUsableLba).Min();
+        return this with { Partitions = [.. Partitions.Select(x => x.Number == number ? x with { LastLba = limit } : x)] };
+    }
+
     /// <summary>The smallest disk (in sectors) that holds every partition with the gptfdisk layout at its end.</summary>
     public ulong MinimumDiskSectors
     {

@@ -228,6 +228,15 @@ public sealed class LoopDeviceSet : IDisposable
         return d;
     }
 
+    /// <summary>Attaches partition <paramref name="number"/> of <paramref name="table"/> inside the image file
+    /// <paramref name="image"/> (offset and size from the table; the device keeps the table's sector size).</summary>
+    public LoopDevice AttachPartition(string image, Gpt.GptTable table, int number, bool readOnly = false)
+    {
+        var p = table.Find(number) ?? throw new NativeInitException($"{image}: the partition table has no partition {number}");
+        return Attach(image, p.ByteOffset(table.SectorSize), p.ByteLength(table.SectorSize), readOnly,
+            table.SectorSize == 512 ? 0 : table.SectorSize);
+    }
+
     public void Dispose()
     {
         for (int i = _devices.Count - 1; i >= 0; i--) _devices[i].Dispose();
