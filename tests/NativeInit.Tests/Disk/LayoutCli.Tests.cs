@@ -49,6 +49,14 @@ public class LayoutCliTests
         Assert.Equal("VA-data", lvs[1].GetProperty("dmName").GetString());
         Assert.Equal(plan.RootElement.GetProperty("pv").GetProperty("peCount").GetInt64() - 20, lvs[1].GetProperty("extents").GetInt64());
 
+        r = Tool.Run(ni, "lvm", "show", image, "--partition", "3", "--json");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        using (var byPartition = JsonDocument.Parse(r.Stdout))
+        {
+            Assert.Equal(pvOffset, byPartition.RootElement.GetProperty("offset").GetInt64());
+            Assert.Equal(show.RootElement.GetProperty("vg").GetProperty("id").GetString(), byPartition.RootElement.GetProperty("vg").GetProperty("id").GetString());
+        }
+
         r = Tool.Run(ni, "lvm", "show", reference);
         Assert.True(r.ExitCode == 1 && r.Stderr.Contains("no LVM2 label", StringComparison.Ordinal), r.ToString());
     }
