@@ -26,6 +26,8 @@ public static class LayoutApplier
             try { DeviceMapperControl.GetVersion(); }
             catch (NativeInitException e) { throw new RefusedException($"{plan.Target}: the LVs could not be activated: {e.Message}", e); }
         }
+        if (plan.IsImage && plan.Volumes.Any(v => v.Spec.Filesystem is not null) && !Environment.IsPrivilegedProcess)
+            throw new RefusedException($"{plan.Target}: making filesystems on the LVs of an image needs loop devices, which need root");
         foreach (var v in plan.Volumes)
             if (v.Spec.Filesystem is { } fs && FindProgram(MkfsProgram(fs)) is null)
                 throw new RefusedException($"LV {v.Name}: {MkfsProgram(fs)} is not installed (needed for filesystem {fs})");
