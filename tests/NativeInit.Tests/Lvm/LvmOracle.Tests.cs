@@ -212,4 +212,69 @@ public class LvmOracleTests
             Assert.Equal("test--vg-second--lv", NativeInit.Core.Disk.DeviceMapper.DmNames.DeviceName(vg.Name, second.Name));
         }
     }
+
+    [SkippableFact]
+    public void Nativeinit_reads_what_lvcreate_writes()
+    {
+        Tool.RequireRoot();
+        Tool.Require("lvm", "losetup");
+        using var dir = new TempDir();
+        string img = dir.Combine("pv.img");
+        using (var fs = File.Create(img)) fs.SetLength(100 * MiB);
+        using var loop = new TestLoop(img);
+        using var lvm = new LvmOracle(loop.Device);
+        lvm.Check("pvcreate", loop.Device);
+        lvm.Check("vgcreate", "vg-x", loop.Device);
+        lvm.Check("lvcreate", "-an", "-Zn", "-L", "7m", "-n", "lv-one", "vg-x"); // rounded up to 2 extents
+        lvm.Check("lvcreate", "-an", "-Zn", "-l", "100%FREE", "-n", "two", "vg-x");
+        var ranges = lvm.Report("lvs", "lv_name,lv_uuid,seg_pe_ranges").ToDictionary(r => r[0], r => (Id: r[1], Range: r[2]));
+
+        using var h = File.OpenHandle(loop.Device, FileMode.Open, FileAccess.Read);
+        var vg = LvmDiskFormat.Read(h, 0, loop.Device).VolumeGroup!;
+        Assert.Equal(["lv-one", "two"], vg.LogicalVolumes.Select(l => l.Name));
+        foreach (var lv in vg.LogicalVolumes)
+        {
+            Assert.Equal(ranges[lv.Name].Id, lv.Id);
+            var s = Assert.Single(lv.Segments);
+            Assert.Equal($"{loop.Device}:{s.Stripes[0].StartExtent}-{s.Stripes[0].StartExtent + s.ExtentCount - 1}", ranges[lv.Name].Range);
+            Assert.NotNull(lv.CreationTime);
+            Assert.False(string.IsNullOrEmpty(lv.CreationHost));
+        }
+        Assert.Equal(2, vg.FindLv("lv-one")!.ExtentCount);
+        Assert.Equal(22, vg.FindLv("two")!.ExtentCount);
+        Assert.Equal(3, vg.Seqno);
+    }
+
+    [SkippableFact]
+    public void Lvm2_extends_an_lv_in_a_vg_written_by_nativeinit_and_nativeinit_reads_the_result()
+    {
+        Tool.RequireRoot();
+        Tool.Require("lvm", "losetup");
+        using var dir = new TempDir();
+        string img = dir.Combine("pv.img");
+        using (var fs = File.Create(img)) fs.SetLength(128 * MiB);
+        using var loop = new TestLoop(img);
+        using (var h = File.OpenHandle(loop.Device, FileMode.Open, FileAccess.ReadWrite))
+        {
+            var (vg, g) = LvmBuilder.Create("VA", 4 * MiB, 128 * MiB, loop.Device,
+                [new("root", 40 * MiB), new("image", 16 * MiB), new("data", 16 * MiB)], identity: LvmDiskFormatTests.FixedIds);
+            LvmDiskFormat.WriteNewPv(h, 0, g, vg, "pv0", loop.Device);
+        }
+        using var lvm = new LvmOracle(loop.Device);
+        // What the system does after a successful conversion: the "grow" LV takes the rest.
+        lvm.Check("lvextend", "-l", "+100%FREE", "VA/root");
+
+        using var r = File.OpenHandle(loop.Device, FileMode.Open, FileAccess.Read);
+        var pv = LvmDiskFormat.Read(r, 0, loop.Device);
+        var back = pv.VolumeGroup!;
+        Assert.Equal(2, back.Seqno);
+        Assert.True(pv.MetadataArea!.Locations[0].Offset > 512); // lvm2 wrote its copy after NativeInit's
+        var root = back.FindLv("root")!;
+        Assert.Equal(31 - 4 - 4, root.ExtentCount);
+        Assert.Equal([(0L, 10L, 0L), (10L, 13L, 18L)], root.Segments.Select(s => (s.StartExtent, s.ExtentCount, s.Stripes[0].StartExtent)));
+        var table = NativeInit.Core.Disk.DeviceMapper.LvmActivation.Table(back, root, new Dictionary<string, (uint, uint)> { ["pv0"] = (8, 3) });
+        Assert.Equal([(0UL, 10UL * 8192, 2048UL), (10UL * 8192, 13UL * 8192, 2048UL + 18 * 8192)],
+            table.Select(t => (t.StartSector, t.LengthSectors, t.DeviceOffsetSectors)));
+        Assert.Equal(LvmDiskFormatTests.FixedIds.LvIds!["root"], root.Id);
+    }
 }

@@ -45,7 +45,8 @@ public sealed class LvmOracle : IDisposable
                 multipath_component_detection = 0
                 fw_raid_component_detection = 0
             }
-            global { use_lvmetad = 0 }
+            # activation = 0: no device-mapper interaction, so lvcreate/lvextend can write metadata on this host
+            global { use_lvmetad = 0 activation = 0 }
             activation { udev_sync = 0 udev_rules = 0 }
             backup { backup = 0 archive = 0 }
             """);
