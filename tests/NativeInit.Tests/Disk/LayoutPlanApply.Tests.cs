@@ -255,10 +255,9 @@ public class LayoutPlanApplyTests
         }
 
         // A marker written through NativeInit's own loop device for the image LV lands where lvm2 says the LV is.
-        var image1 = plan.Volumes.Single(x => x.Name == "image");
         byte[] marker = System.Text.Encoding.ASCII.GetBytes("NativeInit marker in LV image ".PadRight(512, '#'));
-        using (var loop = LoopDevice.Attach(image, image1.DiskOffset, image1.SizeBytes))
-        using (var dev = DiskDevice.Open(loop.DevicePath, writable: true))
+        using (var loops = new LoopDeviceSet())
+        using (var dev = DiskDevice.Open(LayoutApplier.AttachImageVolumes(plan, loops)["image"], writable: true))
         {
             Assert.Equal(512 * MiB, dev.SizeBytes);
             dev.WriteAt(4096, marker);

@@ -277,4 +277,33 @@ public class LvmOracleTests
             table.Select(t => (t.StartSector, t.LengthSectors, t.DeviceOffsetSectors)));
         Assert.Equal(LvmDiskFormatTests.FixedIds.LvIds!["root"], root.Id);
     }
+
+    [SkippableFact]
+    public void Allocation_matches_lvcreate_for_the_field_layout()
+    {
+        Tool.RequireRoot();
+        Tool.Require("lvm", "losetup");
+        using var dir = new TempDir();
+        string img = dir.Combine("pv.img");
+        long pvBytes = 18868191L * 512; // partition 3 of the 10 GiB field disk
+        using (var fs = File.Create(img)) fs.SetLength(pvBytes);
+        using var loop = new TestLoop(img);
+        using var lvm = new LvmOracle(loop.Device);
+        lvm.Check("pvcreate", loop.Device);
+        lvm.Check("vgcreate", "-s", "4m", "VA", loop.Device);
+        lvm.Check("lvcreate", "-an", "-Zn", "-L", "7.8g", "-n", "root", "VA");
+        lvm.Check("lvcreate", "-an", "-Zn", "-L", "512m", "-n", "image", "VA");
+        lvm.Check("lvcreate", "-an", "-Zn", "-L", "512m", "-n", "data", "VA");
+        var theirs = lvm.Report("lvs", "lv_name,lv_size,seg_pe_ranges").ToDictionary(r => r[0], r => (Size: long.Parse(r[1]), Range: r[2]));
+        var pvs = lvm.Report("pvs", "pe_start,pv_pe_count")[0];
+
+        var (vg, g) = LvmBuilder.Create("VA", 4 * MiB, pvBytes, loop.Device,
+            [new("root", (long)(7.8 * (1L << 30))), new("image", 512 * MiB), new("data", 512 * MiB)]);
+        Assert.Equal([g.PeStartBytes.ToString(), g.PeCount.ToString()], pvs);
+        foreach (var lv in vg.LogicalVolumes)
+        {
+            long start = lv.Segments[0].Stripes[0].StartExtent;
+            Assert.Equal((lv.ExtentCount * 4 * MiB, $"{loop.Device}:{start}-{start + lv.ExtentCount - 1}"), theirs[lv.Name]);
+        }
+    }
 }

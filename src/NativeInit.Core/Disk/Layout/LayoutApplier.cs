@@ -88,6 +88,18 @@ public static class LayoutApplier
     }
 
     /// <summary>
+    /// Image mode, after <see cref="Apply"/>: one loop device per LV at its byte offset (kept in <paramref name="set"/>,
+    /// which detaches them on Dispose), so the caller can mount and fill the LVs. Returns LV name → /dev/loopN.
+    /// </summary>
+    public static Dictionary<string, string> AttachImageVolumes(LayoutPlan plan, LoopDeviceSet set)
+    {
+        if (!plan.IsImage) throw new InvalidOperationException("AttachImageVolumes is for image files; a disk's LVs are in /dev/mapper");
+        var devices = new Dictionary<string, string>();
+        foreach (var v in plan.Volumes) devices[v.Name] = set.Attach(plan.Target, v.DiskOffset, v.SizeBytes).DevicePath;
+        return devices;
+    }
+
+    /// <summary>
     /// The device the PV is reached through: the partition node after telling the kernel (BLKRRPART), or — when the
     /// kernel cannot re-read the table (disk busy) or the node does not appear — the whole disk with the partition's
     /// offset, which device-mapper maps just as well.
