@@ -39,9 +39,9 @@ public static class KernelPartitions
         var how = KernelNotification.Reread;
         disk.Flush();
         Libc.blk_ioctl_none(disk.RawFd, Libc.BLKFLSBUF, 0);
-        if (Libc.blk_ioctl_none(disk.RawFd, Libc.BLKRRPART, 0) < 0)
+        if (!Retry(() => Libc.blk_ioctl_none(disk.RawFd, Libc.BLKRRPART, 0), 5, 200, out int rrErr))
         {
-            int err = PosixError.Last;
+            int err = rrErr;
             if (err == PosixError.EINVAL) return KernelNotification.NoPartitionSupport;
             if (err != PosixError.EBUSY) PosixError.Throw("BLKRRPART", disk.Path, err);
             UpdateOneByOne(disk, table);
@@ -106,7 +106,9 @@ public static class KernelPartitions
             }
             var part = new BlkpgPartition { PartitionNumber = number };
             var arg = new BlkpgIoctlArg { Op = Libc.BLKPG_DEL_PARTITION, DataLength = BlkpgPartition.Size, Data = &part };
-            if (Libc.blk_ioctl_ptr(disk.RawFd, Libc.BLKPG, &arg) < 0) PosixError.Throw($"BLKPG delete partition {number} ({name})", disk.Path);
+            var argPtr = &arg;
+            if (!Retry(() => Libc.blk_ioctl_ptr(disk.RawFd, Libc.BLKPG, argPtr), 10, 100, out int delErr))
+                PosixError.Throw($"BLKPG delete partition {number} ({name})", disk.Path, delErr);
         }
         var present = BlockDeviceInfo.Partitions(disk.KernelName!).Select(p => p.Number).ToHashSet();
         foreach (var p in table.Partitions)
@@ -117,6 +119,19 @@ public static class KernelPartitions
             devname.AsSpan(0, Math.Min(devname.Length, 63)).CopyTo(new Span<byte>(part.DevName, 64));
             var arg = new BlkpgIoctlArg { Op = Libc.BLKPG_ADD_PARTITION, DataLength = BlkpgPartition.Size, Data = &part };
             if (Libc.blk_ioctl_ptr(disk.RawFd, Libc.BLKPG, &arg) < 0) PosixError.Throw($"BLKPG add partition {p.Number}", disk.Path);
+        }
+    }
+
+    /// <summary>Runs an ioctl until it succeeds or fails with something other than EBUSY (udev's short-lived probes
+    /// hold partitions open for a moment after every change).</summary>
+    private static bool Retry(Func<int> ioctl, int attempts, int sleepMs, out int errno)
+    {
+        for (int i = 0; ; i++)
+        {
+            if (ioctl() == 0) { errno = 0; return true; }
+            errno = PosixError.Last;
+            if (errno != PosixError.EBUSY || i + 1 >= attempts) return false;
+            Thread.Sleep(sleepMs);
         }
     }
 

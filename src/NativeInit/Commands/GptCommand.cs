@@ -186,7 +186,10 @@ internal static class GptCommand
         // Everything that can refuse runs before the first write: the backup, the disk size, the disk in use.
         var backup = SgdiskBackup.Load(backupPath);
         int sectorSize = args.Get("sector-size") is null ? backup.SourceSectorSize : args.GetInt("sector-size", 512, 512, 4096);
-        using var disk = DiskDevice.Open(diskPath, writable: !dryRun, sectorSize);
+        DiskDevice disk;
+        try { disk = DiskDevice.Open(diskPath, writable: !dryRun, sectorSize); }
+        catch (Core.Platform.PosixException e) { throw new RefusedException(e.Message, e); } // nothing written yet
+        using var _ = disk;
         var plan = GptApply.PlanFromBackup(disk, backup, wipePartitions: !args.Has("no-wipe"));
         if (args.Has("json"))
         {

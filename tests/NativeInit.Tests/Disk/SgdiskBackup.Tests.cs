@@ -126,6 +126,8 @@ public class SgdiskBackupTests
             Assert.Empty(read.Problems);
             File.WriteAllBytes(dir.Combine("nativeinit.gpt"), SgdiskBackup.Save(read.Table!));
         }
+        // Byte for byte what sgdisk --backup writes for the same disk.
+        Assert.Equal(File.ReadAllBytes(again), File.ReadAllBytes(dir.Combine("nativeinit.gpt")));
         string fourth = Sparse(dir, "fourth.img", 12 * GiB);
         Tool.Check("sgdisk", "--load-backup=" + dir.Combine("nativeinit.gpt"), fourth);
         AssertSameWhereTablesLive(ours, fourth, table);

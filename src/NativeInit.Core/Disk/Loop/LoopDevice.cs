@@ -153,6 +153,9 @@ public sealed class LoopDevice : IDisposable
         if (Libc.blk_ioctl_ptr(_fd!.Fd, Libc.LOOP_GET_STATUS64, &info) < 0) PosixError.Throw("LOOP_GET_STATUS64", DevicePath);
         if (info.Offset != (ulong)Offset || info.SizeLimit != (ulong)SizeLimit)
             throw new NativeInitException($"{DevicePath}: the kernel took offset {info.Offset} and size limit {info.SizeLimit}, not {Offset} and {SizeLimit}");
+        // The capacity must follow too (some kernels update it only on the next open or never for a size limit).
+        if (SizeLimit > 0 && Offset + SizeLimit <= new FileInfo(BackingFile).Length && DeviceSize != SizeLimit)
+            throw new NativeInitException($"{DevicePath}: shows {DeviceSize} bytes, not the size limit {SizeLimit}");
     }
 
     /// <summary>Size of the device in bytes as the kernel reports it (BLKGETSIZE64).</summary>
