@@ -306,4 +306,37 @@ public class LvmOracleTests
             Assert.Equal((lv.ExtentCount * 4 * MiB, $"{loop.Device}:{start}-{start + lv.ExtentCount - 1}"), theirs[lv.Name]);
         }
     }
+
+    [SkippableTheory]
+    [InlineData("root", "0-9 15-30")]   // the new extents follow data: root gets a second segment
+    [InlineData("data", "14-30")]       // the new extents follow data: its segment grows
+    public void Grown_pv_and_lv_are_what_lvm2_sees(string grow, string expectedRanges)
+    {
+        Tool.RequireRoot();
+        Tool.Require("lvm", "losetup");
+        using var dir = new TempDir();
+        string img = dir.Combine("pv.img");
+        using (var fs = File.Create(img)) fs.SetLength(128 * MiB);
+        using var loop = new TestLoop(img);
+        LvmVolumeGroup grown;
+        using (var h = File.OpenHandle(loop.Device, FileMode.Open, FileAccess.ReadWrite))
+        {
+            // Written for a 64 MiB partition (15 extents), then the partition grows to 128 MiB (31 extents).
+            var (vg, g) = LvmBuilder.Create("VA", 4 * MiB, 64 * MiB, loop.Device,
+                [new("root", 40 * MiB), new("image", 16 * MiB), new("data", 4 * MiB)], identity: LvmDiskFormatTests.FixedIds);
+            LvmDiskFormat.WriteNewPv(h, 0, g, vg, "pv0", loop.Device);
+            Assert.Empty(LvmGrow.FreeRanges(vg, "pv0")); // 15 extents: root 0-9, image 10-13, data 14
+            grown = LvmGrow.Plan(vg, g.PeStartBytes, 128 * MiB, grow);
+            LvmGrow.Write(h, 0, grown, 128 * MiB, loop.Device);
+            Assert.Equal(128 * MiB, LvmDiskFormat.Read(h, 0, loop.Device).Label.DeviceSize);
+        }
+        using var lvm = new LvmOracle(loop.Device);
+        Assert.Equal(["31", "31", (128 * MiB).ToString(), "2"], Assert.Single(lvm.Report("pvs", "pv_pe_count,pv_pe_alloc_count,dev_size,vg_seqno")));
+        var seg = lvm.Report("lvs", "lv_name,seg_pe_ranges", "--segments").Where(r => r[0] == grow).Select(r => r[1][(r[1].LastIndexOf(':') + 1)..]);
+        Assert.Equal(expectedRanges, string.Join(' ', seg));
+        Assert.Equal(grown.FindLv(grow)!.ExtentCount * 4 * MiB, long.Parse(lvm.Report("lvs", "lv_name,lv_size").Single(r => r[0] == grow)[1]));
+        Assert.Equal(0, lvm.Run("vgck", "VA").ExitCode);
+        var pvck = lvm.Run("pvck", loop.Device);
+        Assert.True(pvck.ExitCode == 0, pvck.ToString());
+    }
 }
