@@ -15,5 +15,6 @@ internal static class Commands
         LvmActivateCommand.Deactivate,
         LayoutCommand.Plan,
         LayoutCommand.Apply,
+        LayoutCommand.Grow,
     ];
 }

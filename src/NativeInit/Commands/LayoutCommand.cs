@@ -43,6 +43,42 @@ internal static class LayoutCommand
         Run = RunApply,
     };
 
+    public static readonly CommandSpec Grow = new()
+    {
+        Name = "layout grow",
+        Summary = "after a conversion: give the rest of the disk to the layout's grow LV (partition, PV, LV, dm table)",
+        Usage = "layout grow --layout FILE (--disk DEV | --image FILE) [--yes] [--dry-run] [--json]",
+        Options =
+        [
+            .. Common,
+            new("yes", "y", null, "really write (without it the plan is printed and nothing is written)"),
+            new("dry-run", "n", null, "print what would change; write nothing"),
+            new("json", null, null, "print the plan as one JSON object"),
+        ],
+        Description = "The GPT is moved to the disk's size and the PV partition extended to its end; the PV and the LV named by " +
+            "volumeGroup.grow take the new extents. The filesystem is not grown: run xfs_growfs or resize2fs afterwards.",
+        Run = RunGrow,
+    };
+
+    private static int RunGrow(ParsedArgs args, CommandContext ctx)
+    {
+        var (layout, target, image) = Target(args);
+        bool write = args.Has("yes") && !args.Has("dry-run");
+        using var disk = Open(target, image, writable: write, layout);
+        var plan = LayoutGrow.Plan(layout, disk);
+        if (args.Has("json"))
+        {
+            using var ms = new MemoryStream();
+            using (var j = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true })) plan.WriteJson(j);
+            ctx.Out.WriteLine(System.Text.Encoding.UTF8.GetString(ms.ToArray()));
+        }
+        else plan.WriteText(ctx.Out);
+        if (plan.NothingToDo || args.Has("dry-run")) return ExitCodes.Success;
+        if (!args.Has("yes")) throw new RefusedException($"{target}: nothing was written. Add --yes to grow");
+        LayoutGrow.Apply(plan, disk, m => ctx.Error.WriteLine(m));
+        return ExitCodes.Success;
+    }
+
     private static (LayoutFile Layout, string Target, bool Image) Target(ParsedArgs args)
     {
         var layout = LayoutFile.Load(args.Require("layout"));

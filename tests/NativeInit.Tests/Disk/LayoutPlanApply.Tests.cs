@@ -333,4 +333,46 @@ public class LayoutPlanApplyTests
             Assert.Equal(before, Hash(image));
         }
     }
+
+    [SkippableFact]
+    public void Grow_gives_the_rest_of_a_larger_disk_to_the_grow_lv()
+    {
+        Tool.RequireRoot();
+        Tool.Require("sgdisk", "lvm", "losetup");
+        var (dir, layout) = Mini("""{ "name": "root", "size": "30MiB" }, { "name": "data", "size": "rest" }""");
+        using (dir)
+        {
+            File.WriteAllText(layout, File.ReadAllText(layout).Replace("\"extentSize\"", "\"grow\": \"root\", \"extentSize\"", StringComparison.Ordinal));
+            string image = Sparse(dir, "disk.img", 64 * MiB);
+            LayoutPlan applied;
+            using (var disk = DiskDevice.Open(image, writable: true))
+            {
+                applied = LayoutPlanner.Plan(LayoutFile.Load(layout), disk);
+                LayoutApplier.Apply(applied, disk);
+                Assert.True(LayoutGrow.Plan(LayoutFile.Load(layout), disk).NothingToDo);
+            }
+            using (var fs = new FileStream(image, FileMode.Open)) fs.SetLength(96 * MiB); // the VM's disk was enlarged
+            LayoutGrowPlan plan;
+            using (var disk = DiskDevice.Open(image, writable: true))
+            {
+                plan = LayoutGrow.Plan(LayoutFile.Load(layout), disk);
+                Assert.False(plan.NothingToDo);
+                LayoutGrow.Apply(plan, disk);
+            }
+            var v = Tool.Run("sgdisk", "-v", image);
+            Assert.True(v.Stdout.Contains("No problems found", StringComparison.Ordinal), v.ToString());
+            var p3 = plan.After.Find(3)!;
+            Assert.Equal(96 * MiB / 512 - 34, (long)p3.LastLba);
+            long pvBytes = (long)p3.Sectors * 512;
+            using var loop = new TestLoop(image, (long)p3.FirstLba * 512, pvBytes);
+            using var lvm = new LvmOracle(loop.Device);
+            long peCount = (pvBytes - MiB) / MiB;
+            Assert.Equal([peCount.ToString(CultureInfo.InvariantCulture), peCount.ToString(CultureInfo.InvariantCulture)],
+                Assert.Single(lvm.Report("pvs", "pv_pe_count,pv_pe_alloc_count")));
+            long dataExtents = applied.Volumes[1].Extents;
+            var root = lvm.Report("lvs", "lv_name,lv_size,seg_pe_ranges", "--segments").Where(r => r[0] == "root").Select(r => r[2][(r[2].LastIndexOf(':') + 1)..]).ToList();
+            Assert.Equal(["0-29", $"{30 + dataExtents}-{peCount - 1}"], root);
+            Assert.Equal(0, lvm.Run("vgck", "VA").ExitCode);
+        }
+    }
 }

@@ -91,6 +91,26 @@ public static class DeviceMapperControl
         }
     }
 
+    /// <summary>
+    /// Replaces the table of an active device (e.g. an LV that grew): DM_TABLE_LOAD into the inactive slot, then
+    /// DM_DEV_SUSPEND and a resume, which swaps the new table in (what `dmsetup reload` + `dmsetup resume` do).
+    /// </summary>
+    public static DmDevice ReloadLinear(string name, IReadOnlyList<LinearSegment> segments)
+    {
+        ValidateName(name);
+        if (segments.Count == 0) throw new NativeInitException($"device-mapper {name}: no segments to load");
+        using var fd = OpenControl();
+        var buf = new byte[BufferSize];
+        int used = Prepare(buf, name, null, 0);
+        used = WriteLinearTable(buf, used, segments);
+        Call(fd, DmIoctl.DM_TABLE_LOAD, buf, "DM_TABLE_LOAD", name, used);
+        Prepare(buf, name, null, DmIoctl.SuspendFlag);
+        Call(fd, DmIoctl.DM_DEV_SUSPEND, buf, "DM_DEV_SUSPEND", name);
+        Prepare(buf, name, null, 0);
+        Call(fd, DmIoctl.DM_DEV_SUSPEND, buf, "DM_DEV_SUSPEND (resume)", name);
+        return ReadDevice(buf, name, ReadCString(buf.AsSpan(DmIoctl.OffUuid, DmIoctl.UuidLength)));
+    }
+
     /// <summary>DM_DEV_REMOVE of <paramref name="name"/> and its /dev/mapper node (when we made it).</summary>
     public static void Remove(string name)
     {
