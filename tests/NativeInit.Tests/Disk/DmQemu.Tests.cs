@@ -142,7 +142,7 @@ public class DmQemuTests
         Tool.Check("sgdisk", "--backup=" + dir.Combine("t.gpt"), reference);
         File.WriteAllText(dir.Combine("layout.json"), """
             { "partitionTable": "t.gpt", "volumeGroup": { "name": "VA", "partition": 3, "extentSize": "1MiB",
-              "logicalVolumes": [ { "name": "root", "size": "12MiB" }, { "name": "data", "size": "rest" } ] } }
+              "grow": "root", "logicalVolumes": [ { "name": "root", "size": "12MiB" }, { "name": "data", "size": "rest" } ] } }
             """);
         // A 64 MiB disk holding an old MBR partition: the GPT of the 48 MiB reference is moved to its end.
         string image = dir.Combine("disk.img");
@@ -162,6 +162,9 @@ public class DmQemuTests
             script.Append($"echo 'BLOCK {v.Name}' | dd of=/dev/VA/{v.Name} bs=512 seek=16 conv=sync 2>/dev/null; echo \"DD-{v.Name}-RC=$?\"\n");
         script.Append("""
             sync
+            /nativeinit layout grow --layout /layout.json --disk /dev/vda --yes; echo "GROW-RC=$?"
+            echo "GROWN-PART $(cat /sys/block/vda/vda3/size)"
+            for d in /sys/block/dm-*; do echo "GROWN $(cat $d/dm/name) $(cat $d/size)"; done
             /nativeinit lvm deactivate /dev/vda3; echo "DEACTIVATE-RC=$?"
             /nativeinit lvm activate /dev/vda3 >/dev/null; echo "ACTIVATE-FROM-DISK-RC=$?"
             /nativeinit lvm deactivate /dev/vda3 >/dev/null
@@ -181,6 +184,16 @@ public class DmQemuTests
         Assert.Contains("DEACTIVATE-RC=0", o);
         Assert.Contains("ACTIVATE-FROM-DISK-RC=0", o);
 
+        // layout grow: partition 3 (in use, held by dm) grew to the end of the disk; root took the new extents live.
+        Assert.Contains("GROW-RC=0", o);
+        ulong lastUsable = (ulong)(64 * MiB / 512 - 34);
+        ulong p3Sectors = lastUsable - plan.PvPartition.FirstLba + 1;
+        Assert.Contains($"GROWN-PART {p3Sectors}", o);
+        long peCount = ((long)p3Sectors * 512 - MiB) / MiB;
+        long rootSectors = (peCount - plan.Volumes[1].Extents) * 2048;
+        Assert.Contains($"GROWN VA-root {rootSectors}", o);
+        Assert.Contains($"GROWN VA-data {plan.Volumes[1].SizeBytes / 512}", o);
+
         var v2 = Tool.Run("sgdisk", "-v", image);
         Assert.True(v2.Stdout.Contains("No problems found", StringComparison.Ordinal), v2.ToString());
         using var img = File.OpenRead(image);
@@ -194,6 +207,8 @@ public class DmQemuTests
         using var h = File.OpenHandle(image);
         var pv = NativeInit.Core.Lvm.LvmDiskFormat.Read(h, plan.PvOffset, image);
         Assert.Equal(["root", "data"], pv.VolumeGroup!.LogicalVolumes.Select(l => l.Name));
+        Assert.Equal(rootSectors / 2048, pv.VolumeGroup.FindLv("root")!.ExtentCount);
+        Assert.Equal(2, pv.VolumeGroup.Seqno);
         Assert.Equal("/dev/vda3", pv.VolumeGroup.PhysicalVolumes[0].Device);
     }
 }
