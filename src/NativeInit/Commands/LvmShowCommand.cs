@@ -35,7 +35,8 @@ internal static class LvmShowCommand
         {
             if (args.Has("offset")) throw new UsageException("lvm show: give --offset or --partition, not both");
             int n = args.GetInt("partition", 0, 1, 128);
-            using var disk = DiskDevice.Open(device, writable: false);
+            int imageSectorSize = File.Exists(device) && !device.StartsWith("/dev/", StringComparison.Ordinal) ? GptReader.DetectSectorSize(device) : 512;
+            using var disk = DiskDevice.Open(device, writable: false, imageSectorSize);
             var table = GptReader.Read(disk).Table ?? throw new NativeInitException($"{device}: no valid GPT to find partition {n} in");
             offset = (table.Find(n) ?? throw new NativeInitException($"{device}: the GPT has no partition {n}")).ByteOffset(disk.LogicalSectorSize);
         }
