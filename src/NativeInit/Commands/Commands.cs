@@ -10,5 +10,11 @@ internal static class Commands
         ExtractCommand.Spec,
         GptCommand.Show,
         GptCommand.Apply,
+        LvmShowCommand.Spec,
+        LvmActivateCommand.Activate,
+        LvmActivateCommand.Deactivate,
+        LayoutCommand.Plan,
+        LayoutCommand.Apply,
+        LayoutCommand.Grow,
     ];
 }
