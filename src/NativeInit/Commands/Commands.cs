@@ -8,5 +8,6 @@ internal static class Commands
     public static readonly CommandSpec[] All =
     [
         ExtractCommand.Spec,
+        BundleCommands.Keygen, BundleCommands.Create, BundleCommands.Verify, BundleCommands.Show,
     ];
 }
