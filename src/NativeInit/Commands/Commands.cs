@@ -9,5 +9,6 @@ internal static class Commands
     [
         ExtractCommand.Spec,
         BundleCommands.Keygen, BundleCommands.Create, BundleCommands.Verify, BundleCommands.Show,
+        StageCommand.Spec,
     ];
 }
