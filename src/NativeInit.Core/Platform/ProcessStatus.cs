@@ -1,0 +1,28 @@
+namespace NativeInit.Core.Platform;
+
+/// <summary>Facts about this process from /proc/self/status (proc(5)).</summary>
+public static class ProcessStatus
+{
+    /// <summary>Peak resident set size (VmHWM), in bytes; 0 when /proc is not mounted.</summary>
+    public static long PeakRssBytes() => ReadKb("VmHWM:") * 1024;
+
+    /// <summary>Current resident set size (VmRSS), in bytes.</summary>
+    public static long RssBytes() => ReadKb("VmRSS:") * 1024;
+
+    private static long ReadKb(string key)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+            {
+                if (!line.StartsWith(key, StringComparison.Ordinal)) continue;
+                var v = line[key.Length..].Trim();
+                if (v.EndsWith(" kB", StringComparison.Ordinal)) v = v[..^3];
+                return long.TryParse(v, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var kb) ? kb : 0;
+            }
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return 0;
+    }
+}
