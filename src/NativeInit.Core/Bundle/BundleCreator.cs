@@ -169,10 +169,10 @@ public static class BundleCreator
         try
         {
             using var dec = Compression.OpenDecoder(f, format, new DecoderOptions());
-            var scan = new TarScanner(dec, $"rootfs archive {path}");
+            using var reader = new TarReader(dec);
             long entries = 0;
-            while (scan.Next() is not null) entries++;
-            long size = scan.ReadToEnd();
+            while (reader.Next() is not null) entries++;
+            long size = reader.Position;
             if (entries == 0) throw new InvalidDataFormatException($"rootfs archive {path}: holds no entry");
             return (format, entries, size);
         }

@@ -69,9 +69,8 @@ public static class BundleVerifier
         }
         else
         {
-            using var f = OpenFile(path);
-            var scan = new TarScanner(f, path);
-            (m, s) = ReadManifestMembers(scan, path);
+            using var reader = new TarReader(OpenFile(path));
+            (m, s) = ReadManifestMembers(reader, path);
         }
         BundleSignature? sig = null;
         try { if (s.Length > 0) sig = BundleSignature.Parse(s, BundleManifest.SignatureFileName); } catch (BundleVerificationException) { }
@@ -137,26 +136,40 @@ public static class BundleVerifier
 
     private static VerifiedBundle VerifySingleFile(string file, byte[] publicKey, Action<string>? log)
     {
-        using var f = OpenFile(file);
-        var scan = new TarScanner(f, file);
-        var (manifestBytes, sigBytes) = ReadManifestMembers(scan, file);
+        using var reader = new TarReader(OpenFile(file));
+        var (manifestBytes, sigBytes) = ReadManifestMembers(reader, file);
         var manifest = CheckSignature(manifestBytes, sigBytes, publicKey, file);
         log?.Invoke($"signature: good (key {BundleKeys.KeyId(publicKey)})");
         var byName = manifest.Parts.ToDictionary(p => p.Name, StringComparer.Ordinal);
         var found = new Dictionary<string, (long Size, string Hash, long Offset)>(StringComparer.Ordinal);
         var extras = new List<string>();
-        while (scan.Next() is { } e)
+        try
         {
-            if (e.TypeFlag == TarTypeFlag.Directory) continue;
-            var name = e.Name.StartsWith("./", StringComparison.Ordinal) ? e.Name[2..] : e.Name;
-            if (!byName.ContainsKey(name) || e.TypeFlag is not (TarTypeFlag.Regular or TarTypeFlag.RegularAlt))
+            while (reader.Next() is { } e)
             {
-                extras.Add(name);
-                continue;
+                if (e.Type == TarEntryType.Directory) continue;
+                var name = e.DisplayPath;
+                if (name.StartsWith("./", StringComparison.Ordinal)) name = name[2..];
+                if (!byName.ContainsKey(name) || e.Type != TarEntryType.Regular || e.IsSparse)
+                {
+                    extras.Add(name);
+                    continue;
+                }
+                if (found.ContainsKey(name)) throw new BundleVerificationException($"{file}: part {name} appears twice");
+                long offset = reader.Position;
+                using var hasher = Blake3.Hasher.New();
+                long read = 0;
+                while (reader.TryReadData(out var chunk))
+                {
+                    if (chunk.Length >= 1 << 20) hasher.UpdateWithJoin(chunk); else hasher.Update(chunk);
+                    read += chunk.Length;
+                }
+                found[name] = (read, Convert.ToHexStringLower(hasher.Finalize().AsSpan()), offset);
             }
-            if (found.ContainsKey(name)) throw new BundleVerificationException($"{file}: part {name} appears twice");
-            var (hash, read) = ContentHash.Hash(scan.OpenData());
-            found[name] = (read, hash, e.DataOffset);
+        }
+        catch (InvalidDataFormatException x)
+        {
+            throw new BundleVerificationException($"{file}: the single-file bundle is truncated or damaged: {x.Message}", x);
         }
         var parts = new Dictionary<string, PartLocation>(StringComparer.Ordinal);
         foreach (var part in manifest.Parts)
@@ -174,26 +187,30 @@ public static class BundleVerifier
         return new VerifiedBundle(file, true, manifest, manifestBytes, sigBytes, BundleKeys.KeyId(publicKey), parts);
     }
 
-    private static (byte[] Manifest, byte[] Signature) ReadManifestMembers(TarScanner scan, string file)
+    private static (byte[] Manifest, byte[] Signature) ReadManifestMembers(TarReader reader, string file)
     {
         byte[] Member(string name, int index)
         {
-            var e = scan.Next();
-            if (e is null || (e.Name != name && e.Name != "./" + name))
+            var e = reader.Next();
+            var path = e?.DisplayPath;
+            if (e is null || (path != name && path != "./" + name) || e.Type != TarEntryType.Regular)
                 throw new BundleVerificationException(e is null && index == 0
                     ? $"{file}: empty single-file bundle"
-                    : $"{file}: member {index + 1} must be {name}{(e is null ? "" : $", found {e.Name}")} ({BundleManifest.FileName} and {BundleManifest.SignatureFileName} come first)");
+                    : $"{file}: member {index + 1} must be {name}{(e is null ? "" : $", found {path}")} ({BundleManifest.FileName} and {BundleManifest.SignatureFileName} come first)");
             if (e.Size > ManifestMaxBytes) throw new BundleVerificationException($"{file}: {name} is {e.Size} bytes, too large");
             var data = new byte[e.Size];
-            using var s = scan.OpenData();
-            s.ReadExactly(data);
+            int at = 0;
+            while (reader.TryReadData(out var chunk)) { chunk.CopyTo(data.AsSpan(at)); at += chunk.Length; }
             return data;
         }
         try
         {
             return (Member(BundleManifest.FileName, 0), Member(BundleManifest.SignatureFileName, 1));
         }
-        catch (InvalidDataFormatException e) { throw new BundleVerificationException(e.Message, e); }
+        catch (InvalidDataFormatException e)
+        {
+            throw new BundleVerificationException($"{file}: the single-file bundle is truncated or damaged: {e.Message}", e);
+        }
     }
 
     private static FileStream OpenFile(string path) =>

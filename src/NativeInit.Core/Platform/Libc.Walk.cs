@@ -10,8 +10,7 @@ namespace NativeInit.Core.Platform;
 /// </summary>
 internal static unsafe partial class Libc
 {
-    public const int AT_SYMLINK_NOFOLLOW = 0x100;
-    public const int O_RDONLY = 0, O_NOFOLLOW = 0x20000, O_CLOEXEC = 0x80000, O_DIRECTORY = 0x10000;
+    // O_* and AT_* flags are declared in Libc.File.cs.
 
     [LibraryImport(Name, SetLastError = true)]
     internal static partial int fstatat(int dirfd, byte* path, StatBuffer* buf, int flags);
@@ -39,8 +38,7 @@ internal static unsafe partial class Libc
     [LibraryImport(Name, EntryPoint = "open", SetLastError = true)]
     internal static partial int openBytes(byte* path, int flags, int mode);
 
-    [LibraryImport(Name, SetLastError = true)]
-    internal static partial nint read(int fd, byte* buf, nuint count);
+    // read(2) is declared in Libc.File.cs.
 
     [LibraryImport(Name, SetLastError = true)]
     internal static partial int statvfs(byte* path, StatVfsBuffer* buf);

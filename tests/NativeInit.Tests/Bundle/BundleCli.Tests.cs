@@ -32,6 +32,11 @@ public class BundleCliTests
             Directory.CreateDirectory(dst);
             Tool.Check("tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpf", archive, "-C", dst);
             TreeFixture.AssertSameTree(src, dst, symlinkMtimes: false);
+            // And with NativeInit's own extractor (what stage two runs).
+            var dst2 = fx.Tmp.Combine("dst-ni-" + compress);
+            Directory.CreateDirectory(dst2);
+            fx.Check("extract", archive, "--to", dst2);
+            TreeFixture.AssertSameTree(src, dst2);
             var entries = Tool.Check("tar", "-tf", archive).Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
             Assert.Contains($"\"entries\": {entries}", show);
         }
