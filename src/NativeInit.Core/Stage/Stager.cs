@@ -27,6 +27,68 @@ public sealed record StageOptions
 /// BOOT/nativeinit/undo.json; <see cref="Undo"/> puts them back byte for byte and removes BOOT/nativeinit.
 /// Nothing here is destructive: a plain reboot that does not pick the entry comes back to the old system.
 /// </summary>
+/// <summary>What stage one found, planned and did (printed by `stage --json`).</summary>
+public sealed record StageReport
+{
+    public required string Bundle { get; init; }
+    public required string KeyId { get; init; }
+    public required long RamBytes { get; init; }
+    public required long RamNeededBytes { get; init; }
+    public required string Disk { get; init; }
+    public required long DiskBytes { get; init; }
+    public required long DiskNeededBytes { get; init; }
+    public required long BootFreeBytes { get; init; }
+    public required long BootNeededBytes { get; init; }
+    public required string StageDir { get; init; }
+    public required string CustomCfg { get; init; }
+    public required string GrubEnv { get; init; }
+    public required string KernelCommandLine { get; init; }
+    /// <summary>"grub2-reboot", "grub-reboot" or "grubenv".</summary>
+    public required string OneShot { get; init; }
+    public required IReadOnlyList<string> CarriedFiles { get; init; }
+    public required IReadOnlyList<string> CarriedPasswordUsers { get; init; }
+    public required bool DryRun { get; init; }
+    /// <summary>Files changed or created outside the staging directory (empty on a dry run).</summary>
+    public IReadOnlyList<string> Changed { get; init; } = [];
+
+    public void WriteJson(System.Text.Json.Utf8JsonWriter w)
+    {
+        w.WriteStartObject();
+        w.WriteString("bundle", Bundle);
+        w.WriteString("keyId", KeyId);
+        w.WriteBoolean("dryRun", DryRun);
+        w.WriteStartObject("checks");
+        w.WriteNumber("ramBytes", RamBytes);
+        w.WriteNumber("ramNeededBytes", RamNeededBytes);
+        w.WriteString("disk", Disk);
+        w.WriteNumber("diskBytes", DiskBytes);
+        w.WriteNumber("diskNeededBytes", DiskNeededBytes);
+        w.WriteNumber("bootFreeBytes", BootFreeBytes);
+        w.WriteNumber("bootNeededBytes", BootNeededBytes);
+        w.WriteEndObject();
+        w.WriteStartObject("carry");
+        w.WriteStartArray("files");
+        foreach (var f in CarriedFiles) w.WriteStringValue(f);
+        w.WriteEndArray();
+        w.WriteStartArray("passwordUsers");
+        foreach (var u in CarriedPasswordUsers) w.WriteStringValue(u);
+        w.WriteEndArray();
+        w.WriteEndObject();
+        w.WriteStartObject("boot");
+        w.WriteString("stageDir", StageDir);
+        w.WriteString("customCfg", CustomCfg);
+        w.WriteString("grubenv", GrubEnv);
+        w.WriteString("entryId", ConversionMenuEntry.Id);
+        w.WriteString("kernelCommandLine", KernelCommandLine);
+        w.WriteString("oneShot", OneShot);
+        w.WriteEndObject();
+        w.WriteStartArray("changed");
+        foreach (var c in Changed) w.WriteStringValue(c);
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+}
+
 public static class Stager
 {
     public const string StageDirName = "nativeinit";
@@ -35,7 +97,7 @@ public static class Stager
     /// <summary>Room kept free in /boot beyond what is staged (grub and kernel updates must still fit).</summary>
     public const long BootReserveBytes = 16L << 20;
 
-    public static int Run(StageOptions o, TextWriter log)
+    public static StageReport Run(StageOptions o, TextWriter log)
     {
         string root = Path.GetFullPath(o.Root);
         string boot = Path.Combine(root, o.BootDir.TrimStart('/'));
@@ -98,10 +160,18 @@ public static class Stager
         log.WriteLine(useTool
             ? $"  one-shot: {grub.RebootTool} {ConversionMenuEntry.Id}"
             : $"  one-shot: next_entry={ConversionMenuEntry.Id} in {grub.EnvFile}");
+        var report = new StageReport
+        {
+            Bundle = o.Bundle, KeyId = bundle.KeyId ?? "", RamBytes = ram, RamNeededBytes = needRam, Disk = disk, DiskBytes = diskBytes,
+            DiskNeededBytes = m.MinimumDiskBytes, BootFreeBytes = bootFree, BootNeededBytes = staged + BootReserveBytes,
+            StageDir = stageDir, CustomCfg = grub.CustomCfg, GrubEnv = grub.EnvFile, KernelCommandLine = cmdline,
+            OneShot = useTool ? grub.RebootTool : "grubenv", CarriedFiles = carry.Files.Select(f => f.Path).ToList(),
+            CarriedPasswordUsers = carry.Passwords.Select(p => p.User).ToList(), DryRun = o.DryRun,
+        };
         if (o.DryRun)
         {
             log.WriteLine("dry run: nothing was written");
-            return ExitCodes.Success;
+            return report;
         }
 
         // 5. Write: first the undo record and the copies of what will change, then the rest.
@@ -171,7 +241,7 @@ public static class Stager
         foreach (var c in changes) log.WriteLine($"  {(c.Existed ? "changed" : "created")} {Path.Combine(root, c.Path)}");
         log.WriteLine($"the next boot (only) starts the conversion: entry '{ConversionMenuEntry.Title}' ({ConversionMenuEntry.Id})");
         log.WriteLine($"undo: nativeinit stage --undo --root {o.Root} --boot-dir {o.BootDir}");
-        return ExitCodes.Success;
+        return report with { Changed = [stageDir + "/", .. changes.Select(c => Path.Combine(root, c.Path))] };
     }
 
     /// <summary>Restores every boot-configuration file listed in undo.json to its original bytes (checked against the

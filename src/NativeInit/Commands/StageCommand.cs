@@ -13,7 +13,7 @@ internal static class StageCommand
     {
         Name = "stage",
         Summary = "stage one: verify the bundle, check RAM/disk/boot, stage it in /boot and set a one-shot conversion boot",
-        Usage = "stage BUNDLE --key PUBLIC [--root /] [--boot-dir /boot] [--dry-run] [--reboot]  |  stage --undo [--root /] [--boot-dir /boot]",
+        Usage = "stage BUNDLE --key PUBLIC [--root /] [--boot-dir /boot] [--dry-run] [--reboot] [--json]  |  stage --undo [--root /] [--boot-dir /boot]",
         MinArguments = 0,
         MaxArguments = 1,
         Options =
@@ -24,6 +24,7 @@ internal static class StageCommand
             new("dry-run", "n", null, "check and print the plan; write nothing"),
             new("reboot", null, null, "reboot into the conversion when staged (only with --root /)"),
             new("undo", null, null, "restore the boot configuration byte for byte and remove everything stage added"),
+            new("json", null, null, "print one JSON object (figures, plan, changes) instead of the log"),
         ],
         Description = """
             Checks, in order, before writing anything (exit 3 when one fails): the bundle's signature and parts; RAM
@@ -52,12 +53,19 @@ internal static class StageCommand
         bool reboot = a.Has("reboot");
         if (reboot && Path.GetFullPath(root) != "/") throw new UsageException("--reboot only with --root /");
         if (reboot && a.Has("dry-run")) throw new UsageException("--reboot and --dry-run exclude each other");
-        var rc = Stager.Run(new StageOptions
+        bool json = a.Has("json");
+        var report = Stager.Run(new StageOptions
         {
             Bundle = a.Arguments[0], PublicKey = BundleKeys.ReadPublic(a.Require("key")), Root = root, BootDir = bootDir,
             DryRun = a.Has("dry-run"),
-        }, ctx.Out);
-        if (rc == ExitCodes.Success && reboot)
+        }, json ? TextWriter.Null : ctx.Out);
+        if (json)
+        {
+            using var ms = new MemoryStream();
+            using (var w = new System.Text.Json.Utf8JsonWriter(ms, new System.Text.Json.JsonWriterOptions { Indented = true })) report.WriteJson(w);
+            ctx.Out.WriteLine(System.Text.Encoding.UTF8.GetString(ms.ToArray()));
+        }
+        if (reboot)
         {
             ctx.Out.WriteLine("rebooting into the conversion");
             ctx.Out.Flush();
@@ -68,6 +76,6 @@ internal static class StageCommand
             p.WaitForExit();
             if (p.ExitCode != 0) throw new NativeInitException($"{tool} failed with exit code {p.ExitCode}; staged, reboot by hand");
         }
-        return rc;
+        return ExitCodes.Success;
     }
 }

@@ -32,6 +32,17 @@ public class StageCliTests
         var dry = fx.Check("stage", bundle, "--key", fx.Public, "--root", root, "--dry-run");
         Assert.Contains("dry run: nothing was written", dry);
         Assert.Equal(before, FakeSystem.Snapshot(root));
+        var json = fx.Check("stage", bundle, "--key", fx.Public, "--root", root, "--dry-run", "--json");
+        using (var doc = System.Text.Json.JsonDocument.Parse(json))
+        {
+            var checks = doc.RootElement.GetProperty("checks");
+            Assert.Equal(20971520L * 512, checks.GetProperty("diskBytes").GetInt64());
+            Assert.Equal(BundleFixture.MinimumDisk, checks.GetProperty("diskNeededBytes").GetInt64());
+            Assert.Equal(8009876L * 1024, checks.GetProperty("ramBytes").GetInt64());
+            Assert.Equal("grubenv", doc.RootElement.GetProperty("boot").GetProperty("oneShot").GetString());
+            Assert.True(doc.RootElement.GetProperty("dryRun").GetBoolean());
+        }
+        Assert.Equal(before, FakeSystem.Snapshot(root));
 
         var run = fx.Check("stage", bundle, "--key", fx.Public, "--root", root);
         Assert.Contains("undo: nativeinit stage --undo", run);
