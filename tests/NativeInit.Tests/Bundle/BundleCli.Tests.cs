@@ -12,7 +12,8 @@ public class BundleCliTests
         Tool.RequireRoot();
         Tool.Require("tar", "setfattr", "mknod");
         using var fx = new BundleFixture();
-        var src = fx.Tmp.Combine("src");
+        using var scratch = XattrScratch.Create();
+        var src = scratch.Combine("src");
         Directory.CreateDirectory(src);
         TreeFixture.Build(src);
         foreach (var (compress, single) in new[] { ("zstd", false), ("xz", true) })
@@ -28,12 +29,12 @@ public class BundleCliTests
             // Take the rootfs part out of the bundle and extract it with GNU tar as the oracle.
             var dir = single ? Unpack(fx, outPath) : outPath;
             var archive = Directory.GetFiles(dir, "rootfs.tar.*").Single();
-            var dst = fx.Tmp.Combine("dst-" + compress);
+            var dst = scratch.Combine("dst-" + compress);
             Directory.CreateDirectory(dst);
             Tool.Check("tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpf", archive, "-C", dst);
             TreeFixture.AssertSameTree(src, dst, symlinkMtimes: false);
             // And with NativeInit's own extractor (what stage two runs).
-            var dst2 = fx.Tmp.Combine("dst-ni-" + compress);
+            var dst2 = scratch.Combine("dst-ni-" + compress);
             Directory.CreateDirectory(dst2);
             fx.Check("extract", archive, "--to", dst2);
             TreeFixture.AssertSameTree(src, dst2);
@@ -58,7 +59,8 @@ public class BundleCliTests
         Tool.RequireRoot();
         Tool.Require("setfattr", "mknod");
         using var fx = new BundleFixture();
-        var src = fx.Tmp.Combine("src");
+        using var scratch = XattrScratch.Create();
+        var src = scratch.Combine("src");
         Directory.CreateDirectory(src);
         TreeFixture.Build(src);
         foreach (var compress in new[] { "zstd", "xz" })

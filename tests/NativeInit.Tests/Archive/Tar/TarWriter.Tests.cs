@@ -86,7 +86,7 @@ public class TarWriterTests
     {
         Tool.RequireRoot();
         Tool.Require("tar", "bsdtar", "setfattr", "mknod");
-        using var tmp = new TempDir();
+        using var tmp = XattrScratch.Create();
         var src = tmp.Combine("src");
         Directory.CreateDirectory(src);
         TreeFixture.Build(src);
@@ -113,7 +113,7 @@ public class TarWriterTests
     {
         Tool.RequireRoot();
         Tool.Require("tar", "setfattr", "mknod", "zstd", "xz");
-        using var tmp = new TempDir();
+        using var tmp = XattrScratch.Create();
         var src = tmp.Combine("src");
         Directory.CreateDirectory(src);
         TreeFixture.Build(src);
