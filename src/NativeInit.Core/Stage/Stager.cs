@@ -140,6 +140,7 @@ public static class Stager
                 catch (InvalidDataFormatException e) { problems.Add(e.Message); }
             }
         }
+        if (ConversionMenuEntry.CommandLineProblem(m.KernelCommandLine) is { } cmdProblem) problems.Add(cmdProblem);
         if (Directory.Exists(stageDir))
             problems.Add($"{stageDir} exists: already staged (run 'nativeinit stage --undo' first)");
         if (problems.Count > 0) throw new RefusedException("refused, nothing was written: " + string.Join("; ", problems));
