@@ -68,6 +68,33 @@ public class TarWriterTests
         Assert.Equal(records.Length, pos);
     }
 
+    [Theory]
+    [InlineData(5, 0, "5")]
+    [InlineData(5, 500_000_000, "5.5")]
+    [InlineData(1700000000, 123456789, "1700000000.123456789")]
+    [InlineData(-2, 750_000_000, "-1.25")]
+    public void Pax_time_is_seconds_and_a_fraction_without_trailing_zeros(long s, int ns, string expected) =>
+        Assert.Equal(expected, Encoding.ASCII.GetString(TarWriter.FormatTime(s, ns)));
+
+    [Fact]
+    public void Devices_and_links_fill_their_ustar_fields_and_big_numbers_go_to_pax()
+    {
+        var bytes = WriteOne(new TarWriterEntry
+        {
+            Path = "./dev/sda"u8.ToArray(), TypeFlag = TarTypeFlag.BlockDevice, Mode = 0x61B0, DevMajor = 8, DevMinor = 300,
+            Uid = 3_000_000, Gid = 5, MtimeSeconds = 10,
+        });
+        // A pax header first: uid 3,000,000 does not fit 7 octal digits.
+        Assert.Equal((byte)'x', bytes[TarHeaderFields.TypeFlagOffset]);
+        int size = Convert.ToInt32(Encoding.ASCII.GetString(bytes, TarHeaderFields.SizeOffset, 11), 8);
+        Assert.Contains("uid=3000000\n", Encoding.ASCII.GetString(bytes, 512, size));
+        var h = bytes.AsSpan(1024, 512);
+        Assert.Equal((byte)'4', h[TarHeaderFields.TypeFlagOffset]);
+        Assert.Equal("0000010\0", Encoding.ASCII.GetString(h.Slice(TarHeaderFields.DevMajorOffset, 8)));
+        Assert.Equal("0000454\0", Encoding.ASCII.GetString(h.Slice(TarHeaderFields.DevMinorOffset, 8)));
+        Assert.Equal("0000660\0", Encoding.ASCII.GetString(h.Slice(TarHeaderFields.ModeOffset, 8)));
+    }
+
     [Fact]
     public void Data_size_mismatch_is_refused()
     {
