@@ -150,6 +150,28 @@ internal static unsafe class PosixPath
         }
     }
 
+    /// <summary>One extended attribute of the path itself, or null when it has none by that name.</summary>
+    public static byte[]? GetXattr(string path, string name) => GetXattr(Z(path), Z(name));
+
+    /// <summary>Sets an extended attribute on the path itself (lsetxattr: a symlink is not followed).</summary>
+    public static void SetXattr(string path, string name, ReadOnlySpan<byte> value)
+    {
+        var p = Z(path);
+        var n = Z(name);
+        fixed (byte* pp = p)
+        fixed (byte* np = n)
+        fixed (byte* v = value)
+            if (Libc.lsetxattr(pp, np, v, (nuint)value.Length, 0) != 0) PosixError.Throw("lsetxattr " + name, path);
+    }
+
+    /// <summary>lchown: owner and group of the path itself.</summary>
+    public static void Chown(string path, uint uid, uint gid)
+    {
+        var p = Z(path);
+        fixed (byte* pp = p)
+            if (Libc.fchownat(Libc.AT_FDCWD, pp, uid, gid, Libc.AT_SYMLINK_NOFOLLOW) != 0) PosixError.Throw("chown", path);
+    }
+
     /// <summary>Opens a regular file for reading without following a symlink in the last component.</summary>
     public static SafeFd OpenRead(byte[] pathZ)
     {
