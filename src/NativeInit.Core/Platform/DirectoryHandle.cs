@@ -50,15 +50,15 @@ internal sealed unsafe class DirectoryHandle : IDisposable
     }
 
     /// <summary>Creates a new regular file for writing (O_EXCL|O_NOFOLLOW: never opens what is already there).</summary>
-    public int TryCreateFile(ReadOnlySpan<byte> name, uint mode, out FileHandle? file)
+    public int TryCreateFile(ReadOnlySpan<byte> name, uint mode, out FileHandle file)
     {
-        file = null;
+        file = default;
         Span<byte> z = stackalloc byte[ZLength(name)];
         int fd;
         fixed (byte* p = Z(name, z))
             fd = Libc.openat(Fd, p, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_NOCTTY, mode);
         if (fd < 0) return PosixError.Last;
-        file = new FileHandle(new SafeFd(fd));
+        file = new FileHandle(fd, owns: true);
         return 0;
     }
 
@@ -120,7 +120,11 @@ internal sealed unsafe class DirectoryHandle : IDisposable
     public int TrySetXattrNoFollow(ReadOnlySpan<byte> name, ReadOnlySpan<byte> xattrName, ReadOnlySpan<byte> value)
     {
         Span<byte> path = stackalloc byte[32 + name.Length + 1];
-        int n = Encoding.ASCII.GetBytes($"/proc/self/fd/{Fd}/", path);
+        "/proc/self/fd/"u8.CopyTo(path);
+        int n = "/proc/self/fd/"u8.Length;
+        System.Buffers.Text.Utf8Formatter.TryFormat(Fd, path[n..], out int digits);
+        n += digits;
+        path[n++] = (byte)'/';
         name.CopyTo(path[n..]);
         path[n + name.Length] = 0;
         Span<byte> zn = stackalloc byte[ZLength(xattrName)];
@@ -141,7 +145,7 @@ internal sealed unsafe class DirectoryHandle : IDisposable
     }
 
     /// <summary>The metadata calls on the directory itself (fchown, fchmod, fsetxattr, futimens).</summary>
-    public FileHandle AsFile() => new(_fd, owns: false);
+    public FileHandle AsFile() => new(Fd, owns: false);
 
     /// <summary>glibc's makedev (sys/sysmacros.h): 12+20 bit major, 8+24 bit minor.</summary>
     public static ulong MakeDev(uint major, uint minor) =>
@@ -169,15 +173,15 @@ internal sealed unsafe class DirectoryHandle : IDisposable
     }
 }
 
-/// <summary>An open file (or a directory used as one) and the calls on its descriptor.</summary>
-internal sealed unsafe class FileHandle : IDisposable
+/// <summary>An open file (or a directory used as one) and the calls on its descriptor. A struct over the raw
+/// descriptor, so creating a file allocates nothing; the owner disposes it exactly once (<c>using</c>).</summary>
+internal readonly unsafe struct FileHandle : IDisposable
 {
-    private readonly SafeFd _fd;
     private readonly bool _owns;
 
-    internal FileHandle(SafeFd fd, bool owns = true) => (_fd, _owns) = (fd, owns);
+    internal FileHandle(int fd, bool owns) => (Fd, _owns) = (fd, owns);
 
-    public int Fd => _fd.Fd;
+    public int Fd { get; }
 
     public int TryChown(uint uid, uint gid) => Libc.fchown(Fd, uid, gid) < 0 ? PosixError.Last : 0;
 
@@ -248,9 +252,13 @@ internal sealed unsafe class FileHandle : IDisposable
         return 0;
     }
 
+    /// <summary>Closes the descriptor (when owned). A close error is reported: on NFS and some file systems, write
+    /// errors surface only at close.</summary>
+    public int TryClose() => _owns && Libc.close(Fd) < 0 ? PosixError.Last : 0;
+
     public void Dispose()
     {
-        if (_owns) _fd.Dispose();
+        if (_owns) Libc.close(Fd);
     }
 }
 

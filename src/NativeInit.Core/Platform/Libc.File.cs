@@ -88,4 +88,10 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Name, SetLastError = true)]
     internal static partial uint geteuid();
+
+    // include/uapi/linux/time.h
+    internal const int CLOCK_THREAD_CPUTIME_ID = 3;
+
+    [LibraryImport(Name, SetLastError = true)]
+    internal static partial int clock_gettime(int clockId, Timespec* ts);
 }

@@ -9,6 +9,14 @@ public static class ProcessStatus
     /// <summary>Current resident set size (VmRSS), in bytes.</summary>
     public static long RssBytes() => ReadKb("VmRSS:") * 1024;
 
+    /// <summary>CPU time consumed by the calling thread (clock_gettime(CLOCK_THREAD_CPUTIME_ID)).</summary>
+    public static unsafe TimeSpan ThreadCpuTime()
+    {
+        Libc.Timespec ts;
+        if (Libc.clock_gettime(Libc.CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return TimeSpan.Zero;
+        return TimeSpan.FromTicks(ts.Seconds * TimeSpan.TicksPerSecond + ts.Nanoseconds / 100);
+    }
+
     private static long ReadKb(string key)
     {
         try

@@ -73,8 +73,8 @@ internal static class ExtractCommand
         w.WriteLine($"data written:  {ByteSize.Format(s.BytesWritten)} ({s.BytesWritten} bytes)");
         w.WriteLine($"archive:       {ByteSize.Format(r.InputBytes)} read, {r.Compression.ToString().ToLowerInvariant()}, {ByteSize.Format(r.TarBytes)} of tar");
         w.WriteLine(string.Create(inv, $"wall time:     {r.Wall.TotalSeconds:0.000} s ({r.TarBytes / 1048576.0 / Math.Max(r.Wall.TotalSeconds, 1e-6):0.0} MiB/s of tar)"));
-        w.WriteLine(string.Create(inv, $"decompressing: {r.DecodeTime.TotalSeconds:0.000} s (decoder thread busy)"));
-        w.WriteLine(string.Create(inv, $"writing:       {r.WriteTime.TotalSeconds:0.000} s (extraction thread busy)"));
+        w.WriteLine(string.Create(inv, $"decompressing: {r.DecodeTime.TotalSeconds:0.000} s (decoder thread busy; {r.DecodeCpuTime.TotalSeconds:0.000} s CPU)"));
+        w.WriteLine(string.Create(inv, $"writing:       {r.WriteTime.TotalSeconds:0.000} s (extraction thread busy; {r.WriteCpuTime.TotalSeconds:0.000} s CPU)"));
         w.WriteLine($"peak RSS:      {ByteSize.Format(r.PeakRssBytes)}");
     }
 
@@ -107,6 +107,8 @@ internal static class ExtractCommand
             j.WriteNumber("wall_seconds", Math.Round(r.Wall.TotalSeconds, 6));
             j.WriteNumber("decompress_seconds", Math.Round(r.DecodeTime.TotalSeconds, 6));
             j.WriteNumber("write_seconds", Math.Round(r.WriteTime.TotalSeconds, 6));
+            j.WriteNumber("decompress_cpu_seconds", Math.Round(r.DecodeCpuTime.TotalSeconds, 6));
+            j.WriteNumber("write_cpu_seconds", Math.Round(r.WriteCpuTime.TotalSeconds, 6));
             j.WriteNumber("peak_rss_bytes", r.PeakRssBytes);
             j.WriteEndObject();
         }

@@ -192,6 +192,28 @@ public class TarExtractionSafetyTests
         Assert.Equal("new content", File.ReadAllText(fi.FullName));
     }
 
+    /// <summary>A directory entry replaced later by a symlink to outside: the deferred directory metadata (an owner, a mode,
+    /// an old mtime) must not land on the symlink's target.</summary>
+    [SkippableFact]
+    public void Deferred_directory_metadata_never_follows_a_symlink_that_replaced_the_directory()
+    {
+        string bin = Tool.RequireNativeInit();
+        Tool.Require("python3");
+        using var tmp = new TempDir();
+        string outside = tmp.Combine("OUTSIDE");
+        Directory.CreateDirectory(outside);
+        File.SetUnixFileMode(outside, (UnixFileMode)0x1ED); // 0755
+        var before = (File.GetUnixFileMode(outside), Directory.GetLastWriteTimeUtc(outside));
+        string archive = tmp.Combine("a.tar");
+        MakeTar(archive, ('d', "d", ""), ('l', "d", outside), ('f', "other", "x"));
+        string dir = tmp.Combine("target");
+        Directory.CreateDirectory(dir);
+        var r = Tool.Run(bin, "extract", archive, "--to", dir);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(outside, new FileInfo(Path.Combine(dir, "d")).LinkTarget);
+        Assert.Equal(before, (File.GetUnixFileMode(outside), Directory.GetLastWriteTimeUtc(outside)));
+    }
+
     [SkippableFact]
     public void Missing_directory_or_archive_is_refused_before_writing_with_exit_3()
     {

@@ -19,6 +19,10 @@ public sealed class ExtractionReport
     public TimeSpan DecodeTime { get; init; }
     /// <summary>Busy time of the extraction thread (parsing + file system calls), i.e. wall minus waiting for data.</summary>
     public TimeSpan WriteTime { get; init; }
+    /// <summary>CPU time of the decoder thread and of the extraction thread (busy time minus preemption on a loaded
+    /// machine).</summary>
+    public TimeSpan DecodeCpuTime { get; init; }
+    public TimeSpan WriteCpuTime { get; init; }
     public long PeakRssBytes { get; init; }
 }
 
@@ -68,6 +72,7 @@ public static class ArchiveExtraction
     public static ExtractionReport Run(Input input, TarExtractor extractor, DecoderOptions options, Action? tick = null)
     {
         long start = Stopwatch.GetTimestamp();
+        var cpu0 = ProcessStatus.ThreadCpuTime();
         // Peek at the magic bytes, then hand them back in front of the rest of the stream.
         var head = new byte[Compression.MagicLength];
         int got = 0;
@@ -95,6 +100,8 @@ public static class ArchiveExtraction
             Wall = wall,
             DecodeTime = source.DecodeTime,
             WriteTime = wall - source.WaitTime,
+            DecodeCpuTime = source.DecodeCpuTime,
+            WriteCpuTime = ProcessStatus.ThreadCpuTime() - cpu0,
             PeakRssBytes = ProcessStatus.PeakRssBytes(),
         };
     }

@@ -118,7 +118,7 @@ public sealed class TarExtractor : IDisposable
             rc = parent.TryCreateFile(leaf, NewFileMode, out file);
         }
         if (rc != 0) Fail("create", rc);
-        using (file)
+        try
         {
             if (e.IsSparse)
             {
@@ -132,7 +132,7 @@ public sealed class TarExtractor : IDisposable
                         while (seg < map.Count && segDone == map[seg].Length) { seg++; segDone = 0; }
                         if (seg >= map.Count) FailFormat("more data than its sparse map describes");
                         int take = (int)Math.Min(data.Length, map[seg].Length - segDone);
-                        rc = file!.TryWriteAllAt(data[..take], map[seg].Offset + segDone);
+                        rc = file.TryWriteAllAt(data[..take], map[seg].Offset + segDone);
                         if (rc != 0) Fail("write", rc);
                         segDone += take;
                         data = data[take..];
@@ -140,7 +140,7 @@ public sealed class TarExtractor : IDisposable
                     }
                     Tick?.Invoke();
                 }
-                rc = file!.TryTruncate(e.RealSize);
+                rc = file.TryTruncate(e.RealSize);
                 if (rc != 0) Fail("ftruncate", rc);
                 Stats.Sparse++;
             }
@@ -148,14 +148,21 @@ public sealed class TarExtractor : IDisposable
             {
                 while (reader.TryReadData(out var data))
                 {
-                    rc = file!.TryWriteAll(data);
+                    rc = file.TryWriteAll(data);
                     if (rc != 0) Fail("write", rc);
                     Stats.BytesWritten += data.Length;
                     Tick?.Invoke();
                 }
             }
-            ApplyMetadata(file!, e);
+            ApplyMetadata(file, e);
         }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+        rc = file.TryClose();
+        if (rc != 0) Fail("close", rc);
         Stats.Regular++;
     }
 
@@ -297,12 +304,12 @@ public sealed class TarExtractor : IDisposable
         return (uint)id;
     }
 
-    /// <summary>Directories last, deepest first, each re-opened from the root without following symlinks. A directory
-    /// that a later entry replaced (by a file or a symlink) is skipped, as GNU tar does.</summary>
+    /// <summary>Directories last, each after everything beneath it (children first, in reverse path order so the
+    /// walk reuses the cached parent chain), re-opened from the root without following symlinks. A directory that a
+    /// later entry replaced (by a file or a symlink) is skipped, as GNU tar does.</summary>
     private void ApplyDeferredDirectories()
     {
-        CloseCache();
-        foreach (int i in _deferred.DeepestFirst())
+        foreach (int i in _deferred.ChildrenFirst())
         {
             var r = _deferred[i];
             var path = _deferred.Path(i);
@@ -322,10 +329,14 @@ public sealed class TarExtractor : IDisposable
             {
                 if (_components.Count > 0)
                 {
-                    dir = TryWalkExisting(path, _components, _components.Count);
-                    if (dir is null) continue;
+                    var parent = Walk(path, _components.Count - 1, create: false);
+                    if (parent is null) continue;
+                    var (ls, ll) = _components[^1];
+                    int rc = parent.TryOpenDirectory(path.Slice(ls, ll), out dir);
+                    if (rc is PosixError.ENOENT or PosixError.ELOOP or PosixError.ENOTDIR) continue;
+                    if (rc != 0) PosixError.Throw("open", $"{_rootDisplay}/{TarEntry.Display(path)}", rc);
                 }
-                using var f = (dir ?? _root).AsFile();
+                var f = (dir ?? _root).AsFile();
                 try
                 {
                     ApplyMetadata(f, r.Uid, r.Gid, r.Mode, r.Seconds, r.Nanoseconds, null, _deferred, r.XattrStart, r.XattrCount);
@@ -340,6 +351,7 @@ public sealed class TarExtractor : IDisposable
                 dir?.Dispose();
             }
         }
+        CloseCache();
     }
 
     // ---- paths ----
@@ -373,7 +385,11 @@ public sealed class TarExtractor : IDisposable
 
     /// <summary>Opens (creating missing ones) the first <paramref name="count"/> components, reusing the cached chain of
     /// the previous entry where it matches. The cache then holds exactly this chain.</summary>
-    private DirectoryHandle WalkParents(ReadOnlySpan<byte> path, int count)
+    private DirectoryHandle WalkParents(ReadOnlySpan<byte> path, int count) => Walk(path, count, create: true)!;
+
+    /// <summary>The cached walk; with <paramref name="create"/> false nothing is created and a component that is missing,
+    /// a symlink or not a directory gives null.</summary>
+    private DirectoryHandle? Walk(ReadOnlySpan<byte> path, int count, bool create)
     {
         int common = 0;
         while (common < count && common < _cacheComponents.Count)
@@ -396,6 +412,7 @@ public sealed class TarExtractor : IDisposable
             var (s, l) = _components[i];
             var name = path.Slice(s, l);
             int rc = cur.TryOpenDirectory(name, out var next);
+            if (!create && rc is PosixError.ENOENT or PosixError.ELOOP or PosixError.ENOTDIR) return null;
             if (rc == PosixError.ENOENT)
             {
                 rc = cur.TryMakeDirectory(name, ImplicitDirMode);
@@ -424,22 +441,6 @@ public sealed class TarExtractor : IDisposable
             if (rc == PosixError.ENOENT)
                 throw new NativeInitException($"{Name()}: {what} '{TarEntry.Display(path)}' does not exist (it must come earlier in the archive)");
             if (rc != 0) RefuseWalk(rc, path[..(s + l)]);
-            cur = next;
-        }
-        return cur;
-    }
-
-    /// <summary>Like <see cref="WalkUncached"/> but returns null when the path no longer leads to a directory.</summary>
-    private DirectoryHandle? TryWalkExisting(ReadOnlySpan<byte> path, List<(int Start, int Length)> parts, int count)
-    {
-        DirectoryHandle? cur = null;
-        for (int i = 0; i < count; i++)
-        {
-            var (s, l) = parts[i];
-            int rc = (cur ?? _root).TryOpenDirectory(path.Slice(s, l), out var next);
-            cur?.Dispose();
-            if (rc is PosixError.ENOENT or PosixError.ELOOP or PosixError.ENOTDIR) return null;
-            if (rc != 0) PosixError.Throw("open", $"{_rootDisplay}/{TarEntry.Display(path[..(s + l)])}", rc);
             cur = next;
         }
         return cur;
@@ -534,12 +535,30 @@ internal sealed class DeferredDirectories
         _records.Add(new Record(start, pathLength, count, e.Mode, e.Uid, e.Gid, e.MtimeSeconds, e.MtimeNanoseconds, xs, e.XattrCount));
     }
 
-    /// <summary>Indices, deepest first; among equal depths the later entry first (a repeated directory's last
-    /// metadata is applied last... and so wins).</summary>
-    public IEnumerable<int> DeepestFirst()
+    /// <summary>Indices in reverse component order ("a/b/c" before "a/b" before "a", siblings' subtrees together), so
+    /// every directory comes after everything beneath it; a repeated directory's later entry comes last and wins.</summary>
+    public int[] ChildrenFirst()
     {
         var order = Enumerable.Range(0, _records.Count).ToArray();
-        Array.Sort(order, (a, b) => _records[a].Depth != _records[b].Depth ? _records[b].Depth.CompareTo(_records[a].Depth) : a.CompareTo(b));
+        Array.Sort(order, (a, b) =>
+        {
+            int c = ComparePaths(Path(b), Path(a));
+            return c != 0 ? c : a.CompareTo(b);
+        });
         return order;
     }
+
+    /// <summary>Component-wise byte order: '/' sorts below every other byte, so a path sorts right after its parent.</summary>
+    private static int ComparePaths(ReadOnlySpan<byte> x, ReadOnlySpan<byte> y)
+    {
+        int n = Math.Min(x.Length, y.Length);
+        for (int i = 0; i < n; i++)
+        {
+            if (x[i] == y[i]) continue;
+            int a = x[i] == (byte)'/' ? -1 : x[i], b = y[i] == (byte)'/' ? -1 : y[i];
+            return a.CompareTo(b);
+        }
+        return x.Length.CompareTo(y.Length);
+    }
+
 }

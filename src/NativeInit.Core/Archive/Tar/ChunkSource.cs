@@ -71,8 +71,8 @@ public sealed class PipelinedChunkSource : ChunkSource
     private readonly Stream _stream;
     private readonly byte[][] _slots;
     private readonly int[] _lengths;
-    private readonly SemaphoreSlim _free;
-    private readonly SemaphoreSlim _filled;
+    private readonly Gate _free;
+    private readonly Gate _filled;
     private readonly Thread _thread;
     private Exception? _error;
     private volatile bool _stop;
@@ -82,6 +82,17 @@ public sealed class PipelinedChunkSource : ChunkSource
     private long _decodeTicks;
     private long _waitTicks;
 
+    /// <summary>
+    /// The memory budget guard: a decoder that allocates per block (SharpCompress's xz decoder allocates a new
+    /// dictionary for every xz block) leaves large garbage that a lazy GC lets pile up in RSS (115 MiB measured for
+    /// 24 MiB blocks with an 8 MiB dictionary). After every <see cref="CollectAfterAllocating"/> bytes allocated, the
+    /// decoder thread runs a full blocking collection (about a millisecond on this small heap), which keeps the peak at
+    /// one dictionary plus the fixed buffers, independent of the archive's size. Decoders that do not allocate (zstd)
+    /// never trigger it.
+    /// </summary>
+    public const long CollectAfterAllocating = 24L << 20;
+    private long _allocatedAtCollect;
+
     public PipelinedChunkSource(Stream stream, int slots = 4, int chunkSize = DefaultChunkSize)
     {
         if (chunkSize <= 0 || chunkSize % 512 != 0) throw new ArgumentOutOfRangeException(nameof(chunkSize));
@@ -90,14 +101,17 @@ public sealed class PipelinedChunkSource : ChunkSource
         _slots = new byte[slots][];
         for (int i = 0; i < slots; i++) _slots[i] = GC.AllocateUninitializedArray<byte>(chunkSize);
         _lengths = new int[slots];
-        _free = new SemaphoreSlim(slots, slots);
-        _filled = new SemaphoreSlim(0, slots);
+        _free = new Gate(slots);
+        _filled = new Gate(0);
         _thread = new Thread(DecodeLoop) { IsBackground = true, Name = "decoder" };
         _thread.Start();
     }
 
     /// <summary>Time the decoder thread spent reading and decompressing.</summary>
     public TimeSpan DecodeTime => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _decodeTicks));
+
+    /// <summary>CPU time of the decoder thread (known once the stream has ended).</summary>
+    public TimeSpan DecodeCpuTime { get; private set; }
 
     /// <summary>Time the consumer spent waiting for a decoded chunk.</summary>
     public TimeSpan WaitTime => Stopwatch.GetElapsedTime(0, _waitTicks);
@@ -113,8 +127,15 @@ public sealed class PipelinedChunkSource : ChunkSource
                 if (_stop) return;
                 long t0 = Stopwatch.GetTimestamp();
                 int n = Fill(_stream, _slots[w]);
+                long allocated = GC.GetAllocatedBytesForCurrentThread();
+                if (allocated - _allocatedAtCollect > CollectAfterAllocating)
+                {
+                    GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+                    _allocatedAtCollect = allocated;
+                }
                 Interlocked.Add(ref _decodeTicks, Stopwatch.GetTimestamp() - t0);
                 _lengths[w] = n;
+                if (n == 0) DecodeCpuTime = Platform.ProcessStatus.ThreadCpuTime();
                 _filled.Release();
                 if (n == 0) return;
                 w = (w + 1) % _slots.Length;
@@ -122,6 +143,7 @@ public sealed class PipelinedChunkSource : ChunkSource
         }
         catch (Exception e)
         {
+            DecodeCpuTime = Platform.ProcessStatus.ThreadCpuTime();
             _error = e;
             _lengths[w] = -1;
             _filled.Release();
@@ -153,8 +175,34 @@ public sealed class PipelinedChunkSource : ChunkSource
     public override void Dispose()
     {
         _stop = true;
-        try { _free.Release(); } catch (SemaphoreFullException) { }
+        _free.Release();
         _thread.Join(TimeSpan.FromSeconds(5));
         base.Dispose();
+    }
+
+    /// <summary>A counting gate that blocks without spinning: on a busy two-core machine a spinning wait (SemaphoreSlim
+    /// spins and calls sched_yield: 11,700 times for 600 hand-offs, measured) steals the core the other side needs.</summary>
+    private sealed class Gate(int initial)
+    {
+        private readonly object _lock = new();
+        private int _count = initial;
+
+        public void Wait()
+        {
+            lock (_lock)
+            {
+                while (_count == 0) Monitor.Wait(_lock);
+                _count--;
+            }
+        }
+
+        public void Release()
+        {
+            lock (_lock)
+            {
+                _count++;
+                Monitor.Pulse(_lock);
+            }
+        }
     }
 }
