@@ -62,6 +62,7 @@ public static class BundleCreator
         if (o.SingleFile && File.Exists(o.Out)) throw new NativeInitException($"{o.Out}: exists already", ExitCodes.Refused);
         if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
             throw new NativeInitException($"{dir}: exists and is not empty", ExitCodes.Refused);
+        bool created = !Directory.Exists(dir);
         Directory.CreateDirectory(dir);
         try
         {
@@ -130,7 +131,9 @@ public static class BundleCreator
         }
         catch
         {
-            if (o.SingleFile) { try { Directory.Delete(dir, true); } catch (IOException) { } }
+            // Leave nothing half-written behind: the temporary parts directory, or the bundle directory made here.
+            if (o.SingleFile || created) { try { Directory.Delete(dir, true); } catch (IOException) { } }
+            if (o.SingleFile) { try { File.Delete(o.Out); } catch (IOException) { } }
             throw;
         }
     }

@@ -103,6 +103,9 @@ public static class Stager
         string boot = Path.Combine(root, o.BootDir.TrimStart('/'));
         string stageDir = Path.Combine(boot, StageDirName);
 
+        if (root == "/" && !o.DryRun && Platform.Libc.geteuid() != 0)
+            throw new RefusedException("stage changes /boot and the boot configuration: run it as root (or with --dry-run)");
+
         // 1. Verify.
         log.WriteLine($"verifying bundle {o.Bundle}");
         var bundle = BundleVerifier.Verify(o.Bundle, o.PublicKey);
