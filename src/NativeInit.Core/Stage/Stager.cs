@@ -235,7 +235,12 @@ public static class Stager
         catch
         {
             log.WriteLine("staging failed: undoing what was written");
-            try { Undo(root, o.BootDir, TextWriter.Null); }
+            try
+            {
+                // Before undo.json exists nothing outside the staging directory has changed yet.
+                if (!File.Exists(Path.Combine(stageDir, UndoFileName))) Directory.Delete(stageDir, recursive: true);
+                else Undo(root, o.BootDir, TextWriter.Null);
+            }
             catch (Exception e) when (e is NativeInitException or IOException) { log.WriteLine($"undo failed too: {e.Message}"); }
             throw;
         }

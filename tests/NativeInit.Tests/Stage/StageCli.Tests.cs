@@ -117,6 +117,22 @@ public class StageCliTests
     }
 
     [SkippableFact]
+    public void A_failure_while_staging_undoes_itself()
+    {
+        var (fx, bundle) = MakeBundle(single: true);
+        using var _ = fx;
+        var root = fx.Tmp.Combine("root");
+        FakeSystem.Centos7(root);
+        // custom.cfg is a directory: the checks pass, writing the entry fails after the bundle was staged.
+        Directory.CreateDirectory(Path.Combine(root, "boot/grub2/custom.cfg"));
+        var before = FakeSystem.Snapshot(root);
+        var r = fx.Run("stage", bundle, "--key", fx.Public, "--root", root);
+        Assert.True(r.ExitCode == 1, r.ToString());
+        Assert.Contains("staging failed: undoing what was written", r.Stdout);
+        Assert.Equal(before, FakeSystem.Snapshot(root));
+    }
+
+    [SkippableFact]
     public void Undo_without_staging_says_so()
     {
         using var fx = new BundleFixture();
