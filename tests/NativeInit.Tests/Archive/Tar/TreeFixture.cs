@@ -96,6 +96,22 @@ public static class TreeFixture
         return lines;
     }
 
+    /// <summary>Every xattr of every path as getfattr prints it (hex values), as an independent oracle: one
+    /// "path name=0xVALUE" line each, sorted.</summary>
+    public static List<string> GetfattrDump(string root)
+    {
+        var text = Tool.Sh($"cd {Tool.Quote(root)} && getfattr -R -h -d -m - -e hex . 2>/dev/null || true");
+        var lines = new List<string>();
+        string? file = null;
+        foreach (var raw in text.Split('\n'))
+        {
+            if (raw.StartsWith("# file: ", StringComparison.Ordinal)) file = raw[8..];
+            else if (raw.Length > 0 && file is not null && !raw.StartsWith("security.selinux", StringComparison.Ordinal)) lines.Add(file + " " + raw);
+        }
+        lines.Sort(StringComparer.Ordinal);
+        return lines;
+    }
+
     public static void AssertSameTree(string expected, string actual, bool symlinkMtimes = true, bool rootMtime = true)
     {
         var a = Describe(expected, symlinkMtimes, rootMtime);
@@ -104,5 +120,11 @@ public static class TreeFixture
         var extra = b.Except(a).ToList();
         Assert.True(missing.Count == 0 && extra.Count == 0,
             "trees differ\n--- expected only\n" + string.Join('\n', missing) + "\n--- actual only\n" + string.Join('\n', extra));
+        if (Tool.Exists("getfattr"))
+        {
+            var xa = GetfattrDump(expected);
+            Assert.Contains(xa, l => l.Contains("security.capability=" + CapabilityHex, StringComparison.Ordinal));
+            Assert.Equal(xa, GetfattrDump(actual));
+        }
     }
 }
