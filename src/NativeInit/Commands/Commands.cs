@@ -16,5 +16,7 @@ internal static class Commands
         LayoutCommand.Plan,
         LayoutCommand.Apply,
         LayoutCommand.Grow,
+        BundleCommands.Keygen, BundleCommands.Create, BundleCommands.Verify, BundleCommands.Show,
+        StageCommand.Spec,
     ];
 }

@@ -1,0 +1,174 @@
+using System.Text;
+using System.Text.Json;
+
+namespace NativeInit.Core.Carry;
+
+/// <summary>A configuration file to carry, with its metadata and content.</summary>
+public sealed record CarriedFile(string Path, uint Mode, uint Uid, uint Gid, byte[] Content);
+
+/// <summary>A user's password hash from the old /etc/shadow (field 2) and its last change (field 3).</summary>
+public sealed record PasswordEntry(string User, string Hash, string LastChange);
+
+/// <summary>
+/// What stage one records and stage two carries: network configuration (CentOS: ifcfg-* except ifcfg-lo and
+/// /etc/sysconfig/network; Debian: /etc/network/interfaces and interfaces.d/*), DNS (/etc/resolv.conf), the host
+/// name (/etc/hostname), and the password hashes of the existing users (from /etc/shadow: only user, hash and
+/// last change; accounts without a password, '*', '!' or '!!', are left out). Stage two reads the live files again;
+/// this record is the fallback and the evidence of what stage one saw.
+/// </summary>
+public sealed record CarryRecord(IReadOnlyList<CarriedFile> Files, IReadOnlyList<PasswordEntry> Passwords)
+{
+    public const int FormatVersion = 1;
+    public const string FileName = "carry.json";
+
+    /// <summary>Files and globs (relative to the root) that are carried.</summary>
+    public static readonly string[] Sources =
+    [
+        "etc/sysconfig/network-scripts/ifcfg-*",
+        "etc/sysconfig/network",
+        "etc/network/interfaces",
+        "etc/network/interfaces.d/*",
+        "etc/resolv.conf",
+        "etc/hostname",
+    ];
+
+    public static CarryRecord Capture(string root)
+    {
+        var files = new List<CarriedFile>();
+        foreach (var pattern in Sources)
+        {
+            var dir = Path.Combine(root, Path.GetDirectoryName(pattern)!);
+            var name = Path.GetFileName(pattern);
+            if (!Directory.Exists(dir)) continue;
+            IEnumerable<string> matches = name.Contains('*')
+                ? Directory.EnumerateFiles(dir, name).Order(StringComparer.Ordinal)
+                : [Path.Combine(dir, name)];
+            foreach (var full in matches)
+            {
+                if (Path.GetFileName(full) == "ifcfg-lo") continue;
+                var fi = new FileInfo(full);
+                // resolv.conf is often a symlink (NetworkManager, systemd-resolved): carry the content it shows,
+                // when the target is inside the root; a dangling one is skipped.
+                if (!fi.Exists) continue;
+                byte[] content;
+                string target = full;
+                if (fi.LinkTarget is { } link)
+                {
+                    target = link.StartsWith('/') ? Path.Combine(root, link.TrimStart('/')) : Path.Combine(Path.GetDirectoryName(full)!, link);
+                    if (!File.Exists(target)) continue;
+                }
+                content = File.ReadAllBytes(target);
+                Platform.PosixPath.TryStat(target, out var st);
+                files.Add(new CarriedFile("/" + Path.GetRelativePath(root, full).Replace('\\', '/'), st.Mode & 0xFFF, st.Uid, st.Gid, content));
+            }
+        }
+        var passwords = new List<PasswordEntry>();
+        var shadow = Path.Combine(root, "etc/shadow");
+        if (File.Exists(shadow)) passwords.AddRange(ShadowFile.ReadHashes(File.ReadAllText(shadow)));
+        return new CarryRecord(files, passwords);
+    }
+
+    public byte[] ToJson()
+    {
+        var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("formatVersion", FormatVersion);
+            w.WriteStartArray("files");
+            foreach (var f in Files)
+            {
+                w.WriteStartObject();
+                w.WriteString("path", f.Path);
+                w.WriteNumber("mode", f.Mode);
+                w.WriteNumber("uid", f.Uid);
+                w.WriteNumber("gid", f.Gid);
+                w.WriteBase64String("content", f.Content);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("passwords");
+            foreach (var p in Passwords)
+            {
+                w.WriteStartObject();
+                w.WriteString("user", p.User);
+                w.WriteString("hash", p.Hash);
+                w.WriteString("lastChange", p.LastChange);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        ms.WriteByte((byte)'\n');
+        return ms.ToArray();
+    }
+
+    public static CarryRecord Parse(ReadOnlySpan<byte> json, string what)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json.ToArray());
+            var r = doc.RootElement;
+            if (r.GetProperty("formatVersion").GetInt32() != FormatVersion) throw new InvalidDataFormatException($"{what}: unsupported formatVersion");
+            var files = r.GetProperty("files").EnumerateArray().Select(f => new CarriedFile(
+                f.GetProperty("path").GetString()!, f.GetProperty("mode").GetUInt32(), f.GetProperty("uid").GetUInt32(),
+                f.GetProperty("gid").GetUInt32(), f.GetProperty("content").GetBytesFromBase64())).ToList();
+            var pw = r.GetProperty("passwords").EnumerateArray().Select(p => new PasswordEntry(
+                p.GetProperty("user").GetString()!, p.GetProperty("hash").GetString()!, p.GetProperty("lastChange").GetString()!)).ToList();
+            return new CarryRecord(files, pw);
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataFormatException($"{what}: {e.Message}", e);
+        }
+    }
+}
+
+/// <summary>/etc/shadow (shadow(5)): "user:hash:lastchg:min:max:warn:inactive:expire:reserved".</summary>
+public static class ShadowFile
+{
+    /// <summary>The users that have a password (field 2 not empty, '*', '!' or '!!'; a locked hash "!$6$..." is kept
+    /// as it is).</summary>
+    public static IEnumerable<PasswordEntry> ReadHashes(string shadow)
+    {
+        foreach (var raw in shadow.Split('\n'))
+        {
+            var line = raw.TrimEnd('\r');
+            if (line.Length == 0 || line.StartsWith('#')) continue;
+            var f = line.Split(':');
+            if (f.Length < 2 || f[0].Length == 0) continue;
+            if (f[1] is "" or "*" or "!" or "!!" or "x" || f[1].StartsWith("!*", StringComparison.Ordinal)) continue;
+            yield return new PasswordEntry(f[0], f[1], f.Length > 2 ? f[2] : "");
+        }
+    }
+
+    /// <summary>
+    /// Merges carried password hashes into the NEW system's /etc/shadow text: for every user present in both, field 2
+    /// (the hash) and field 3 (the last change) take the old values; every other line, field and user of the new
+    /// file stays as it is (system accounts of the new release, their aging fields, line order, a missing final
+    /// newline). Users that the new shadow does not have are not added (they have no passwd entry there); they are
+    /// returned in <c>Skipped</c>.
+    /// </summary>
+    public static (string Shadow, IReadOnlyList<string> Merged, IReadOnlyList<string> Skipped) Merge(string newShadow, IEnumerable<PasswordEntry> old)
+    {
+        var byUser = new Dictionary<string, PasswordEntry>(StringComparer.Ordinal);
+        foreach (var p in old) byUser[p.User] = p;
+        var merged = new List<string>();
+        var lines = newShadow.Split('\n');
+        for (int i = 0; i < lines.Length; i++)
+        {
+            var line = lines[i];
+            bool cr = line.EndsWith('\r');
+            var body = cr ? line[..^1] : line;
+            if (body.Length == 0 || body.StartsWith('#')) continue;
+            var f = body.Split(':');
+            if (f.Length < 2 || !byUser.TryGetValue(f[0], out var p)) continue;
+            f[1] = p.Hash;
+            if (f.Length > 2 && p.LastChange.Length > 0) f[2] = p.LastChange;
+            lines[i] = string.Join(':', f) + (cr ? "\r" : "");
+            merged.Add(f[0]);
+        }
+        var skipped = byUser.Keys.Where(u => !merged.Contains(u)).Order(StringComparer.Ordinal).ToList();
+        return (string.Join('\n', lines), merged, skipped);
+    }
+}

@@ -1,0 +1,103 @@
+using System.Text;
+using NativeInit.Core.Platform;
+
+namespace NativeInit.Core.Carry;
+
+/// <summary>What <see cref="CarryRestore.Apply"/> did.</summary>
+public sealed record CarryRestoreResult(IReadOnlyList<string> Written, IReadOnlyList<string> Created, IReadOnlyList<string> Skipped,
+    IReadOnlyList<string> PasswordUsers, IReadOnlyList<string> PasswordUsersNotInNewSystem);
+
+/// <summary>
+/// Stage two's restore of the carried configuration into the NEW root (mounted at <c>newRoot</c>):
+/// <list type="bullet">
+/// <item>a file the new system already has is rewritten in place (truncate and write, then fsync): it keeps the new
+/// system's inode, owner, mode and xattrs, so its SELinux label stays the one the vendor's rootfs gave it (the field
+/// lesson: files restored without labels broke logins);</item>
+/// <item>a file the new system lacks (e.g. ifcfg-eth0) is created with the carried owner and mode, and gets the
+/// security.selinux label of its directory (/etc/sysconfig/network-scripts and its files are both net_conf_t in the
+/// CentOS 7 policy), chown first, then xattrs (chown clears security.capability);</item>
+/// <item>a path that is a symlink in the new system (e.g. resolv.conf managed by a resolver) is left alone and listed
+/// as skipped;</item>
+/// <item>/etc/shadow is never replaced: the carried hashes are merged into the new file (<see cref="ShadowFile.Merge"/>).</item>
+/// </list>
+/// Only paths under /etc are written; anything else in a record is refused.
+/// </summary>
+public static class CarryRestore
+{
+    public const string SelinuxXattr = "security.selinux";
+
+    public static CarryRestoreResult Apply(string newRoot, CarryRecord record, Action<string>? log = null)
+    {
+        newRoot = Path.GetFullPath(newRoot);
+        foreach (var f in record.Files) CheckPath(f.Path);
+        var written = new List<string>();
+        var created = new List<string>();
+        var skipped = new List<string>();
+        foreach (var f in record.Files)
+        {
+            var target = Path.Combine(newRoot, f.Path.TrimStart('/'));
+            var fi = new FileInfo(target);
+            if (fi.LinkTarget is not null)
+            {
+                skipped.Add(f.Path);
+                log?.Invoke($"carry: {f.Path} is a symlink in the new system ({fi.LinkTarget}); left as it is");
+                continue;
+            }
+            if (fi.Exists)
+            {
+                WriteInPlace(target, f.Content);
+                written.Add(f.Path);
+                log?.Invoke($"carry: {f.Path} rewritten in place ({f.Content.Length} bytes; owner, mode and labels of the new system kept)");
+                continue;
+            }
+            var dir = Path.GetDirectoryName(target)!;
+            if (!Directory.Exists(dir))
+            {
+                Directory.CreateDirectory(dir);
+                log?.Invoke($"carry: created directory {Path.GetRelativePath(newRoot, dir)}");
+            }
+            using (var s = new FileStream(target, new FileStreamOptions
+                   {
+                       Mode = FileMode.CreateNew, Access = FileAccess.Write,
+                       UnixCreateMode = (UnixFileMode)(f.Mode & 0x1FF) & ~(UnixFileMode.SetUser | UnixFileMode.SetGroup),
+                   }))
+            {
+                s.Write(f.Content);
+                s.Flush(flushToDisk: true);
+            }
+            PosixPath.Chown(target, f.Uid, f.Gid);
+            File.SetUnixFileMode(target, (UnixFileMode)(f.Mode & 0x1FF));
+            if (PosixPath.GetXattr(dir, SelinuxXattr) is { } label) PosixPath.SetXattr(target, SelinuxXattr, label);
+            created.Add(f.Path);
+            log?.Invoke($"carry: {f.Path} created (mode {Convert.ToString(f.Mode, 8)}, owner {f.Uid}:{f.Gid})");
+        }
+
+        IReadOnlyList<string> users = [], notThere = [];
+        var shadow = Path.Combine(newRoot, "etc/shadow");
+        if (record.Passwords.Count > 0)
+        {
+            if (!File.Exists(shadow)) throw new NativeInitException($"carry: {shadow} does not exist in the new system; cannot merge password hashes");
+            var (merged, m, s) = ShadowFile.Merge(File.ReadAllText(shadow), record.Passwords);
+            WriteInPlace(shadow, Encoding.UTF8.GetBytes(merged));
+            (users, notThere) = (m, s);
+            log?.Invoke($"carry: password hashes merged into /etc/shadow for {string.Join(", ", m)}" +
+                (s.Count > 0 ? $"; not in the new system: {string.Join(", ", s)}" : ""));
+        }
+        return new CarryRestoreResult(written, created, skipped, users, notThere);
+    }
+
+    private static void CheckPath(string path)
+    {
+        if (!path.StartsWith("/etc/", StringComparison.Ordinal) || path.Split('/').Any(c => c is ".." or ".") || path.Contains('\0'))
+            throw new InvalidDataFormatException($"carry record: path {path} is not a file under /etc");
+        if (path == "/etc/shadow") throw new InvalidDataFormatException("carry record: /etc/shadow is carried as password hashes only");
+    }
+
+    private static void WriteInPlace(string path, byte[] bytes)
+    {
+        using var f = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.None);
+        f.SetLength(0);
+        f.Write(bytes);
+        f.Flush(flushToDisk: true);
+    }
+}

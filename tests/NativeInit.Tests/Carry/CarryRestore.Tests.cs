@@ -1,0 +1,63 @@
+using System.Text;
+using NativeInit.Core;
+using NativeInit.Core.Carry;
+using NativeInit.Core.Platform;
+using NativeInit.Tests.Archive.Tar;
+using NativeInit.Tests.Stage;
+using NativeInit.Tests.TestSupport;
+
+namespace NativeInit.Tests.Carry;
+
+public class CarryRestoreTests
+{
+    private const string NewShadow = "root:!:19500:0:99999:7:::\nbin:*:19500:0:99999:7:::\nadmin:!!:19500:1:60:7:::\n";
+
+    [SkippableFact]
+    [Trait("Category", "Integration")]
+    public void Restore_keeps_the_new_files_labels_creates_missing_ones_and_merges_shadow()
+    {
+        using var scratch = XattrScratch.Create();
+        var old = scratch.Combine("old");
+        FakeSystem.Centos7(old);
+        var record = CarryRecord.Capture(old);
+
+        var nr = scratch.Combine("new");
+        Directory.CreateDirectory(Path.Combine(nr, "etc/sysconfig/network-scripts"));
+        File.WriteAllText(Path.Combine(nr, "etc/hostname"), "localhost.localdomain\n");
+        File.WriteAllText(Path.Combine(nr, "etc/shadow"), NewShadow);
+        File.SetUnixFileMode(Path.Combine(nr, "etc/shadow"), UnixFileMode.None);
+        Tool.Check("setfattr", "-n", "security.selinux", "-v", "system_u:object_r:shadow_t:s0", Path.Combine(nr, "etc/shadow"));
+        Tool.Check("setfattr", "-n", "security.selinux", "-v", "system_u:object_r:net_conf_t:s0", Path.Combine(nr, "etc/sysconfig/network-scripts"));
+        Tool.Check("setfattr", "-n", "security.selinux", "-v", "system_u:object_r:etc_t:s0", Path.Combine(nr, "etc"));
+        File.CreateSymbolicLink(Path.Combine(nr, "etc/resolv.conf"), "../run/resolv.conf");
+        var shadowIno = PosixPath.LStat(PosixPath.Z(Path.Combine(nr, "etc/shadow"))).Ino;
+
+        var r = CarryRestore.Apply(nr, record);
+
+        Assert.Equal("gw-centos\n", File.ReadAllText(Path.Combine(nr, "etc/hostname")));
+        Assert.Contains("/etc/hostname", r.Written);
+        Assert.Contains("/etc/sysconfig/network-scripts/ifcfg-eth0", r.Created);
+        Assert.Equal(["/etc/resolv.conf"], r.Skipped);
+        Assert.Equal("../run/resolv.conf", new FileInfo(Path.Combine(nr, "etc/resolv.conf")).LinkTarget);
+        var ifcfg = Path.Combine(nr, "etc/sysconfig/network-scripts/ifcfg-eth0");
+        Assert.Contains("IPADDR=192.168.10.20", File.ReadAllText(ifcfg));
+        Assert.Equal("system_u:object_r:net_conf_t:s0", Encoding.ASCII.GetString(PosixPath.GetXattr(ifcfg, "security.selinux")!));
+
+        var shadow = Path.Combine(nr, "etc/shadow");
+        Assert.Equal("root:$6$abc$rootHashValue:18000:0:99999:7:::\nbin:*:19500:0:99999:7:::\nadmin:$6$def$adminHashValue:18100:1:60:7:::\n", File.ReadAllText(shadow));
+        Assert.Equal(shadowIno, PosixPath.LStat(PosixPath.Z(shadow)).Ino);
+        Assert.Equal(UnixFileMode.None, File.GetUnixFileMode(shadow));
+        Assert.Equal("system_u:object_r:shadow_t:s0", Encoding.ASCII.GetString(PosixPath.GetXattr(shadow, "security.selinux")!));
+        Assert.Equal(["root", "admin"], r.PasswordUsers);
+    }
+
+    [Fact]
+    public void Paths_outside_etc_are_refused()
+    {
+        using var tmp = new TempDir();
+        var rec = new CarryRecord([new CarriedFile("/etc/../root/.ssh/authorized_keys", 0x180, 0, 0, [])], []);
+        Assert.Throws<InvalidDataFormatException>(() => CarryRestore.Apply(tmp.Path, rec));
+        rec = new CarryRecord([new CarriedFile("/usr/bin/x", 0x1ED, 0, 0, [])], []);
+        Assert.Throws<InvalidDataFormatException>(() => CarryRestore.Apply(tmp.Path, rec));
+    }
+}

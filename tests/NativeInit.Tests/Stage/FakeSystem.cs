@@ -1,0 +1,138 @@
+using System.Security.Cryptography;
+using System.Text;
+using NativeInit.Tests.TestSupport;
+
+namespace NativeInit.Tests.Stage;
+
+/// <summary>A directory holding the files of a CentOS 7 or a Debian gateway that stage one reads and writes: GRUB
+/// (grub.cfg with the real 00_header next_entry logic and the 41_custom section, grubenv), network, DNS, host name,
+/// shadow, /proc/meminfo, /proc/self/mountinfo and /sys entries for the disk holding /.</summary>
+public static class FakeSystem
+{
+    public const string CentosSavedEntry = "CentOS Linux (3.10.0-1160.el7.x86_64) 7 (Core)";
+
+    private const string Header00 = """
+        ### BEGIN /etc/grub.d/00_header ###
+        set pager=1
+
+        if [ -s $prefix/grubenv ]; then
+          load_env
+        fi
+        if [ "${next_entry}" ] ; then
+           set default="${next_entry}"
+           set next_entry=
+           save_env next_entry
+           set boot_once=true
+        else
+           set default="${saved_entry}"
+        fi
+        ### END /etc/grub.d/00_header ###
+
+        """;
+
+    private const string Custom41 = """
+        ### BEGIN /etc/grub.d/41_custom ###
+        if [ -f  ${config_directory}/custom.cfg ]; then
+          source ${config_directory}/custom.cfg
+        elif [ -z "${config_directory}" -a -f  $prefix/custom.cfg ]; then
+          source $prefix/custom.cfg;
+        fi
+        ### END /etc/grub.d/41_custom ###
+
+        """;
+
+    public static void Centos7(string root, long memKb = 8009876, long diskSectors = 20971520, bool sourcesCustom = true)
+    {
+        var grub = Path.Combine(root, "boot/grub2");
+        Directory.CreateDirectory(grub);
+        File.WriteAllText(Path.Combine(grub, "grub.cfg"), Header00 + """
+            ### BEGIN /etc/grub.d/10_linux ###
+            menuentry 'CentOS Linux (3.10.0-1160.el7.x86_64) 7 (Core)' --class centos --class gnu-linux --class gnu --class os --unrestricted $menuentry_id_option 'gnulinux-3.10.0-1160.el7.x86_64-advanced-1f2e' {
+            	load_video
+            	set gfxpayload=keep
+            	insmod gzio
+            	insmod part_msdos
+            	insmod xfs
+            	set root='hd0,msdos1'
+            	linux16 /boot/vmlinuz-3.10.0-1160.el7.x86_64 root=UUID=1f2e ro crashkernel=auto rhgb quiet LANG=en_US.UTF-8
+            	initrd16 /boot/initramfs-3.10.0-1160.el7.x86_64.img
+            }
+            ### END /etc/grub.d/10_linux ###
+
+            """ + (sourcesCustom ? Custom41 : ""));
+        WriteGrubEnv(Path.Combine(grub, "grubenv"), $"saved_entry={CentosSavedEntry}\n");
+        File.WriteAllText(Path.Combine(root, "boot/vmlinuz-3.10.0-1160.el7.x86_64"), "old kernel");
+        var ns = Path.Combine(root, "etc/sysconfig/network-scripts");
+        Directory.CreateDirectory(ns);
+        File.WriteAllText(Path.Combine(ns, "ifcfg-eth0"), "TYPE=Ethernet\nBOOTPROTO=none\nDEVICE=eth0\nONBOOT=yes\nIPADDR=192.168.10.20\nPREFIX=24\nGATEWAY=192.168.10.1\n");
+        File.WriteAllText(Path.Combine(ns, "ifcfg-lo"), "DEVICE=lo\n");
+        File.WriteAllText(Path.Combine(root, "etc/sysconfig/network"), "NETWORKING=yes\n");
+        Common(root, "gw-centos", memKb, diskSectors, "253:1", "vda");
+    }
+
+    public static void Debian(string root, long memKb = 8009876, long diskSectors = 20971520)
+    {
+        var grub = Path.Combine(root, "boot/grub");
+        Directory.CreateDirectory(grub);
+        File.WriteAllText(Path.Combine(grub, "grub.cfg"), Header00.Replace("${saved_entry}", "0") + """
+            ### BEGIN /etc/grub.d/10_linux ###
+            menuentry 'Debian GNU/Linux' --class debian --class gnu-linux --class gnu --class os $menuentry_id_option 'gnulinux-simple-7d1c' {
+            	insmod part_msdos
+            	insmod ext2
+            	linux	/boot/vmlinuz-6.1.0-18-amd64 root=UUID=7d1c ro quiet
+            	initrd	/boot/initrd.img-6.1.0-18-amd64
+            }
+            ### END /etc/grub.d/10_linux ###
+
+            """ + Custom41);
+        WriteGrubEnv(Path.Combine(grub, "grubenv"), "");
+        Directory.CreateDirectory(Path.Combine(root, "etc/network"));
+        File.WriteAllText(Path.Combine(root, "etc/network/interfaces"), "auto eth0\niface eth0 inet static\n  address 10.1.2.3/24\n  gateway 10.1.2.1\n");
+        Common(root, "gw-debian", memKb, diskSectors, "8:1", "sda");
+    }
+
+    private static void Common(string root, string hostname, long memKb, long diskSectors, string devno, string disk)
+    {
+        Directory.CreateDirectory(Path.Combine(root, "etc"));
+        File.WriteAllText(Path.Combine(root, "etc/hostname"), hostname + "\n");
+        File.WriteAllText(Path.Combine(root, "etc/resolv.conf"), "nameserver 192.168.10.1\nsearch example.net\n");
+        File.WriteAllText(Path.Combine(root, "etc/shadow"), "root:$6$abc$rootHashValue:18000:0:99999:7:::\nbin:*:17834:0:99999:7:::\nadmin:$6$def$adminHashValue:18100:0:99999:7:::\n");
+        File.SetUnixFileMode(Path.Combine(root, "etc/shadow"), UnixFileMode.None);
+        Directory.CreateDirectory(Path.Combine(root, "proc/self"));
+        File.WriteAllText(Path.Combine(root, "proc/meminfo"), $"MemTotal:       {memKb} kB\nMemFree:         7000000 kB\n");
+        File.WriteAllText(Path.Combine(root, "proc/self/mountinfo"),
+            $"20 1 0:19 / /sys rw,nosuid - sysfs sysfs rw\n22 1 {devno} / / rw,relatime shared:1 - xfs /dev/{disk}1 rw\n");
+        var diskDir = Path.Combine(root, "sys/devices/virtual/block", disk);
+        Directory.CreateDirectory(Path.Combine(diskDir, disk + "1"));
+        File.WriteAllText(Path.Combine(diskDir, "size"), diskSectors + "\n");
+        File.WriteAllText(Path.Combine(diskDir, disk + "1", "partition"), "1\n");
+        File.WriteAllText(Path.Combine(diskDir, disk + "1", "size"), (diskSectors - 2048) + "\n");
+        Directory.CreateDirectory(Path.Combine(root, "sys/dev/block"));
+        File.CreateSymbolicLink(Path.Combine(root, "sys/dev/block", devno), $"../../devices/virtual/block/{disk}/{disk}1");
+    }
+
+    private static void WriteGrubEnv(string path, string vars)
+    {
+        var b = new byte[1024];
+        var text = Encoding.ASCII.GetBytes("# GRUB Environment Block\n" + vars);
+        text.CopyTo(b, 0);
+        b.AsSpan(text.Length).Fill((byte)'#');
+        File.WriteAllBytes(path, b);
+    }
+
+    /// <summary>Every path with its type, mode and content hash (or link target): equal strings mean equal trees.</summary>
+    public static string Snapshot(string root)
+    {
+        var sb = new StringBuilder();
+        foreach (var p in Directory.EnumerateFileSystemEntries(root, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 })
+                     .Order(StringComparer.Ordinal))
+        {
+            var fi = new FileInfo(p);
+            var rel = Path.GetRelativePath(root, p);
+            if (fi.LinkTarget is { } t) sb.Append($"{rel} -> {t}\n");
+            else if (Directory.Exists(p)) sb.Append($"{rel}/ {File.GetUnixFileMode(p)}\n");
+            else sb.Append($"{rel} {File.GetUnixFileMode(p)} {Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(p)))}\n");
+        }
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,145 @@
+using NativeInit.Core.Boot;
+using NativeInit.Core.Carry;
+using NativeInit.Tests.Bundle;
+using NativeInit.Tests.TestSupport;
+
+namespace NativeInit.Tests.Stage;
+
+[Trait("Category", "Integration")]
+public class StageCliTests
+{
+    private static (BundleFixture Fx, string Bundle) MakeBundle(bool single)
+    {
+        var fx = new BundleFixture();
+        var b = fx.Create(fx.SmallRootfs(), fx.Tmp.Combine(single ? "bundle.tar" : "bundle"), single ? ["--single-file"] : []);
+        return (fx, b);
+    }
+
+    [SkippableTheory]
+    [InlineData("centos7", true)]
+    [InlineData("centos7", false)]
+    [InlineData("debian", true)]
+    public void Stage_writes_the_entry_and_one_shot_and_undo_restores_byte_for_byte(string distro, bool single)
+    {
+        var (fx, bundle) = MakeBundle(single);
+        using var _ = fx;
+        var root = fx.Tmp.Combine("root-" + distro);
+        if (distro == "centos7") FakeSystem.Centos7(root); else FakeSystem.Debian(root);
+        string grubDir = Path.Combine(root, "boot", distro == "centos7" ? "grub2" : "grub");
+        var before = FakeSystem.Snapshot(root);
+
+        // --dry-run changes nothing.
+        var dry = fx.Check("stage", bundle, "--key", fx.Public, "--root", root, "--dry-run");
+        Assert.Contains("dry run: nothing was written", dry);
+        Assert.Equal(before, FakeSystem.Snapshot(root));
+        var json = fx.Check("stage", bundle, "--key", fx.Public, "--root", root, "--dry-run", "--json");
+        using (var doc = System.Text.Json.JsonDocument.Parse(json))
+        {
+            var checks = doc.RootElement.GetProperty("checks");
+            Assert.Equal(20971520L * 512, checks.GetProperty("diskBytes").GetInt64());
+            Assert.Equal(BundleFixture.MinimumDisk, checks.GetProperty("diskNeededBytes").GetInt64());
+            Assert.Equal(8009876L * 1024, checks.GetProperty("ramBytes").GetInt64());
+            Assert.Equal("grubenv", doc.RootElement.GetProperty("boot").GetProperty("oneShot").GetString());
+            Assert.True(doc.RootElement.GetProperty("dryRun").GetBoolean());
+        }
+        Assert.Equal(before, FakeSystem.Snapshot(root));
+
+        var run = fx.Check("stage", bundle, "--key", fx.Public, "--root", root);
+        Assert.Contains("undo: nativeinit stage --undo", run);
+        var stage = Path.Combine(root, "boot/nativeinit");
+        foreach (var f in new[] { "vmlinuz-convert", "initramfs-convert.img", "bundle.tar", "carry.json", "undo.json" })
+            Assert.True(File.Exists(Path.Combine(stage, f)), f);
+        Assert.Equal(File.ReadAllBytes(fx.Kernel), File.ReadAllBytes(Path.Combine(stage, "vmlinuz-convert")));
+        // The staged bundle is a complete single-file bundle.
+        fx.Check("bundle", "verify", Path.Combine(stage, "bundle.tar"), "--key", fx.Public);
+
+        var env = GrubEnv.Parse(File.ReadAllBytes(Path.Combine(grubDir, "grubenv")), "grubenv");
+        Assert.Equal(ConversionMenuEntry.Id, env["next_entry"]);
+        if (distro == "centos7") Assert.Equal(FakeSystem.CentosSavedEntry, env["saved_entry"]);
+        var custom = File.ReadAllText(Path.Combine(grubDir, "custom.cfg"));
+        Assert.Contains($"menuentry '{ConversionMenuEntry.Title}' --id {ConversionMenuEntry.Id}", custom);
+        Assert.Contains("linux /boot/nativeinit/vmlinuz-convert rd.nativeinit=convert rd.nativeinit.bundle=/boot/nativeinit/bundle.tar console=ttyS0,115200n8", custom);
+        Assert.Contains("initrd /boot/nativeinit/initramfs-convert.img", custom);
+        Assert.Contains("search --no-floppy --file --set=root /boot/nativeinit/vmlinuz-convert", custom);
+        // grub.cfg sources custom.cfg from the directory the entry was written to.
+        Assert.Contains("source ${config_directory}/custom.cfg", File.ReadAllText(Path.Combine(grubDir, "grub.cfg")));
+
+        var carry = CarryRecord.Parse(File.ReadAllBytes(Path.Combine(stage, "carry.json")), "carry.json");
+        Assert.Equal(["root", "admin"], carry.Passwords.Select(p => p.User));
+        Assert.Contains(carry.Files, f => f.Path == (distro == "centos7" ? "/etc/sysconfig/network-scripts/ifcfg-eth0" : "/etc/network/interfaces"));
+        Assert.Contains(carry.Files, f => f.Path == "/etc/hostname");
+        Assert.DoesNotContain(carry.Files, f => f.Path.EndsWith("ifcfg-lo", StringComparison.Ordinal));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(stage, "carry.json")));
+
+        // Staging twice is refused.
+        var again = fx.Run("stage", bundle, "--key", fx.Public, "--root", root);
+        Assert.Equal(3, again.ExitCode);
+        Assert.Contains("already staged", again.Stderr);
+
+        var undo = fx.Check("stage", "--undo", "--root", root);
+        Assert.Contains("undone", undo);
+        Assert.Equal(before, FakeSystem.Snapshot(root));
+    }
+
+    [SkippableTheory]
+    [InlineData("ram")]
+    [InlineData("disk")]
+    [InlineData("no-custom-cfg")]
+    [InlineData("bad-bundle")]
+    public void Refusals_write_nothing(string what)
+    {
+        var (fx, bundle) = MakeBundle(single: true);
+        using var _ = fx;
+        var root = fx.Tmp.Combine("root");
+        switch (what)
+        {
+            case "ram": FakeSystem.Centos7(root, memKb: 500_000); break;
+            case "disk": FakeSystem.Centos7(root, diskSectors: (BundleFixture.MinimumDisk / 512) - 1); break;
+            case "no-custom-cfg": FakeSystem.Centos7(root, sourcesCustom: false); break;
+            default:
+                FakeSystem.Centos7(root);
+                var bytes = File.ReadAllBytes(bundle);
+                bytes[bytes.AsSpan().IndexOf("dummy kernel"u8)] ^= 0x20;
+                File.WriteAllBytes(bundle, bytes);
+                break;
+        }
+        var before = FakeSystem.Snapshot(root);
+        var r = fx.Run("stage", bundle, "--key", fx.Public, "--root", root);
+        Assert.True(r.ExitCode == 3, r.ToString());
+        Assert.Contains(what switch
+        {
+            "ram" => "RAM 488.28 MiB is less than",
+            "disk" => $"disk vda has {BundleFixture.MinimumDisk - 512} bytes, the layout needs {BundleFixture.MinimumDisk}",
+            "no-custom-cfg" => "does not source custom.cfg",
+            _ => "part vmlinuz-convert (kernel): blake3 hash differs from the manifest",
+        }, r.Stderr);
+        Assert.Equal(before, FakeSystem.Snapshot(root));
+    }
+
+    [SkippableFact]
+    public void A_failure_while_staging_undoes_itself()
+    {
+        var (fx, bundle) = MakeBundle(single: true);
+        using var _ = fx;
+        var root = fx.Tmp.Combine("root");
+        FakeSystem.Centos7(root);
+        // custom.cfg is a directory: the checks pass, writing the entry fails after the bundle was staged.
+        Directory.CreateDirectory(Path.Combine(root, "boot/grub2/custom.cfg"));
+        var before = FakeSystem.Snapshot(root);
+        var r = fx.Run("stage", bundle, "--key", fx.Public, "--root", root);
+        Assert.True(r.ExitCode == 1, r.ToString());
+        Assert.Contains("staging failed: undoing what was written", r.Stdout);
+        Assert.Equal(before, FakeSystem.Snapshot(root));
+    }
+
+    [SkippableFact]
+    public void Undo_without_staging_says_so()
+    {
+        using var fx = new BundleFixture();
+        var root = fx.Tmp.Combine("root");
+        FakeSystem.Debian(root);
+        var r = fx.Run("stage", "--undo", "--root", root);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("nothing to undo", r.Stderr);
+    }
+}
