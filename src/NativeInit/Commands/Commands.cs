@@ -8,5 +8,6 @@ internal static class Commands
     public static readonly CommandSpec[] All =
     [
         ExtractCommand.Spec,
+        DecompressCommand.Spec,
     ];
 }
