@@ -203,37 +203,43 @@ internal sealed unsafe class LzmaDecoder
         pos += n;
         if (srcL >= 0)
         {
-            byte* src = win + srcL;
-            if (rep0 >= 7)
-            {
-                // 8-byte steps never read bytes not yet written when the distance is at least 8; the window has a
-                // writable tail for the overshoot.
-                byte* end = dst + n;
-                do
-                {
-                    Unsafe.WriteUnaligned(dst, Unsafe.ReadUnaligned<ulong>(src));
-                    dst += 8;
-                    src += 8;
-                } while (dst < end);
-            }
-            else if (rep0 == 0)
-            {
-                new Span<byte>(dst, n).Fill(*src);
-            }
-            else
-            {
-                for (int i = 0; i < n; i++) dst[i] = src[i];
-            }
+            Copy(dst, win + srcL, n, rep0);
         }
         else
         {
-            // Circular window: the source wraps around its end.
+            // Circular window: the source starts near the window's end (at least CircularSlack bytes ahead of the
+            // destination, so a forward copy is safe) and may continue at its start.
             long s = srcL + winSize;
-            for (int i = 0; i < n; i++)
+            int first = (int)Math.Min(n, winSize - s);
+            Copy(dst, win + s, first, uint.MaxValue);
+            if (n > first) Copy(dst + first, win, n - first, rep0);
+        }
+    }
+
+    /// <summary>Copies <paramref name="n"/> &gt; 0 bytes forward; <paramref name="rep0"/> + 1 is the distance
+    /// between destination and source when the source is behind.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Copy(byte* dst, byte* src, int n, uint rep0)
+    {
+        if (rep0 >= 7)
+        {
+            // 8-byte steps never read bytes not yet written when the distance is at least 8; the window has a
+            // writable tail for the overshoot.
+            byte* end = dst + n;
+            do
             {
-                dst[i] = win[s++];
-                if (s == winSize) s = 0;
-            }
+                Unsafe.WriteUnaligned(dst, Unsafe.ReadUnaligned<ulong>(src));
+                dst += 8;
+                src += 8;
+            } while (dst < end);
+        }
+        else if (rep0 == 0)
+        {
+            new Span<byte>(dst, n).Fill(*src);
+        }
+        else
+        {
+            for (int i = 0; i < n; i++) dst[i] = src[i];
         }
     }
 
