@@ -17,7 +17,7 @@ internal sealed unsafe class LzmaDecoder
     /// <summary>Readable bytes needed after the end of a chunk's compressed data.</summary>
     public const int InputPadding = 64;
     /// <summary>Writable bytes needed after the end of the window (8-byte match copies may overshoot).</summary>
-    public const int WindowTail = 32;
+    public const int WindowTail = 64;
     /// <summary>Extra window bytes beyond the dictionary in circular mode, so overshooting copies never clobber
     /// history still reachable by a distance below the dictionary size. A multiple of 16 (position bits).</summary>
     public const int CircularSlack = 4096;
@@ -221,7 +221,18 @@ internal sealed unsafe class LzmaDecoder
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Copy(byte* dst, byte* src, int n, uint rep0)
     {
-        if (rep0 >= 7)
+        if (rep0 >= 15)
+        {
+            // 16-byte steps never read bytes not yet written when the distance is at least 16.
+            byte* end = dst + n;
+            do
+            {
+                Unsafe.WriteUnaligned(dst, Unsafe.ReadUnaligned<System.Runtime.Intrinsics.Vector128<byte>>(src));
+                dst += 16;
+                src += 16;
+            } while (dst < end);
+        }
+        else if (rep0 >= 7)
         {
             // 8-byte steps never read bytes not yet written when the distance is at least 8; the window has a
             // writable tail for the overshoot.
