@@ -297,7 +297,11 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         int comp = (int)h.CompressedSize, unc = (int)h.UncompressedSize;
         slot.Header = h;
         slot.CheckType = _parser.Check;
-        slot.Input.Ensure(comp + LzmaDecoder.InputPadding);
+        // Sized once for the largest compressed block an honest encoder makes from this uncompressed size (LZMA2
+        // falls back to stored chunks: 3 bytes per 64 KiB), so varying compressed sizes do not reallocate; pages
+        // never written are never resident.
+        long bound = unc + (unc >> 16) * 3 + 1024;
+        slot.Input.Ensure((int)Math.Min(int.MaxValue - 4096, Math.Max(comp, bound)) + LzmaDecoder.InputPadding);
         _input.ReadExactly(new Span<byte>(slot.Input.Pointer, comp), "block data");
         _parser.EndBlock(h, comp, unc, slot.CheckField);
         slot.Output.Ensure(unc + LzmaDecoder.WindowTail);
