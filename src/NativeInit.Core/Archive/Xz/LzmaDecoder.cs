@@ -292,7 +292,14 @@ internal sealed unsafe class LzmaDecoder
                 uint sym = 1;
                 if (state < 7)
                 {
-                    do sym = (sym << 1) | Bit(lp + sym, ref range, ref code, ref inp); while (sym < 0x100);
+                    sym = 2 | Bit(lp + 1, ref range, ref code, ref inp);
+                    sym = (sym << 1) | Bit(lp + sym, ref range, ref code, ref inp);
+                    sym = (sym << 1) | Bit(lp + sym, ref range, ref code, ref inp);
+                    sym = (sym << 1) | Bit(lp + sym, ref range, ref code, ref inp);
+                    sym = (sym << 1) | Bit(lp + sym, ref range, ref code, ref inp);
+                    sym = (sym << 1) | Bit(lp + sym, ref range, ref code, ref inp);
+                    sym = (sym << 1) | Bit(lp + sym, ref range, ref code, ref inp);
+                    sym = (sym << 1) | Bit(lp + sym, ref range, ref code, ref inp);
                     state = state < 4 ? 0 : state - 3;
                 }
                 else
@@ -308,6 +315,12 @@ internal sealed unsafe class LzmaDecoder
                         uint bit = Bit(lp + offset + matchBit + sym, ref range, ref code, ref inp);
                         sym = (sym << 1) | bit;
                         offset &= bit != 0 ? matchBit : ~matchBit;
+                        if (offset == 0)
+                        {
+                            // After the first mismatch the rest is a plain literal.
+                            while (sym < 0x100) sym = (sym << 1) | Bit(lp + sym, ref range, ref code, ref inp);
+                            break;
+                        }
                     } while (sym < 0x100);
                     state = state < 10 ? state - 3 : state - 6;
                 }
