@@ -31,15 +31,38 @@ internal static unsafe class Lzma2
     }
 
     /// <summary>Decodes a whole block's LZMA2 data held in memory (<paramref name="inLen"/> bytes plus readable
-    /// padding) into a flat output buffer of exactly the block's uncompressed size: the buffer is the dictionary.</summary>
-    public static void DecodeFlat(LzmaDecoder lz, byte* input, int inLen, byte* output, int outSize, uint dictSize)
+    /// padding) into a flat output buffer of exactly the block's uncompressed size: the buffer is the dictionary.
+    ///
+    /// The input may lie inside the output buffer, at its end (in-place decoding, as liblzma's docs describe for
+    /// single-buffer decoding): before each chunk, if the chunk's output (plus the copy overshoot) could reach the
+    /// chunk's own input, the rest of the input is first moved to <paramref name="spill"/>, so even an unusual but
+    /// valid file decodes; nothing unread is ever overwritten.</summary>
+    public static void DecodeFlat(LzmaDecoder lz, byte* input, int inLen, byte* output, int outSize, uint dictSize,
+        PinnedBuffer? spill = null)
     {
         lz.SetWindow(output, outSize, dictSize);
         bool needDict = true, needProps = true;
+        bool overlaps = spill is not null;
         int i = 0;
         while (true)
         {
             if (i >= inLen) XzFormat.Fail("LZMA2 data runs past the block's compressed size");
+            if (overlaps)
+            {
+                // Where this chunk's output could end (its header says how much it writes; the bytes peeked past
+                // the end are readable padding) against where its input starts.
+                byte c = input[i];
+                int chunkOut = c >= 0x80 ? ((c & 0x1F) << 16) + (input[i + 1] << 8) + input[i + 2] + 1
+                    : c is 1 or 2 ? (input[i + 1] << 8) + input[i + 2] + 1 : 0;
+                long outEnd = (output + lz.Position + Math.Min(chunkOut, outSize - lz.Position) + LzmaDecoder.WindowTail) - (input + i);
+                if (outEnd > 0)
+                {
+                    spill!.Ensure(inLen - i + LzmaDecoder.InputPadding);
+                    new ReadOnlySpan<byte>(input + i, inLen - i).CopyTo(new Span<byte>(spill.Pointer, inLen - i));
+                    input = spill.Pointer - i;
+                    overlaps = false;
+                }
+            }
             byte ctrl = input[i++];
             if (ctrl == 0) break;
             CheckControl(ctrl, ref needDict, ref needProps, out bool dictReset);

@@ -158,11 +158,14 @@ public sealed class XzDecoderStream : Stream
 internal sealed unsafe class XzParallelDecoder : IDisposable
 {
     private const int PieceSize = 1 << 20;
+    /// <summary>Bytes between the end of the uncompressed data and the end of the compressed data in a slot: four
+    /// stored chunks' worth, so only unusual files need the spill copy.</summary>
+    private const int InPlaceMargin = 256 << 10;
 
     private sealed class Slot
     {
         public readonly PinnedBuffer Output = new();
-        public readonly PinnedBuffer Input = new();
+        public readonly PinnedBuffer Spill = new();
         public readonly byte[] CheckField = new byte[64];
         public readonly ManualResetEventSlim Done = new(false);
         public LzmaDecoder? Lz;
@@ -170,7 +173,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         public XzCheck? Check;
         public XzBlockHeader Header;
         public XzCheckType CheckType;
-        public int InLen, OutLen, ReadPos;
+        public int InLen, InOffset, OutLen, ReadPos;
         public Exception? Error;
         public bool IsEnd;
     }
@@ -214,8 +217,8 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         options.EffectiveThreads > 1 && FitsSlot(first, options);
 
     private static bool FitsSlot(in XzBlockHeader h, DecoderOptions options) =>
-        h.HasSizes && h.UncompressedSize <= int.MaxValue - 1024 && h.CompressedSize <= int.MaxValue - 1024 &&
-        (h.UncompressedSize + h.CompressedSize + 1024) * options.EffectiveThreads <= options.MemoryLimit;
+        h.HasSizes && h.UncompressedSize <= int.MaxValue / 2 && h.CompressedSize <= int.MaxValue / 2 &&
+        (Math.Max(h.UncompressedSize, h.CompressedSize) + InPlaceMargin + 1024) * options.EffectiveThreads <= options.MemoryLimit;
 
     public int Read(Span<byte> dst)
     {
@@ -297,14 +300,15 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         int comp = (int)h.CompressedSize, unc = (int)h.UncompressedSize;
         slot.Header = h;
         slot.CheckType = _parser.Check;
-        // Sized once for the largest compressed block an honest encoder makes from this uncompressed size (LZMA2
-        // falls back to stored chunks: 3 bytes per 64 KiB), so varying compressed sizes do not reallocate; pages
-        // never written are never resident.
-        long bound = unc + (unc >> 16) * 3 + 1024;
-        slot.Input.Ensure((int)Math.Min(int.MaxValue - 4096, Math.Max(comp, bound)) + LzmaDecoder.InputPadding);
-        _input.ReadExactly(new Span<byte>(slot.Input.Pointer, comp), "block data");
+        // In-place decoding: the compressed bytes go at the end of the output buffer, ending InPlaceMargin past the
+        // uncompressed size, so the output (which grows faster than the input is consumed) does not reach unread
+        // input; DecodeFlat checks before every chunk and moves the rest aside if it would. One buffer per slot
+        // instead of two saves about the compressed size in memory. The buffer is sized for the largest block seen.
+        long placement = Math.Max(unc, comp) + InPlaceMargin;
+        slot.Output.Ensure((int)(placement + LzmaDecoder.InputPadding));
+        slot.InOffset = (int)(placement - comp);
+        _input.ReadExactly(new Span<byte>(slot.Output.Pointer + slot.InOffset, comp), "block data");
         _parser.EndBlock(h, comp, unc, slot.CheckField);
-        slot.Output.Ensure(unc + LzmaDecoder.WindowTail);
         slot.InLen = comp;
         slot.OutLen = unc;
         slot.ReadPos = 0;
@@ -374,7 +378,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         s.Filters ??= new XzFilterChain();
         s.Check ??= new XzCheck();
         ref readonly var h = ref s.Header;
-        Lzma2.DecodeFlat(s.Lz, s.Input.Pointer, s.InLen, s.Output.Pointer, s.OutLen, h.DictionarySize);
+        Lzma2.DecodeFlat(s.Lz, s.Output.Pointer + s.InOffset, s.InLen, s.Output.Pointer, s.OutLen, h.DictionarySize, s.Spill);
         var output = new Span<byte>(s.Output.Pointer, s.OutLen);
         s.Filters.Reset(h);
         if (s.Filters.Count > 0) s.Filters.Process(output, output.Length, final: true);

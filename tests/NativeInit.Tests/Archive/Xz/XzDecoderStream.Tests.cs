@@ -59,6 +59,14 @@ public class XzDecoderDifferentialTests
     }
 
     [SkippableFact]
+    public void Blocks_larger_than_the_in_place_margin_decode_in_place()
+    {
+        // Compressed blocks beyond 256 KiB overlap their slot's output region (in-place decoding).
+        RoundTrip(XzTest.Random(1_300_000, 12), ["-6", "-T2", "--block-size=600000"], 2);
+        RoundTrip(XzTest.Sample(4_000_000, 13), ["-0", "-T2", "--block-size=1500000"], 2, 3);
+    }
+
+    [SkippableFact]
     public void Threads_1_2_4_give_identical_output()
     {
         Tool.Require("xz");

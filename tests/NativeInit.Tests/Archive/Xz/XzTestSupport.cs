@@ -183,7 +183,7 @@ internal sealed class XzHandWriter
         return all;
     }
 
-    private static byte[] Lzma2Uncompressed(ReadOnlySpan<byte> data)
+    internal static byte[] Lzma2Uncompressed(ReadOnlySpan<byte> data)
     {
         var o = new MemoryStream();
         for (int i = 0; i < data.Length; i += 65536)
