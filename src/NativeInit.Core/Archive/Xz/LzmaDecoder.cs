@@ -174,6 +174,24 @@ internal sealed unsafe class LzmaDecoder
         return 1;
     }
 
+    /// <summary>A bit without a data-dependent branch (literal bits are poorly predictable): the JIT turns the
+    /// selections into conditional moves.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint BitNoBranch(ushort* p, ref uint range, ref uint code, ref byte* inp)
+    {
+        if (range < TopValue) { range <<= 8; code = (code << 8) | *inp++; }
+        uint prob = *p;
+        uint bound = (range >> 11) * prob;
+        uint bit = code >= bound ? 1u : 0u;
+        uint mask = 0u - bit;
+        range = (bound & ~mask) | ((range - bound) & mask);
+        code -= bound & mask;
+        uint up = prob + ((BitModelTotal - prob) >> MoveBits);
+        uint down = prob - (prob >> MoveBits);
+        *p = (ushort)((up & ~mask) | (down & mask));
+        return bit;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint Tree(ushort* p, int bits, ref uint range, ref uint code, ref byte* inp)
     {
@@ -292,14 +310,14 @@ internal sealed unsafe class LzmaDecoder
                 uint sym = 1;
                 if (state < 7)
                 {
-                    sym = 2 | Bit(lp + 1, ref range, ref code, ref inp);
-                    sym = (sym << 1) | Bit(lp + sym, ref range, ref code, ref inp);
-                    sym = (sym << 1) | Bit(lp + sym, ref range, ref code, ref inp);
-                    sym = (sym << 1) | Bit(lp + sym, ref range, ref code, ref inp);
-                    sym = (sym << 1) | Bit(lp + sym, ref range, ref code, ref inp);
-                    sym = (sym << 1) | Bit(lp + sym, ref range, ref code, ref inp);
-                    sym = (sym << 1) | Bit(lp + sym, ref range, ref code, ref inp);
-                    sym = (sym << 1) | Bit(lp + sym, ref range, ref code, ref inp);
+                    sym = 2 | BitNoBranch(lp + 1, ref range, ref code, ref inp);
+                    sym = (sym << 1) | BitNoBranch(lp + sym, ref range, ref code, ref inp);
+                    sym = (sym << 1) | BitNoBranch(lp + sym, ref range, ref code, ref inp);
+                    sym = (sym << 1) | BitNoBranch(lp + sym, ref range, ref code, ref inp);
+                    sym = (sym << 1) | BitNoBranch(lp + sym, ref range, ref code, ref inp);
+                    sym = (sym << 1) | BitNoBranch(lp + sym, ref range, ref code, ref inp);
+                    sym = (sym << 1) | BitNoBranch(lp + sym, ref range, ref code, ref inp);
+                    sym = (sym << 1) | BitNoBranch(lp + sym, ref range, ref code, ref inp);
                     state = state < 4 ? 0 : state - 3;
                 }
                 else
