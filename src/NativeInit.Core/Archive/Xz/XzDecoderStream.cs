@@ -27,6 +27,7 @@ public sealed class XzDecoderStream : Stream
     private long _blockDataStart;
     private State _state;
     private bool _leaveOpen;
+    private ExceptionDispatchInfo? _failure;
 
     public XzDecoderStream(Stream input, DecoderOptions? options = null, bool leaveOpen = false)
     {
@@ -53,6 +54,8 @@ public sealed class XzDecoderStream : Stream
 
     public override int Read(Span<byte> buffer)
     {
+        // After a failure every further read fails the same way: a caller must never see a quiet end of data.
+        _failure?.Throw();
         if (buffer.Length == 0) return 0;
         try
         {
@@ -62,12 +65,13 @@ public sealed class XzDecoderStream : Stream
                                       and not ObjectDisposedException and not OperationCanceledException)
         {
             // A safety net: no other exception type may escape for bad input.
-            _state = State.Done;
-            throw new InvalidDataFormatException($"xz: corrupt data ({e.GetType().Name}: {e.Message})", e);
+            var wrapped = new InvalidDataFormatException($"xz: corrupt data ({e.GetType().Name}: {e.Message})", e);
+            _failure = ExceptionDispatchInfo.Capture(wrapped);
+            throw wrapped;
         }
-        catch
+        catch (Exception e)
         {
-            _state = State.Done;
+            _failure = ExceptionDispatchInfo.Capture(e);
             throw;
         }
     }

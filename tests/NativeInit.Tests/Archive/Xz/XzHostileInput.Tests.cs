@@ -89,6 +89,19 @@ public class XzHostileInputTests
         }
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Reads_after_a_failure_fail_again(int threads)
+    {
+        var file = new XzHandWriter { IndexUncompressedDelta = 1 }.Write(Data);
+        using var s = new NativeInit.Core.Archive.Xz.XzDecoderStream(new MemoryStream(file),
+            new NativeInit.Core.Archive.DecoderOptions { Threads = threads });
+        var buf = new byte[1 << 16];
+        Assert.Throws<InvalidDataFormatException>(() => { while (s.Read(buf, 0, buf.Length) > 0) { } });
+        Assert.Throws<InvalidDataFormatException>(() => s.Read(buf, 0, buf.Length));
+    }
+
     [Fact]
     public void Every_truncation_of_a_hand_written_file_is_refused()
     {
