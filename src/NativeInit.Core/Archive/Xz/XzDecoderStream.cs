@@ -156,8 +156,8 @@ public sealed class XzDecoderStream : Stream
 /// Decodes blocks whose headers record both sizes on worker threads. A dispatcher thread walks the container and
 /// reads each block's compressed bytes into a free slot; a worker decodes it into the slot's flat output buffer (the
 /// buffer is the dictionary), runs the filters and verifies the check; the reader hands slots out in file order and
-/// returns them to the free list. Memory: <c>threads</c> slots of (uncompressed block + compressed block), reused
-/// across blocks. A block without recorded sizes is decoded on the dispatcher thread, streaming, in 1 MiB pieces.
+/// returns them to the free list. Memory: <c>threads + 1</c> slots of one block (the compressed bytes are decoded in
+/// place at the end of the slot's output buffer) plus 256 KiB, reused across blocks. A block without recorded sizes is decoded on the dispatcher thread, streaming, in 1 MiB pieces.
 /// </summary>
 internal sealed unsafe class XzParallelDecoder : IDisposable
 {
@@ -204,7 +204,11 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         _options = options;
         _first = first;
         _threads = options.EffectiveThreads;
-        for (int i = 0; i < _threads; i++) _free.Add(new Slot());
+        // One slot more than workers: while the reader drains the oldest block (slowly, when it is a tar extractor
+        // writing files), every worker still has a block to decode, and a worker that finishes a quick block does
+        // not wait for a slow neighbour (with one slot per worker, blocks are decoded in lockstep pairs).
+        int slots = SlotCount(options);
+        for (int i = 0; i < slots; i++) _free.Add(new Slot());
         _workers = new Thread[_threads];
         for (int i = 0; i < _threads; i++)
         {
@@ -216,13 +220,15 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
     }
 
     /// <summary>Whether a file whose first block has this header goes parallel: several threads, both sizes
-    /// recorded, and one slot per thread fits the memory limit.</summary>
+    /// recorded, and every slot fits the memory limit.</summary>
     public static bool Suits(in XzBlockHeader first, DecoderOptions options) =>
         options.EffectiveThreads > 1 && FitsSlot(first, options);
 
+    private static int SlotCount(DecoderOptions options) => options.EffectiveThreads + 1;
+
     private static bool FitsSlot(in XzBlockHeader h, DecoderOptions options) =>
         h.HasSizes && h.UncompressedSize <= int.MaxValue / 2 && h.CompressedSize <= int.MaxValue / 2 &&
-        (Math.Max(h.UncompressedSize, h.CompressedSize) + InPlaceMargin + 1024) * options.EffectiveThreads <= options.MemoryLimit;
+        (Math.Max(h.UncompressedSize, h.CompressedSize) + InPlaceMargin + 1024) * SlotCount(options) <= options.MemoryLimit;
 
     public int Read(Span<byte> dst)
     {
