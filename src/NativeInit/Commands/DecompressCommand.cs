@@ -8,7 +8,7 @@ namespace NativeInit;
 /// output, verifying every check. Useful for benchmarks and for recovery by hand.</summary>
 internal static class DecompressCommand
 {
-    private const int BufferSize = 1 << 20;
+    private const int BufferSize = 256 << 10;
 
     public static readonly CommandSpec Spec = new()
     {

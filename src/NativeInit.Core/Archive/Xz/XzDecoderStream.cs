@@ -163,7 +163,8 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
 {
     private const int PieceSize = 1 << 20;
     /// <summary>Bytes between the end of the uncompressed data and the end of the compressed data in a slot: four
-    /// stored chunks' worth, so only unusual files need the spill copy.</summary>
+    /// stored chunks' worth, so only unusual files need the spill copy (stored chunks grow by 3 bytes per 64 KiB, so a
+    /// whole incompressible 24 MiB block needs about 65 KiB + 1 KiB).</summary>
     private const int InPlaceMargin = 256 << 10;
 
     private sealed class Slot

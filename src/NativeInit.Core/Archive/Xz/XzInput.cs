@@ -6,7 +6,7 @@ namespace NativeInit.Core.Archive.Xz;
 /// LZMA decoder may look up to <see cref="LzmaDecoder.InputPadding"/> bytes past a chunk). Counts what it consumed.</summary>
 internal sealed unsafe class XzInput
 {
-    public const int Capacity = 1 << 20;
+    public const int Capacity = 256 << 10;
     private readonly Stream _stream;
     private readonly byte[] _buf = GC.AllocateArray<byte>(Capacity + LzmaDecoder.InputPadding, pinned: true);
     private readonly byte* _base;
