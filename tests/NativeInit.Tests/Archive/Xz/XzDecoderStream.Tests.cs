@@ -111,6 +111,17 @@ public class XzDecoderDifferentialTests
         var file = xa.Concat(new byte[4]).Concat(xb).Concat(xc).Concat(new byte[8]).ToArray();
         var expected = a.Concat(b).Concat(c).ToArray();
         foreach (var t in new[] { 1, 2 }) Assert.Equal(expected, XzTest.Decode(file, t));
+        // Parallel first (sizes recorded), then streams whose blocks have no sizes: decoded inline by the dispatcher.
+        var mixed = xc.Concat(xa).Concat(new byte[4]).Concat(xb).ToArray();
+        var mixedExpected = c.Concat(a).Concat(b).ToArray();
+        using (var s = new XzDecoderStream(new MemoryStream(mixed), new DecoderOptions { Threads = 2 }))
+        {
+            var o = new MemoryStream();
+            s.CopyTo(o);
+            Assert.True(s.IsParallel);
+            Assert.Equal(mixedExpected, o.ToArray());
+        }
+        Assert.Equal(mixedExpected, XzTest.Decode(mixed, 3, readSize: 4095));
         // Stream padding that is not a multiple of four is refused.
         var bad = xa.Concat(new byte[3]).ToArray();
         Assert.Throws<InvalidDataFormatException>(() => XzTest.Decode(bad));
