@@ -204,11 +204,11 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         _input = parser.Input;
         _options = options;
         _first = first;
-        _threads = options.EffectiveThreads;
+        _threads = WorkersFor(first, options);
         // One slot more than workers: while the reader drains the oldest block (slowly, when it is a tar extractor
         // writing files), every worker still has a block to decode, and a worker that finishes a quick block does
         // not wait for a slow neighbour (with one slot per worker, blocks are decoded in lockstep pairs).
-        int slots = SlotCount(options);
+        int slots = _threads + 1;
         for (int i = 0; i < slots; i++) _free.Add(new Slot());
         _workers = new Thread[_threads];
         for (int i = 0; i < _threads; i++)
@@ -221,15 +221,31 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
     }
 
     /// <summary>Whether a file whose first block has this header goes parallel: several threads, both sizes
-    /// recorded, and every slot fits the memory limit.</summary>
+    /// recorded, and at least two workers' slots fit the memory limit.</summary>
     public static bool Suits(in XzBlockHeader first, DecoderOptions options) =>
-        options.EffectiveThreads > 1 && FitsSlot(first, options);
+        options.EffectiveThreads > 1 && WorkersFor(first, options) > 1;
 
-    private static int SlotCount(DecoderOptions options) => options.EffectiveThreads + 1;
+    /// <summary>Workers for blocks like <paramref name="first"/>: the threads asked for, fewer when their slots
+    /// (one more than workers) would not fit the memory limit; 0 when the block records no sizes.</summary>
+    private static int WorkersFor(in XzBlockHeader first, DecoderOptions options)
+    {
+        long slot = SlotBytes(first);
+        if (slot < 0) return 0;
+        long fit = options.MemoryLimit / slot - 1;
+        return (int)Math.Clamp(fit, 0, options.EffectiveThreads);
+    }
 
-    private static bool FitsSlot(in XzBlockHeader h, DecoderOptions options) =>
-        h.HasSizes && h.UncompressedSize <= int.MaxValue / 2 && h.CompressedSize <= int.MaxValue / 2 &&
-        (Math.Max(h.UncompressedSize, h.CompressedSize) + InPlaceMargin + 1024) * SlotCount(options) <= options.MemoryLimit;
+    /// <summary>Bytes of one slot for a block, -1 when the block cannot go to a slot.</summary>
+    private static long SlotBytes(in XzBlockHeader h) =>
+        h.HasSizes && h.UncompressedSize <= int.MaxValue / 2 && h.CompressedSize <= int.MaxValue / 2
+            ? Math.Max(h.UncompressedSize, h.CompressedSize) + InPlaceMargin + 1024
+            : -1;
+
+    private bool FitsSlot(in XzBlockHeader h)
+    {
+        long slot = SlotBytes(h);
+        return slot >= 0 && slot * (_threads + 1) <= _options.MemoryLimit;
+    }
 
     public int Read(Span<byte> dst)
     {
@@ -276,7 +292,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
             {
                 if (haveBlock)
                 {
-                    if (FitsSlot(header, _options)) Dispatch(header);
+                    if (FitsSlot(header)) Dispatch(header);
                     else DecodeInline(header);
                 }
                 else

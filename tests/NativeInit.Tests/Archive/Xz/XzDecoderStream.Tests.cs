@@ -99,6 +99,21 @@ public class XzDecoderDifferentialTests
     }
 
     [SkippableFact]
+    public void Memory_limit_reduces_the_workers_before_giving_up_parallel_decoding()
+    {
+        Tool.Require("xz");
+        var xz = XzTest.XzCli(Data, "-6", "-T2", "--block-size=100000"); // slots of about 360 KB
+        foreach (var (limit, parallel) in new[] { (1_200_000L, true), (800_000L, false) })
+        {
+            using var s = new XzDecoderStream(new MemoryStream(xz), new DecoderOptions { Threads = 8, MemoryLimit = limit });
+            var o = new MemoryStream();
+            s.CopyTo(o);
+            Assert.Equal(parallel, s.IsParallel);
+            Assert.Equal(Data, o.ToArray());
+        }
+    }
+
+    [SkippableFact]
     public void Concatenated_streams_with_stream_padding()
     {
         Tool.Require("xz");
