@@ -18,5 +18,6 @@ internal static class Commands
         LayoutCommand.Grow,
         BundleCommands.Keygen, BundleCommands.Create, BundleCommands.Verify, BundleCommands.Show,
         StageCommand.Spec,
+        DecompressCommand.Spec,
     ];
 }

@@ -1,0 +1,118 @@
+using NativeInit.Cli;
+using NativeInit.Core;
+using NativeInit.Core.Archive;
+
+namespace NativeInit;
+
+/// <summary>`nativeinit decompress`: decodes an .xz or .zst file (told by its magic bytes) to a file or standard
+/// output, verifying every check. Useful for benchmarks and for recovery by hand.</summary>
+internal static class DecompressCommand
+{
+    private const int BufferSize = 256 << 10;
+
+    public static readonly CommandSpec Spec = new()
+    {
+        Name = "decompress",
+        Summary = "decode an .xz or .zst file to a file or standard output, verifying its checks",
+        Usage = "decompress FILE [-o OUT] [--threads N] [--memory-limit SIZE]",
+        MinArguments = 1,
+        MaxArguments = 1,
+        Options =
+        [
+            new("output", "o", "OUT", "write here ('-' or absent: standard output); removed again if decoding fails"),
+            new("threads", "j", "N", "decoder threads for multi-block xz (default: number of cores)"),
+            new("memory-limit", null, "SIZE", "refuse streams that need more memory than this (default 1GiB)"),
+        ],
+        Description = "FILE may be '-' for standard input. The format is told by the magic bytes, not the name.",
+        Run = Run,
+    };
+
+    private static int Run(ParsedArgs args, CommandContext ctx)
+    {
+        string file = args.Arguments[0];
+        string? output = args.Get("output");
+        var options = new DecoderOptions
+        {
+            Threads = args.GetInt("threads", 0, 0, 256),
+            MemoryLimit = args.GetSize("memory-limit", new DecoderOptions().MemoryLimit),
+        };
+        using Stream input = file == "-" ? Console.OpenStandardInput() : OpenInput(file);
+        var head = new byte[Compression.MagicLength];
+        int got = 0;
+        while (got < head.Length)
+        {
+            int r = input.Read(head, got, head.Length - got);
+            if (r <= 0) break;
+            got += r;
+        }
+        var format = Compression.Detect(head.AsSpan(0, got));
+        if (format == CompressionFormat.None)
+            throw new InvalidDataFormatException($"decompress: {file}: not an xz or zstd stream (unknown magic bytes)");
+        using var decoder = Compression.OpenDecoder(new PrefixedStream(head.AsMemory(0, got), input), format, options);
+
+        bool toStdout = output is null or "-";
+        Stream sink = toStdout ? Console.OpenStandardOutput() : new FileStream(output!, FileMode.Create, FileAccess.Write, FileShare.None, 1);
+        try
+        {
+            var buffer = GC.AllocateUninitializedArray<byte>(BufferSize);
+            while (true)
+            {
+                int len = 0;
+                while (len < buffer.Length)
+                {
+                    int r = decoder.Read(buffer, len, buffer.Length - len);
+                    if (r == 0) break;
+                    len += r;
+                }
+                if (len == 0) break;
+                sink.Write(buffer, 0, len);
+                if (len < buffer.Length) break;
+            }
+            sink.Flush();
+        }
+        catch
+        {
+            sink.Dispose();
+            if (!toStdout) File.Delete(output!);
+            throw;
+        }
+        sink.Dispose();
+        return ExitCodes.Success;
+    }
+
+    private static FileStream OpenInput(string file)
+    {
+        try
+        {
+            return new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+        }
+        catch (FileNotFoundException)
+        {
+            throw new NativeInitException($"decompress: {file}: no such file");
+        }
+    }
+
+    /// <summary>The bytes already read to detect the format, then the rest of the input.</summary>
+    private sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream rest) : Stream
+    {
+        private ReadOnlyMemory<byte> _prefix = prefix;
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+        public override int Read(Span<byte> buffer)
+        {
+            if (_prefix.IsEmpty) return rest.Read(buffer);
+            int n = Math.Min(buffer.Length, _prefix.Length);
+            _prefix.Span[..n].CopyTo(buffer);
+            _prefix = _prefix[n..];
+            return n;
+        }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}

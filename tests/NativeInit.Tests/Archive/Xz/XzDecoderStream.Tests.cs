@@ -1,0 +1,256 @@
+using NativeInit.Core;
+using NativeInit.Core.Archive;
+using NativeInit.Core.Archive.Xz;
+using NativeInit.Tests.TestSupport;
+using SharpCompress.Compressors.Xz;
+
+namespace NativeInit.Tests.Archive.Xz;
+
+/// <summary>Differential tests against files made here by the xz CLI (the oracle): the decoded bytes must equal the input.</summary>
+[Trait("Category", "Integration")]
+public class XzDecoderDifferentialTests
+{
+    private static readonly byte[] Data = XzTest.Sample(300_000, seed: 7);
+
+    private static void RoundTrip(byte[] data, string[] args, params int[] threads)
+    {
+        Tool.Require("xz");
+        var xz = XzTest.XzCli(data, args);
+        foreach (var t in threads.Length == 0 ? [1, 2] : threads)
+        {
+            var decoded = XzTest.Decode(xz, t);
+            Assert.True(data.AsSpan().SequenceEqual(decoded), $"xz {string.Join(' ', args)}: output differs with {t} thread(s) ({decoded.Length} vs {data.Length} bytes)");
+        }
+    }
+
+    [SkippableTheory]
+    [InlineData("-0")] [InlineData("-1")] [InlineData("-2")] [InlineData("-3")] [InlineData("-4")]
+    [InlineData("-5")] [InlineData("-6")] [InlineData("-7")] [InlineData("-8")] [InlineData("-9")]
+    [InlineData("-0e")] [InlineData("-6e")] [InlineData("-9e")]
+    public void Presets(string preset) => RoundTrip(Data, [preset]);
+
+    [SkippableTheory]
+    [InlineData("--x86", "--lzma2=preset=6")]
+    [InlineData("--x86=start=4096", "--lzma2=preset=1")]
+    [InlineData("--arm64", "--lzma2=preset=6")]
+    [InlineData("--delta=dist=1", "--lzma2=preset=6")]
+    [InlineData("--delta=dist=4", "--lzma2=preset=6")]
+    [InlineData("--delta=dist=256", "--lzma2=preset=2")]
+    [InlineData("--delta=dist=2", "--x86", "--lzma2=preset=6")]
+    [InlineData("--x86", "--lzma2=preset=6", "--block-size=70000", "-T2")]
+    [InlineData("--delta=dist=3", "--lzma2=preset=6", "--block-size=70000", "-T2")]
+    public void Filters(params string[] args) => RoundTrip(Data, args);
+
+    [SkippableTheory]
+    [InlineData("none")] [InlineData("crc32")] [InlineData("crc64")] [InlineData("sha256")]
+    public void Checks_single_and_multi_block(string check)
+    {
+        RoundTrip(Data, ["-6", "--check=" + check]);
+        RoundTrip(Data, ["-6", "--check=" + check, "-T2", "--block-size=64KiB"], 1, 2, 4);
+    }
+
+    [SkippableFact]
+    public void Small_dictionary_wraps_the_circular_window()
+    {
+        var data = XzTest.Sample(1_500_000, seed: 3);
+        RoundTrip(data, ["--lzma2=preset=6,dict=64KiB"], 1);
+        RoundTrip(data, ["--lzma2=preset=6,dict=4KiB,lc=4,lp=0,pb=0"], 1);
+        RoundTrip(data, ["--lzma2=preset=6,dict=64KiB,lc=0,lp=2,pb=2", "--block-size=300000", "-T2"], 1, 2);
+    }
+
+    [SkippableFact]
+    public void Blocks_larger_than_the_in_place_margin_decode_in_place()
+    {
+        // Compressed blocks beyond 256 KiB overlap their slot's output region (in-place decoding).
+        RoundTrip(XzTest.Random(1_300_000, 12), ["-6", "-T2", "--block-size=600000"], 2);
+        RoundTrip(XzTest.Sample(4_000_000, 13), ["-0", "-T2", "--block-size=1500000"], 2, 3);
+    }
+
+    [SkippableFact]
+    public void Threads_1_2_4_give_identical_output()
+    {
+        Tool.Require("xz");
+        var data = XzTest.Sample(1_000_000, seed: 11);
+        var xz = XzTest.XzCli(data, "-6", "-T2", "--block-size=100000");
+        var one = XzTest.Decode(xz, 1);
+        Assert.Equal(data, one);
+        Assert.Equal(one, XzTest.Decode(xz, 2));
+        Assert.Equal(one, XzTest.Decode(xz, 4));
+        // Odd read sizes through the parallel path.
+        Assert.Equal(one, XzTest.Decode(xz, 3, readSize: 777));
+    }
+
+    [SkippableFact]
+    public void Parallel_path_is_taken_for_multi_block_files_only()
+    {
+        Tool.Require("xz");
+        var multi = XzTest.XzCli(Data, "-6", "-T2", "--block-size=100000");
+        using (var s = new XzDecoderStream(new MemoryStream(multi), new DecoderOptions { Threads = 2 }))
+        {
+            s.ReadByte();
+            Assert.True(s.IsParallel);
+        }
+        var single = XzTest.XzCli(Data, "-6");
+        using (var s = new XzDecoderStream(new MemoryStream(single), new DecoderOptions { Threads = 2 }))
+        {
+            s.ReadByte();
+            Assert.False(s.IsParallel);
+        }
+    }
+
+    [SkippableFact]
+    public void Memory_limit_reduces_the_workers_before_giving_up_parallel_decoding()
+    {
+        Tool.Require("xz");
+        var xz = XzTest.XzCli(Data, "-6", "-T2", "--block-size=100000"); // slots of about 360 KB
+        foreach (var (limit, parallel) in new[] { (1_200_000L, true), (800_000L, false) })
+        {
+            using var s = new XzDecoderStream(new MemoryStream(xz), new DecoderOptions { Threads = 8, MemoryLimit = limit });
+            var o = new MemoryStream();
+            s.CopyTo(o);
+            Assert.Equal(parallel, s.IsParallel);
+            Assert.Equal(Data, o.ToArray());
+        }
+    }
+
+    [SkippableFact]
+    public void Concatenated_streams_with_stream_padding()
+    {
+        Tool.Require("xz");
+        var a = XzTest.Sample(50_000, 1);
+        var b = XzTest.Sample(70_000, 2);
+        var c = XzTest.Sample(90_000, 3);
+        var xa = XzTest.XzCli(a, "-6");
+        var xb = XzTest.XzCli(b, "-1", "--check=sha256");
+        var xc = XzTest.XzCli(c, "-6", "-T2", "--block-size=20000");
+        var file = xa.Concat(new byte[4]).Concat(xb).Concat(xc).Concat(new byte[8]).ToArray();
+        var expected = a.Concat(b).Concat(c).ToArray();
+        foreach (var t in new[] { 1, 2 }) Assert.Equal(expected, XzTest.Decode(file, t));
+        // Parallel first (sizes recorded), then streams whose blocks have no sizes: decoded inline by the dispatcher.
+        var mixed = xc.Concat(xa).Concat(new byte[4]).Concat(xb).ToArray();
+        var mixedExpected = c.Concat(a).Concat(b).ToArray();
+        using (var s = new XzDecoderStream(new MemoryStream(mixed), new DecoderOptions { Threads = 2 }))
+        {
+            var o = new MemoryStream();
+            s.CopyTo(o);
+            Assert.True(s.IsParallel);
+            Assert.Equal(mixedExpected, o.ToArray());
+        }
+        Assert.Equal(mixedExpected, XzTest.Decode(mixed, 3, readSize: 4095));
+        // Stream padding that is not a multiple of four is refused.
+        var bad = xa.Concat(new byte[3]).ToArray();
+        Assert.Throws<InvalidDataFormatException>(() => XzTest.Decode(bad));
+    }
+
+    [SkippableFact]
+    public void Empty_one_byte_and_incompressible_inputs()
+    {
+        RoundTrip([], ["-6"]);
+        RoundTrip([0x42], ["-6"]);
+        RoundTrip([0x42], ["-6", "-T2"]);
+        RoundTrip(XzTest.Random(200_000, 5), ["-6"]);
+        RoundTrip(XzTest.Random(200_000, 6), ["-6", "-T2", "--block-size=50000"]);
+    }
+
+    [SkippableFact]
+    public void Byte_by_byte_reads()
+    {
+        Tool.Require("xz");
+        var data = XzTest.Sample(20_000, 9);
+        foreach (var args in new[] { new[] { "-6" }, ["--x86", "--lzma2"], ["-6", "-T2", "--block-size=5000"] })
+        {
+            var xz = XzTest.XzCli(data, args);
+            Assert.Equal(data, XzTest.Decode(xz, 1, readSize: 1));
+            Assert.Equal(data, XzTest.Decode(xz, 2, readSize: 3));
+        }
+    }
+
+    [SkippableFact]
+    public void Agrees_with_SharpCompress_reference_decoder()
+    {
+        Tool.Require("xz");
+        foreach (var args in new[] { new[] { "-6" }, ["-6", "-T2", "--block-size=100000"], ["-3", "--check=crc32"] })
+        {
+            var xz = XzTest.XzCli(Data, args);
+            using var reference = new XZStream(new MemoryStream(xz));
+            var expected = new MemoryStream();
+            reference.CopyTo(expected);
+            Assert.Equal(expected.ToArray(), XzTest.Decode(xz, 2));
+        }
+    }
+
+    [SkippableFact]
+    public void Dictionary_beyond_the_memory_limit_is_refused()
+    {
+        Tool.Require("xz");
+        var xz = XzTest.XzCli(XzTest.Sample(10_000, 1), "-6"); // 8 MiB dictionary, no sizes in the header
+        var e = Assert.Throws<InvalidDataFormatException>(() => XzTest.Decode(xz, 1, memoryLimit: 4 << 20));
+        Assert.Contains("memory limit", e.Message);
+        // The same file decodes within a sufficient limit.
+        Assert.Equal(10_000, XzTest.Decode(xz, 1, memoryLimit: 9 << 20).Length);
+    }
+
+    [SkippableFact]
+    public void Compression_seam_opens_this_decoder()
+    {
+        Tool.Require("xz");
+        var xz = XzTest.XzCli(Data, "-6");
+        Assert.Equal(CompressionFormat.Xz, Compression.Detect(xz));
+        using var s = Compression.OpenDecoder(new MemoryStream(xz), CompressionFormat.Xz, new DecoderOptions { Threads = 1 });
+        Assert.IsType<XzDecoderStream>(s);
+        var o = new MemoryStream();
+        s.CopyTo(o);
+        Assert.Equal(Data, o.ToArray());
+    }
+}
+
+/// <summary>XZ Utils' own decoder test files (0BSD, ../shared/testdata/xz-utils): good files decode (to what xz
+/// decodes them to), bad and unsupported files are refused with <see cref="InvalidDataFormatException"/>.</summary>
+public class XzTestFilesTests
+{
+    public static IEnumerable<object[]> Files()
+    {
+        var dir = XzTest.TestFilesDirectory();
+        if (dir is null) return [["(missing)"]];
+        return Directory.GetFiles(dir, "*.xz").Select(f => new object[] { Path.GetFileName(f) }).OrderBy(x => (string)x[0]);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Files))]
+    public void Decodes_or_refuses(string name)
+    {
+        var dir = XzTest.TestFilesDirectory();
+        Skip.If(dir is null, "shared/testdata/xz-utils not found beside the checkout");
+        var bytes = File.ReadAllBytes(Path.Combine(dir!, name));
+        foreach (var threads in new[] { 1, 2 })
+        {
+            if (name.StartsWith("good-", StringComparison.Ordinal))
+            {
+                if (name == "good-1-empty-bcj-lzma2.xz")
+                {
+                    // PowerPC BCJ: allowed to be refused, but only as an unsupported filter.
+                    var e = Assert.Throws<InvalidDataFormatException>(() => XzTest.Decode(bytes, threads));
+                    Assert.Contains("unsupported filter", e.Message);
+                    continue;
+                }
+                var decoded = XzTest.Decode(bytes, threads);
+                if (Tool.Exists("xz"))
+                {
+                    var expected = XzDecode(Path.Combine(dir!, name));
+                    Assert.Equal(expected, decoded);
+                }
+            }
+            else
+            {
+                Assert.Throws<InvalidDataFormatException>(() => XzTest.Decode(bytes, threads));
+            }
+        }
+    }
+
+    private static byte[] XzDecode(string path)
+    {
+        using var t = new TempDir();
+        Tool.Sh($"xz -dc {Tool.Quote(path)} > {Tool.Quote(t.Combine("out"))}");
+        return File.ReadAllBytes(t.Combine("out"));
+    }
+}
