@@ -8,5 +8,7 @@ internal static class Commands
     public static readonly CommandSpec[] All =
     [
         ExtractCommand.Spec,
+        SelftestCommand.Spec,
+        InitramfsCommand.Spec,
     ];
 }

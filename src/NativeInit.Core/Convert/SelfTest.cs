@@ -1,0 +1,270 @@
+using System.Diagnostics;
+using System.Text;
+using NativeInit.Core.Boot.Init;
+using NativeInit.Core.Platform;
+
+namespace NativeInit.Core.Convert;
+
+/// <summary>Options of <c>nativeinit selftest</c>.</summary>
+public sealed record SelfTestOptions
+{
+    /// <summary>The scratch disk: a path or serial:SERIAL (see <see cref="DiskLocator"/>). Required: never guessed.</summary>
+    public required string Disk { get; init; }
+    /// <summary>Disks larger than this are refused: a scratch disk is small, a real system disk is not.</summary>
+    public long MaxDiskSize { get; init; } = 4L << 30;
+    /// <summary>Where the self-test mounts its file systems.</summary>
+    public string WorkDirectory { get; init; } = "/run/nativeinit-selftest";
+    /// <summary>How long to wait for the disk to appear.</summary>
+    public TimeSpan DiskTimeout { get; init; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>
+/// Proves on a real kernel that the system calls and ioctls stage two relies on work, on a scratch disk that the
+/// caller names: device-mapper control (DM_VERSION), tmpfs, raw disk writes read back, mkfs, mount, owners and
+/// extended attributes (user.* and the binary security.capability) read back, unmount. Prints one line per step
+/// and ends with <see cref="OkMarker"/> or <see cref="FailMarker"/> and the reason.
+/// </summary>
+public sealed partial class SelfTest
+{
+    public const string OkMarker = "NATIVEINIT-SELFTEST-OK";
+    public const string FailMarker = "NATIVEINIT-SELFTEST-FAIL";
+
+    /// <summary>security.capability v2 with cap_net_raw (bit 13) permitted: the binary xattr that tar tools corrupt.</summary>
+    public static readonly byte[] CapabilityValue =
+        [0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+
+    private readonly SelfTestOptions _options;
+    private readonly TextWriter _out;
+    private readonly List<Action> _cleanup = [];
+
+    public SelfTest(SelfTestOptions options, TextWriter output) => (_options, _out) = (options, output);
+
+    /// <summary>Runs every step; returns 0 when all passed. Never throws: a failure is printed with its marker.</summary>
+    public int Run()
+    {
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            string disk = Step("disk", () =>
+            {
+                string dev = DiskLocator.Wait(_options.Disk, _options.DiskTimeout);
+                long size = DeviceSize(dev);
+                if (size > _options.MaxDiskSize)
+                    throw new RefusedException($"{dev} ({_options.Disk}) is {size >> 20} MiB, more than {_options.MaxDiskSize >> 20} MiB: not a scratch disk, refused");
+                if (IsMounted(dev)) throw new RefusedException($"{dev} is mounted: not a scratch disk, refused");
+                return (dev, $"{dev}, {size >> 20} MiB");
+            });
+            Step("kernel", () => ((object?)null, KernelSummary()));
+            Step("raw-io", () => ((object?)null, RawReadWrite(disk)));
+            Step("tmpfs", () => ((object?)null, Tmpfs()));
+            Step("device-mapper", () => ((object?)null, DeviceMapperProbe()));
+            RunDiskSteps(disk);
+            RunCleanup();
+            _out.WriteLine($"selftest: all steps passed in {clock.Elapsed.TotalSeconds:0.0} s");
+            _out.WriteLine(OkMarker);
+            _out.Flush();
+            return ExitCodes.Success;
+        }
+        catch (Exception e)
+        {
+            string reason = e is NativeInitException ? e.Message : e.GetType().Name + ": " + e.Message;
+            try { RunCleanup(); } catch (Exception c) { reason += $" (cleanup: {c.Message})"; }
+            _out.WriteLine($"{FailMarker}: {reason.ReplaceLineEndings(" ")}");
+            _out.Flush();
+            return e is RefusedException ? ExitCodes.Refused : ExitCodes.Failure;
+        }
+    }
+
+    private T Step<T>(string name, Func<(T Value, string Detail)> body)
+    {
+        var clock = Stopwatch.StartNew();
+        _out.WriteLine($"selftest: {name} ...");
+        _out.Flush();
+        try
+        {
+            var (value, detail) = body();
+            _out.WriteLine($"selftest: {name}: ok ({detail}) [{clock.ElapsedMilliseconds} ms]");
+            _out.Flush();
+            return value;
+        }
+        catch (NativeInitException e)
+        {
+            throw new NativeInitException($"step {name}: {e.Message}", e.ExitCode, e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            throw new NativeInitException($"step {name}: {e.Message}", ExitCodes.Failure, e);
+        }
+    }
+
+    private void Step(string name, Func<(object? Value, string Detail)> body) => Step<object?>(name, body);
+
+    private static string KernelSummary()
+    {
+        string release = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : "?";
+        var fs = File.Exists("/proc/filesystems") ? File.ReadAllText("/proc/filesystems") : "";
+        var missing = new[] { "ext4", "tmpfs" }.Where(f => !fs.Contains("\t" + f + "\n", StringComparison.Ordinal)).ToList();
+        if (missing.Count > 0)
+            throw new NativeInitException($"file systems not available in kernel {release}: {string.Join(", ", missing)} (module not loaded?)");
+        return $"kernel {release}, ext4 and tmpfs available";
+    }
+
+    /// <summary>Writes a pattern into the last MiB of the disk, syncs, reads it back and compares.</summary>
+    private static string RawReadWrite(string dev)
+    {
+        const int length = 1 << 20;
+        long size = DeviceSize(dev);
+        long offset = size - length;
+        var pattern = new byte[length];
+        new Random(20261127).NextBytes(pattern);
+        using (var f = new FileStream(dev, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, 1, FileOptions.WriteThrough))
+        {
+            f.Position = offset;
+            f.Write(pattern);
+            f.Flush(flushToDisk: true);
+        }
+        var back = new byte[length];
+        using (var f = new FileStream(dev, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1))
+        {
+            f.Position = offset;
+            f.ReadExactly(back);
+        }
+        if (!back.AsSpan().SequenceEqual(pattern)) throw new NativeInitException($"{dev}: the 1 MiB written at {offset} reads back different");
+        return $"1 MiB written at offset {offset} and read back";
+    }
+
+    private string Tmpfs()
+    {
+        string dir = Path.Combine(_options.WorkDirectory, "tmpfs");
+        Directory.CreateDirectory(dir);
+        BootCalls.Mount("tmpfs", dir, "tmpfs", Libc.MS_NOSUID | Libc.MS_NODEV, "size=16m,mode=0700");
+        try
+        {
+            string f = Path.Combine(dir, "probe");
+            File.WriteAllText(f, "nativeinit");
+            if (File.ReadAllText(f) != "nativeinit") throw new NativeInitException($"{f}: reads back different");
+        }
+        finally { BootCalls.Unmount(dir); }
+        return $"mounted, written, read and unmounted at {dir}";
+    }
+
+    /// <summary>Runs a program to completion; throws with its output when it fails.</summary>
+    internal static string RunProgram(string program, params string[] args)
+    {
+        string path = Boot.Initramfs.InitramfsBuilder.FindProgram(program)
+            ?? throw new NativeInitException($"{program}: not found in PATH, /usr/sbin or /sbin (the initramfs must include it)");
+        var psi = new ProcessStartInfo(path) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi) ?? throw new NativeInitException($"{path}: could not be started");
+        var stderr = p.StandardError.ReadToEndAsync();
+        string stdout = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0)
+            throw new NativeInitException($"{path} {string.Join(' ', args)} failed with exit code {p.ExitCode}: {(stderr.Result + stdout).Trim()}");
+        return stdout;
+    }
+
+    /// <summary>Makes an ext4 file system on <paramref name="dev"/>, mounts it, writes files with owners, modes and
+    /// extended attributes (or extracts the test archive when the extractor is there), reads them back, unmounts.</summary>
+    private void FilesystemRoundTrip(string dev, string label)
+    {
+        Step("mkfs", () =>
+        {
+            RunProgram("mkfs.ext4", "-q", "-F", "-L", label, "-O", "^has_journal", dev);
+            return ((object?)null, $"mkfs.ext4 on {dev}");
+        });
+        string mnt = Path.Combine(_options.WorkDirectory, "mnt");
+        Directory.CreateDirectory(mnt);
+        Step("mount", () =>
+        {
+            BootCalls.Mount(dev, mnt, "ext4");
+            _cleanup.Add(() => BootCalls.Unmount(mnt));
+            return ((object?)null, $"{dev} on {mnt}");
+        });
+        Step("files", () => ((object?)null, FillAndVerify(mnt)));
+        Step("umount", () =>
+        {
+            BootCalls.Sync();
+            BootCalls.Unmount(mnt);
+            _cleanup.RemoveAt(_cleanup.Count - 1);
+            return ((object?)null, mnt);
+        });
+    }
+
+    /// <summary>The expected tree: path, uid, gid, mode, content, xattrs.</summary>
+    internal static readonly (string Path, int Uid, int Gid, int Mode, string Content, (string Name, byte[] Value)[] Xattrs)[] Tree =
+    [
+        ("etc/hostname", 0, 0, 0x1A4, "selftest-gateway\n", [("user.nativeinit", "selftest"u8.ToArray())]),
+        ("usr/bin/ping", 0, 0, 0x9ED /* 04755 */, "not really ping\n", [("security.capability", CapabilityValue)]),
+        ("home/user/notes.txt", 1000, 1000, 0x180, "owned by 1000:1000\n", []),
+        ("var/lib/snapd/state.json", 4242, 4343, 0x1A4, "{}\n", [("user.snap", [0x00, 0xff, 0x10, 0x80])]),
+    ];
+
+    internal static void Populate(string root)
+    {
+        foreach (var e in Tree)
+        {
+            string p = Path.Combine(root, e.Path);
+            Directory.CreateDirectory(Path.GetDirectoryName(p)!);
+            File.WriteAllText(p, e.Content);
+            // chown before setxattr: chown clears security.capability.
+            BootCalls.Lchown(p, e.Uid, e.Gid);
+            File.SetUnixFileMode(p, (UnixFileMode)e.Mode);
+            foreach (var (name, value) in e.Xattrs) BootCalls.SetXattr(p, name, value);
+        }
+    }
+
+    internal static string Verify(string root)
+    {
+        int xattrs = 0;
+        foreach (var e in Tree)
+        {
+            string p = Path.Combine(root, e.Path);
+            var st = BootCalls.Lstat(p);
+            if (st.Uid != e.Uid || st.Gid != e.Gid)
+                throw new NativeInitException($"{p}: owner {st.Uid}:{st.Gid}, expected {e.Uid}:{e.Gid}");
+            if ((st.Mode & 0xFFF) != e.Mode)
+                throw new NativeInitException($"{p}: mode {Convert(st.Mode & 0xFFF)}, expected {Convert((uint)e.Mode)}");
+            if (File.ReadAllText(p) != e.Content) throw new NativeInitException($"{p}: content differs");
+            foreach (var (name, value) in e.Xattrs)
+            {
+                var got = BootCalls.GetXattr(p, name) ?? throw new NativeInitException($"{p}: xattr {name} missing");
+                if (!got.AsSpan().SequenceEqual(value))
+                    throw new NativeInitException($"{p}: xattr {name} is {System.Convert.ToHexString(got)}, expected {System.Convert.ToHexString(value)}");
+                xattrs++;
+            }
+        }
+        return $"{Tree.Length} files: owners, modes (setuid incl.), contents and {xattrs} xattrs (binary security.capability incl.) read back";
+
+        static string Convert(uint mode) => "0" + System.Convert.ToString(mode, 8);
+    }
+
+    private void RunCleanup()
+    {
+        for (int i = _cleanup.Count - 1; i >= 0; i--)
+        {
+            var a = _cleanup[i];
+            _cleanup.RemoveAt(i);
+            a();
+        }
+    }
+
+    /// <summary>Size in bytes of a block device (/sys/class/block/NAME/size, in 512-byte sectors) or a file.</summary>
+    internal static long DeviceSize(string dev)
+    {
+        string sys = $"/sys/class/block/{Path.GetFileName(dev)}/size";
+        if (File.Exists(sys)) return long.Parse(File.ReadAllText(sys).Trim(), System.Globalization.CultureInfo.InvariantCulture) * 512;
+        return new FileInfo(dev).Length;
+    }
+
+    private static bool IsMounted(string dev)
+    {
+        if (!File.Exists("/proc/mounts")) return false;
+        string name = Path.GetFileName(dev);
+        return File.ReadLines("/proc/mounts").Select(l => l.Split(' ')[0])
+            .Any(s => s == dev || (s.StartsWith("/dev/" + name, StringComparison.Ordinal)));
+    }
+
+    internal static string Hex(ReadOnlySpan<byte> b) => System.Convert.ToHexString(b);
+    internal static byte[] Utf8(string s) => Encoding.UTF8.GetBytes(s);
+}
