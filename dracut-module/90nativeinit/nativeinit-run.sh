@@ -1,0 +1,59 @@
+#!/bin/sh
+# pre-mount hook of the nativeinit dracut module: runs `nativeinit selftest|convert` as rd.nativeinit= asks.
+# On success: power off (selftest) or reboot (convert) unless rd.nativeinit.done= says otherwise. On failure: a
+# message saying what failed and how to recover, then dracut's emergency shell — never an automatic reboot.
+type getarg >/dev/null 2>&1 || . /lib/dracut-lib.sh
+
+nativeinit_end() {
+    # $1: poweroff | reboot | shell | continue
+    case "$1" in
+        poweroff|reboot)
+            sync
+            if [ -n "$DRACUT_SYSTEMD" ]; then systemctl --no-block "$1" 2>/dev/null || "$1" -f; else "$1" -f; fi
+            # Stay here until systemd takes the machine down.
+            while :; do sleep 60; done
+            ;;
+        shell) emergency_shell -n nativeinit "rd.nativeinit: shell requested" ;;
+        *) : ;;
+    esac
+}
+
+nativeinit_failed() {
+    # $1: what failed
+    echo "nativeinit: FAILED: $1" >/dev/console
+    echo "nativeinit: nothing is retried automatically. Before the point of no return the old system is intact:" >/dev/console
+    echo "nativeinit:   remove rd.nativeinit= from the kernel command line (or just reboot: the boot entry was one-shot)." >/dev/console
+    echo "nativeinit: after it, 'nativeinit convert --resume${NATIVEINIT_BUNDLE:+ --bundle $NATIVEINIT_BUNDLE}' continues from the journal." >/dev/console
+    case "${NATIVEINIT_ONFAIL:-shell}" in
+        poweroff|reboot) nativeinit_end "$NATIVEINIT_ONFAIL" ;;
+        *) emergency_shell -n nativeinit "nativeinit: $1" ;;
+    esac
+}
+
+[ -n "$NATIVEINIT_MODE" ] || NATIVEINIT_MODE=$(getarg rd.nativeinit=)
+if [ -n "$NATIVEINIT_MODE" ]; then
+    set --
+    case "$NATIVEINIT_MODE" in
+        shell) emergency_shell -n nativeinit "rd.nativeinit=shell" ;;
+        selftest) set -- selftest ;;
+        convert) set -- convert ;;
+        resume) set -- convert --resume ;;
+        *) nativeinit_failed "rd.nativeinit=$NATIVEINIT_MODE is not one of convert, resume, shell, selftest" ;;
+    esac
+    if [ $# -gt 0 ]; then
+        [ -n "$NATIVEINIT_BUNDLE" ] && set -- "$@" --bundle "$NATIVEINIT_BUNDLE"
+        [ -n "$NATIVEINIT_DISK" ] && set -- "$@" --disk "$NATIVEINIT_DISK"
+        # udev does not load device-mapper by itself; the file systems may be needed before any is mounted.
+        modprobe -a dm-mod loop ext4 xfs >/dev/null 2>&1
+        echo "nativeinit: running nativeinit $*" >/dev/console
+        /usr/bin/nativeinit "$@" </dev/console >/dev/console 2>&1
+        nativeinit_rc=$?
+        if [ "$nativeinit_rc" -eq 0 ]; then
+            if [ "$NATIVEINIT_MODE" = selftest ]; then nativeinit_default=poweroff; else nativeinit_default=reboot; fi
+            echo "nativeinit: '$*' succeeded" >/dev/console
+            nativeinit_end "${NATIVEINIT_DONE:-$nativeinit_default}"
+        else
+            nativeinit_failed "'nativeinit $*' exited with code $nativeinit_rc (see the messages above)"
+        fi
+    fi
+fi
