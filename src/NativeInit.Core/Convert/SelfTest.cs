@@ -117,17 +117,16 @@ public sealed partial class SelfTest
         long offset = size - length;
         var pattern = new byte[length];
         new Random(20261127).NextBytes(pattern);
-        using (var f = new FileStream(dev, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, 1, FileOptions.WriteThrough))
+        using (var h = BootCalls.OpenForRandomAccess(dev, write: true))
         {
-            f.Position = offset;
-            f.Write(pattern);
-            f.Flush(flushToDisk: true);
+            RandomAccess.Write(h, pattern, offset);
+            BootCalls.Fsync(h, dev);
         }
         var back = new byte[length];
-        using (var f = new FileStream(dev, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1))
+        using (var h = BootCalls.OpenForRandomAccess(dev, write: false))
         {
-            f.Position = offset;
-            f.ReadExactly(back);
+            int n = RandomAccess.Read(h, back, offset);
+            if (n != length) throw new NativeInitException($"{dev}: short read of {n} bytes at {offset}");
         }
         if (!back.AsSpan().SequenceEqual(pattern)) throw new NativeInitException($"{dev}: the 1 MiB written at {offset} reads back different");
         return $"1 MiB written at offset {offset} and read back";

@@ -161,6 +161,20 @@ public static unsafe class BootCalls
         return new SafeFd(fd);
     }
 
+    /// <summary>Opens a file or block device as a <see cref="Microsoft.Win32.SafeHandles.SafeFileHandle"/> for
+    /// <see cref="RandomAccess"/>, without the advisory flock(2) .NET's FileStream takes: udev holds such a lock on a
+    /// disk while it probes it after every write, and FileStream would fail with a sharing violation.</summary>
+    public static Microsoft.Win32.SafeHandles.SafeFileHandle OpenForRandomAccess(string path, bool write)
+    {
+        int fd = Libc.BootOpen(path, (write ? Libc.O_RDWR : Libc.O_RDONLY) | Libc.O_CLOEXEC, 0);
+        if (fd < 0) PosixError.Throw("open", path);
+        return new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
+    }
+
+    /// <summary>fsync(2): the data reached the device.</summary>
+    public static void Fsync(Microsoft.Win32.SafeHandles.SafeFileHandle handle, string target) =>
+        PosixError.Check(Libc.BootFsync((int)handle.DangerousGetHandle()), "fsync", target);
+
     public static FileOwner Lstat(string path)
     {
         byte* st = stackalloc byte[Libc.StatSize];

@@ -60,6 +60,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Name, SetLastError = true, StringMarshalling = StringMarshalling.Utf8, EntryPoint = "open")]
     internal static partial int BootOpen(string path, int flags, int mode);
 
+    [LibraryImport(Name, SetLastError = true, EntryPoint = "fsync")]
+    internal static partial int BootFsync(int fd);
+
     [LibraryImport(Name, SetLastError = true, StringMarshalling = StringMarshalling.Utf8, EntryPoint = "mknod")]
     internal static partial int BootMknod(string path, uint mode, ulong dev);
 

@@ -1,0 +1,124 @@
+using NativeInit.Core.Boot.Initramfs;
+using NativeInit.Tests.TestSupport;
+using Xunit.Abstractions;
+
+namespace NativeInit.Tests.Boot;
+
+/// <summary>The two conversion images for the fetched Debian kernel, built once per test class by initramfs/build.</summary>
+public sealed class InitramfsImages : IDisposable
+{
+    private readonly TempDir _dir = new();
+    private readonly Lazy<(string? Path, string Log)> _minimal, _dracut;
+
+    public InitramfsImages()
+    {
+        _minimal = new(() => Build("--minimal-only", "initramfs-minimal.img"));
+        _dracut = new(() => Build("--dracut-only", "initramfs-dracut.img"));
+    }
+
+    public string Folder => _dir.Path;
+
+    private (string?, string) Build(string which, string name)
+    {
+        var kernel = KernelCache.FolderOrSkip();
+        var r = Tool.Run(Path.Combine(Tool.RepoRoot, "initramfs", "build"), ["--out", _dir.Path, "--kernel", kernel, which],
+            timeout: TimeSpan.FromMinutes(8), environment: new Dictionary<string, string> { ["NATIVEINIT_BIN"] = Tool.NativeInitBinary });
+        string path = Path.Combine(_dir.Path, name);
+        return (r.ExitCode == 0 && File.Exists(path) ? path : null, r.ToString());
+    }
+
+    public string Minimal() => Get(_minimal, "minimal");
+    public string Dracut() => Get(_dracut, "dracut");
+
+    private static string Get(Lazy<(string? Path, string Log)> l, string what)
+    {
+        Tool.RequireNativeInit();
+        KernelCache.FolderOrSkip();
+        Assert.True(l.Value.Path is not null, $"initramfs/build ({what}) failed:\n{l.Value.Log}");
+        return l.Value.Path!;
+    }
+
+    public void Dispose() => _dir.Dispose();
+}
+
+/// <summary>
+/// The minimal image and the dracut image: what they contain (Integration), and a boot of each in QEMU that runs
+/// `nativeinit selftest` on a scratch disk and waits for NATIVEINIT-SELFTEST-OK on the serial console (Qemu).
+/// </summary>
+public sealed class InitramfsImagesTests(InitramfsImages images, ITestOutputHelper output) : IClassFixture<InitramfsImages>
+{
+    /// <summary>The bound the README states for the minimal image (nativeinit, the disk, dm and fs modules, mkfs.ext4,
+    /// mkfs.xfs with their libraries, busybox).</summary>
+    public const long MinimalImageLimit = 12L << 20;
+
+    [SkippableFact]
+    [Trait("Category", "Integration")]
+    public void Minimal_image_has_nativeinit_as_init_and_stays_under_the_stated_size()
+    {
+        Tool.Require("cpio", "zcat");
+        string img = images.Minimal();
+        long size = new FileInfo(img).Length;
+        output.WriteLine($"minimal image: {size} bytes ({size / 1048576.0:0.0} MiB)");
+        Assert.True(size < MinimalImageLimit, $"{img} is {size} bytes, over the {MinimalImageLimit >> 20} MiB the README states");
+        string list = Tool.Sh($"zcat {Tool.Quote(img)} | cpio -itv --quiet --numeric-uid-gid");
+        var lines = list.Split('\n');
+        Assert.Contains(lines, l => l.StartsWith("-rwxr-xr-x", StringComparison.Ordinal) && l.EndsWith(" init", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("crw-------", StringComparison.Ordinal) && l.EndsWith(" dev/console", StringComparison.Ordinal));
+        foreach (var m in new[] { "dm-mod.ko", "loop.ko", "ext4.ko", "xfs.ko", "virtio_blk.ko", "virtio_pci.ko", "ahci.ko", "sd_mod.ko", "ata_piix.ko", "modules.dep" })
+            Assert.Contains(lines, l => l.EndsWith("/" + m, StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.EndsWith(" usr/sbin/mkfs.ext4", StringComparison.Ordinal));
+        // /init is byte for byte the published binary.
+        using var t = new TempDir();
+        Tool.Sh($"zcat {Tool.Quote(img)} | cpio -i --quiet --to-stdout init > {Tool.Quote(t.Combine("init"))}");
+        Assert.Equal(File.ReadAllBytes(Tool.NativeInitBinary), File.ReadAllBytes(t.Combine("init")));
+        // mkfs.ext4's loader and libraries are in the image where the loader looks.
+        var (interp, _) = ElfDependencies.Read(InitramfsBuilder.FindProgram("mkfs.ext4")!);
+        Assert.Contains(lines, l => l.EndsWith(" " + interp!.TrimStart('/'), StringComparison.Ordinal));
+    }
+
+    [SkippableFact]
+    [Trait("Category", "Integration")]
+    public void Dracut_image_holds_the_artifact_the_hooks_and_the_modules()
+    {
+        Tool.Require("dracut", "lsinitrd");
+        string img = images.Dracut();
+        string minimal = images.Minimal();
+        output.WriteLine($"sizes: minimal {new FileInfo(minimal).Length} bytes, dracut {new FileInfo(img).Length} bytes");
+        var r = Tool.Run("lsinitrd", img);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        string ls = r.Stdout;
+        Assert.Matches(@"(?m)^nativeinit$", ls[ls.IndexOf("dracut modules:", StringComparison.Ordinal)..]);
+        Assert.Contains(" usr/bin/nativeinit\n", ls);
+        Assert.Contains("usr/lib/dracut/hooks/cmdline/40-parse-nativeinit.sh", ls);
+        Assert.Contains("usr/lib/dracut/hooks/pre-mount/10-nativeinit-run.sh", ls);
+        foreach (var m in new[] { "md/dm-mod.ko", "block/loop.ko", "fs/xfs/xfs.ko", "fs/ext4/ext4.ko", "block/virtio_blk.ko", "virtio/virtio_pci.ko", "ata/ahci.ko", "scsi/sd_mod.ko", "ata/ata_piix.ko" })
+            Assert.Contains("/" + m, ls);
+        Assert.Contains("usr/sbin/mkfs.xfs", ls);
+        // The binary in the image is the artifact.
+        using var t = new TempDir();
+        Tool.Sh($"lsinitrd {Tool.Quote(img)} -f usr/bin/nativeinit > {Tool.Quote(t.Combine("nativeinit"))}");
+        Assert.Equal(File.ReadAllBytes(Tool.NativeInitBinary), File.ReadAllBytes(t.Combine("nativeinit")));
+    }
+
+    [SkippableFact]
+    [Trait("Category", "Qemu")]
+    public void Minimal_image_boots_in_qemu_and_the_selftest_passes() => Boot(images.Minimal(), "", TimeSpan.FromMinutes(4));
+
+    [SkippableFact]
+    [Trait("Category", "Qemu")]
+    public void Dracut_image_boots_in_qemu_and_the_selftest_passes() =>
+        // rd.shell=0 rd.emergency=poweroff: should dracut itself fail, the guest powers off instead of waiting at a shell.
+        Boot(images.Dracut(), "rd.shell=0 rd.emergency=poweroff", TimeSpan.FromMinutes(4));
+
+    private void Boot(string image, string append, TimeSpan timeout)
+    {
+        QemuRunner.RequireQemu();
+        string kernel = KernelCache.KernelImage(KernelCache.FolderOrSkip());
+        using var t = new TempDir();
+        string scratch = t.Combine("scratch.img");
+        using (var f = File.Create(scratch)) f.SetLength(256L << 20);
+        var outcome = QemuRunner.BootSelftest(kernel, image, scratch, append, timeout);
+        output.WriteLine(outcome.Report());
+        Assert.True(outcome.SawOk, outcome.Report());
+    }
+}
