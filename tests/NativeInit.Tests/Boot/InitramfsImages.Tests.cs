@@ -8,12 +8,20 @@ namespace NativeInit.Tests.Boot;
 public sealed class InitramfsImages : IDisposable
 {
     private readonly TempDir _dir = new();
-    private readonly Lazy<(string? Path, string Log)> _minimal, _dracut;
+    private readonly Lazy<(string? Path, string Log)> _minimal, _dracut, _withStrace;
 
     public InitramfsImages()
     {
         _minimal = new(() => Build("--minimal-only", "initramfs-minimal.img"));
         _dracut = new(() => Build("--dracut-only", "initramfs-dracut.img"));
+        _withStrace = new(() =>
+        {
+            string moddir = KernelCache.ModuleDirectoryOrSkip();
+            string path = Path.Combine(_dir.Path, "initramfs-strace.img");
+            var r = Tool.Run(Tool.NativeInitBinary, "initramfs", "--init", Tool.NativeInitBinary, "--kmoddir", moddir,
+                "--tool", "mkfs.ext4", "--tool", "strace", "--output", path);
+            return (r.ExitCode == 0 ? path : null, r.ToString());
+        });
     }
 
     public string Folder => _dir.Path;
@@ -29,6 +37,7 @@ public sealed class InitramfsImages : IDisposable
 
     public string Minimal() => Get(_minimal, "minimal");
     public string Dracut() => Get(_dracut, "dracut");
+    public string MinimalWithStrace() { Tool.Require("strace"); return Get(_withStrace, "minimal with strace"); }
 
     private static string Get(Lazy<(string? Path, string Log)> l, string what)
     {
@@ -110,7 +119,20 @@ public sealed class InitramfsImagesTests(InitramfsImages images, ITestOutputHelp
         // rd.shell=0 rd.emergency=poweroff: should dracut itself fail, the guest powers off instead of waiting at a shell.
         Boot(images.Dracut(), "rd.shell=0 rd.emergency=poweroff", TimeSpan.FromMinutes(4));
 
-    private void Boot(string image, string append, TimeSpan timeout)
+    [SkippableFact]
+    [Trait("Category", "Qemu")]
+    public void Selftest_passes_with_every_syscall_newer_than_3_10_answered_ENOSYS()
+    {
+        // The CentOS 7 kernel stand-in: strace in the guest answers ENOSYS for each of KernelCompat.SyscallsNewerThan310,
+        // for nativeinit and for the mkfs.ext4 it runs.
+        var outcome = Boot(images.MinimalWithStrace(), "rd.nativeinit.enosys=1", TimeSpan.FromMinutes(4));
+        var summary = outcome.Console.Split('\n').FirstOrDefault(l => l.Contains("ENOSYS injected:", StringComparison.Ordinal));
+        Assert.True(summary is not null, outcome.Report());
+        Assert.Contains("clone3", summary);
+        Assert.Contains("rseq", summary);
+    }
+
+    private QemuOutcome Boot(string image, string append, TimeSpan timeout)
     {
         QemuRunner.RequireQemu();
         string kernel = KernelCache.KernelImage(KernelCache.FolderOrSkip());
@@ -120,5 +142,6 @@ public sealed class InitramfsImagesTests(InitramfsImages images, ITestOutputHelp
         var outcome = QemuRunner.BootSelftest(kernel, image, scratch, append, timeout);
         output.WriteLine(outcome.Report());
         Assert.True(outcome.SawOk, outcome.Report());
+        return outcome;
     }
 }

@@ -1,3 +1,4 @@
+using NativeInit.Core.Boot.Init;
 using NativeInit.Core.Boot.Initramfs;
 using NativeInit.Tests.TestSupport;
 
@@ -113,18 +114,6 @@ public sealed class RuntimeClosureTests
         Assert.Equal("chroot-test\n", File.ReadAllText(c.Dir.Combine("work", "out", "etc", "hostname")));
     }
 
-    /// <summary>System calls of x86-64 Linux added after 3.10 (CentOS 7's kernel), by the version that added them.
-    /// Each is answered ENOSYS, as 3.10 would; the binary must still do its work (docs/syscalls.md).</summary>
-    public static readonly string[] NewerThan310 =
-    [
-        "renameat2", "seccomp", "getrandom", "memfd_create", "execveat", "userfaultfd", "membarrier", "mlock2",
-        "copy_file_range", "preadv2", "pwritev2", "statx", "io_pgetevents", "rseq", "pidfd_send_signal",
-        "io_uring_setup", "io_uring_enter", "io_uring_register", "open_tree", "move_mount", "fsopen", "fsconfig",
-        "fsmount", "fspick", "pidfd_open", "clone3", "close_range", "openat2", "pidfd_getfd", "faccessat2",
-        "process_madvise", "epoll_pwait2", "mount_setattr", "futex_waitv", "landlock_create_ruleset", "memfd_secret",
-        "process_mrelease", "set_mempolicy_home_node",
-    ];
-
     [SkippableFact]
     public void Survives_ENOSYS_for_every_syscall_newer_than_3_10()
     {
@@ -132,8 +121,7 @@ public sealed class RuntimeClosureTests
         Tool.Require("strace");
         using var t = new TempDir();
         string log = t.Combine("strace.log");
-        var r = Tool.Run("strace", ["-f", "-qq", "-o", log, "-e", "inject=" + string.Join(',', NewerThan310) + ":error=ENOSYS",
-            bin, "initramfs", "--no-tools", "--init", bin, "--output", t.Combine("mini.img")], timeout: TimeSpan.FromMinutes(2));
+        var r = Tool.Run("strace", [.. KernelCompat.StraceInjectArguments(log), bin, "initramfs", "--no-tools", "--init", bin, "--output", t.Combine("mini.img")], timeout: TimeSpan.FromMinutes(2));
         Assert.True(r.ExitCode == 0, r.ToString());
         // The same image as without injection (the builder is deterministic): the fallbacks changed nothing.
         var plain = Tool.Run(bin, "initramfs", "--no-tools", "--init", bin, "--output", t.Combine("plain.img"));

@@ -18,6 +18,8 @@ namespace NativeInit.Core.Boot.Init;
 ///   rd.nativeinit.modules=mod1,mod2                 more modules to load
 ///   rd.nativeinit.done=poweroff|reboot|shell        after success (default: poweroff for selftest, reboot otherwise)
 ///   rd.nativeinit.onfail=shell|poweroff|reboot      after a failure (default: shell)
+///   rd.nativeinit.enosys=1                          diagnostics: run the command under strace (it must be in the
+///                                                   image) with every syscall newer than Linux 3.10 answered ENOSYS
 /// </summary>
 public sealed class InitProcess
 {
@@ -60,12 +62,23 @@ public sealed class InitProcess
                 Log($"disk {disk} is {dev}");
             }
             string self = SelfPath();
+            string program = self;
+            string? straceLog = null;
+            if (Arg(cmdline, ".enosys") == "1")
+            {
+                program = Boot.Initramfs.InitramfsBuilder.FindProgram("strace")
+                    ?? throw new NativeInitException("rd.nativeinit.enosys=1 needs strace in the image (nativeinit initramfs --tool strace)");
+                straceLog = "/run/nativeinit-enosys.log";
+                argv = ["strace", .. KernelCompat.StraceInjectArguments(straceLog), self, .. argv.Skip(1)];
+                Log("every syscall newer than Linux 3.10 is answered ENOSYS (strace fault injection)");
+            }
             Log($"running: nativeinit {string.Join(' ', argv.Skip(1))}");
             var clock = Stopwatch.StartNew();
-            int pid = BootCalls.Spawn(self, argv, Environment0);
+            int pid = BootCalls.Spawn(program, argv, Environment0);
             int status = ReapUntil(pid);
             exitCode = BootCalls.ExitCodeOf(status);
             Log($"'{command}' ended with {BootCalls.DescribeStatus(status)} after {clock.Elapsed.TotalSeconds:0.0} s");
+            if (straceLog is not null && File.Exists(straceLog)) Log("ENOSYS injected: " + SummarizeInjections(straceLog));
         }
         catch (Exception e)
         {
@@ -200,6 +213,23 @@ public sealed class InitProcess
                 Thread.Sleep(TimeSpan.FromSeconds(5));
             }
         }
+    }
+
+    /// <summary>"clone3 x5, rseq x7" from an strace log with injected errors.</summary>
+    public static string SummarizeInjections(string straceLog)
+    {
+        var counts = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        foreach (var line in File.ReadLines(straceLog))
+        {
+            if (!line.Contains("(INJECTED)", StringComparison.Ordinal)) continue;
+            // "PID  name(args) = -1 ENOSYS (Function not implemented) (INJECTED)" or "PID  <... name resumed>...".
+            var call = line.Split(' ', 2, StringSplitOptions.RemoveEmptyEntries)[^1].TrimStart();
+            int end = call.StartsWith("<... ", StringComparison.Ordinal) ? call.IndexOf(' ', 5) : call.IndexOf('(', StringComparison.Ordinal);
+            if (end <= 0) continue;
+            string name = call.StartsWith("<... ", StringComparison.Ordinal) ? call[5..end] : call[..end];
+            counts[name] = counts.GetValueOrDefault(name) + 1;
+        }
+        return counts.Count == 0 ? "none" : string.Join(", ", counts.Select(kv => $"{kv.Key} x{kv.Value}"));
     }
 
     private static string SelfPath()
