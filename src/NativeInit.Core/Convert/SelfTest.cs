@@ -191,7 +191,7 @@ public sealed partial class SelfTest
     }
 
     /// <summary>The expected tree: path, uid, gid, mode, content, xattrs.</summary>
-    internal static readonly (string Path, int Uid, int Gid, int Mode, string Content, (string Name, byte[] Value)[] Xattrs)[] Tree =
+    public static readonly (string Path, int Uid, int Gid, int Mode, string Content, (string Name, byte[] Value)[] Xattrs)[] Tree =
     [
         ("etc/hostname", 0, 0, 0x1A4, "selftest-gateway\n", [("user.nativeinit", "selftest"u8.ToArray())]),
         ("usr/bin/ping", 0, 0, 0x9ED /* 04755 */, "not really ping\n", [("security.capability", CapabilityValue)]),
@@ -199,7 +199,7 @@ public sealed partial class SelfTest
         ("var/lib/snapd/state.json", 4242, 4343, 0x1A4, "{}\n", [("user.snap", [0x00, 0xff, 0x10, 0x80])]),
     ];
 
-    internal static void Populate(string root)
+    public static void Populate(string root)
     {
         foreach (var e in Tree)
         {
@@ -213,7 +213,9 @@ public sealed partial class SelfTest
         }
     }
 
-    internal static string Verify(string root)
+    /// <summary>Reads the tree back: owners, modes, contents, xattrs byte for byte; with <paramref name="withSymlink"/>
+    /// (the archive's tree) also the symlink and its target.</summary>
+    public static string Verify(string root, bool withSymlink = false)
     {
         int xattrs = 0;
         foreach (var e in Tree)
@@ -227,13 +229,21 @@ public sealed partial class SelfTest
             if (File.ReadAllText(p) != e.Content) throw new NativeInitException($"{p}: content differs");
             foreach (var (name, value) in e.Xattrs)
             {
+                // (xattrs are compared byte for byte: a tar tool that decodes pax values as text breaks the binary ones)
                 var got = BootCalls.GetXattr(p, name) ?? throw new NativeInitException($"{p}: xattr {name} missing");
                 if (!got.AsSpan().SequenceEqual(value))
                     throw new NativeInitException($"{p}: xattr {name} is {System.Convert.ToHexString(got)}, expected {System.Convert.ToHexString(value)}");
                 xattrs++;
             }
         }
-        return $"{Tree.Length} files: owners, modes (setuid incl.), contents and {xattrs} xattrs (binary security.capability incl.) read back";
+        if (withSymlink)
+        {
+            string link = Path.Combine(root, SelfTestArchive.SymlinkPath);
+            string? target = new FileInfo(link).LinkTarget;
+            if (target != SelfTestArchive.SymlinkTarget)
+                throw new NativeInitException($"{link}: symlink to '{target ?? "(not a symlink)"}', expected '{SelfTestArchive.SymlinkTarget}'");
+        }
+        return $"{Tree.Length} files{(withSymlink ? " and a symlink" : "")}: owners, modes (setuid incl.), contents and {xattrs} xattrs (binary security.capability incl.) read back";
 
         static string Convert(uint mode) => "0" + System.Convert.ToString(mode, 8);
     }
