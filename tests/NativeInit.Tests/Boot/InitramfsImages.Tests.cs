@@ -132,6 +132,29 @@ public sealed class InitramfsImagesTests(InitramfsImages images, ITestOutputHelp
         Assert.Contains("rseq", summary);
     }
 
+    [SkippableFact]
+    [Trait("Category", "Qemu")]
+    public void Minimal_image_keeps_the_console_usable_after_a_failure()
+    {
+        QemuRunner.RequireQemu();
+        string image = images.Minimal();
+        string kernel = KernelCache.KernelImage(KernelCache.FolderOrSkip());
+        using var t = new TempDir();
+        string scratch = t.Combine("scratch.img");
+        using (var f = File.Create(scratch)) f.SetLength(16L << 20);
+        // An unknown command is a fatal error of PID 1: it must say so with the recovery hint, start a shell on the
+        // console (not exit: the kernel would panic), and that shell must answer.
+        var outcome = QemuRunner.Boot(kernel, image, scratch, "console=ttyS0 panic=1 loglevel=4 rd.nativeinit=format-everything",
+            TimeSpan.FromMinutes(3),
+            [("on the console (exit it", "echo SHELL-$((6*7))-OK\n"), ("SHELL-42-OK", "poweroff -f\n")]);
+        output.WriteLine(outcome.Report());
+        Assert.Contains("FAILED: init failed: rd.nativeinit=format-everything", outcome.Console);
+        Assert.Contains("Nothing is retried automatically", outcome.Console);
+        Assert.Contains("SHELL-42-OK", outcome.Console);
+        Assert.DoesNotContain("Kernel panic", outcome.Console);
+        Assert.False(outcome.TimedOut, outcome.Report());
+    }
+
     private QemuOutcome Boot(string image, string append, TimeSpan timeout)
     {
         QemuRunner.RequireQemu();

@@ -28,3 +28,22 @@ public class KernelCommandLineTests
         Assert.Throws<NativeInit.Core.NativeInitException>(() => InitProcess.BuildArguments("format-everything", c, out _));
     }
 }
+
+public class InitProcessTests
+{
+    [Fact]
+    public void Summarizes_the_syscalls_strace_refused()
+    {
+        using var t = new NativeInit.Tests.TestSupport.TempDir();
+        File.WriteAllLines(t.Combine("log"),
+        [
+            "100   rseq(0x3afb4de0, 0x20, 0, 0x53053053) = -1 ENOSYS (Function not implemented) (INJECTED)",
+            "100   clone3({flags=CLONE_VM, exit_signal=0}, 88 <unfinished ...>",
+            "100   <... clone3 resumed>)               = -1 ENOSYS (Function not implemented) (INJECTED)",
+            "100   clone3({flags=CLONE_VM}, 88) = -1 ENOSYS (Function not implemented) (INJECTED)",
+            "100   clone(child_stack=0x7f, flags=CLONE_VM) = 101",
+            "103   faccessat2(AT_FDCWD, \"/etc/mke2fs.conf\", R_OK, AT_EACCESS) = -1 ENOSYS (Function not implemented) (INJECTED)",
+        ]);
+        Assert.Equal("clone3 x2, faccessat2 x1, rseq x1", InitProcess.SummarizeInjections(t.Combine("log")));
+    }
+}

@@ -31,10 +31,16 @@ internal static class QemuRunner
     public static void RequireQemu() =>
         Skip.IfNot(Tool.Exists("qemu-system-x86_64"), "qemu-system-x86_64 is not installed (tools/setup installs qemu-system-x86)");
 
-    public static QemuOutcome BootSelftest(string kernel, string initrd, string scratchImage, string extraAppend, TimeSpan timeout)
+    public static QemuOutcome BootSelftest(string kernel, string initrd, string scratchImage, string extraAppend, TimeSpan timeout) =>
+        Boot(kernel, initrd, scratchImage,
+            $"console=ttyS0 panic=1 loglevel=4 rd.nativeinit=selftest rd.nativeinit.disk=serial:{ScratchSerial} rd.nativeinit.onfail=poweroff " + extraAppend,
+            timeout, []);
+
+    /// <summary>Boots and, whenever a console line contains a trigger of <paramref name="script"/>, types its input
+    /// (once per trigger). Ends when QEMU exits, on a failure marker, or at the timeout.</summary>
+    public static QemuOutcome Boot(string kernel, string initrd, string scratchImage, string append, TimeSpan timeout,
+        IReadOnlyList<(string Trigger, string Input)> script)
     {
-        string append = $"console=ttyS0 panic=1 loglevel=4 rd.nativeinit=selftest rd.nativeinit.disk=serial:{ScratchSerial} " +
-                        "rd.nativeinit.onfail=poweroff " + extraAppend;
         string[] args =
         [
             "-machine", "accel=tcg", "-m", "768", "-smp", "1", "-nographic", "-no-reboot",
@@ -54,12 +60,19 @@ internal static class QemuRunner
         string? failure = null;
         var clock = Stopwatch.StartNew();
         using var p = Process.Start(psi)!;
+        var typed = new HashSet<string>(StringComparer.Ordinal);
         void OnLine(string? l)
         {
             if (l is null) return;
             lock (console)
             {
                 console.AppendLine(l);
+                foreach (var (trigger, input) in script)
+                    if (l.Contains(trigger, StringComparison.Ordinal) && typed.Add(trigger))
+                    {
+                        p.StandardInput.Write(input);
+                        p.StandardInput.Flush();
+                    }
                 if (l.Contains("NATIVEINIT-SELFTEST-OK", StringComparison.Ordinal)) { ok = true; }
                 else if (l.Contains("NATIVEINIT-SELFTEST-FAIL", StringComparison.Ordinal) || l.Contains("Kernel panic", StringComparison.Ordinal))
                 {
