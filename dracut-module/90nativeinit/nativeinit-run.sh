@@ -30,6 +30,22 @@ nativeinit_failed() {
     esac
 }
 
+# Stage one writes the bundle's path as seen on the file system that holds it (/nativeinit/bundle.tar when /boot
+# is its own partition): mount each block device read-only until one holds it; it stays mounted for nativeinit.
+nativeinit_find_bundle() {
+    local d n mnt=/run/nativeinit/bundle-fs
+    [ -f "$1" ] && { echo "$1"; return 0; }
+    mkdir -p "$mnt"
+    for d in /sys/class/block/*; do
+        n=${d##*/}
+        case "$n" in loop*|ram*|zram*|sr*) continue ;; esac
+        mount -o ro "/dev/$n" "$mnt" >/dev/null 2>&1 || continue
+        if [ -f "$mnt$1" ]; then echo "$mnt$1"; return 0; fi
+        umount "$mnt"
+    done
+    return 1
+}
+
 [ -n "$NATIVEINIT_MODE" ] || NATIVEINIT_MODE=$(getarg rd.nativeinit=)
 if [ -n "$NATIVEINIT_MODE" ]; then
     set --
@@ -40,11 +56,19 @@ if [ -n "$NATIVEINIT_MODE" ]; then
         resume) set -- convert --resume ;;
         *) nativeinit_failed "rd.nativeinit=$NATIVEINIT_MODE is not one of convert, resume, shell, selftest" ;;
     esac
+    # udev does not load device-mapper by itself, nor the file systems (needed to find the bundle, too).
+    [ $# -gt 0 ] && modprobe -a dm-mod loop ext4 xfs vfat >/dev/null 2>&1
+    if [ $# -gt 0 ] && [ -n "$NATIVEINIT_BUNDLE" ]; then
+        if nativeinit_bundle_path=$(nativeinit_find_bundle "$NATIVEINIT_BUNDLE"); then
+            echo "nativeinit: bundle $NATIVEINIT_BUNDLE is $nativeinit_bundle_path" >/dev/console
+            set -- "$@" --bundle "$nativeinit_bundle_path"
+        else
+            nativeinit_failed "bundle $NATIVEINIT_BUNDLE (rd.nativeinit.bundle=) is on no block device"
+            set --
+        fi
+    fi
     if [ $# -gt 0 ]; then
-        [ -n "$NATIVEINIT_BUNDLE" ] && set -- "$@" --bundle "$NATIVEINIT_BUNDLE"
         [ -n "$NATIVEINIT_DISK" ] && set -- "$@" --disk "$NATIVEINIT_DISK"
-        # udev does not load device-mapper by itself; the file systems may be needed before any is mounted.
-        modprobe -a dm-mod loop ext4 xfs >/dev/null 2>&1
         echo "nativeinit: running nativeinit $*" >/dev/console
         /usr/bin/nativeinit "$@" </dev/console >/dev/console 2>&1
         nativeinit_rc=$?

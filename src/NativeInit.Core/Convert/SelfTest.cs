@@ -14,6 +14,8 @@ public sealed record SelfTestOptions
     public long MaxDiskSize { get; init; } = 4L << 30;
     /// <summary>Where the self-test mounts its file systems.</summary>
     public string WorkDirectory { get; init; } = "/run/nativeinit-selftest";
+    /// <summary>A bundle file to read through (the one rd.nativeinit.bundle= named, found by the initramfs); optional.</summary>
+    public string? Bundle { get; init; }
     /// <summary>How long to wait for the disk to appear.</summary>
     public TimeSpan DiskTimeout { get; init; } = TimeSpan.FromSeconds(30);
 }
@@ -55,6 +57,7 @@ public sealed partial class SelfTest
                 return (dev, $"{dev}, {size >> 20} MiB");
             });
             Step("kernel", () => ((object?)null, KernelSummary()));
+            if (_options.Bundle is { } bundle) Step("bundle", () => ((object?)null, ReadThrough(bundle)));
             Step("raw-io", () => ((object?)null, RawReadWrite(disk)));
             Step("tmpfs", () => ((object?)null, Tmpfs()));
             Step("device-mapper", () => ((object?)null, DeviceMapperProbe()));
@@ -107,6 +110,19 @@ public sealed partial class SelfTest
         if (missing.Count > 0)
             throw new NativeInitException($"file systems not available in kernel {release}: {string.Join(", ", missing)} (module not loaded?)");
         return $"kernel {release}, ext4 and tmpfs available";
+    }
+
+    /// <summary>Reads the whole bundle file (the initramfs found and mounted its file system).</summary>
+    private static string ReadThrough(string path)
+    {
+        if (!File.Exists(path)) throw new NativeInitException($"bundle {path}: not found");
+        using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16);
+        var buffer = new byte[1 << 16];
+        long total = 0;
+        int n;
+        while ((n = f.Read(buffer)) > 0) total += n;
+        if (total != f.Length) throw new NativeInitException($"bundle {path}: read {total} of {f.Length} bytes");
+        return $"{path}: {total} bytes read";
     }
 
     /// <summary>Writes a pattern into the last MiB of the disk, syncs, reads it back and compares.</summary>

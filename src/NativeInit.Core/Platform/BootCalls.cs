@@ -18,12 +18,12 @@ public static unsafe class BootCalls
     public static int ProcessId => Libc.getpid();
 
     /// <summary>mount(2). Returns false (instead of throwing) when <paramref name="toleratedErrno"/> is the error,
-    /// e.g. EBUSY for a file system the kernel mounted already.</summary>
+    /// e.g. EBUSY for a file system the kernel mounted already; -1 tolerates every error (probing).</summary>
     public static bool Mount(string? source, string target, string? fsType, ulong flags = 0, string? data = null, int toleratedErrno = 0)
     {
         if (Libc.mount(source, target, fsType, flags, data) == 0) return true;
         int e = PosixError.Last;
-        if (toleratedErrno != 0 && e == toleratedErrno) return false;
+        if (toleratedErrno != 0 && (e == toleratedErrno || toleratedErrno == -1)) return false;
         PosixError.Throw($"mount -t {fsType ?? "(none)"} {source ?? "(none)"}", target, e);
         return false;
     }

@@ -16,7 +16,7 @@ internal static class SelftestCommand
         [
             new("disk", null, "DISK", "the scratch disk: a device path or serial:SERIAL (required; never guessed)"),
             new("max-size", null, "SIZE", "refuse a disk larger than this (default 4GiB)"),
-            new("bundle", null, "PATH", "ignored (accepted so the kernel command line can name one)"),
+            new("bundle", null, "PATH", "a bundle file to read through (the initramfs passes the one rd.nativeinit.bundle= names)"),
             new("dry-run", "n", null, "only find the disk and print what would be done"),
         ],
         Description = "Run from an initramfs (rd.nativeinit=selftest rd.nativeinit.disk=serial:nativeinit-scratch). " +
@@ -27,7 +27,7 @@ internal static class SelftestCommand
     private static int Run(ParsedArgs args, CommandContext ctx)
     {
         string disk = args.Get("disk") ?? throw new UsageException("--disk is required: the self-test destroys the disk's contents and never guesses which disk");
-        var options = new SelfTestOptions { Disk = disk, MaxDiskSize = args.GetSize("max-size", 4L << 30) };
+        var options = new SelfTestOptions { Disk = disk, MaxDiskSize = args.GetSize("max-size", 4L << 30), Bundle = args.Get("bundle") };
         if (args.Has("dry-run"))
         {
             var dev = Core.Boot.Init.DiskLocator.Find(disk) ?? throw new NativeInitException($"disk {disk}: not present");

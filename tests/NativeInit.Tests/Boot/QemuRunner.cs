@@ -31,15 +31,16 @@ internal static class QemuRunner
     public static void RequireQemu() =>
         Skip.IfNot(Tool.Exists("qemu-system-x86_64"), "qemu-system-x86_64 is not installed (tools/setup installs qemu-system-x86)");
 
-    public static QemuOutcome BootSelftest(string kernel, string initrd, string scratchImage, string extraAppend, TimeSpan timeout) =>
+    public static QemuOutcome BootSelftest(string kernel, string initrd, string scratchImage, string extraAppend, TimeSpan timeout,
+        string? bundleDiskImage = null) =>
         Boot(kernel, initrd, scratchImage,
             $"console=ttyS0 panic=1 loglevel=4 rd.nativeinit=selftest rd.nativeinit.disk=serial:{ScratchSerial} rd.nativeinit.onfail=poweroff " + extraAppend,
-            timeout, []);
+            timeout, [], bundleDiskImage);
 
     /// <summary>Boots and, whenever a console line contains a trigger of <paramref name="script"/>, types its input
     /// (once per trigger). Ends when QEMU exits, on a failure marker, or at the timeout.</summary>
     public static QemuOutcome Boot(string kernel, string initrd, string scratchImage, string append, TimeSpan timeout,
-        IReadOnlyList<(string Trigger, string Input)> script)
+        IReadOnlyList<(string Trigger, string Input)> script, string? bundleDiskImage = null, bool failOnInitFailure = true)
     {
         string[] args =
         [
@@ -47,6 +48,8 @@ internal static class QemuRunner
             "-kernel", kernel, "-initrd", initrd, "-append", append.Trim(),
             "-drive", $"file={scratchImage},if=none,id=scratch,format=raw",
             "-device", $"virtio-blk-pci,drive=scratch,serial={ScratchSerial}",
+            // The disk holding the bundle, as stage one leaves it: on IDE (ata_piix, sd_mod), found by searching.
+            .. (bundleDiskImage is null ? Array.Empty<string>() : ["-drive", $"file={bundleDiskImage},if=ide,format=raw"]),
         ];
         string line = "qemu-system-x86_64 " + string.Join(' ', args.Select(Tool.Quote));
         var psi = new ProcessStartInfo("qemu-system-x86_64")
@@ -74,7 +77,8 @@ internal static class QemuRunner
                         p.StandardInput.Flush();
                     }
                 if (l.Contains("NATIVEINIT-SELFTEST-OK", StringComparison.Ordinal)) { ok = true; }
-                else if (l.Contains("NATIVEINIT-SELFTEST-FAIL", StringComparison.Ordinal) || l.Contains("Kernel panic", StringComparison.Ordinal))
+                else if (l.Contains("NATIVEINIT-SELFTEST-FAIL", StringComparison.Ordinal) || l.Contains("Kernel panic", StringComparison.Ordinal) ||
+                         (failOnInitFailure && l.Contains(": FAILED: ", StringComparison.Ordinal)))
                 {
                     failure ??= l.Trim();
                     done.Set();

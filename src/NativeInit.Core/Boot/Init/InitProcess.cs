@@ -61,6 +61,12 @@ public sealed class InitProcess
                 string dev = DiskLocator.Wait(disk, TimeSpan.FromSeconds(60), Log);
                 Log($"disk {disk} is {dev}");
             }
+            int b = argv.IndexOf("--bundle");
+            if (b > 0)
+            {
+                WaitForBlockDevices();
+                argv[b + 1] = BundleLocator.Locate(argv[b + 1], Log);
+            }
             string self = SelfPath();
             string program = self;
             string? straceLog = null;
@@ -145,6 +151,22 @@ public sealed class InitProcess
             loaded = ModuleLoader.Load(index, names, log, optional: true);
         }
         Log($"loaded {loaded} kernel modules for {string.Join(' ', names)} in {clock.ElapsedMilliseconds} ms");
+    }
+
+    /// <summary>Without udev nothing says when the disks are all there: wait until the set of block devices has not
+    /// changed for a second (at most 10 s).</summary>
+    private static void WaitForBlockDevices()
+    {
+        string Snapshot() => Directory.Exists("/sys/class/block") ? string.Join(',', Directory.GetFileSystemEntries("/sys/class/block").Order(StringComparer.Ordinal)) : "";
+        var clock = Stopwatch.StartNew();
+        string last = Snapshot();
+        var stable = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(10) && stable.Elapsed < TimeSpan.FromSeconds(1))
+        {
+            Thread.Sleep(100);
+            string now = Snapshot();
+            if (now != last) { last = now; stable.Restart(); }
+        }
     }
 
     /// <summary>Reaps every child until <paramref name="pid"/> exits; returns its wait status.</summary>
