@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using NativeInit.Core.Platform;
 
-namespace NativeInit.Core.Convert;
+namespace NativeInit.Core.Conversion;
 
 public sealed partial class SelfTest
 {

@@ -1,4 +1,4 @@
-namespace NativeInit.Core.Convert;
+namespace NativeInit.Core.Conversion;
 
 public sealed partial class SelfTest
 {

@@ -3,7 +3,9 @@ using System.Text;
 using NativeInit.Core.Boot.Init;
 using NativeInit.Core.Platform;
 
-namespace NativeInit.Core.Convert;
+// Namespace "Conversion", folder Convert/: a namespace NativeInit.Core.Convert would shadow System.Convert in every
+// file under NativeInit.Core (Convert.ToHexString... would no longer compile).
+namespace NativeInit.Core.Conversion;
 
 /// <summary>Options of <c>nativeinit selftest</c>.</summary>
 public sealed record SelfTestOptions

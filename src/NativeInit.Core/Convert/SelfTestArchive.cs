@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using NativeInit.Core.Archive.Tar;
 
-namespace NativeInit.Core.Convert;
+namespace NativeInit.Core.Conversion;
 
 /// <summary>
 /// Writes the self-test's small archive in the guest (no fixture file to carry): a POSIX pax tar (ustar headers,

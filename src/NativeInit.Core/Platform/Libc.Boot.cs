@@ -54,8 +54,8 @@ internal static unsafe partial class Libc
     internal static partial int getppid();
 
     // ---- files and nodes
-    internal const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CLOEXEC = 0x80000;
-    internal const uint S_IFCHR = 0x2000, S_IFBLK = 0x6000;
+    // O_RDONLY, O_RDWR, O_CLOEXEC and S_IFBLK are declared in Libc.Block.cs (one declaration each).
+    internal const uint S_IFCHR = 0x2000;
 
     [LibraryImport(Name, SetLastError = true, StringMarshalling = StringMarshalling.Utf8, EntryPoint = "open")]
     internal static partial int BootOpen(string path, int flags, int mode);

@@ -8,6 +8,14 @@ internal static class Commands
     public static readonly CommandSpec[] All =
     [
         ExtractCommand.Spec,
+        GptCommand.Show,
+        GptCommand.Apply,
+        LvmShowCommand.Spec,
+        LvmActivateCommand.Activate,
+        LvmActivateCommand.Deactivate,
+        LayoutCommand.Plan,
+        LayoutCommand.Apply,
+        LayoutCommand.Grow,
         SelftestCommand.Spec,
         InitramfsCommand.Spec,
     ];

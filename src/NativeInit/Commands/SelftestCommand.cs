@@ -1,6 +1,6 @@
 using NativeInit.Cli;
 using NativeInit.Core;
-using NativeInit.Core.Convert;
+using NativeInit.Core.Conversion;
 
 namespace NativeInit;
 

@@ -165,7 +165,7 @@ public sealed class InitramfsImagesTests(InitramfsImages images, ITestOutputHelp
         // A "boot partition" holding /nativeinit/bundle.tar, found through rd.nativeinit.bundle= as stage one writes it.
         Tool.Require("mkfs.ext4");
         Directory.CreateDirectory(t.Combine("bootfs", "nativeinit"));
-        using (var f = File.Create(t.Combine("bootfs", "nativeinit", "bundle.tar"))) NativeInit.Core.Convert.SelfTestArchive.Write(f);
+        using (var f = File.Create(t.Combine("bootfs", "nativeinit", "bundle.tar"))) NativeInit.Core.Conversion.SelfTestArchive.Write(f);
         Tool.Check("mkfs.ext4", "-q", "-F", "-L", "boot", "-d", t.Combine("bootfs"), t.Combine("boot.img"), "16M");
         var outcome = QemuRunner.BootSelftest(kernel, image, scratch, append + " rd.nativeinit.bundle=/nativeinit/bundle.tar", timeout,
             bundleDiskImage: t.Combine("boot.img"));

@@ -1,8 +1,8 @@
 using NativeInit.Core;
-using NativeInit.Core.Convert;
+using NativeInit.Core.Conversion;
 using NativeInit.Tests.TestSupport;
 
-namespace NativeInit.Tests.Convert;
+namespace NativeInit.Tests.Conversion;
 
 /// <summary>The self-test's in-guest archive, judged by GNU tar and bsdtar; and the self-test's own read-back
 /// (owners, modes, binary xattrs), judged against what GNU tar restored.</summary>

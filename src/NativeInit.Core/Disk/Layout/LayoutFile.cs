@@ -1,0 +1,169 @@
+using System.Text.Json;
+
+namespace NativeInit.Core.Disk.Layout;
+
+/// <summary>One logical volume of the layout.</summary>
+public sealed record LayoutVolume(string Name, long? SizeBytes, string? Filesystem, string? MountPoint, string? Label, IReadOnlyList<string> MkfsOptions)
+{
+    public bool IsRest => SizeBytes is null;
+}
+
+/// <summary>
+/// The declarative layout file shipped in the bundle (JSON):
+/// <code>
+/// { "partitionTable": "target.gpt",                   // sgdisk --backup file, relative to the layout file
+///   "volumeGroup": {
+///     "name": "VA", "partition": 3,                     // 1-based GPT entry that becomes the PV
+///     "extentSize": "4MiB",                             // optional, default 4MiB
+///     "metadataSize": "1MiB",                           // optional: room for LVM metadata (pe_start = next MiB)
+///     "grow": "root",                                   // optional: the LV that takes the rest of the disk later
+///     "logicalVolumes": [
+///       { "name": "root", "size": "7.8GiB" | "rest", "filesystem": "xfs", "mountPoint": "/",
+///         "label": "root", "mkfsOptions": ["-m", "reflink=0"] } ] } }
+/// </code>
+/// Unknown keys are refused (a typo must not silently drop a setting); every error names the key.
+/// </summary>
+public sealed class LayoutFile
+{
+    public const long DefaultExtentSize = 4L << 20;
+    public static readonly string[] Filesystems = ["xfs", "ext4", "ext3", "ext2", "swap"];
+
+    public required string Path { get; init; }
+    public required string PartitionTablePath { get; init; }
+    public required string VolumeGroupName { get; init; }
+    public required int Partition { get; init; }
+    public long ExtentSize { get; init; } = DefaultExtentSize;
+    public long? MetadataSize { get; init; }
+    public string? Grow { get; init; }
+    public required IReadOnlyList<LayoutVolume> LogicalVolumes { get; init; }
+
+    public static LayoutFile Load(string path)
+    {
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (IOException e) { throw new RefusedException($"layout {path}: {e.Message}"); }
+        catch (UnauthorizedAccessException e) { throw new RefusedException($"layout {path}: {e.Message}"); }
+        return Parse(text, path);
+    }
+
+    public static LayoutFile Parse(string json, string path)
+    {
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(json, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }); }
+        catch (JsonException e) { throw new RefusedException($"layout {path}: not valid JSON (line {e.LineNumber + 1}): {e.Message}"); }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            Object(root, "(top level)", path);
+            Keys(root, "", path, "partitionTable", "volumeGroup");
+            string table = String(root, "partitionTable", "", path, required: true)!;
+            var vgEl = Required(root, "volumeGroup", "", path);
+            Object(vgEl, "volumeGroup", path);
+            Keys(vgEl, "volumeGroup.", path, "name", "partition", "extentSize", "metadataSize", "grow", "logicalVolumes");
+            string name = String(vgEl, "name", "volumeGroup.", path, required: true)!;
+            Check(() => Lvm.LvmBuilder.ValidateName(name, "volume group"), "volumeGroup.name", path);
+            var partEl = Required(vgEl, "partition", "volumeGroup.", path);
+            if (partEl.ValueKind != JsonValueKind.Number || !partEl.TryGetInt32(out int partition) || partition < 1 || partition > 128)
+                throw Bad(path, "volumeGroup.partition", "must be a GPT entry number from 1 to 128");
+            long extent = Size(vgEl, "extentSize", "volumeGroup.", path) ?? DefaultExtentSize;
+            if (extent < 8192 || extent % 512 != 0 || ((extent & (extent - 1)) != 0 && extent % (128 * 1024) != 0))
+                throw Bad(path, "volumeGroup.extentSize", $"{extent} bytes is not a valid LVM extent size (a power of two of at least 8 KiB or a multiple of 128 KiB, e.g. 4MiB)");
+            long? mda = Size(vgEl, "metadataSize", "volumeGroup.", path);
+            if (mda is < 8192) throw Bad(path, "volumeGroup.metadataSize", "must be at least 8KiB");
+            string? grow = String(vgEl, "grow", "volumeGroup.", path, required: false);
+
+            var lvsEl = Required(vgEl, "logicalVolumes", "volumeGroup.", path);
+            if (lvsEl.ValueKind != JsonValueKind.Array || lvsEl.GetArrayLength() == 0)
+                throw Bad(path, "volumeGroup.logicalVolumes", "must be a non-empty array");
+            var lvs = new List<LayoutVolume>();
+            int i = 0;
+            foreach (var lv in lvsEl.EnumerateArray())
+            {
+                string at = $"volumeGroup.logicalVolumes[{i}]";
+                Object(lv, at, path);
+                Keys(lv, at + ".", path, "name", "size", "filesystem", "mountPoint", "label", "mkfsOptions");
+                string lvName = String(lv, "name", at + ".", path, required: true)!;
+                Check(() => Lvm.LvmBuilder.ValidateName(lvName, "logical volume"), at + ".name", path);
+                if (lvs.Any(l => l.Name == lvName)) throw Bad(path, at + ".name", $"'{lvName}' is used twice");
+                var sizeEl = Required(lv, "size", at + ".", path);
+                long? size = sizeEl.ValueKind == JsonValueKind.String && sizeEl.GetString() == "rest" ? null : Size(lv, "size", at + ".", path);
+                if (size is <= 0) throw Bad(path, at + ".size", "must be positive");
+                string? fs = String(lv, "filesystem", at + ".", path, required: false);
+                if (fs is not null && fs != "none" && !Filesystems.Contains(fs))
+                    throw Bad(path, at + ".filesystem", $"'{fs}' is not one of {string.Join(", ", Filesystems)}, none");
+                if (fs == "none") fs = null;
+                string? mount = String(lv, "mountPoint", at + ".", path, required: false);
+                if (mount is not null && !mount.StartsWith('/') && mount != "swap") throw Bad(path, at + ".mountPoint", $"'{mount}' is not an absolute path");
+                if (mount is not null && fs is null) throw Bad(path, at + ".mountPoint", "needs a filesystem");
+                string? label = String(lv, "label", at + ".", path, required: false);
+                if (label is not null && (label.Length == 0 || label.Length > (fs == "xfs" ? 12 : 16)))
+                    throw Bad(path, at + ".label", $"'{label}' is too long for {fs ?? "a filesystem"} (xfs: 12, ext4: 16 characters)");
+                var opts = new List<string>();
+                if (lv.TryGetProperty("mkfsOptions", out var o))
+                {
+                    if (o.ValueKind != JsonValueKind.Array || o.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.String))
+                        throw Bad(path, at + ".mkfsOptions", "must be an array of strings, e.g. [\"-m\", \"reflink=0\"]");
+                    if (fs is null) throw Bad(path, at + ".mkfsOptions", "needs a filesystem");
+                    opts.AddRange(o.EnumerateArray().Select(e => e.GetString()!));
+                }
+                lvs.Add(new LayoutVolume(lvName, size, fs, mount, label, opts));
+                i++;
+            }
+            if (lvs.Count(l => l.IsRest) > 1) throw Bad(path, "volumeGroup.logicalVolumes", "only one logical volume may have size \"rest\"");
+            var dupMount = lvs.Where(l => l.MountPoint is not null && l.MountPoint != "swap").GroupBy(l => l.MountPoint).FirstOrDefault(g => g.Count() > 1);
+            if (dupMount is not null) throw Bad(path, "volumeGroup.logicalVolumes", $"mount point {dupMount.Key} is used twice");
+            if (grow is not null && lvs.All(l => l.Name != grow)) throw Bad(path, "volumeGroup.grow", $"'{grow}' is not one of the logical volumes");
+
+            string dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? ".";
+            return new LayoutFile
+            {
+                Path = path,
+                PartitionTablePath = System.IO.Path.IsPathRooted(table) ? table : System.IO.Path.Combine(dir, table),
+                VolumeGroupName = name,
+                Partition = partition,
+                ExtentSize = extent,
+                MetadataSize = mda,
+                Grow = grow,
+                LogicalVolumes = lvs,
+            };
+        }
+    }
+
+    private static void Check(Action a, string key, string path)
+    {
+        try { a(); }
+        catch (RefusedException e) { throw Bad(path, key, e.Message); }
+    }
+
+    private static RefusedException Bad(string path, string key, string why) => new($"layout {path}: {key}: {why}");
+
+    private static void Object(JsonElement e, string key, string path)
+    {
+        if (e.ValueKind != JsonValueKind.Object) throw Bad(path, key, "must be an object");
+    }
+
+    private static void Keys(JsonElement e, string prefix, string path, params string[] known)
+    {
+        foreach (var p in e.EnumerateObject())
+            if (!known.Contains(p.Name)) throw Bad(path, prefix + p.Name, $"unknown key (known: {string.Join(", ", known)})");
+    }
+
+    private static JsonElement Required(JsonElement e, string key, string prefix, string path) =>
+        e.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null ? v : throw Bad(path, prefix + key, "is missing");
+
+    private static string? String(JsonElement e, string key, string prefix, string path, bool required)
+    {
+        if (!e.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null)
+            return required ? throw Bad(path, prefix + key, "is missing") : null;
+        if (v.ValueKind != JsonValueKind.String || v.GetString()!.Length == 0) throw Bad(path, prefix + key, "must be a non-empty string");
+        return v.GetString();
+    }
+
+    private static long? Size(JsonElement e, string key, string prefix, string path)
+    {
+        if (!e.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        if (v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out long n)) return n;
+        if (v.ValueKind == JsonValueKind.String && ByteSize.TryParse(v.GetString()!, out long b)) return b;
+        throw Bad(path, prefix + key, $"{v.GetRawText()} is not a size (examples: 4MiB, 7.8GiB, 536870912{(key == "size" ? ", \"rest\"" : "")})");
+    }
+}

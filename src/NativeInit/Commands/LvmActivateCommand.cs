@@ -1,0 +1,80 @@
+using System.Text.Json;
+using NativeInit.Cli;
+using NativeInit.Core;
+using NativeInit.Core.Disk.DeviceMapper;
+using NativeInit.Core.Lvm;
+
+namespace NativeInit;
+
+/// <summary>`nativeinit lvm activate|deactivate PV`: the VG on a PV through device-mapper ioctls (no lvm2).</summary>
+internal static class LvmActivateCommand
+{
+    public static readonly CommandSpec Activate = new()
+    {
+        Name = "lvm activate",
+        Summary = "activate the LVs of the VG on a PV block device through device-mapper (/dev/mapper/VG-LV, /dev/VG/LV)",
+        Usage = "lvm activate PV-DEVICE [--json]",
+        MinArguments = 1,
+        MaxArguments = 1,
+        Options = [new("json", null, null, "print one JSON object")],
+        Run = RunActivate,
+    };
+
+    public static readonly CommandSpec Deactivate = new()
+    {
+        Name = "lvm deactivate",
+        Summary = "remove the device-mapper devices of the VG on a PV block device",
+        Usage = "lvm deactivate PV-DEVICE",
+        MinArguments = 1,
+        MaxArguments = 1,
+        Run = RunDeactivate,
+    };
+
+    private static int RunActivate(ParsedArgs args, CommandContext ctx)
+    {
+        var version = DeviceMapperControl.GetVersion();
+        var (vg, done) = LvmActivation.ActivateFromDevice(args.Arguments[0]);
+        if (args.Has("json"))
+        {
+            using var ms = new MemoryStream();
+            using (var j = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+            {
+                j.WriteStartObject();
+                j.WriteString("dmVersion", version.ToString());
+                j.WriteString("vg", vg.Name);
+                j.WriteStartArray("logicalVolumes");
+                foreach (var a in done)
+                {
+                    j.WriteStartObject();
+                    j.WriteString("name", a.LogicalVolume);
+                    j.WriteString("dmName", a.Device.Name);
+                    j.WriteString("dmUuid", a.Device.Uuid);
+                    j.WriteString("device", $"{a.Device.Major}:{a.Device.Minor}");
+                    j.WriteString("mapper", a.MapperPath);
+                    j.WriteString("link", a.LinkPath);
+                    j.WriteEndObject();
+                }
+                j.WriteEndArray();
+                j.WriteEndObject();
+            }
+            ctx.Out.WriteLine(System.Text.Encoding.UTF8.GetString(ms.ToArray()));
+        }
+        else
+        {
+            ctx.Out.WriteLine($"device-mapper {version}, VG {vg.Name}");
+            foreach (var a in done) ctx.Out.WriteLine($"  {a.MapperPath} ({a.Device.Major}:{a.Device.Minor}) <- {a.LinkPath}, uuid {a.Device.Uuid}");
+        }
+        return ExitCodes.Success;
+    }
+
+    private static int RunDeactivate(ParsedArgs args, CommandContext ctx)
+    {
+        LvmVolumeGroup vg;
+        string dev = args.Arguments[0];
+        using (var h = File.OpenHandle(dev, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+            vg = LvmDiskFormat.Read(h, 0, dev).VolumeGroup ?? throw new NativeInitException($"{dev}: the PV belongs to no volume group");
+        LvmActivation.Deactivate(vg);
+        ctx.Out.WriteLine($"VG {vg.Name}: deactivated");
+        return ExitCodes.Success;
+    }
+}
