@@ -24,9 +24,10 @@ public sealed record SelfTestOptions
 
 /// <summary>
 /// Proves on a real kernel that the system calls and ioctls stage two relies on work, on a scratch disk that the
-/// caller names: device-mapper control (DM_VERSION), tmpfs, raw disk writes read back, mkfs, mount, owners and
-/// extended attributes (user.* and the binary security.capability) read back, unmount. Prints one line per step
-/// and ends with <see cref="OkMarker"/> or <see cref="FailMarker"/> and the reason.
+/// caller names: device-mapper control (DM_VERSION), tmpfs, raw disk writes read back, then stage two's own disk path
+/// (SelfTest.Disk.cs: GPT, LVM, device-mapper activation, mkfs, mount, extraction of an archive with owners and
+/// binary xattrs, read back, unmount, deactivation). Prints one line per step and ends with
+/// <see cref="OkMarker"/> or <see cref="FailMarker"/> and the reason.
 /// </summary>
 public sealed partial class SelfTest
 {
@@ -163,49 +164,6 @@ public sealed partial class SelfTest
         }
         finally { BootCalls.Unmount(dir); }
         return $"mounted, written, read and unmounted at {dir}";
-    }
-
-    /// <summary>Runs a program to completion; throws with its output when it fails.</summary>
-    internal static string RunProgram(string program, params string[] args)
-    {
-        string path = Boot.Initramfs.InitramfsBuilder.FindProgram(program)
-            ?? throw new NativeInitException($"{program}: not found in PATH, /usr/sbin or /sbin (the initramfs must include it)");
-        var psi = new ProcessStartInfo(path) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi) ?? throw new NativeInitException($"{path}: could not be started");
-        var stderr = p.StandardError.ReadToEndAsync();
-        string stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0)
-            throw new NativeInitException($"{path} {string.Join(' ', args)} failed with exit code {p.ExitCode}: {(stderr.Result + stdout).Trim()}");
-        return stdout;
-    }
-
-    /// <summary>Makes an ext4 file system on <paramref name="dev"/>, mounts it, writes files with owners, modes and
-    /// extended attributes (or extracts the test archive when the extractor is there), reads them back, unmounts.</summary>
-    private void FilesystemRoundTrip(string dev, string label)
-    {
-        Step("mkfs", () =>
-        {
-            RunProgram("mkfs.ext4", "-q", "-F", "-L", label, "-O", "^has_journal", dev);
-            return ((object?)null, $"mkfs.ext4 on {dev}");
-        });
-        string mnt = Path.Combine(_options.WorkDirectory, "mnt");
-        Directory.CreateDirectory(mnt);
-        Step("mount", () =>
-        {
-            BootCalls.Mount(dev, mnt, "ext4");
-            _cleanup.Add(() => BootCalls.Unmount(mnt));
-            return ((object?)null, $"{dev} on {mnt}");
-        });
-        Step("files", () => ((object?)null, FillAndVerify(mnt)));
-        Step("umount", () =>
-        {
-            BootCalls.Sync();
-            BootCalls.Unmount(mnt);
-            _cleanup.RemoveAt(_cleanup.Count - 1);
-            return ((object?)null, mnt);
-        });
     }
 
     /// <summary>The expected tree: path, uid, gid, mode, content, xattrs.</summary>

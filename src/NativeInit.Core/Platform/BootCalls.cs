@@ -147,20 +147,6 @@ public static unsafe class BootCalls
         PosixError.Check(Libc.BootMknod(path, mode, dev), "mknod", path);
     }
 
-    /// <summary>ioctl(2) on an open descriptor; the argument buffer is read and written by the kernel.</summary>
-    public static int Ioctl(SafeFd fd, nuint request, Span<byte> argument, string target)
-    {
-        fixed (byte* p = argument)
-            return PosixError.Check(Libc.BootIoctl(fd.Fd, request, p), "ioctl", target);
-    }
-
-    public static SafeFd Open(string path, bool write)
-    {
-        int fd = Libc.BootOpen(path, (write ? Libc.O_RDWR : Libc.O_RDONLY) | Libc.O_CLOEXEC, 0);
-        if (fd < 0) PosixError.Throw("open", path);
-        return new SafeFd(fd);
-    }
-
     /// <summary>Opens a file or block device as a <see cref="Microsoft.Win32.SafeHandles.SafeFileHandle"/> for
     /// <see cref="RandomAccess"/>, without the advisory flock(2) .NET's FileStream takes: udev holds such a lock on a
     /// disk while it probes it after every write, and FileStream would fail with a sharing violation.</summary>

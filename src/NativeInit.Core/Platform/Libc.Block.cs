@@ -25,8 +25,7 @@ internal static partial class Libc
     /// <summary>blkpg.h op codes.</summary>
     internal const int BLKPG_ADD_PARTITION = 1, BLKPG_DEL_PARTITION = 2, BLKPG_RESIZE_PARTITION = 3;
 
-    /// <summary>S_IFBLK from sys/stat.h.</summary>
-    internal const uint S_IFBLK = 0x6000;
+    // S_IFBLK is declared once, in Libc.File.cs.
 
     [LibraryImport(Name, EntryPoint = "ioctl", SetLastError = true)]
     internal static partial int blk_ioctl_none(int fd, nuint request, nint zero);
@@ -46,8 +45,7 @@ internal static partial class Libc
     [LibraryImport(Name, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int blk_open(string path, int flags, uint mode);
 
-    /// <summary>open(2) flags (asm-generic/fcntl.h, x86-64).</summary>
-    internal const int O_RDONLY = 0, O_RDWR = 2, O_EXCL = 0x80, O_CLOEXEC = 0x80000;
+    // open(2) flags (O_RDONLY, O_RDWR, O_EXCL, O_CLOEXEC) are declared once, in Libc.File.cs.
 
     /// <summary>gnu_dev_makedev as glibc encodes it (12-bit major / 20-bit minor split).</summary>
     internal static ulong MakeDev(uint major, uint minor) =>

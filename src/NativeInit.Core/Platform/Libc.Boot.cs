@@ -54,8 +54,7 @@ internal static unsafe partial class Libc
     internal static partial int getppid();
 
     // ---- files and nodes
-    // O_RDONLY, O_RDWR, O_CLOEXEC and S_IFBLK are declared in Libc.Block.cs (one declaration each).
-    internal const uint S_IFCHR = 0x2000;
+    // O_RDONLY, O_RDWR, O_CLOEXEC, S_IFCHR and S_IFBLK are declared once, in Libc.File.cs.
 
     [LibraryImport(Name, SetLastError = true, StringMarshalling = StringMarshalling.Utf8, EntryPoint = "open")]
     internal static partial int BootOpen(string path, int flags, int mode);
@@ -65,9 +64,6 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Name, SetLastError = true, StringMarshalling = StringMarshalling.Utf8, EntryPoint = "mknod")]
     internal static partial int BootMknod(string path, uint mode, ulong dev);
-
-    [LibraryImport(Name, SetLastError = true, EntryPoint = "ioctl")]
-    internal static partial int BootIoctl(int fd, nuint request, void* arg);
 
     /// <summary>struct stat for x86-64 (arch/x86/include/uapi/asm/stat.h): 144 bytes; only the fields read are named.</summary>
     internal const int StatSize = 144, StatOffMode = 24, StatOffUid = 28, StatOffGid = 32, StatOffRdev = 40, StatOffSize = 48;
