@@ -171,6 +171,9 @@ public sealed class InitramfsImagesTests(InitramfsImages images, ITestOutputHelp
             bundleDiskImage: t.Combine("boot.img"));
         output.WriteLine(outcome.Report());
         Assert.True(outcome.SawOk, outcome.Report());
+        // The stage-two disk path ran, not only the probes: GPT + LVM written, LVs activated, extraction read back, removed.
+        foreach (var step in new[] { "plan", "apply", "dm-status", "mount", "extract", "read-back", "umount", "deactivate" })
+            Assert.Contains($"selftest: {step}: ok", outcome.Console);
         long bundleSize = new FileInfo(t.Combine("bootfs", "nativeinit", "bundle.tar")).Length;
         Assert.Contains($"selftest: bundle: ok (/run/nativeinit/bundle-fs/nativeinit/bundle.tar: {bundleSize} bytes read)", outcome.Console);
         return outcome;
