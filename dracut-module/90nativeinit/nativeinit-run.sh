@@ -4,6 +4,9 @@
 # message saying what failed and how to recover, then dracut's emergency shell — never an automatic reboot.
 type getarg >/dev/null 2>&1 || . /lib/dracut-lib.sh
 
+# Overridable for the module's tests only (tests/NativeInit.Tests/Boot/DracutHooks.Tests.cs).
+: "${NATIVEINIT_EXE:=/usr/bin/nativeinit}" "${NATIVEINIT_CONSOLE:=/dev/console}"
+
 nativeinit_end() {
     # $1: poweroff | reboot | shell | continue
     case "$1" in
@@ -20,10 +23,10 @@ nativeinit_end() {
 
 nativeinit_failed() {
     # $1: what failed
-    echo "nativeinit: FAILED: $1" >/dev/console
-    echo "nativeinit: nothing is retried automatically. Before the point of no return the old system is intact:" >/dev/console
-    echo "nativeinit:   remove rd.nativeinit= from the kernel command line (or just reboot: the boot entry was one-shot)." >/dev/console
-    echo "nativeinit: after it, 'nativeinit convert --resume${NATIVEINIT_BUNDLE:+ --bundle $NATIVEINIT_BUNDLE}' continues from the journal." >/dev/console
+    echo "nativeinit: FAILED: $1" >>"$NATIVEINIT_CONSOLE"
+    echo "nativeinit: nothing is retried automatically. Before the point of no return the old system is intact:" >>"$NATIVEINIT_CONSOLE"
+    echo "nativeinit:   remove rd.nativeinit= from the kernel command line (or just reboot: the boot entry was one-shot)." >>"$NATIVEINIT_CONSOLE"
+    echo "nativeinit: after it, 'nativeinit convert --resume${NATIVEINIT_BUNDLE:+ --bundle $NATIVEINIT_BUNDLE}' continues from the journal." >>"$NATIVEINIT_CONSOLE"
     case "${NATIVEINIT_ONFAIL:-shell}" in
         poweroff|reboot) nativeinit_end "$NATIVEINIT_ONFAIL" ;;
         *) emergency_shell -n nativeinit "nativeinit: $1" ;;
@@ -33,7 +36,7 @@ nativeinit_failed() {
 # Stage one writes the bundle's path as seen on the file system that holds it (/nativeinit/bundle.tar when /boot
 # is its own partition): mount each block device read-only until one holds it; it stays mounted for nativeinit.
 nativeinit_find_bundle() {
-    local d n mnt=/run/nativeinit/bundle-fs
+    local d n mnt="${NATIVEINIT_BUNDLE_MNT:-/run/nativeinit/bundle-fs}"
     [ -f "$1" ] && { echo "$1"; return 0; }
     mkdir -p "$mnt"
     for d in /sys/class/block/*; do
@@ -60,7 +63,7 @@ if [ -n "$NATIVEINIT_MODE" ]; then
     [ $# -gt 0 ] && modprobe -a dm-mod loop ext4 xfs vfat >/dev/null 2>&1
     if [ $# -gt 0 ] && [ -n "$NATIVEINIT_BUNDLE" ]; then
         if nativeinit_bundle_path=$(nativeinit_find_bundle "$NATIVEINIT_BUNDLE"); then
-            echo "nativeinit: bundle $NATIVEINIT_BUNDLE is $nativeinit_bundle_path" >/dev/console
+            echo "nativeinit: bundle $NATIVEINIT_BUNDLE is $nativeinit_bundle_path" >>"$NATIVEINIT_CONSOLE"
             set -- "$@" --bundle "$nativeinit_bundle_path"
         else
             nativeinit_failed "bundle $NATIVEINIT_BUNDLE (rd.nativeinit.bundle=) is on no block device"
@@ -69,12 +72,12 @@ if [ -n "$NATIVEINIT_MODE" ]; then
     fi
     if [ $# -gt 0 ]; then
         [ -n "$NATIVEINIT_DISK" ] && set -- "$@" --disk "$NATIVEINIT_DISK"
-        echo "nativeinit: running nativeinit $*" >/dev/console
-        /usr/bin/nativeinit "$@" </dev/console >/dev/console 2>&1
+        echo "nativeinit: running nativeinit $*" >>"$NATIVEINIT_CONSOLE"
+        "$NATIVEINIT_EXE" "$@" <"$NATIVEINIT_CONSOLE" >>"$NATIVEINIT_CONSOLE" 2>&1
         nativeinit_rc=$?
         if [ "$nativeinit_rc" -eq 0 ]; then
             if [ "$NATIVEINIT_MODE" = selftest ]; then nativeinit_default=poweroff; else nativeinit_default=reboot; fi
-            echo "nativeinit: '$*' succeeded" >/dev/console
+            echo "nativeinit: '$*' succeeded" >>"$NATIVEINIT_CONSOLE"
             nativeinit_end "${NATIVEINIT_DONE:-$nativeinit_default}"
         else
             nativeinit_failed "'nativeinit $*' exited with code $nativeinit_rc (see the messages above)"
