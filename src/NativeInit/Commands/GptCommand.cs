@@ -40,7 +40,7 @@ internal static class GptCommand
             new("dry-run", "n", null, "print what would be written and write nothing"),
             new("json", null, null, "print the plan as one JSON object"),
             new("no-wipe", null, null, "do not zero old signatures at the start and end of the new partitions"),
-            SectorSizeOption,
+            new("sector-size", null, "N", "logical sector size of an image file (default: that of the disk the backup was made on)"),
         ],
         Description = "Writes the protective MBR (boot code kept), both headers and entry arrays with the backup moved to the real " +
             "end of the disk, zeroes a stale GPT backup and old signatures in the new partitions, and tells the kernel. " +

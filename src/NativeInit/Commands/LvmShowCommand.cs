@@ -14,7 +14,7 @@ internal static class LvmShowCommand
     {
         Name = "lvm show",
         Summary = "show the LVM2 physical volume, volume group and logical volumes on a device or image (read-only)",
-        Usage = "lvm show DEVICE [--offset BYTES | --partition N] [--json]",
+        Usage = "lvm show DEVICE [--offset BYTES | --partition N] [--json | --metadata]",
         MinArguments = 1,
         MaxArguments = 1,
         Options =
@@ -22,6 +22,7 @@ internal static class LvmShowCommand
             new("offset", null, "BYTES", "where the PV starts inside DEVICE (for a PV partition inside a disk image)"),
             new("partition", "p", "N", "the PV is GPT partition N of DEVICE (a whole disk or disk image)"),
             new("json", null, null, "print one JSON object"),
+            new("metadata", null, null, "print the current metadata text as stored on the PV"),
         ],
         Description = "DEVICE is a block device or an image file. Offsets of LVs are given in bytes from the start of the PV.",
         Run = Run,
@@ -35,7 +36,8 @@ internal static class LvmShowCommand
         {
             if (args.Has("offset")) throw new UsageException("lvm show: give --offset or --partition, not both");
             int n = args.GetInt("partition", 0, 1, 128);
-            using var disk = DiskDevice.Open(device, writable: false);
+            int imageSectorSize = File.Exists(device) && !device.StartsWith("/dev/", StringComparison.Ordinal) ? GptReader.DetectSectorSize(device) : 512;
+            using var disk = DiskDevice.Open(device, writable: false, imageSectorSize);
             var table = GptReader.Read(disk).Table ?? throw new NativeInitException($"{device}: no valid GPT to find partition {n} in");
             offset = (table.Find(n) ?? throw new NativeInitException($"{device}: the GPT has no partition {n}")).ByteOffset(disk.LogicalSectorSize);
         }
@@ -47,6 +49,12 @@ internal static class LvmShowCommand
         }
         catch (IOException e) { throw new NativeInitException($"{device}: {e.Message}"); }
         catch (UnauthorizedAccessException e) { throw new NativeInitException($"{device}: {e.Message}"); }
+        if (args.Has("metadata"))
+        {
+            if (args.Has("json")) throw new UsageException("lvm show: give --json or --metadata, not both");
+            ctx.Out.Write(pv.MetadataText ?? throw new NativeInitException($"{device}: the PV holds no metadata text (no VG)"));
+            return ExitCodes.Success;
+        }
         if (args.Has("json"))
         {
             using var ms = new MemoryStream();

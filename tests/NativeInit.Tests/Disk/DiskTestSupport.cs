@@ -76,9 +76,21 @@ internal static class DiskTestSupport
         }
     }
 
-    /// <summary>Whether a loop device for <paramref name="backingFile"/> is still listed by losetup -a.</summary>
+    /// <summary>Whether a loop device for <paramref name="backingFile"/> is listed by losetup -a now.</summary>
     public static bool LoopListed(string backingFile) =>
         Tool.Run("losetup", "-a").Stdout.Contains(backingFile, StringComparison.Ordinal);
+
+    /// <summary>True once no loop device for <paramref name="backingFile"/> is listed. A detach is deferred while another
+    /// process (an lvm scan or a blkid of a test running beside) holds the device, so this looks for up to 3 s.</summary>
+    public static bool LoopGone(string backingFile)
+    {
+        for (int i = 0; ; i++)
+        {
+            if (!LoopListed(backingFile)) return true;
+            if (i >= 30) return false;
+            Thread.Sleep(100);
+        }
+    }
 
     /// <summary>Writes a table built in code to an image and returns the DiskDevice-free path.</summary>
     public static void WriteTable(string imagePath, GptTable table, int sectorSize = 512)

@@ -144,7 +144,7 @@ public class GptApplyTests
             var text = new StringWriter();
             plan.WriteText(text);
             Assert.Contains("current table: mbr", text.ToString());
-            Assert.Contains($"LBA {96 * MiB / 512 - 1}..{96 * MiB / 512 - 1}", text.ToString()); // backup header
+            Assert.Matches($@"LBA\s+{96 * MiB / 512 - 1}\.\.{96 * MiB / 512 - 1}\s+write\s+512 B\s+backup GPT header", text.ToString());
             Assert.Contains(plan.Changes, c => c.Number == 1 && c.Action == "change");
             Assert.Contains(plan.Changes, c => c.Number == 3 && c.Action == "add");
         }

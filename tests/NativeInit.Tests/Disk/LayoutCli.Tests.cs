@@ -57,6 +57,11 @@ public class LayoutCliTests
             Assert.Equal(show.RootElement.GetProperty("vg").GetProperty("id").GetString(), byPartition.RootElement.GetProperty("vg").GetProperty("id").GetString());
         }
 
+        r = Tool.Run(ni, "lvm", "show", image, "-p", "3", "--metadata");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var text = NativeInit.Core.Lvm.LvmMetadataText.Read(r.Stdout);
+        Assert.Equal(show.RootElement.GetProperty("vg").GetProperty("id").GetString(), text.Id);
+
         r = Tool.Run(ni, "lvm", "show", reference);
         Assert.True(r.ExitCode == 1 && r.Stderr.Contains("no LVM2 label", StringComparison.Ordinal), r.ToString());
     }

@@ -375,4 +375,43 @@ public class LayoutPlanApplyTests
             Assert.Equal(0, lvm.Run("vgck", "VA").ExitCode);
         }
     }
+
+    [SkippableFact]
+    public void Apply_with_4096_byte_sectors_keeps_lvm_in_512_byte_units()
+    {
+        Tool.RequireRoot();
+        Tool.Require("sgdisk", "lvm", "losetup", "mkfs.ext4", "blkid");
+        using var dir = new TempDir();
+        string reference = Sparse(dir, "ref.img", 256 * MiB);
+        using (var refLoop = new TestLoop(reference, sectorSize: 4096))
+        {
+            Tool.Check("sgdisk", "-o", "-n", "1:256:+2M", "-t", "1:EF02", "-n", "2:0:+32M", "-n", "3:0:0", "-t", "3:8E00", refLoop.Device);
+            Tool.Check("sgdisk", "--backup=" + dir.Combine("t.gpt"), refLoop.Device);
+        }
+        string layout = dir.Combine("layout.json");
+        File.WriteAllText(layout, """
+            { "partitionTable": "t.gpt", "volumeGroup": { "name": "VA", "partition": 3,
+              "logicalVolumes": [ { "name": "root", "size": "100MiB", "filesystem": "ext4" }, { "name": "data", "size": "rest" } ] } }
+            """);
+        string image = Sparse(dir, "disk.img", 300 * MiB);
+        LayoutPlan plan;
+        using (var disk = DiskDevice.Open(image, writable: true, imageSectorSize: 4096))
+        {
+            plan = LayoutPlanner.Plan(LayoutFile.Load(layout), disk);
+            Assert.Equal(4096, plan.SectorSize);
+            LayoutApplier.Apply(plan, disk);
+        }
+        var p3 = plan.Table.Find(3)!;
+        Assert.Equal((long)p3.FirstLba * 4096, plan.PvOffset);
+        Assert.Equal(2048, plan.Geometry.PeStartSectors); // LVM counts 512-byte sectors whatever the disk's
+        using (var pvLoop = new TestLoop(image, plan.PvOffset, plan.PvSize, sectorSize: 4096))
+        using (var lvm = new LvmOracle(pvLoop.Device))
+        {
+            Assert.Equal(0, lvm.Run("vgck", "VA").ExitCode);
+            var lvs = lvm.Report("lvs", "lv_name,lv_size,seg_pe_ranges").ToDictionary(r => r[0], r => (r[1], r[2]));
+            Assert.Equal(((100 * MiB).ToString(CultureInfo.InvariantCulture), $"{pvLoop.Device}:0-24"), lvs["root"]);
+        }
+        using (var rootLoop = new TestLoop(image, plan.Volumes[0].DiskOffset, plan.Volumes[0].SizeBytes, sectorSize: 4096))
+            Assert.Contains("TYPE=ext4", Tool.Check("blkid", "-p", "-o", "export", rootLoop.Device));
+    }
 }

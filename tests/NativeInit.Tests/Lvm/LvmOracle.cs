@@ -5,9 +5,10 @@ namespace NativeInit.Tests.Lvm;
 /// <summary>A loop device the test attached with losetup; detached on Dispose.</summary>
 public sealed class TestLoop : IDisposable
 {
-    public TestLoop(string image, long offset = 0, long sizeLimit = 0)
+    public TestLoop(string image, long offset = 0, long sizeLimit = 0, int sectorSize = 0)
     {
         var args = new List<string> { "-f", "--show" };
+        if (sectorSize != 0) { args.Add("-b"); args.Add(sectorSize.ToString(System.Globalization.CultureInfo.InvariantCulture)); }
         if (offset != 0) { args.Add("-o"); args.Add(offset.ToString(System.Globalization.CultureInfo.InvariantCulture)); }
         if (sizeLimit != 0) { args.Add("--sizelimit"); args.Add(sizeLimit.ToString(System.Globalization.CultureInfo.InvariantCulture)); }
         args.Add(image);

@@ -55,7 +55,7 @@ public sealed record GptApplyPlan
         }
         w.WriteLine("writes:");
         foreach (var x in TableWrites.Concat(WipeWrites))
-            w.WriteLine(string.Create(ic, $"  LBA {x.FirstSector(SectorSize)}..{x.LastSector(SectorSize)}  {(x.Data is null ? "zero" : "write"),-5} {ByteSize.Format(x.Length),10}  {x.What}"));
+            w.WriteLine(string.Create(ic, $"  LBA {x.FirstSector(SectorSize),12}..{x.LastSector(SectorSize),-12} {(x.Data is null ? "zero" : "write"),-5} {ByteSize.Format(x.Length),10}  {x.What}"));
     }
 
     /// <summary>The plan as one JSON object.</summary>

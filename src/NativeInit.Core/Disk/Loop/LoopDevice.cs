@@ -181,7 +181,14 @@ public sealed class LoopDevice : IDisposable
             Thread.Sleep(20); // a short-lived opener (udev's blkid) still holds it
         }
         fd.Dispose();
+        // While another process (udev's blkid, an lvm scan) holds the device open the kernel defers the detach to its
+        // last close: wait a little for it so that callers see the device gone.
+        string bound = Path.Combine(SysBlock, $"loop{Number}", "loop");
+        for (int i = 0; i < 100 && Directory.Exists(bound); i++) Thread.Sleep(20);
     }
+
+    /// <summary>/sys/block (tests may point elsewhere).</summary>
+    internal static string SysBlock = "/sys/block";
 
     public void Dispose() => Detach();
 
