@@ -89,8 +89,14 @@ public sealed class RuntimeClosureTests
         Tool.Require("cpio");
         using var c = new Chroot();
         // `initramfs` exercises file I/O, gzip (System.IO.Compression's native zlib, linked in), ELF parsing, cpio writing.
-        var r = c.Run("initramfs", "--no-tools", "--init", "/nativeinit/nativeinit", "--output", "/work/mini.img");
+        var r = c.Run("initramfs", "--no-tools", "--init", "/nativeinit/nativeinit", "--output", "/work/mini.img", "--json");
         Assert.True(r.ExitCode == 0, r.ToString());
+        using (var j = System.Text.Json.JsonDocument.Parse(r.Stdout))
+        {
+            Assert.Equal("/work/mini.img", j.RootElement.GetProperty("output").GetString());
+            Assert.Equal(new FileInfo(c.Dir.Combine("work", "mini.img")).Length, j.RootElement.GetProperty("size").GetInt64());
+            Assert.Equal(InitramfsBuilder.CountEntries(c.Dir.Combine("work", "mini.img"), compressed: true), j.RootElement.GetProperty("entries").GetInt32());
+        }
         string list = Tool.Sh($"zcat {Tool.Quote(c.Dir.Combine("work", "mini.img"))} | cpio -t --quiet");
         Assert.Contains("init\n", list);
         Assert.Contains("dev/console\n", list);
