@@ -41,6 +41,13 @@ public sealed partial class SelfTest
     private readonly SelfTestOptions _options;
     private readonly TextWriter _out;
     private readonly List<Action> _cleanup = [];
+    private readonly List<(string Name, string Detail, long Milliseconds)> _steps = [];
+
+    /// <summary>The steps that passed, in order: name, what was checked, duration.</summary>
+    public IReadOnlyList<(string Name, string Detail, long Milliseconds)> Steps => _steps;
+
+    /// <summary>The failure reason of the last <see cref="Run"/>, or null when it passed.</summary>
+    public string? FailureReason { get; private set; }
 
     public SelfTest(SelfTestOptions options, TextWriter output) => (_options, _out) = (options, output);
 
@@ -75,6 +82,7 @@ public sealed partial class SelfTest
         {
             string reason = e is NativeInitException ? e.Message : e.GetType().Name + ": " + e.Message;
             try { RunCleanup(); } catch (Exception c) { reason += $" (cleanup: {c.Message})"; }
+            FailureReason = reason.ReplaceLineEndings(" ");
             _out.WriteLine($"{FailMarker}: {reason.ReplaceLineEndings(" ")}");
             _out.Flush();
             return e is RefusedException ? ExitCodes.Refused : ExitCodes.Failure;
@@ -90,6 +98,7 @@ public sealed partial class SelfTest
         {
             var (value, detail) = body();
             _out.WriteLine($"selftest: {name}: ok ({detail}) [{clock.ElapsedMilliseconds} ms]");
+            _steps.Add((name, detail, clock.ElapsedMilliseconds));
             _out.Flush();
             return value;
         }
