@@ -85,7 +85,7 @@ public sealed partial class SelfTest
             FailureReason = reason.ReplaceLineEndings(" ");
             _out.WriteLine($"{FailMarker}: {reason.ReplaceLineEndings(" ")}");
             _out.Flush();
-            return e is RefusedException ? ExitCodes.Refused : ExitCodes.Failure;
+            return e is NativeInitException n ? n.ExitCode : ExitCodes.Failure;
         }
     }
 
