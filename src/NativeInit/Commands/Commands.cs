@@ -19,5 +19,7 @@ internal static class Commands
         BundleCommands.Keygen, BundleCommands.Create, BundleCommands.Verify, BundleCommands.Show,
         StageCommand.Spec,
         DecompressCommand.Spec,
+        SelftestCommand.Spec,
+        InitramfsCommand.Spec,
     ];
 }

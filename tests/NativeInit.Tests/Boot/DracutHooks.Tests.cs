@@ -1,0 +1,93 @@
+using NativeInit.Tests.TestSupport;
+
+namespace NativeInit.Tests.Boot;
+
+/// <summary>
+/// The dracut module's pre-mount hook run by dash (POSIX sh, as dracut sources it) with dracut's functions stubbed:
+/// what it runs, and that a failure ends in emergency_shell — never in a reboot.
+/// </summary>
+[Trait("Category", "Integration")]
+public class DracutHooksTests
+{
+    private static string Run(string mode, int exitCode, string? bundle = null, string? done = null, string? onfail = null, bool systemd = true)
+    {
+        Tool.Require("dash");
+        using var t = new TempDir();
+        string log = t.Combine("log");
+        string fake = t.Combine("nativeinit");
+        File.WriteAllText(fake, $"#!/bin/sh\necho \"nativeinit $*\" >> {log}\nexit {exitCode}\n");
+        File.SetUnixFileMode(fake, (UnixFileMode)0x1ED);
+        string hook = Path.Combine(Tool.RepoRoot, "dracut-module", "90nativeinit", "nativeinit-run.sh");
+        string harness = $$"""
+            getarg() { return 1; }
+            info() { :; }
+            warn() { echo "warn $*" >> {{log}}; }
+            emergency_shell() { echo "emergency_shell $*" >> {{log}}; }
+            systemctl() { echo "systemctl $*" >> {{log}}; }
+            reboot() { echo "reboot $*" >> {{log}}; }
+            poweroff() { echo "poweroff $*" >> {{log}}; }
+            sleep() { echo "end (waiting for shutdown)" >> {{log}}; exit 0; }
+            modprobe() { echo "modprobe $*" >> {{log}}; }
+            mount() { return 1; }
+            umount() { :; }
+            sync() { :; }
+            . {{hook}}
+            echo "end" >> {{log}}
+            """;
+        File.WriteAllText(t.Combine("harness.sh"), harness);
+        var env = new Dictionary<string, string>
+        {
+            ["NATIVEINIT_EXE"] = fake, ["NATIVEINIT_CONSOLE"] = t.Combine("console"), ["NATIVEINIT_BUNDLE_MNT"] = t.Combine("mnt"),
+            ["NATIVEINIT_MODE"] = mode, ["NATIVEINIT_DISK"] = "serial:x", ["DRACUT_SYSTEMD"] = systemd ? "1" : "",
+            ["NATIVEINIT_BUNDLE"] = bundle ?? "", ["NATIVEINIT_DONE"] = done ?? "", ["NATIVEINIT_ONFAIL"] = onfail ?? "",
+        };
+        var r = Tool.Run("dash", [t.Combine("harness.sh")], environment: env);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        return File.ReadAllText(log) + (File.Exists(t.Combine("console")) ? "--- console\n" + File.ReadAllText(t.Combine("console")) : "");
+    }
+
+    [SkippableFact]
+    public void A_failed_conversion_ends_in_the_emergency_shell_with_recovery_text_never_a_reboot()
+    {
+        string log = Run("convert", exitCode: 4);
+        Assert.Contains("nativeinit convert --disk serial:x", log);
+        Assert.Contains("emergency_shell -n nativeinit", log);
+        Assert.Contains("nativeinit: FAILED: 'nativeinit convert --disk serial:x' exited with code 4", log);
+        Assert.Contains("convert --resume", log);
+        Assert.DoesNotContain("reboot", log.Split("--- console")[0]);
+        Assert.DoesNotContain("poweroff", log);
+    }
+
+    [SkippableFact]
+    public void A_successful_selftest_powers_off_and_a_conversion_reboots_through_systemd()
+    {
+        Assert.Contains("systemctl --no-block poweroff", Run("selftest", 0));
+        Assert.Contains("systemctl --no-block reboot", Run("convert", 0));
+        Assert.Contains("reboot -f", Run("convert", 0, systemd: false));
+        var shell = Run("selftest", 0, done: "shell");
+        Assert.Contains("emergency_shell", shell);
+        Assert.DoesNotContain("poweroff", shell);
+    }
+
+    [SkippableFact]
+    public void Resume_runs_convert_resume_and_an_unknown_mode_or_a_missing_bundle_runs_nothing()
+    {
+        Assert.Contains("nativeinit convert --resume --disk serial:x", Run("resume", 0));
+        var bad = Run("wipe-all", 0);
+        Assert.DoesNotContain("nativeinit wipe-all", bad);
+        Assert.DoesNotContain("\nnativeinit ", "\n" + bad.Split("--- console")[0]);
+        Assert.Contains("emergency_shell", bad);
+        var noBundle = Run("convert", 0, bundle: "/nativeinit/bundle.tar");
+        Assert.DoesNotContain("\nnativeinit convert", "\n" + noBundle.Split("--- console")[0]);
+        Assert.Contains("bundle /nativeinit/bundle.tar (rd.nativeinit.bundle=) is on no block device", noBundle);
+        Assert.Contains("emergency_shell", noBundle);
+    }
+
+    [SkippableFact]
+    public void Onfail_poweroff_is_honoured_for_tests()
+    {
+        var log = Run("selftest", 1, onfail: "poweroff");
+        Assert.Contains("systemctl --no-block poweroff", log);
+        Assert.DoesNotContain("emergency_shell", log);
+    }
+}
