@@ -87,10 +87,3 @@ internal static class DirentLayout
 {
     public const int NameOffset = 19;
 }
-
-internal static partial class Libc
-{
-    /// <summary>sync(2): flush every filesystem (stage one, before and after changing the boot configuration).</summary>
-    [LibraryImport(Name)]
-    internal static partial void sync();
-}

@@ -389,5 +389,5 @@ public static class Stager
         return p.ExitCode;
     }
 
-    private static void Sync() => Platform.Libc.sync();
+    private static void Sync() => Platform.BootCalls.Sync();
 }
