@@ -51,7 +51,7 @@ internal static class DecompressCommand
         using var decoder = Compression.OpenDecoder(new PrefixedStream(head.AsMemory(0, got), input), format, options);
 
         bool toStdout = output is null or "-";
-        Stream sink = toStdout ? Console.OpenStandardOutput() : new FileStream(output!, FileMode.Create, FileAccess.Write, FileShare.None, 1);
+        Stream sink = toStdout ? StandardStreams.OpenOutput() : new FileStream(output!, FileMode.Create, FileAccess.Write, FileShare.None, 1);
         try
         {
             var buffer = GC.AllocateUninitializedArray<byte>(BufferSize);

@@ -15,6 +15,18 @@ public class CommandLineTests
     }
 
     [SkippableFact]
+    public void Output_on_a_terminal_has_no_escape_sequences()
+    {
+        // System.Console sends ESC[?1h ESC= to a TTY on its first write; on a serial console that is garbage.
+        string bin = Tool.RequireNativeInit();
+        Tool.Require("script");
+        var r = Tool.Run("script", "-qec", bin + " --version", "/dev/null");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("nativeinit ", r.Stdout);
+        Assert.DoesNotContain('\u001b', r.Stdout);
+    }
+
+    [SkippableFact]
     public void Help_lists_every_command()
     {
         var r = Tool.Run(Tool.RequireNativeInit(), "--help");
