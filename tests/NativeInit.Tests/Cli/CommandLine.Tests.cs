@@ -27,6 +27,22 @@ public class CommandLineTests
     }
 
     [SkippableFact]
+    public void Output_to_a_shared_log_file_keeps_the_order_of_writes()
+    {
+        // stdout and stderr sharing one file (>log 2>&1) with other writers: every write appends in order.
+        string bin = Tool.RequireNativeInit();
+        using var dir = new TempDir();
+        string log = dir.Combine("log");
+        Tool.Sh($"{{ echo first; {Tool.Quote(bin)} --version; {Tool.Quote(bin)} frobnicate || true; echo last; }} >{Tool.Quote(log)} 2>&1");
+        var lines = File.ReadAllLines(log);
+        Assert.Equal(4, lines.Length);
+        Assert.Equal("first", lines[0]);
+        Assert.StartsWith("nativeinit ", lines[1]);
+        Assert.Contains("'frobnicate' is not a command", lines[2]);
+        Assert.Equal("last", lines[3]);
+    }
+
+    [SkippableFact]
     public void Help_lists_every_command()
     {
         var r = Tool.Run(Tool.RequireNativeInit(), "--help");
