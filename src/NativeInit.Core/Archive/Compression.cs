@@ -44,6 +44,22 @@ public static class Compression
         return CompressionFormat.None;
     }
 
+    /// <summary>Reads the first bytes of <paramref name="input"/>, tells the format from them and returns the matching
+    /// decoder over the whole stream (those bytes included); for an uncompressed stream, the stream itself.</summary>
+    public static Stream OpenDetected(Stream input, DecoderOptions options, out CompressionFormat format)
+    {
+        var head = new byte[MagicLength];
+        int got = 0;
+        while (got < head.Length)
+        {
+            int n = input.Read(head, got, head.Length - got);
+            if (n <= 0) break;
+            got += n;
+        }
+        format = Detect(head.AsSpan(0, got));
+        return OpenDecoder(new PrefixedStream(head.AsMemory(0, got), input), format, options);
+    }
+
     /// <summary>Wraps <paramref name="input"/> in the decoder for <paramref name="format"/> (None returns it as is).</summary>
     public static Stream OpenDecoder(Stream input, CompressionFormat format, DecoderOptions options) => format switch
     {
@@ -52,4 +68,21 @@ public static class Compression
         CompressionFormat.Xz => Xz.XzDecoderFactory.Open(input, options),
         _ => throw new ArgumentOutOfRangeException(nameof(format)),
     };
+}
+
+/// <summary>The bytes already read to detect the format, then the rest of the input. Disposing it disposes the input.</summary>
+internal sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream rest) : ReadOnlyStream
+{
+    private ReadOnlyMemory<byte> _prefix = prefix;
+
+    public override int Read(Span<byte> buffer)
+    {
+        if (_prefix.IsEmpty) return rest.Read(buffer);
+        int n = Math.Min(buffer.Length, _prefix.Length);
+        _prefix.Span[..n].CopyTo(buffer);
+        _prefix = _prefix[n..];
+        return n;
+    }
+
+    protected override void Dispose(bool disposing) { if (disposing) rest.Dispose(); base.Dispose(disposing); }
 }

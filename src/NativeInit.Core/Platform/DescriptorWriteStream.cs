@@ -6,7 +6,7 @@ namespace NativeInit.Core.Platform;
 /// FileStream it keeps no file position of its own: two such streams on descriptors that share one open file (as
 /// <c>&gt;log 2&gt;&amp;1</c> makes) append in the order written instead of overwriting each other through pwrite.
 /// </summary>
-public sealed unsafe class DescriptorWriteStream(int fd) : Stream
+public sealed class DescriptorWriteStream(int fd) : Stream
 {
     public override bool CanRead => false;
     public override bool CanSeek => false;
@@ -21,20 +21,7 @@ public sealed unsafe class DescriptorWriteStream(int fd) : Stream
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
-        fixed (byte* p = buffer)
-        {
-            int done = 0;
-            while (done < buffer.Length)
-            {
-                nint n = Libc.write(fd, p + done, (nuint)(buffer.Length - done));
-                if (n < 0)
-                {
-                    int errno = PosixError.Last;
-                    if (errno == PosixError.EINTR) continue;
-                    PosixError.Throw("write", $"descriptor {fd}", errno);
-                }
-                done += (int)n;
-            }
-        }
+        int errno = new FileHandle(fd, owns: false).TryWriteAll(buffer);
+        if (errno != 0) PosixError.Throw("write", $"descriptor {fd}", errno);
     }
 }

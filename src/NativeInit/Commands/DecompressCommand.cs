@@ -37,18 +37,9 @@ internal static class DecompressCommand
             MemoryLimit = args.GetSize("memory-limit", new DecoderOptions().MemoryLimit),
         };
         using Stream input = file == "-" ? Console.OpenStandardInput() : OpenInput(file);
-        var head = new byte[Compression.MagicLength];
-        int got = 0;
-        while (got < head.Length)
-        {
-            int r = input.Read(head, got, head.Length - got);
-            if (r <= 0) break;
-            got += r;
-        }
-        var format = Compression.Detect(head.AsSpan(0, got));
+        using var decoder = Compression.OpenDetected(input, options, out var format);
         if (format == CompressionFormat.None)
             throw new InvalidDataFormatException($"decompress: {file}: not an xz or zstd stream (unknown magic bytes)");
-        using var decoder = Compression.OpenDecoder(new PrefixedStream(head.AsMemory(0, got), input), format, options);
 
         bool toStdout = output is null or "-";
         Stream sink = toStdout ? StandardStreams.OpenOutput() : new FileStream(output!, FileMode.Create, FileAccess.Write, FileShare.None, 1);
@@ -90,29 +81,5 @@ internal static class DecompressCommand
         {
             throw new NativeInitException($"decompress: {file}: no such file");
         }
-    }
-
-    /// <summary>The bytes already read to detect the format, then the rest of the input.</summary>
-    private sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream rest) : Stream
-    {
-        private ReadOnlyMemory<byte> _prefix = prefix;
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-        public override int Read(Span<byte> buffer)
-        {
-            if (_prefix.IsEmpty) return rest.Read(buffer);
-            int n = Math.Min(buffer.Length, _prefix.Length);
-            _prefix.Span[..n].CopyTo(buffer);
-            _prefix = _prefix[n..];
-            return n;
-        }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -73,19 +73,7 @@ public static class ArchiveExtraction
     {
         long start = Stopwatch.GetTimestamp();
         var cpu0 = ProcessStatus.ThreadCpuTime();
-        // Peek at the magic bytes, then hand them back in front of the rest of the stream.
-        var head = new byte[Compression.MagicLength];
-        int got = 0;
-        while (got < head.Length)
-        {
-            int n = input.Stream.Read(head, got, head.Length - got);
-            if (n <= 0) break;
-            got += n;
-        }
-        var format = Compression.Detect(head.AsSpan(0, got));
-        input.Stream.Unread(head, got);
-        Stream raw = new ReadAheadStream(input.Stream, ReadBufferSize);
-        using var decoded = Compression.OpenDecoder(raw, format, options);
+        using var decoded = Compression.OpenDetected(new ReadAheadStream(input.Stream, ReadBufferSize), options, out var format);
         using var source = new PipelinedChunkSource(decoded);
         using var reader = new TarReader(source);
         extractor.Tick = tick;
@@ -107,71 +95,29 @@ public static class ArchiveExtraction
     }
 }
 
-/// <summary>A read-only stream that counts bytes read (for progress, read from another thread) and can put back the
-/// few bytes peeked for the compression magic.</summary>
-internal sealed class CountingStream(Stream inner) : Stream
+/// <summary>A read-only stream that counts bytes read (for progress, read from another thread).</summary>
+internal sealed class CountingStream(Stream inner) : ReadOnlyStream
 {
     private long _bytesRead;
-    private byte[]? _unread;
-    private int _unreadPos, _unreadLen;
 
     public long BytesRead => Interlocked.Read(ref _bytesRead);
 
-    public void Unread(byte[] bytes, int count)
-    {
-        _unread = bytes;
-        _unreadPos = 0;
-        _unreadLen = count;
-        Interlocked.Add(ref _bytesRead, -count);
-    }
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
     public override int Read(Span<byte> buffer)
     {
-        int n;
-        if (_unread is not null && _unreadPos < _unreadLen)
-        {
-            n = Math.Min(buffer.Length, _unreadLen - _unreadPos);
-            _unread.AsSpan(_unreadPos, n).CopyTo(buffer);
-            _unreadPos += n;
-        }
-        else
-        {
-            n = inner.Read(buffer);
-        }
+        int n = inner.Read(buffer);
         Interlocked.Add(ref _bytesRead, n);
         return n;
     }
 
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     protected override void Dispose(bool disposing) { if (disposing) inner.Dispose(); base.Dispose(disposing); }
 }
 
-/// <summary>Large reads from the archive with a forward-only <see cref="Position"/> (bytes handed out so far), which
-/// SharpCompress's xz decoder reads on an unseekable stream (BufferedStream throws there). Reads at least as large as
-/// the buffer bypass it.</summary>
-internal sealed class ReadAheadStream(Stream inner, int bufferSize) : Stream
+/// <summary>Large reads from the archive (small reads are served from one buffer; reads at least as large as the
+/// buffer bypass it).</summary>
+internal sealed class ReadAheadStream(Stream inner, int bufferSize) : ReadOnlyStream
 {
     private readonly byte[] _buffer = GC.AllocateUninitializedArray<byte>(bufferSize);
     private int _pos, _len;
-    private long _position;
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => _position; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -195,7 +141,6 @@ internal sealed class ReadAheadStream(Stream inner, int bufferSize) : Stream
             _buffer.AsSpan(0, n).CopyTo(buffer);
             _pos = n;
         }
-        _position += n;
         return n;
     }
 
@@ -205,8 +150,5 @@ internal sealed class ReadAheadStream(Stream inner, int bufferSize) : Stream
         return Read(one) == 1 ? one[0] : -1;
     }
 
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     protected override void Dispose(bool disposing) { if (disposing) inner.Dispose(); base.Dispose(disposing); }
 }

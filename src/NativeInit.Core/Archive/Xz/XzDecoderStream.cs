@@ -12,7 +12,7 @@ namespace NativeInit.Core.Archive.Xz;
 /// pixz), blocks are decoded on worker threads into flat buffers (<see cref="XzParallelDecoder"/>); otherwise one
 /// thread streams through a window of the dictionary size.
 /// </summary>
-public sealed class XzDecoderStream : Stream
+public sealed class XzDecoderStream : ReadOnlyStream
 {
     private enum State { Start, StreamStart, BlockStart, InBlock, Parallel, Done }
 
@@ -41,16 +41,6 @@ public sealed class XzDecoderStream : Stream
     /// <summary>True once the parallel block decoder was chosen (for tests and statistics).</summary>
     public bool IsParallel => _parallel is not null;
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     public override int Read(Span<byte> buffer)
     {

@@ -5,7 +5,7 @@ namespace NativeInit.Core.Archive.Zstd;
 
 /// <summary>zstd through ZstdSharp (on par with the zstd CLI under Native AOT, see BRIEF.md). Checksums are verified
 /// by ZstdSharp when the frame has one; errors and truncation become <see cref="InvalidDataFormatException"/>.</summary>
-public sealed class ZstdDecoderStream : Stream
+public sealed class ZstdDecoderStream : ReadOnlyStream
 {
     private readonly DecompressionStream _inner;
 
@@ -17,13 +17,6 @@ public sealed class ZstdDecoderStream : Stream
         _inner.SetParameter(ZSTD_dParameter.ZSTD_d_windowLogMax, windowLog);
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -34,8 +27,5 @@ public sealed class ZstdDecoderStream : Stream
         }
     }
 
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     protected override void Dispose(bool disposing) { if (disposing) _inner.Dispose(); base.Dispose(disposing); }
 }
