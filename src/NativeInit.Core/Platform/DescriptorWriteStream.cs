@@ -22,6 +22,8 @@ public sealed class DescriptorWriteStream(int fd) : Stream
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         int errno = new FileHandle(fd, owns: false).TryWriteAll(buffer);
-        if (errno != 0) PosixError.Throw("write", $"descriptor {fd}", errno);
+        // A reader that went away (`nativeinit ... | head`) is not an error of ours: the rest is dropped, as
+        // System.Console does (the runtime ignores SIGPIPE, so write returns EPIPE).
+        if (errno != 0 && errno != PosixError.EPIPE) PosixError.Throw("write", $"descriptor {fd}", errno);
     }
 }

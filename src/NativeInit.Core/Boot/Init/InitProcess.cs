@@ -267,9 +267,16 @@ public sealed class InitProcess
 
     private void Log(string message)
     {
-        string uptime = ReadTrim("/proc/uptime").Split(' ')[0];
-        _out.WriteLine($"[{uptime,8}] nativeinit-init: {message}");
-        _out.Flush();
+        // PID 1 must outlive a console that fails a write (the kernel panics when init exits).
+        try
+        {
+            string uptime = ReadTrim("/proc/uptime").Split(' ')[0];
+            _out.WriteLine($"[{uptime,8}] nativeinit-init: {message}");
+            _out.Flush();
+        }
+        catch (Exception e) when (e is IOException or NativeInitException)
+        {
+        }
     }
 
     /// <summary>True when this process should run the init flow: it is PID 1, or it was started as /init
