@@ -147,8 +147,7 @@ internal static class BundleCommands
 
     private static void WriteJson(CommandContext ctx, BundleManifest m, string path, string? keyId, bool verified)
     {
-        using var s = new MemoryStream();
-        using (var w = new Utf8JsonWriter(s, new JsonWriterOptions { Indented = true }))
+        ctx.Out.WriteJson(w =>
         {
             w.WriteStartObject();
             w.WriteString("bundle", path);
@@ -157,7 +156,6 @@ internal static class BundleCommands
             w.WritePropertyName("manifest");
             using (var doc = JsonDocument.Parse(m.ToJson())) doc.RootElement.WriteTo(w);
             w.WriteEndObject();
-        }
-        ctx.Out.WriteLine(System.Text.Encoding.UTF8.GetString(s.ToArray()));
+        });
     }
 }

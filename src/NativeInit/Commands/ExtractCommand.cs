@@ -85,8 +85,7 @@ internal static class ExtractCommand
     private static void WriteJson(TextWriter w, string archive, string dir, ExtractionReport r, bool dryRun)
     {
         var s = r.Stats;
-        using var ms = new MemoryStream();
-        using (var j = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = false }))
+        w.WriteJson(j =>
         {
             j.WriteStartObject();
             j.WriteString("archive", archive);
@@ -116,7 +115,6 @@ internal static class ExtractCommand
             j.WriteNumber("write_cpu_seconds", Math.Round(r.WriteCpuTime.TotalSeconds, 6));
             j.WriteNumber("peak_rss_bytes", r.PeakRssBytes);
             j.WriteEndObject();
-        }
-        w.WriteLine(System.Text.Encoding.UTF8.GetString(ms.ToArray()));
+        }, indented: false);
     }
 }

@@ -60,8 +60,7 @@ internal static class GptCommand
         var mbr = read.Table is null ? MbrTable.Read(disk) : [];
         if (args.Has("json"))
         {
-            var buffer = new System.Buffers.ArrayBufferWriter<byte>();
-            using (var j = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+            ctx.Out.WriteJson(j =>
             {
                 j.WriteStartObject();
                 j.WriteString("disk", path);
@@ -106,8 +105,7 @@ internal static class GptCommand
                     j.WriteEndArray();
                 }
                 j.WriteEndObject();
-            }
-            ctx.Out.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan));
+            });
             return ExitCodes.Success;
         }
 
@@ -193,9 +191,7 @@ internal static class GptCommand
         var plan = GptApply.PlanFromBackup(disk, backup, wipePartitions: !args.Has("no-wipe"));
         if (args.Has("json"))
         {
-            var buffer = new System.Buffers.ArrayBufferWriter<byte>();
-            using (var j = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true })) plan.WriteJson(j);
-            ctx.Out.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan));
+            ctx.Out.WriteJson(j => plan.WriteJson(j));
         }
         else
         {

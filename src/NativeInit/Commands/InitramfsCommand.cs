@@ -66,8 +66,7 @@ internal static class InitramfsCommand
         var r = InitramfsBuilder.Build(options, output);
         if (args.Has("json"))
         {
-            using var buffer = new MemoryStream();
-            using (var w = new Utf8JsonWriter(buffer))
+            ctx.Out.WriteJson(w =>
             {
             w.WriteStartObject();
             w.WriteString("output", r.Output);
@@ -79,8 +78,7 @@ internal static class InitramfsCommand
             w.WriteStartArray("tools"); foreach (var t in r.Tools) w.WriteStringValue(t); w.WriteEndArray();
             w.WriteStartArray("libraries"); foreach (var l in r.Libraries) w.WriteStringValue(l); w.WriteEndArray();
             w.WriteEndObject();
-            }
-            ctx.Out.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
+            }, indented: false);
             return ExitCodes.Success;
         }
         ctx.Out.WriteLine($"{r.Output}: {ByteSize.Format(r.Size)} ({r.Size} bytes; {ByteSize.Format(r.UncompressedSize)} uncompressed), {r.Entries} entries");

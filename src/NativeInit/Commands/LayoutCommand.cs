@@ -68,9 +68,7 @@ internal static class LayoutCommand
         var plan = LayoutGrow.Plan(layout, disk);
         if (args.Has("json"))
         {
-            using var ms = new MemoryStream();
-            using (var j = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true })) plan.WriteJson(j);
-            ctx.Out.WriteLine(System.Text.Encoding.UTF8.GetString(ms.ToArray()));
+            ctx.Out.WriteJson(j => plan.WriteJson(j));
         }
         else plan.WriteText(ctx.Out);
         if (plan.NothingToDo || args.Has("dry-run")) return ExitCodes.Success;
@@ -107,9 +105,7 @@ internal static class LayoutCommand
     {
         if (args.Has("json"))
         {
-            using var ms = new MemoryStream();
-            using (var j = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true })) plan.WriteJson(j);
-            ctx.Out.WriteLine(System.Text.Encoding.UTF8.GetString(ms.ToArray()));
+            ctx.Out.WriteJson(j => plan.WriteJson(j));
         }
         else plan.WriteText(ctx.Out);
     }

@@ -36,8 +36,7 @@ internal static class LvmActivateCommand
         var (vg, done) = LvmActivation.ActivateFromDevice(args.Arguments[0]);
         if (args.Has("json"))
         {
-            using var ms = new MemoryStream();
-            using (var j = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+            ctx.Out.WriteJson(j =>
             {
                 j.WriteStartObject();
                 j.WriteString("dmVersion", version.ToString());
@@ -56,8 +55,7 @@ internal static class LvmActivateCommand
                 }
                 j.WriteEndArray();
                 j.WriteEndObject();
-            }
-            ctx.Out.WriteLine(System.Text.Encoding.UTF8.GetString(ms.ToArray()));
+            });
         }
         else
         {

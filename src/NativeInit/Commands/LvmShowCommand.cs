@@ -57,10 +57,7 @@ internal static class LvmShowCommand
         }
         if (args.Has("json"))
         {
-            using var ms = new MemoryStream();
-            using (var j = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
-                LvmReport.WriteJson(j, pv, device, offset);
-            ctx.Out.WriteLine(System.Text.Encoding.UTF8.GetString(ms.ToArray()));
+            ctx.Out.WriteJson(j => LvmReport.WriteJson(j, pv, device, offset));
         }
         else LvmReport.WriteText(ctx.Out, pv, device, offset);
         return ExitCodes.Success;
