@@ -60,47 +60,41 @@ public sealed record BundleManifest
 
     public BundlePart? FindPart(string role) => Parts.FirstOrDefault(p => p.Role == role);
 
-    public byte[] ToJson()
+    public byte[] ToJson() => JsonText.ToUtf8(w =>
     {
-        var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        w.WriteStartObject();
+        w.WriteNumber("formatVersion", FormatVersion);
+        w.WriteStartObject("product");
+        w.WriteString("name", ProductName);
+        w.WriteString("version", ProductVersion);
+        w.WriteEndObject();
+        w.WriteString("hashAlgorithm", HashAlgorithm);
+        w.WriteStartArray("parts");
+        foreach (var p in Parts)
         {
             w.WriteStartObject();
-            w.WriteNumber("formatVersion", FormatVersion);
-            w.WriteStartObject("product");
-            w.WriteString("name", ProductName);
-            w.WriteString("version", ProductVersion);
-            w.WriteEndObject();
-            w.WriteString("hashAlgorithm", HashAlgorithm);
-            w.WriteStartArray("parts");
-            foreach (var p in Parts)
-            {
-                w.WriteStartObject();
-                w.WriteString("name", p.Name);
-                w.WriteString("role", p.Role);
-                w.WriteNumber("size", p.Size);
-                w.WriteString("hash", p.Hash);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            w.WriteStartObject("rootfs");
-            w.WriteString("compression", Rootfs.Compression);
-            w.WriteNumber("uncompressedSize", Rootfs.UncompressedSize);
-            w.WriteNumber("entries", Rootfs.Entries);
-            w.WriteEndObject();
-            w.WriteStartObject("requirements");
-            w.WriteNumber("minimumRamBytes", MinimumRamBytes);
-            w.WriteNumber("minimumDiskBytes", MinimumDiskBytes);
-            w.WriteNumber("stageTwoMemoryBytes", StageTwoMemoryBytes);
-            w.WriteEndObject();
-            w.WriteStartObject("conversion");
-            w.WriteString("kernelCommandLine", KernelCommandLine);
-            w.WriteEndObject();
+            w.WriteString("name", p.Name);
+            w.WriteString("role", p.Role);
+            w.WriteNumber("size", p.Size);
+            w.WriteString("hash", p.Hash);
             w.WriteEndObject();
         }
-        ms.WriteByte((byte)'\n');
-        return ms.ToArray();
-    }
+        w.WriteEndArray();
+        w.WriteStartObject("rootfs");
+        w.WriteString("compression", Rootfs.Compression);
+        w.WriteNumber("uncompressedSize", Rootfs.UncompressedSize);
+        w.WriteNumber("entries", Rootfs.Entries);
+        w.WriteEndObject();
+        w.WriteStartObject("requirements");
+        w.WriteNumber("minimumRamBytes", MinimumRamBytes);
+        w.WriteNumber("minimumDiskBytes", MinimumDiskBytes);
+        w.WriteNumber("stageTwoMemoryBytes", StageTwoMemoryBytes);
+        w.WriteEndObject();
+        w.WriteStartObject("conversion");
+        w.WriteString("kernelCommandLine", KernelCommandLine);
+        w.WriteEndObject();
+        w.WriteEndObject();
+    });
 
     /// <summary>Parses and checks manifest.json (call only after its signature verified).</summary>
     public static BundleManifest Parse(ReadOnlySpan<byte> json)

@@ -68,40 +68,34 @@ public sealed record CarryRecord(IReadOnlyList<CarriedFile> Files, IReadOnlyList
         return new CarryRecord(files, passwords);
     }
 
-    public byte[] ToJson()
+    public byte[] ToJson() => JsonText.ToUtf8(w =>
     {
-        var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        w.WriteStartObject();
+        w.WriteNumber("formatVersion", FormatVersion);
+        w.WriteStartArray("files");
+        foreach (var f in Files)
         {
             w.WriteStartObject();
-            w.WriteNumber("formatVersion", FormatVersion);
-            w.WriteStartArray("files");
-            foreach (var f in Files)
-            {
-                w.WriteStartObject();
-                w.WriteString("path", f.Path);
-                w.WriteNumber("mode", f.Mode);
-                w.WriteNumber("uid", f.Uid);
-                w.WriteNumber("gid", f.Gid);
-                w.WriteBase64String("content", f.Content);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            w.WriteStartArray("passwords");
-            foreach (var p in Passwords)
-            {
-                w.WriteStartObject();
-                w.WriteString("user", p.User);
-                w.WriteString("hash", p.Hash);
-                w.WriteString("lastChange", p.LastChange);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
+            w.WriteString("path", f.Path);
+            w.WriteNumber("mode", f.Mode);
+            w.WriteNumber("uid", f.Uid);
+            w.WriteNumber("gid", f.Gid);
+            w.WriteBase64String("content", f.Content);
             w.WriteEndObject();
         }
-        ms.WriteByte((byte)'\n');
-        return ms.ToArray();
-    }
+        w.WriteEndArray();
+        w.WriteStartArray("passwords");
+        foreach (var p in Passwords)
+        {
+            w.WriteStartObject();
+            w.WriteString("user", p.User);
+            w.WriteString("hash", p.Hash);
+            w.WriteString("lastChange", p.LastChange);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    });
 
     public static CarryRecord Parse(ReadOnlySpan<byte> json, string what)
     {

@@ -299,8 +299,7 @@ public static class Stager
 
     private static void WriteUndo(string stageDir, string root, string stageRel, List<UndoChange> changes)
     {
-        var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        var json = JsonText.ToUtf8(w =>
         {
             w.WriteStartObject();
             w.WriteNumber("formatVersion", 1);
@@ -322,9 +321,8 @@ public static class Stager
             }
             w.WriteEndArray();
             w.WriteEndObject();
-        }
-        ms.WriteByte((byte)'\n');
-        File.WriteAllBytes(Path.Combine(stageDir, UndoFileName), ms.ToArray());
+        });
+        File.WriteAllBytes(Path.Combine(stageDir, UndoFileName), json);
         Sync();
     }
 
