@@ -75,7 +75,9 @@ internal sealed unsafe class LzmaDecoder
     {
         _win = window;
         _winSize = size;
-        _dictSize = dictSize;
+        // Distances are limited to the dictionary size as liblzma allocates it (at least 4 KiB, a multiple of 16),
+        // also in flat mode: a parallel slot releases the memory that lies more than this behind the position.
+        _dictSize = (uint)Math.Min(uint.MaxValue - 15, Math.Max(4096UL, (dictSize + 15UL) & ~15UL));
         _pos = 0;
         _dictStart = 0;
         _full = false;
@@ -445,7 +447,7 @@ internal sealed unsafe class LzmaDecoder
             }
 
             // Validate the distance against what has been decoded since the dictionary reset.
-            if (_full ? rep0 >= _dictSize : rep0 >= (uint)(pos - dictStart)) { ok = false; break; }
+            if (rep0 >= _dictSize || (!_full && rep0 >= (uint)(pos - dictStart))) { ok = false; break; }
             CopyMatch(win, winSize, ref pos, limit, rep0, ref len);
             if (len > 0) break; // stopped at the limit in the middle of a match
         }
