@@ -69,6 +69,11 @@ internal sealed unsafe class LzmaDecoder
     public int WindowSize => _winSize;
     public bool HasPendingMatch => _pendingLen > 0;
 
+    /// <summary>Matches reach back fewer than this many bytes: the dictionary size as liblzma allocates it (at least
+    /// 4 KiB, a multiple of 16).</summary>
+    public static uint DistanceLimit(uint dictSize) =>
+        (uint)Math.Min(uint.MaxValue - 15, Math.Max(4096UL, (dictSize + 15UL) & ~15UL));
+
     /// <summary>Uses <paramref name="window"/> (pinned, <paramref name="size"/> + <see cref="WindowTail"/> bytes).
     /// In flat mode <paramref name="size"/> is the block size; in circular mode it is dictSize + CircularSlack.</summary>
     public void SetWindow(byte* window, int size, uint dictSize)
@@ -77,7 +82,7 @@ internal sealed unsafe class LzmaDecoder
         _winSize = size;
         // Distances are limited to the dictionary size as liblzma allocates it (at least 4 KiB, a multiple of 16),
         // also in flat mode: a parallel slot releases the memory that lies more than this behind the position.
-        _dictSize = (uint)Math.Min(uint.MaxValue - 15, Math.Max(4096UL, (dictSize + 15UL) & ~15UL));
+        _dictSize = DistanceLimit(dictSize);
         _pos = 0;
         _dictStart = 0;
         _full = false;

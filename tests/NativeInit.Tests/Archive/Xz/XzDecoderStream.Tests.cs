@@ -102,15 +102,25 @@ public class XzDecoderDifferentialTests
     public void Memory_limit_reduces_the_workers_before_giving_up_parallel_decoding()
     {
         Tool.Require("xz");
-        var xz = XzTest.XzCli(Data, "-6", "-T2", "--block-size=100000"); // slots of about 360 KB
-        foreach (var (limit, parallel) in new[] { (1_200_000L, true), (800_000L, false) })
+        // Blocks of 100,000 bytes: each worker needs its window (the block, smaller than the dictionary) and a
+        // 256 KiB input buffer, the pool a few 64 KiB chunks per worker: about 0.6-0.7 MB per worker.
+        var xz = XzTest.XzCli(Data, "-6", "-T2", "--block-size=100000");
+        int previous = int.MaxValue;
+        var seen = new List<int>();
+        foreach (long limit in new[] { 64L << 20, 3_000_000L, 1_600_000L, 600_000L })
         {
             using var s = new XzDecoderStream(new MemoryStream(xz), new DecoderOptions { Threads = 8, MemoryLimit = limit });
             var o = new MemoryStream();
             s.CopyTo(o);
-            Assert.Equal(parallel, s.IsParallel);
             Assert.Equal(Data, o.ToArray());
+            Assert.Equal(s.ParallelWorkers > 1, s.IsParallel);
+            Assert.True(s.ParallelWorkers <= previous, $"more workers with less memory ({limit} bytes)");
+            previous = s.ParallelWorkers;
+            seen.Add(s.ParallelWorkers);
         }
+        Assert.Equal(8, seen[0]);
+        Assert.InRange(seen[1], 2, 7);
+        Assert.Equal(0, seen[^1]);
     }
 
     [SkippableFact]
