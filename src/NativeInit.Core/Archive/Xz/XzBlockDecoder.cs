@@ -37,8 +37,11 @@ internal static unsafe class Lzma2
     /// single-buffer decoding): before each chunk, if the chunk's output (plus the copy overshoot) could reach the
     /// chunk's own input, the rest of the input is first moved to <paramref name="spill"/>, so even an unusual but
     /// valid file decodes; nothing unread is ever overwritten.</summary>
+    /// <param name="progress">Told before each chunk how far the output will be written, and after it how far the
+    /// block is decoded (the parallel decoder backs its buffer with memory as it goes, hands the oldest block out
+    /// while it is decoded and gives back what lies behind the dictionary).</param>
     public static void DecodeFlat(LzmaDecoder lz, byte* input, int inLen, byte* output, int outSize, uint dictSize,
-        PinnedBuffer? spill = null)
+        PinnedBuffer? spill = null, IFlatProgress? progress = null)
     {
         lz.SetWindow(output, outSize, dictSize);
         bool needDict = true, needProps = true;
@@ -82,9 +85,11 @@ internal static unsafe class Lzma2
                 else if (ctrl >= 0xA0) lz.ResetState();
                 if (unpacked > outSize - lz.Position) XzFormat.Fail("LZMA2 data is longer than the block's uncompressed size");
                 if (packed > inLen - i) XzFormat.Fail("LZMA2 chunk runs past the block's compressed size");
+                progress?.WillWrite(lz.Position + unpacked + LzmaDecoder.WindowTail);
                 if (!lz.StartChunk(input + i, packed) || !lz.Decode(lz.Position + unpacked) || !lz.FinishChunk())
                     XzFormat.Fail("corrupt LZMA data");
                 i += packed;
+                progress?.Decoded(lz.Position);
             }
             else
             {
@@ -93,13 +98,25 @@ internal static unsafe class Lzma2
                 i += 2;
                 if (size > inLen - i) XzFormat.Fail("LZMA2 chunk runs past the block's compressed size");
                 if (size > outSize - lz.Position) XzFormat.Fail("LZMA2 data is longer than the block's uncompressed size");
+                progress?.WillWrite(lz.Position + size);
                 lz.CopyUncompressed(new ReadOnlySpan<byte>(input + i, size));
                 i += size;
+                progress?.Decoded(lz.Position);
             }
         }
         if (lz.Position != outSize) XzFormat.Fail("block is shorter than its recorded uncompressed size");
         if (i != inLen) XzFormat.Fail("block's compressed size does not match its LZMA2 data");
     }
+}
+
+/// <summary>What <see cref="Lzma2.DecodeFlat"/> tells its caller around each LZMA2 chunk.</summary>
+internal interface IFlatProgress
+{
+    /// <summary>The next chunk writes output bytes below <paramref name="end"/> (exclusive).</summary>
+    void WillWrite(int end);
+
+    /// <summary>Output bytes below <paramref name="position"/> are final (LZMA2 output, before other filters).</summary>
+    void Decoded(int position);
 }
 
 /// <summary>Pinned byte buffers that grow but are never freed while their owner lives (reused across blocks).</summary>

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Runtime.ExceptionServices;
+using NativeInit.Core.Platform;
 
 namespace NativeInit.Core.Archive.Xz;
 
@@ -7,99 +8,68 @@ namespace NativeInit.Core.Archive.Xz;
 /// Decodes blocks whose headers record both sizes on worker threads, in bounded memory, and hands the output out
 /// in file order while it is being decoded.
 ///
-/// A dispatcher thread walks the container and copies each block's compressed bytes into memory chunks; a worker
-/// decodes the block with its own <see cref="XzBlockDecoder"/> (a window of the dictionary size) into more chunks,
-/// which the reader takes in order as soon as each is full. A chunk goes back to a shared pool when it has been
-/// read (output) or decoded (input), so memory follows the reader instead of being held per block:
-/// - the block the reader is on (the head, or blocks already decoded before it) holds its remaining input and the
-///   chunks the reader has not taken yet: one or two when the reader keeps up;
-/// - the next block, decoded ahead, holds its whole output (a worker cannot stop halfway for long without losing
-///   its turn);
-/// - a worker that finished a quick block starts on the one after with what is left (<c>workers + 1</c> blocks are
-///   in flight), instead of waiting for its neighbour, and waits only when the pool runs dry.
+/// A dispatcher thread walks the container and reads each block's compressed bytes into a slot; a worker decodes
+/// the block in place into the slot's flat buffer (the buffer is the dictionary: the compressed bytes sit at its
+/// end, <see cref="Lzma2.DecodeFlat"/> never overwrites unread input) and verifies the check; the reader takes the
+/// blocks in file order.
 ///
-/// Memory: per worker, its window (dictionary + 4 KiB, or the block when smaller) and a 256 KiB input buffer; the
-/// pool is <see cref="PoolChunks"/> chunks of about a sixteenth of a block (64 KiB to 1 MiB); all reused, nothing
-/// allocated per block after warm-up. The total is checked against the memory limit before anything is allocated;
-/// fewer workers are used when it does not fit.
+/// Memory: a slot is only address space. The memory is a <see cref="PageChunkPool"/> of <c>workers × one block</c>,
+/// lent to slots a chunk (1 MiB, or a sixteenth of a small block) at a time as the dispatcher and the workers write,
+/// and taken back as soon as nothing will read it again. The oldest block is handed out while it is still being
+/// decoded (when LZMA2 is its only filter: its output is final as soon as it is written), so its memory circulates:
+/// what lies both behind the reader and more than the dictionary size behind the decoder goes back to the pool. Its
+/// worker thus holds about a dictionary, the next worker a whole block, and a worker that finished a quick block
+/// starts the one after with what is left (<c>workers + 1</c> slots) instead of waiting for its neighbour. Pages
+/// move between slots by mremap(2): none is copied or zeroed again after warm-up.
 ///
 /// No deadlock: the blocks younger than the oldest block still being decoded (the head) together never hold more
-/// than the pool minus <see cref="_reserve"/>, the most one block can hold while its reader keeps up (its input and
-/// two output chunks). So the head always gets memory once the reader has taken what is in front of it.
+/// than the pool minus <see cref="_reserve"/>, the most one block can hold at once when it is the head (its input,
+/// a dictionary and the chunks being written; a whole block when its output cannot be handed out early). So the
+/// head always gets memory once the reader has taken what is in front of it.
 ///
-/// A block without recorded sizes is decoded on the dispatcher thread, streaming, into chunks the same way.
+/// A block without recorded sizes is decoded on the dispatcher thread, streaming, in 1 MiB pieces, each one slot.
+/// Without an <see cref="AddressArena"/> (no low address space free) the caller decodes on one thread instead.
 /// </summary>
-internal sealed class XzParallelDecoder : IDisposable
+internal sealed unsafe class XzParallelDecoder : IDisposable
 {
-    /// <summary>A block in flight: its compressed bytes (until decoded), its decoded chunks (until read).</summary>
-    private sealed class Slot
+    /// <summary>Pieces of a block without recorded sizes.</summary>
+    private const int PieceSize = PageChunkPool.MaxChunkSize;
+    /// <summary>Bytes between the end of the uncompressed data and the end of the compressed data in a slot: four
+    /// stored chunks' worth, so only unusual files need the spill copy (stored chunks grow by 3 bytes per 64 KiB, so a
+    /// whole incompressible 24 MiB block needs about 65 KiB + 1 KiB).</summary>
+    private const int InPlaceMargin = 256 << 10;
+
+    private sealed class Slot(XzParallelDecoder owner) : IFlatProgress
     {
-        public long Seq;
+        // The slot's range and which of its chunks hold memory (changed under the gate).
+        public byte* Base;
+        public bool[] Backed = [];
+        public int Chunks => Backed.Length;
+        public int Held;
+        public int NextChunk;   // output chunks below this one were backed (some since taken back)
+        public int ReleasedTo;  // chunks below this one were taken back
+
+        public readonly PinnedBuffer Spill = new();
+        public readonly byte[] CheckField = new byte[64];
+        public LzmaDecoder? Lz;
+        public XzFilterChain? Filters;
+        public XzCheck? Check;
         public XzBlockHeader Header;
         public XzCheckType CheckType;
-        public readonly byte[] CheckField = new byte[64];
-        public int InLen;
-        public long OutLen;
-        public readonly List<byte[]?> In = [];
-        public readonly Queue<(byte[] Chunk, int Length)> Out = new();
-        public int Held;         // chunks taken from the pool (under the gate)
-        public bool Decoded;     // under the gate: the head moves past it
-        public bool Done;        // under the gate: no more output; Error says whether it failed
+        public long Seq;
+        public int InLen, InOffset, OutLen;
+        public uint DistanceLimit;
+        public bool Progressive;   // output is final as it is decoded: handed out early, memory given back early
+        public int Checked;        // bytes appended to the check (progressive blocks)
+        public bool Decoded;       // under the gate: no more writes
+        public int ReadPos;        // the reader's; read by the others with Volatile
+        public volatile int Ready; // bytes the reader may take
+        public volatile bool Done; // decoded or failed; Ready is final
         public Exception? Error;
         public bool IsEnd;
-    }
 
-    /// <summary>What a worker's <see cref="XzInput"/> reads: a block's compressed bytes, chunk after chunk; each
-    /// chunk goes back to the pool once copied.</summary>
-    private sealed class SlotInput(XzParallelDecoder owner) : ReadOnlyStream
-    {
-        private Slot? _slot;
-        private int _index, _offset, _left;
-
-        public void Begin(Slot slot)
-        {
-            _slot = slot;
-            _index = _offset = 0;
-            _left = slot.InLen;
-        }
-
-        public override int Read(Span<byte> buffer)
-        {
-            var s = _slot!;
-            int total = 0;
-            while (buffer.Length > 0 && _left > 0)
-            {
-                var chunk = s.In[_index]!;
-                int n = Math.Min(Math.Min(buffer.Length, _left), chunk.Length - _offset);
-                chunk.AsSpan(_offset, n).CopyTo(buffer);
-                buffer = buffer[n..];
-                _offset += n;
-                _left -= n;
-                total += n;
-                if (_offset == chunk.Length || _left == 0)
-                {
-                    s.In[_index++] = null;
-                    _offset = 0;
-                    owner.Return(s, chunk);
-                }
-            }
-            return total;
-        }
-    }
-
-    /// <summary>One worker's decoder, input buffer and block input, reused across blocks.</summary>
-    private sealed class Worker
-    {
-        public readonly SlotInput Stream;
-        public readonly XzInput Input;
-        public readonly XzBlockDecoder Decoder;
-
-        public Worker(XzParallelDecoder owner)
-        {
-            Stream = new SlotInput(owner);
-            Input = new XzInput(Stream);
-            Decoder = new XzBlockDecoder(Input);
-        }
+        void IFlatProgress.WillWrite(int end) => owner.Back(this, end);
+        void IFlatProgress.Decoded(int position) => owner.Publish(this, position);
     }
 
     private readonly XzStreamParser _parser;
@@ -108,22 +78,25 @@ internal sealed class XzParallelDecoder : IDisposable
     private readonly XzBlockHeader _first;
     private readonly int _threads;
     private readonly int _chunk;
+    private readonly PageChunkPool _pool;
+    private readonly Slot[] _slots;
     private readonly Slot?[] _inFlight;
     private readonly object _gate = new();
-    private readonly Stack<byte[]> _spare = new();
     private readonly BlockingCollection<Slot> _free = new(new ConcurrentQueue<Slot>());
     private readonly BlockingCollection<Slot> _work = new(new ConcurrentQueue<Slot>());
     private readonly BlockingCollection<Slot> _ordered = new(new ConcurrentQueue<Slot>());
     private readonly CancellationTokenSource _cts = new();
-    private int _capacity, _inUse, _reserve;
+    private readonly Thread _dispatcher;
+    private readonly Thread[] _workers;
     private long _nextSeq, _headSeq;
+    private int _reserve;
+    // Who sleeps on the gate (under it): wake-ups are sent only to someone who can go on, since every one is a
+    // context switch on a machine whose cores the workers keep busy.
+    private int _memoryWaiters;
+    private Slot? _readerWaitsOn;
     private XzBlockDecoder? _sequential;
-
-    // The reader's position.
     private Slot? _current;
-    private byte[]? _chunkData;
-    private int _chunkLength, _chunkPos;
-    private bool _finished;
+    private bool _finished, _disposed;
 
     public XzParallelDecoder(XzStreamParser parser, in XzBlockHeader first, DecoderOptions options)
     {
@@ -131,70 +104,89 @@ internal sealed class XzParallelDecoder : IDisposable
         _input = parser.Input;
         _options = options;
         _first = first;
-        _chunk = ChunkSizeFor(first);
         _threads = WorkersFor(first, options);
-        _capacity = PoolChunks(_threads, first, _chunk);
-        _inFlight = new Slot?[_threads + 1];
-        for (int i = 0; i < _inFlight.Length; i++) _free.Add(new Slot());
+        _chunk = ChunkSizeFor(first);
+        int chunks = SlotChunks(first, _chunk);
+        _pool = new PageChunkPool(AddressArena.Shared!, _chunk, PoolChunks(_threads, chunks));
+        _slots = new Slot[_threads + 1];
+        _inFlight = new Slot?[_slots.Length];
+        for (int i = 0; i < _slots.Length; i++)
+        {
+            var s = new Slot(this);
+            Reserve(s, chunks);
+            _slots[i] = s;
+            _free.Add(s);
+        }
+        _workers = new Thread[_threads];
         for (int i = 0; i < _threads; i++)
         {
-            var worker = new Worker(this);
-            new Thread(() => WorkLoop(worker)) { IsBackground = true, Name = "xz-worker-" + i }.Start();
+            _workers[i] = new Thread(WorkLoop) { IsBackground = true, Name = "xz-worker-" + i };
+            _workers[i].Start();
         }
-        new Thread(DispatchLoop) { IsBackground = true, Name = "xz-dispatch" }.Start();
+        _dispatcher = new Thread(DispatchLoop) { IsBackground = true, Name = "xz-dispatch" };
+        _dispatcher.Start();
     }
 
     /// <summary>Worker threads decoding blocks.</summary>
     public int Workers => _threads;
 
     /// <summary>Whether a file whose first block has this header goes parallel: several threads, both sizes
-    /// recorded, and at least two workers fit the memory limit.</summary>
+    /// recorded, at least two workers' blocks fit the memory limit, and the process has an address arena.</summary>
     public static bool Suits(in XzBlockHeader first, DecoderOptions options) =>
-        options.EffectiveThreads > 1 && WorkersFor(first, options) > 1;
+        options.EffectiveThreads > 1 && WorkersFor(first, options) > 1 && AddressArena.Shared is not null;
 
-    /// <summary>The memory chunk for blocks like <paramref name="first"/>: about a sixteenth of a block, a power of
-    /// two from 64 KiB to 1 MiB (finer for small blocks, so memory is not counted in whole megabytes).</summary>
-    private static int ChunkSizeFor(in XzBlockHeader first)
-    {
-        long want = Math.Clamp(Math.Max(first.UncompressedSize, first.CompressedSize) / 16, 64 << 10, 1 << 20);
-        return (int)System.Numerics.BitOperations.RoundUpToPowerOf2((ulong)want);
-    }
-
-    private static bool HasUsableSizes(in XzBlockHeader h) =>
-        h.HasSizes && h.UncompressedSize <= int.MaxValue / 2 && h.CompressedSize <= int.MaxValue / 2;
-
-    private static int ChunksOf(long bytes, int chunk) => (int)((bytes + chunk - 1) / chunk);
-
-    /// <summary>The most chunks a block holds while its reader keeps up: its input and two output chunks (the one
-    /// being filled, the one being read).</summary>
-    private static int NeedOf(in XzBlockHeader h, int chunk) => ChunksOf(h.CompressedSize, chunk) + 2;
-
-    /// <summary>Pool size for <paramref name="workers"/> workers: one block decoded ahead per worker but one, and
-    /// what every block in progress needs (what is left over lets a worker start early).</summary>
-    private static int PoolChunks(int workers, in XzBlockHeader h, int chunk)
-    {
-        int block = ChunksOf(h.UncompressedSize, chunk);
-        return (workers - 1) * block + workers * NeedOf(h, chunk);
-    }
-
-    /// <summary>Memory of one worker: its window, its input buffer, the filters' staging buffer.</summary>
-    private static long WorkerBytes(in XzBlockHeader h) =>
-        XzBlockDecoder.WindowBytes(h, out _) + LzmaDecoder.WindowTail + XzInput.Capacity + LzmaDecoder.InputPadding +
-        (h.FilterCount > 1 ? XzBlockDecoder.StagingSize : 0);
-
-    /// <summary>Memory of <paramref name="workers"/> workers and their pool.</summary>
-    private static long MemoryFor(int workers, in XzBlockHeader h, int chunk) =>
-        workers * WorkerBytes(h) + (long)PoolChunks(workers, h, chunk) * chunk;
-
-    /// <summary>Workers for blocks like <paramref name="first"/>: the threads asked for, fewer when they and their
-    /// pool would not fit the memory limit; 0 when the block records no sizes.</summary>
+    /// <summary>Workers for blocks like <paramref name="first"/>: the threads asked for, fewer when their blocks
+    /// would not fit the memory limit; 0 when the block records no sizes.</summary>
     private static int WorkersFor(in XzBlockHeader first, DecoderOptions options)
     {
-        if (!HasUsableSizes(first)) return 0;
         int chunk = ChunkSizeFor(first);
+        int chunks = SlotChunks(first, chunk);
+        if (chunks < 0) return 0;
         int workers = options.EffectiveThreads;
-        while (workers > 0 && MemoryFor(workers, first, chunk) > options.MemoryLimit) workers--;
+        while (workers > 0 && (long)PoolChunks(workers, chunks) * chunk > options.MemoryLimit) workers--;
         return workers;
+    }
+
+    /// <summary>The pool: one block per worker.</summary>
+    private static int PoolChunks(int workers, int slotChunks) => workers * slotChunks;
+
+    /// <summary>Bytes of a slot for a block: its data, the in-place margin, the input padding; -1 when the block
+    /// cannot go to a slot.</summary>
+    private static long SlotBytes(in XzBlockHeader h) =>
+        h.HasSizes && h.UncompressedSize <= int.MaxValue / 2 && h.CompressedSize <= int.MaxValue / 2
+            ? Math.Max(h.UncompressedSize, h.CompressedSize) + InPlaceMargin + LzmaDecoder.InputPadding
+            : -1;
+
+    /// <summary>The memory chunk for blocks like <paramref name="first"/>: about a sixteenth of a slot, a power of
+    /// two from 64 KiB (or the page size) to 1 MiB, so small blocks are not rounded up to whole megabytes.</summary>
+    private static int ChunkSizeFor(in XzBlockHeader first)
+    {
+        long want = Math.Max(SlotBytes(first) / 16, Math.Max(64 << 10, Environment.SystemPageSize));
+        return (int)Math.Min(PageChunkPool.MaxChunkSize, System.Numerics.BitOperations.RoundUpToPowerOf2((ulong)want));
+    }
+
+    /// <summary>Chunks of <paramref name="chunk"/> bytes in a slot for a block, -1 when it cannot go to a slot.</summary>
+    private static int SlotChunks(in XzBlockHeader h, int chunk)
+    {
+        long bytes = SlotBytes(h);
+        return bytes < 0 ? -1 : (int)((bytes + chunk - 1) / chunk);
+    }
+
+    /// <summary>Whether a later block goes to a worker: its slot, once per worker, fits the memory limit.</summary>
+    private bool FitsSlot(in XzBlockHeader h)
+    {
+        long chunks = SlotChunks(h, _chunk);
+        return chunks >= 0 && PoolChunks(_threads, (int)chunks) * (long)_chunk <= _options.MemoryLimit;
+    }
+
+    /// <summary>Gives a free slot (holding no chunk) a range of <paramref name="chunks"/> chunks.</summary>
+    private void Reserve(Slot s, int chunks)
+    {
+        if (s.Base is not null) _pool.GiveRange(s.Base, (long)s.Chunks * _chunk);
+        s.Base = null;
+        s.Backed = [];
+        s.Base = _pool.TakeRange((long)chunks * _chunk);
+        s.Backed = new bool[chunks];
     }
 
     // ---- the reader
@@ -204,50 +196,63 @@ internal sealed class XzParallelDecoder : IDisposable
         while (true)
         {
             if (_finished) return 0;
-            if (_chunkData is { } data)
+            var c = _current ??= _ordered.Take(_cts.Token);
+            int pos = c.ReadPos;
+            int ready = c.Ready;
+            if (pos < ready)
             {
-                int n = Math.Min(dst.Length, _chunkLength - _chunkPos);
-                data.AsSpan(_chunkPos, n).CopyTo(dst);
-                _chunkPos += n;
-                if (_chunkPos == _chunkLength)
+                int n = Math.Min(dst.Length, ready - pos);
+                new ReadOnlySpan<byte>(c.Base + pos, n).CopyTo(dst);
+                Volatile.Write(ref c.ReadPos, pos + n);
+                if (c.Progressive && (pos + n) / _chunk != pos / _chunk)
                 {
-                    _chunkData = null;
-                    Return(_current!, data);
+                    lock (_gate)
+                    {
+                        if (TakeBackBehind(c) && _memoryWaiters > 0) Monitor.PulseAll(_gate);
+                    }
                 }
                 return n;
             }
-            var c = _current ??= _ordered.Take(_cts.Token);
+            if (c.Done)
+            {
+                if (c.Error is not null)
+                {
+                    _finished = true;
+                    ExceptionDispatchInfo.Capture(c.Error).Throw();
+                }
+                if (c.IsEnd)
+                {
+                    _finished = true;
+                    return 0;
+                }
+                if (pos < c.Ready) continue;
+                lock (_gate)
+                {
+                    TakeBackAll(c);
+                    int i = (int)(c.Seq % _inFlight.Length);
+                    if (_inFlight[i] == c) _inFlight[i] = null;
+                    Monitor.PulseAll(_gate);
+                }
+                _current = null;
+                _free.Add(c);
+                continue;
+            }
             lock (_gate)
             {
-                while (c.Out.Count == 0 && !c.Done) Wait();
-                if (c.Out.Count > 0)
+                _readerWaitsOn = c;
+                try
                 {
-                    (_chunkData, _chunkLength) = c.Out.Dequeue();
-                    _chunkPos = 0;
-                    continue;
+                    while (c.ReadPos == c.Ready && !c.Done) Wait();
+                }
+                finally
+                {
+                    _readerWaitsOn = null;
                 }
             }
-            if (c.Error is not null)
-            {
-                _finished = true;
-                ExceptionDispatchInfo.Capture(c.Error).Throw();
-            }
-            if (c.IsEnd)
-            {
-                _finished = true;
-                return 0;
-            }
-            lock (_gate)
-            {
-                int i = (int)(c.Seq % _inFlight.Length);
-                if (_inFlight[i] == c) _inFlight[i] = null;
-            }
-            _current = null;
-            _free.Add(c);
         }
     }
 
-    // ---- the pool (the methods named ...Locked, and Wait, run under the gate)
+    // ---- memory (the methods below run under the gate, except Back and Publish, which take it)
 
     /// <summary>Waits for a change under the gate; throws once the decoder is disposed.</summary>
     private void Wait()
@@ -258,72 +263,94 @@ internal sealed class XzParallelDecoder : IDisposable
     }
 
     /// <summary>Whether <paramref name="s"/> may take one more chunk now.</summary>
-    private bool MayTakeLocked(Slot s)
+    private bool MayTake(Slot s)
     {
-        if (_inUse >= _capacity) return false;
+        if (_pool.Available == 0) return false;
         if (s.Seq == _headSeq) return true;
         int younger = 0;
         foreach (var o in _inFlight)
             if (o is not null && o.Seq > _headSeq) younger += o.Held;
-        return younger + 1 <= _capacity - _reserve;
+        return younger + 1 <= _pool.Capacity - _reserve;
     }
 
-    /// <summary>A chunk for <paramref name="s"/>, once the pool and the head's reserve allow.</summary>
-    private byte[] Take(Slot s)
+    /// <summary>Backs chunks [<paramref name="first"/>, <paramref name="last"/>] of a slot, waiting for memory.</summary>
+    private void Acquire(Slot s, int first, int last)
     {
-        lock (_gate)
+        for (int i = first; i <= last; i++)
         {
-            while (!MayTakeLocked(s)) Wait();
-            _inUse++;
+            if (s.Backed[i]) continue;
+            if (!MayTake(s))
+            {
+                _memoryWaiters++;
+                try
+                {
+                    do Wait(); while (!MayTake(s));
+                }
+                finally
+                {
+                    _memoryWaiters--;
+                }
+            }
+            _pool.Lend(s.Base + (long)i * _chunk);
+            s.Backed[i] = true;
             s.Held++;
-            return _spare.Count > 0 ? _spare.Pop() : GC.AllocateUninitializedArray<byte>(_chunk);
         }
     }
 
-    /// <summary>A chunk of <paramref name="s"/> is read or decoded: back to the pool.</summary>
-    private void Return(Slot s, byte[] chunk)
+    /// <summary>Takes back the chunks of a progressive block that nothing will read again: behind the reader, and
+    /// (while it is being decoded) more than the match distance limit behind the decoder.</summary>
+    private bool TakeBackBehind(Slot s)
     {
-        lock (_gate)
+        long limit = Volatile.Read(ref s.ReadPos);
+        if (!s.Decoded) limit = Math.Min(limit, (long)s.Ready - s.DistanceLimit);
+        int to = limit <= 0 ? 0 : (int)(limit / _chunk);
+        bool any = false;
+        for (int i = s.ReleasedTo; i < to; i++)
         {
-            _inUse--;
+            if (!s.Backed[i]) continue;
+            _pool.TakeBack(s.Base + (long)i * _chunk);
+            s.Backed[i] = false;
             s.Held--;
-            if (chunk.Length == _chunk) _spare.Push(chunk);
-            Monitor.PulseAll(_gate);
+            any = true;
+        }
+        if (to > s.ReleasedTo) s.ReleasedTo = to;
+        return any;
+    }
+
+    private void TakeBackAll(Slot s)
+    {
+        for (int i = 0; i < s.Chunks; i++)
+        {
+            if (!s.Backed[i]) continue;
+            _pool.TakeBack(s.Base + (long)i * _chunk);
+            s.Backed[i] = false;
+            s.Held--;
         }
     }
 
     /// <summary>Registers a free slot as the next block in file order.</summary>
     private void Enter(Slot s, int need)
     {
-        lock (_gate)
-        {
-            s.Seq = _nextSeq++;
-            _inFlight[s.Seq % _inFlight.Length] = s;
-            s.In.Clear();
-            s.Out.Clear();
-            s.Held = 0;
-            s.Decoded = false;
-            s.Done = false;
-            s.Error = null;
-            _reserve = Math.Max(_reserve, need);
-        }
-    }
-
-    private void Publish(Slot s, byte[] chunk, int length)
-    {
-        lock (_gate)
-        {
-            s.Out.Enqueue((chunk, length));
-            Monitor.PulseAll(_gate);
-        }
+        s.Seq = _nextSeq++;
+        _inFlight[s.Seq % _inFlight.Length] = s;
+        s.Decoded = false;
+        s.Done = false;
+        s.Ready = 0;
+        s.ReadPos = 0;
+        s.NextChunk = 0;
+        s.ReleasedTo = 0;
+        s.Checked = 0;
+        s.Error = null;
+        _reserve = Math.Max(_reserve, need);
     }
 
     /// <summary>A block is decoded (or failed): the head moves past every decoded block.</summary>
-    private void Finish(Slot s, Exception? error)
+    private void Finish(Slot s, int ready, Exception? error)
     {
         lock (_gate)
         {
             s.Error = error;
+            if (error is null) s.Ready = ready;
             s.Done = true;
             s.Decoded = true;
             while (_inFlight[_headSeq % _inFlight.Length] is { } h && h.Seq == _headSeq && h.Decoded) _headSeq++;
@@ -331,26 +358,34 @@ internal sealed class XzParallelDecoder : IDisposable
         }
     }
 
-    /// <summary>Decodes a block into chunks, publishing each as it fills.</summary>
-    private void Fill(Slot s, XzBlockDecoder decoder)
+    // ---- worker callbacks (IFlatProgress)
+
+    private void Back(Slot s, int end)
     {
-        while (true)
+        _cts.Token.ThrowIfCancellationRequested();
+        int last = (end - 1) / _chunk;
+        if (last < s.NextChunk) return;
+        if (last >= s.Chunks) XzFormat.Fail("LZMA2 data is longer than the block's uncompressed size");
+        lock (_gate)
         {
-            var chunk = Take(s);
-            int len = 0;
-            while (len < chunk.Length)
-            {
-                int r = decoder.Read(chunk.AsSpan(len));
-                if (r == 0) break;
-                len += r;
-            }
-            if (len == 0)
-            {
-                Return(s, chunk);
-                return;
-            }
-            Publish(s, chunk, len);
-            if (len < chunk.Length) return;
+            Acquire(s, s.NextChunk, last);
+            s.NextChunk = last + 1;
+        }
+    }
+
+    private void Publish(Slot s, int position)
+    {
+        if (!s.Progressive) return;
+        s.Check!.Append(new ReadOnlySpan<byte>(s.Base + s.Checked, position - s.Checked));
+        s.Checked = position;
+        lock (_gate)
+        {
+            s.Ready = position;
+            bool freed = TakeBackBehind(s);
+            // The reader is woken once a chunk's worth is ready (or at the block's end, in Finish), not for every
+            // LZMA2 chunk.
+            if ((freed && _memoryWaiters > 0) || (_readerWaitsOn == s && position - s.ReadPos >= _chunk))
+                Monitor.PulseAll(_gate);
         }
     }
 
@@ -366,7 +401,7 @@ internal sealed class XzParallelDecoder : IDisposable
             {
                 if (haveBlock)
                 {
-                    if (FitsPool(header)) Dispatch(header);
+                    if (FitsSlot(header)) Dispatch(header);
                     else DecodeInline(header);
                 }
                 else
@@ -376,14 +411,14 @@ internal sealed class XzParallelDecoder : IDisposable
                 }
                 haveBlock = _parser.NextBlock(out header);
             }
-            _ordered.Add(new Slot { IsEnd = true, Done = true });
+            _ordered.Add(new Slot(this) { IsEnd = true, Done = true });
         }
         catch (OperationCanceledException) when (_cts.IsCancellationRequested)
         {
         }
         catch (Exception e)
         {
-            try { _ordered.Add(new Slot { Error = Wrap(e), Done = true }); } catch (InvalidOperationException) { }
+            try { _ordered.Add(new Slot(this) { Error = Wrap(e), Done = true }); } catch (InvalidOperationException) { }
         }
     }
 
@@ -391,67 +426,88 @@ internal sealed class XzParallelDecoder : IDisposable
         e is NativeInitException or IOException or OutOfMemoryException ? e
             : new InvalidDataFormatException($"xz: corrupt data ({e.GetType().Name}: {e.Message})", e);
 
-    /// <summary>Whether a block goes to a worker: both sizes recorded, and the workers and a pool for blocks of
-    /// its size fit the memory limit (the pool grows to it). Otherwise it is decoded inline.</summary>
-    private bool FitsPool(in XzBlockHeader h)
-    {
-        if (!HasUsableSizes(h) || MemoryFor(_threads, h, _chunk) > _options.MemoryLimit) return false;
-        int want = PoolChunks(_threads, h, _chunk);
-        lock (_gate)
-        {
-            if (want > _capacity) _capacity = want;
-        }
-        return true;
-    }
-
     private void Dispatch(in XzBlockHeader h)
     {
         var slot = _free.Take(_cts.Token);
-        Enter(slot, NeedOf(h, _chunk));
-        int comp = (int)h.CompressedSize;
+        int comp = (int)h.CompressedSize, unc = (int)h.UncompressedSize;
+        int chunks = SlotChunks(h, _chunk);
+        // A free slot holds no memory, so a bigger block just gets a bigger range; the pool grows to workers × the
+        // biggest block (FitsSlot kept that within the memory limit).
+        if (chunks > slot.Chunks) Reserve(slot, chunks);
         slot.Header = h;
         slot.CheckType = _parser.Check;
+        slot.Progressive = h.FilterCount == 1;
+        slot.DistanceLimit = LzmaDecoder.DistanceLimit(h.DictionarySize);
+        // In-place decoding: the compressed bytes go at the end of the output buffer, ending InPlaceMargin past the
+        // uncompressed size, so the output (which grows faster than the input is consumed) does not reach unread
+        // input; DecodeFlat checks before every chunk and moves the rest aside if it would.
+        int placement = Math.Max(unc, comp) + InPlaceMargin;
+        slot.InOffset = placement - comp;
         slot.InLen = comp;
-        slot.OutLen = h.UncompressedSize;
-        for (int left = comp; left > 0;)
+        slot.OutLen = unc;
+        int inFirst = slot.InOffset / _chunk, inLast = (placement + LzmaDecoder.InputPadding - 1) / _chunk;
+        // What the block holds at most as the head: its input, the dictionary behind the position, and the LZMA2
+        // chunk being decoded ahead of it (2 MiB and the copy overshoot, one more chunk for a position inside a
+        // chunk); a block with other filters holds all of it until read.
+        int dictChunks = (int)Math.Min(int.MaxValue / 4, (slot.DistanceLimit + (long)_chunk - 1) / _chunk + 1);
+        int ahead = (Lzma2.MaxChunkUncompressed + LzmaDecoder.WindowTail + _chunk - 1) / _chunk + 1;
+        int need = slot.Progressive ? Math.Min(chunks, dictChunks + ahead + inLast - inFirst + 1) : chunks;
+        lock (_gate)
         {
-            var chunk = Take(slot);
-            int n = Math.Min(left, chunk.Length);
-            _input.ReadExactly(chunk.AsSpan(0, n), "block data");
-            slot.In.Add(chunk);
-            left -= n;
+            int capacity = PoolChunks(_threads, chunks);
+            if (capacity > _pool.Capacity) _pool.Grow(capacity - _pool.Capacity);
+            Enter(slot, need);
+            Acquire(slot, inFirst, inLast);
         }
-        _parser.EndBlock(h, comp, h.UncompressedSize, slot.CheckField);
+        _input.ReadExactly(new Span<byte>(slot.Base + slot.InOffset, comp), "block data");
+        _parser.EndBlock(h, comp, unc, slot.CheckField);
         _ordered.Add(slot);
         _work.Add(slot);
     }
 
     private void DecodeInline(in XzBlockHeader h)
     {
-        var slot = _free.Take(_cts.Token);
-        Enter(slot, 2);
-        _ordered.Add(slot);
-        try
+        _sequential ??= new XzBlockDecoder(_input);
+        _sequential.Begin(h, _parser.Check, _options.MemoryLimit);
+        long start = _input.Consumed;
+        while (true)
         {
-            _sequential ??= new XzBlockDecoder(_input);
-            _sequential.Begin(h, _parser.Check, _options.MemoryLimit);
-            long start = _input.Consumed;
-            Fill(slot, _sequential);
-            Span<byte> check = stackalloc byte[64];
-            _parser.EndBlock(h, _input.Consumed - start, _sequential.Produced, check);
-            if (!_sequential.Check.Matches(check)) XzFormat.Fail($"{_sequential.Check.Name} check mismatch: the data is corrupt");
+            var slot = _free.Take(_cts.Token);
+            slot.Progressive = false;
+            int pieceChunks = Math.Min(slot.Chunks, PieceSize / _chunk);
+            int piece = pieceChunks * _chunk;
+            lock (_gate)
+            {
+                Enter(slot, pieceChunks);
+                Acquire(slot, 0, pieceChunks - 1);
+            }
+            _ordered.Add(slot);
+            int len = 0;
+            try
+            {
+                while (len < piece)
+                {
+                    int r = _sequential.Read(new Span<byte>(slot.Base + len, piece - len));
+                    if (r == 0) break;
+                    len += r;
+                }
+            }
+            catch (Exception e)
+            {
+                Finish(slot, 0, Wrap(e));
+                throw;
+            }
+            Finish(slot, len, null);
+            if (len == 0) break;
         }
-        catch (Exception e)
-        {
-            Finish(slot, Wrap(e));
-            throw;
-        }
-        Finish(slot, null);
+        Span<byte> check = stackalloc byte[64];
+        _parser.EndBlock(h, _input.Consumed - start, _sequential.Produced, check);
+        if (!_sequential.Check.Matches(check)) XzFormat.Fail($"{_sequential.Check.Name} check mismatch: the data is corrupt");
     }
 
     // ---- the workers
 
-    private void WorkLoop(Worker w)
+    private void WorkLoop()
     {
         try
         {
@@ -461,13 +517,13 @@ internal sealed class XzParallelDecoder : IDisposable
                 Exception? error = null;
                 try
                 {
-                    Decode(w, slot);
+                    Decode(slot);
                 }
                 catch (Exception e)
                 {
                     error = Wrap(e);
                 }
-                Finish(slot, error);
+                Finish(slot, slot.OutLen, error);
             }
         }
         catch (OperationCanceledException)
@@ -475,22 +531,45 @@ internal sealed class XzParallelDecoder : IDisposable
         }
     }
 
-    private void Decode(Worker w, Slot s)
+    private static void Decode(Slot s)
     {
-        w.Stream.Begin(s);
-        w.Input.Reset(w.Stream);
-        w.Decoder.Begin(s.Header, s.CheckType, _options.MemoryLimit);
-        Fill(s, w.Decoder);
-        if (w.Decoder.Produced != s.OutLen) XzFormat.Fail("block is shorter than its recorded uncompressed size");
-        if (w.Input.Consumed != s.InLen || !w.Input.AtEnd) XzFormat.Fail("block's compressed size does not match its LZMA2 data");
-        if (!w.Decoder.Check.Matches(s.CheckField)) XzFormat.Fail($"{w.Decoder.Check.Name} check mismatch: the data is corrupt");
+        s.Lz ??= new LzmaDecoder();
+        s.Filters ??= new XzFilterChain();
+        s.Check ??= new XzCheck();
+        ref readonly var h = ref s.Header;
+        s.Check.Reset(s.CheckType);
+        Lzma2.DecodeFlat(s.Lz, s.Base + s.InOffset, s.InLen, s.Base, s.OutLen, h.DictionarySize, s.Spill, s);
+        if (!s.Progressive)
+        {
+            var output = new Span<byte>(s.Base, s.OutLen);
+            s.Filters.Reset(h);
+            if (s.Filters.Count > 0) s.Filters.Process(output, output.Length, final: true);
+            s.Check.Append(output);
+        }
+        if (!s.Check.Matches(s.CheckField)) XzFormat.Fail($"{s.Check.Name} check mismatch: the data is corrupt");
     }
 
-    /// <summary>Stops the threads (they hold nothing but managed memory, so nothing waits for them).</summary>
+    /// <summary>Stops the threads and gives the memory back. The slots' ranges are given back only once every
+    /// thread has stopped (a thread still writing would fault); a dispatcher stuck for more than a few seconds in a
+    /// read of its input leaves them reserved.</summary>
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         _finished = true;
         _cts.Cancel();
         lock (_gate) Monitor.PulseAll(_gate);
+        var deadline = Environment.TickCount64 + 5000;
+        bool stopped = _dispatcher.Join(TimeSpan.FromMilliseconds(Math.Max(0, deadline - Environment.TickCount64)));
+        foreach (var w in _workers)
+            stopped &= w.Join(TimeSpan.FromMilliseconds(Math.Max(0, deadline - Environment.TickCount64)));
+        if (!stopped) return;
+        foreach (var s in _slots)
+        {
+            if (s.Base is null) continue;
+            _pool.GiveRange(s.Base, (long)s.Chunks * _chunk);
+            s.Base = null;
+        }
+        _pool.Dispose();
     }
 }

@@ -264,3 +264,63 @@ public class XzTestFilesTests
         return File.ReadAllBytes(t.Combine("out"));
     }
 }
+
+/// <summary>The parallel decoder's memory: a pool of one block per worker that the blocks share.</summary>
+[Trait("Category", "Integration")]
+public class XzParallelMemoryTests
+{
+    private static readonly byte[] Data = XzTest.Sample(400_000, seed: 11);
+
+    [SkippableFact]
+    public void Decoders_running_at_once_in_one_process_each_give_exact_output()
+    {
+        Tool.Require("xz");
+        var good = XzTest.XzCli(Data, "-6", "-T2", "--block-size=30000");
+        var bad = (byte[])good.Clone();
+        bad[good.Length / 2] ^= 0x10;
+        var errors = new System.Collections.Concurrent.ConcurrentBag<string>();
+        Parallel.For(0, 48, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
+        {
+            try
+            {
+                if (i % 3 == 2)
+                {
+                    try
+                    {
+                        XzTest.Decode(bad, 2);
+                        errors.Add($"#{i}: corrupt file decoded");
+                    }
+                    catch (InvalidDataFormatException)
+                    {
+                    }
+                }
+                else if (!Data.AsSpan().SequenceEqual(XzTest.Decode(good, 2, readSize: 1000 + i * 997)))
+                {
+                    errors.Add($"#{i}: output differs");
+                }
+            }
+            catch (Exception e)
+            {
+                errors.Add($"#{i}: {e.GetType().Name}: {e.Message}");
+            }
+        });
+        Assert.True(errors.IsEmpty, string.Join("\n", errors));
+    }
+
+    [SkippableTheory]
+    [InlineData(1)]       // a reader that takes a byte at a time: blocks wait for memory behind it
+    [InlineData(1 << 20)]
+    public void Many_blocks_through_the_smallest_pool_decode_exactly(int readSize)
+    {
+        Tool.Require("xz");
+        // 27 blocks of 15,000 bytes; the memory limit allows exactly two workers' blocks.
+        var xz = XzTest.XzCli(Data, "-6", "-T2", "--block-size=15000");
+        using var s = new XzDecoderStream(new MemoryStream(xz), new DecoderOptions { Threads = 2, MemoryLimit = 2 * 5 * (64 << 10) });
+        var o = new MemoryStream();
+        var buf = new byte[readSize];
+        int n;
+        while ((n = s.Read(buf, 0, buf.Length)) > 0) o.Write(buf, 0, n);
+        Assert.Equal(2, s.ParallelWorkers);
+        Assert.True(Data.AsSpan().SequenceEqual(o.ToArray()));
+    }
+}

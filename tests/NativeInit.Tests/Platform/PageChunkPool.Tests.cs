@@ -1,0 +1,87 @@
+using NativeInit.Core.Platform;
+
+namespace NativeInit.Tests.Platform;
+
+/// <summary>The page mover under the parallel xz decoder: chunks move between ranges without being copied or
+/// zeroed, a range whose chunk was taken back reads zeros, and a gap is never mapped over once someone else has it.</summary>
+public unsafe class PageChunkPoolTests
+{
+    private const int Chunk = 64 << 10;
+
+    private static AddressArena Arena()
+    {
+        Skip.If(AddressArena.Shared is null, "no low address space could be reserved in this process");
+        return AddressArena.Shared!;
+    }
+
+    [SkippableFact]
+    public void The_arena_lies_far_below_where_the_kernel_places_mappings()
+    {
+        var arena = Arena();
+        byte* p = arena.Take(3 * Chunk);
+        try
+        {
+            Assert.InRange((ulong)p, 64UL << 30, (320UL + 64) << 30);
+            // The kernel's own choice for a mapping without an address is far above.
+            byte* q = (byte*)Libc.mmap(null, Chunk, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS, -1, 0);
+            Assert.True((ulong)q > 1UL << 40, $"mmap without a hint gave 0x{(ulong)q:x}");
+            _ = Libc.munmap(q, Chunk);
+        }
+        finally
+        {
+            arena.Give(p, 3 * Chunk);
+        }
+        // First fit: the range just given back is the one handed out again.
+        byte* again = arena.Take(Chunk);
+        Assert.Equal((ulong)p, (ulong)again);
+        arena.Give(again, Chunk);
+    }
+
+    [SkippableFact]
+    public void Lent_pages_move_with_their_contents_and_leave_zeros_behind()
+    {
+        using var pool = new PageChunkPool(Arena(), Chunk, 2);
+        byte* range = pool.TakeRange(4 * Chunk);
+        try
+        {
+            Assert.Equal(2, pool.Available);
+            pool.Lend(range);
+            Assert.Equal(1, pool.Available);
+            new Span<byte>(range, Chunk).Fill(0xA5);
+            pool.TakeBack(range);
+            Assert.Equal(2, pool.Available);
+            // Empty memory where the chunk was; the chunk itself, lent again elsewhere, still holds what was written
+            // (the last one parked is the first one lent).
+            Assert.True(new ReadOnlySpan<byte>(range, Chunk).IndexOfAnyExcept((byte)0) < 0);
+            pool.Lend(range + 3 * Chunk);
+            Assert.True(new ReadOnlySpan<byte>(range + 3 * Chunk, Chunk).IndexOfAnyExcept((byte)0xA5) < 0);
+            pool.TakeBack(range + 3 * Chunk);
+            Assert.False(pool.Broken);
+        }
+        finally
+        {
+            pool.GiveRange(range, 4 * Chunk);
+        }
+    }
+
+    [SkippableFact]
+    public void A_gap_taken_by_another_mapping_is_never_mapped_over()
+    {
+        var arena = Arena();
+        byte* p = arena.Take(2 * Chunk);
+        // Make a gap, then let "someone else" map there (MAP_FIXED, as the test is the only mapper of this range).
+        Assert.Equal(0, Libc.munmap(p + Chunk, Chunk));
+        void* foreign = Libc.mmap(p + Chunk, Chunk, Libc.PROT_READ | Libc.PROT_WRITE,
+            Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_FIXED, -1, 0);
+        Assert.Equal((ulong)(p + Chunk), (ulong)foreign);
+        p[Chunk] = 42;
+        var e = Assert.Throws<PosixException>(() => AddressArena.Refill(p + Chunk, Chunk, Libc.PROT_READ | Libc.PROT_WRITE));
+        Assert.Contains("taken by another mapping", e.Message);
+        Assert.Equal(42, p[Chunk]);
+        // A real gap is refilled with empty memory.
+        Assert.Equal(0, Libc.munmap(p + Chunk, Chunk));
+        AddressArena.Refill(p + Chunk, Chunk, Libc.PROT_READ | Libc.PROT_WRITE);
+        Assert.Equal(0, p[Chunk]);
+        arena.Give(p, 2 * Chunk);
+    }
+}
