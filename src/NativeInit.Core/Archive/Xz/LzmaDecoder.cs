@@ -196,6 +196,17 @@ internal sealed unsafe class LzmaDecoder
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MatchedBit(ushort* lp, ref uint sym, ref uint offset, ref uint matchByte, ref uint range,
+                                   ref uint code, ref byte* inp)
+    {
+        matchByte <<= 1;
+        uint matchBit = matchByte & offset;
+        uint bit = BitNoBranch(lp + offset + matchBit + sym, ref range, ref code, ref inp);
+        sym = (sym << 1) | bit;
+        offset &= matchBit ^ (bit - 1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint Tree(ushort* p, int bits, ref uint range, ref uint code, ref byte* inp)
     {
         uint m = 1;
@@ -337,21 +348,18 @@ internal sealed unsafe class LzmaDecoder
                 {
                     long src = rpos - (long)rep0 - 1;
                     uint matchByte = src >= 0 ? wb[src] : _win[src + _dictStart + _winSize];
+                    // Matched literal, without data-dependent branches: while the bits agree with the match
+                    // byte, offset selects the coder for its bit; after the first mismatch offset is 0 and the
+                    // rest is a plain literal (offset &= bit ? matchBit : ~matchBit).
                     uint offset = 0x100;
-                    do
-                    {
-                        matchByte <<= 1;
-                        uint matchBit = matchByte & offset;
-                        uint bit = Bit(lp + offset + matchBit + sym, ref range, ref code, ref inp);
-                        sym = (sym << 1) | bit;
-                        offset &= bit != 0 ? matchBit : ~matchBit;
-                        if (offset == 0)
-                        {
-                            // After the first mismatch the rest is a plain literal.
-                            while (sym < 0x100) sym = (sym << 1) | Bit(lp + sym, ref range, ref code, ref inp);
-                            break;
-                        }
-                    } while (sym < 0x100);
+                    MatchedBit(lp, ref sym, ref offset, ref matchByte, ref range, ref code, ref inp);
+                    MatchedBit(lp, ref sym, ref offset, ref matchByte, ref range, ref code, ref inp);
+                    MatchedBit(lp, ref sym, ref offset, ref matchByte, ref range, ref code, ref inp);
+                    MatchedBit(lp, ref sym, ref offset, ref matchByte, ref range, ref code, ref inp);
+                    MatchedBit(lp, ref sym, ref offset, ref matchByte, ref range, ref code, ref inp);
+                    MatchedBit(lp, ref sym, ref offset, ref matchByte, ref range, ref code, ref inp);
+                    MatchedBit(lp, ref sym, ref offset, ref matchByte, ref range, ref code, ref inp);
+                    MatchedBit(lp, ref sym, ref offset, ref matchByte, ref range, ref code, ref inp);
                     state = state < 10 ? state - 3 : state - 6;
                 }
                 wb[rpos++] = (byte)sym;
