@@ -214,6 +214,19 @@ internal sealed unsafe class LzmaDecoder
         return m - (1u << bits);
     }
 
+    /// <summary>A 6-bit tree (the distance slot) without data-dependent branches, unrolled.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Tree6NoBranch(ushort* p, ref uint range, ref uint code, ref byte* inp)
+    {
+        uint m = 2 | BitNoBranch(p + 1, ref range, ref code, ref inp);
+        m = (m << 1) | BitNoBranch(p + m, ref range, ref code, ref inp);
+        m = (m << 1) | BitNoBranch(p + m, ref range, ref code, ref inp);
+        m = (m << 1) | BitNoBranch(p + m, ref range, ref code, ref inp);
+        m = (m << 1) | BitNoBranch(p + m, ref range, ref code, ref inp);
+        m = (m << 1) | BitNoBranch(p + m, ref range, ref code, ref inp);
+        return m - 64;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint Len(ushort* p, uint posState, ref uint range, ref uint code, ref byte* inp)
     {
@@ -376,7 +389,7 @@ internal sealed unsafe class LzmaDecoder
                 len = (int)Len(probs + LenCoder, posState, ref range, ref code, ref inp);
                 state = state < 7 ? 7 : 10;
                 int lenState = len - 2 < 3 ? len - 2 : 3;
-                uint slot = Tree(probs + PosSlot + (lenState << 6), 6, ref range, ref code, ref inp);
+                uint slot = Tree6NoBranch(probs + PosSlot + (lenState << 6), ref range, ref code, ref inp);
                 if (slot < 4)
                 {
                     rep0 = slot;
