@@ -422,14 +422,16 @@ internal sealed unsafe class LzmaDecoder
                             d = (d << 1) | (1 - t);
                         } while (--n > 0);
                         dist += d << 4;
+                        // The four align bits (a reverse tree), unrolled and branchless.
                         ushort* al = probs + Align;
-                        uint m = 1;
-                        for (int i = 0; i < 4; i++)
-                        {
-                            uint b = Bit(al + m, ref range, ref code, ref inp);
-                            m = (m << 1) | b;
-                            dist |= b << i;
-                        }
+                        uint b0 = BitNoBranch(al + 1, ref range, ref code, ref inp);
+                        uint m = 2 | b0;
+                        uint b1 = BitNoBranch(al + m, ref range, ref code, ref inp);
+                        m = (m << 1) | b1;
+                        uint b2 = BitNoBranch(al + m, ref range, ref code, ref inp);
+                        m = (m << 1) | b2;
+                        uint b3 = BitNoBranch(al + m, ref range, ref code, ref inp);
+                        dist |= b0 | (b1 << 1) | (b2 << 2) | (b3 << 3);
                         if (dist == uint.MaxValue) goto Fail; // end marker: not allowed in LZMA2
                     }
                     rep0 = dist;
