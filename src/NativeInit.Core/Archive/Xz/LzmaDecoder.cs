@@ -227,13 +227,23 @@ internal sealed unsafe class LzmaDecoder
         return m - 64;
     }
 
+    /// <summary>A 3-bit tree (low and middle lengths) without data-dependent branches, unrolled.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Tree3NoBranch(ushort* p, ref uint range, ref uint code, ref byte* inp)
+    {
+        uint m = 2 | BitNoBranch(p + 1, ref range, ref code, ref inp);
+        m = (m << 1) | BitNoBranch(p + m, ref range, ref code, ref inp);
+        m = (m << 1) | BitNoBranch(p + m, ref range, ref code, ref inp);
+        return m - 8;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint Len(ushort* p, uint posState, ref uint range, ref uint code, ref byte* inp)
     {
         if (Bit(p + LenChoice, ref range, ref code, ref inp) == 0)
-            return 2 + Tree(p + LenLow + (posState << 3), 3, ref range, ref code, ref inp);
+            return 2 + Tree3NoBranch(p + LenLow + (posState << 3), ref range, ref code, ref inp);
         if (Bit(p + LenChoice2, ref range, ref code, ref inp) == 0)
-            return 10 + Tree(p + LenMid + (posState << 3), 3, ref range, ref code, ref inp);
+            return 10 + Tree3NoBranch(p + LenMid + (posState << 3), ref range, ref code, ref inp);
         return 18 + Tree(p + LenHigh, 8, ref range, ref code, ref inp);
     }
 
