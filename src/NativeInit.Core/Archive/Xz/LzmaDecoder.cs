@@ -191,12 +191,24 @@ internal sealed unsafe class LzmaDecoder
         uint bound = (range >> 11) * prob;
         uint bit = code >= bound ? 1u : 0u;
         uint mask = 0u - bit;
-        range = (bound & ~mask) | ((range - bound) & mask);
+        // bit 0: range = bound, prob += (2048 - prob) >> 5; bit 1: range -= bound, code -= bound, prob -= prob >> 5.
+        // (2048 - prob) >> 5 == -((prob - 2017) >> 5) with an arithmetic shift, so both updates are
+        // prob - ((prob - t) >> 5) with t = 2017 or 0.
+        range = bound + ((range - bound - bound) & mask);
         code -= bound & mask;
-        uint up = prob + ((BitModelTotal - prob) >> MoveBits);
-        uint down = prob - (prob >> MoveBits);
-        *p = (ushort)((up & ~mask) | (down & mask));
+        *p = (ushort)(prob - (uint)((int)(prob - (2017u & ~mask)) >> MoveBits));
         return bit;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MatchedBit(ushort* lp, ref uint sym, ref uint offset, ref uint matchByte, ref uint range,
+                                   ref uint code, ref byte* inp)
+    {
+        matchByte <<= 1;
+        uint matchBit = matchByte & offset;
+        uint bit = BitNoBranch(lp + offset + matchBit + sym, ref range, ref code, ref inp);
+        sym = (sym << 1) | bit;
+        offset &= matchBit ^ (bit - 1);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -207,38 +219,67 @@ internal sealed unsafe class LzmaDecoder
         return m - (1u << bits);
     }
 
+    /// <summary>A 6-bit tree (the distance slot) without data-dependent branches, unrolled.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Tree6NoBranch(ushort* p, ref uint range, ref uint code, ref byte* inp)
+    {
+        uint m = 2 | BitNoBranch(p + 1, ref range, ref code, ref inp);
+        m = (m << 1) | BitNoBranch(p + m, ref range, ref code, ref inp);
+        m = (m << 1) | BitNoBranch(p + m, ref range, ref code, ref inp);
+        m = (m << 1) | BitNoBranch(p + m, ref range, ref code, ref inp);
+        m = (m << 1) | BitNoBranch(p + m, ref range, ref code, ref inp);
+        m = (m << 1) | BitNoBranch(p + m, ref range, ref code, ref inp);
+        return m - 64;
+    }
+
+    /// <summary>A 3-bit tree (low and middle lengths) without data-dependent branches, unrolled.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Tree3NoBranch(ushort* p, ref uint range, ref uint code, ref byte* inp)
+    {
+        uint m = 2 | BitNoBranch(p + 1, ref range, ref code, ref inp);
+        m = (m << 1) | BitNoBranch(p + m, ref range, ref code, ref inp);
+        m = (m << 1) | BitNoBranch(p + m, ref range, ref code, ref inp);
+        return m - 8;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint Len(ushort* p, uint posState, ref uint range, ref uint code, ref byte* inp)
     {
         if (Bit(p + LenChoice, ref range, ref code, ref inp) == 0)
-            return 2 + Tree(p + LenLow + (posState << 3), 3, ref range, ref code, ref inp);
+            return 2 + Tree3NoBranch(p + LenLow + (posState << 3), ref range, ref code, ref inp);
         if (Bit(p + LenChoice2, ref range, ref code, ref inp) == 0)
-            return 10 + Tree(p + LenMid + (posState << 3), 3, ref range, ref code, ref inp);
+            return 10 + Tree3NoBranch(p + LenMid + (posState << 3), ref range, ref code, ref inp);
         return 18 + Tree(p + LenHigh, 8, ref range, ref code, ref inp);
     }
 
+    /// <summary>Copies up to <paramref name="len"/> bytes of a match at <paramref name="rep0"/> + 1 behind
+    /// <paramref name="rpos"/>, stopping at <paramref name="rlimit"/>. Positions are relative to <paramref name="wb"/>,
+    /// the window at the dictionary start; the distance has been validated.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void CopyMatch(byte* win, int winSize, ref int pos, int limit, uint rep0, ref int len)
+    private void CopyMatch(byte* wb, ref int rpos, int rlimit, uint rep0, ref int len)
     {
-        int n = limit - pos;
+        int n = rlimit - rpos;
         if (n > len) n = len;
         len -= n;
-        long srcL = pos - (long)rep0 - 1;
-        byte* dst = win + pos;
-        pos += n;
-        if (srcL >= 0)
-        {
-            Copy(dst, win + srcL, n, rep0);
-        }
-        else
-        {
-            // Circular window: the source starts near the window's end (at least CircularSlack bytes ahead of the
-            // destination, so a forward copy is safe) and may continue at its start.
-            long s = srcL + winSize;
-            int first = (int)Math.Min(n, winSize - s);
-            Copy(dst, win + s, first, uint.MaxValue);
-            if (n > first) Copy(dst + first, win, n - first, rep0);
-        }
+        long src = rpos - (long)rep0 - 1;
+        byte* dst = wb + rpos;
+        rpos += n;
+        if (src >= 0) Copy(dst, wb + src, n, rep0);
+        else CopyWrapped(dst, src + _dictStart, n, rep0);
+    }
+
+    /// <summary>A match whose source starts before the window start (<paramref name="srcL"/> &lt; 0, absolute):
+    /// only in circular mode, where it starts near the window's end (at least CircularSlack bytes ahead of the
+    /// destination, so a forward copy is safe) and may continue at its start.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void CopyWrapped(byte* dst, long srcL, int n, uint rep0)
+    {
+        byte* win = _win;
+        int winSize = _winSize;
+        long s = srcL + winSize;
+        int first = (int)Math.Min(n, winSize - s);
+        Copy(dst, win + s, first, uint.MaxValue);
+        if (n > first) Copy(dst + first, win, n - first, rep0);
     }
 
     /// <summary>Copies <paramref name="n"/> &gt; 0 bytes forward; <paramref name="rep0"/> + 1 is the distance
@@ -280,40 +321,44 @@ internal sealed unsafe class LzmaDecoder
     }
 
     /// <summary>Decodes until the window position reaches <paramref name="limit"/> (at most the window size).
-    /// Returns false on corrupt data (distance beyond the decoded history, end marker, input overrun).</summary>
+    /// Returns false on corrupt data (distance beyond the decoded history, end marker, input overrun).
+    ///
+    /// Register pressure decides this loop's speed: positions are kept relative to the dictionary start (one
+    /// variable less), the literal coder index needs two precomputed values instead of three, and what only the
+    /// rarer paths need (rep1..rep3, the window size, the input end, the pending length) stays in fields.</summary>
     public bool Decode(int limit)
     {
         ushort* probs = _probs;
-        byte* win = _win;
-        int winSize = _winSize;
-        int pos = _pos;
+        int dictStart = _dictStart;
+        byte* wb = _win + dictStart;   // the window at the dictionary start
+        int rpos = _pos - dictStart;   // position since the dictionary reset
+        int rlimit = limit - dictStart;
         uint range = _range, code = _code;
         byte* inp = _in;
-        byte* inEnd = _inEnd;
         int state = _state;
-        uint rep0 = _rep0, rep1 = _rep1, rep2 = _rep2, rep3 = _rep3;
-        int lc = _lc;
-        int dictStart = _dictStart;
-        uint lpMask = (1u << _lp) - 1;
+        uint rep0 = _rep0;
         uint pbMask = (1u << _pb) - 1;
-        bool ok = true;
-        int len = _pendingLen;
+        // Literal coder: ((rpos & lpMask) << lc) + (prev >> (8 - lc)) == ((rpos << 8 | prev) & litMask) >> litShift.
+        uint litMask = (((1u << _lp) - 1) << 8) | 0xFF;
+        int litShift = 8 - _lc;
 
-        if (len > 0)
+        int pending = _pendingLen;
+        if (pending > 0)
         {
-            CopyMatch(win, winSize, ref pos, limit, rep0, ref len);
-            if (len > 0) limit = pos; // still at the window end: nothing more to do now
+            CopyMatch(wb, ref rpos, rlimit, rep0, ref pending);
+            _pendingLen = pending;
+            if (pending > 0) rlimit = rpos; // still at the window end: nothing more to do now
         }
 
-        while (pos < limit)
+        while (rpos < rlimit)
         {
-            if (inp > inEnd) { ok = false; break; }
-            uint posState = (uint)(pos - dictStart) & pbMask;
+            if (inp > _inEnd) goto Fail;
+            uint posState = (uint)rpos & pbMask;
             if (Bit(probs + IsMatch + (state << 4) + posState, ref range, ref code, ref inp) == 0)
             {
                 // Literal.
-                uint prev = pos > dictStart ? win[pos - 1] : _full ? win[winSize - 1] : 0u;
-                ushort* lp = probs + Literal + 0x300 * (int)((((uint)(pos - dictStart) & lpMask) << lc) + (prev >> (8 - lc)));
+                uint prev = rpos > 0 ? wb[rpos - 1] : _full ? _win[_winSize - 1] : 0u;
+                ushort* lp = probs + Literal + 0x300 * (int)((((uint)rpos << 8 | prev) & litMask) >> litShift);
                 uint sym = 1;
                 if (state < 7)
                 {
@@ -329,40 +374,37 @@ internal sealed unsafe class LzmaDecoder
                 }
                 else
                 {
-                    long src = pos - (long)rep0 - 1;
-                    if (src < 0) src += winSize;
-                    uint matchByte = win[src];
+                    long src = rpos - (long)rep0 - 1;
+                    uint matchByte = src >= 0 ? wb[src] : _win[src + _dictStart + _winSize];
+                    // Matched literal, without data-dependent branches: while the bits agree with the match
+                    // byte, offset selects the coder for its bit; after the first mismatch offset is 0 and the
+                    // rest is a plain literal (offset &= bit ? matchBit : ~matchBit).
                     uint offset = 0x100;
-                    do
-                    {
-                        matchByte <<= 1;
-                        uint matchBit = matchByte & offset;
-                        uint bit = Bit(lp + offset + matchBit + sym, ref range, ref code, ref inp);
-                        sym = (sym << 1) | bit;
-                        offset &= bit != 0 ? matchBit : ~matchBit;
-                        if (offset == 0)
-                        {
-                            // After the first mismatch the rest is a plain literal.
-                            while (sym < 0x100) sym = (sym << 1) | Bit(lp + sym, ref range, ref code, ref inp);
-                            break;
-                        }
-                    } while (sym < 0x100);
+                    MatchedBit(lp, ref sym, ref offset, ref matchByte, ref range, ref code, ref inp);
+                    MatchedBit(lp, ref sym, ref offset, ref matchByte, ref range, ref code, ref inp);
+                    MatchedBit(lp, ref sym, ref offset, ref matchByte, ref range, ref code, ref inp);
+                    MatchedBit(lp, ref sym, ref offset, ref matchByte, ref range, ref code, ref inp);
+                    MatchedBit(lp, ref sym, ref offset, ref matchByte, ref range, ref code, ref inp);
+                    MatchedBit(lp, ref sym, ref offset, ref matchByte, ref range, ref code, ref inp);
+                    MatchedBit(lp, ref sym, ref offset, ref matchByte, ref range, ref code, ref inp);
+                    MatchedBit(lp, ref sym, ref offset, ref matchByte, ref range, ref code, ref inp);
                     state = state < 10 ? state - 3 : state - 6;
                 }
-                win[pos++] = (byte)sym;
+                wb[rpos++] = (byte)sym;
                 continue;
             }
 
+            int len;
             if (Bit(probs + IsRep + state, ref range, ref code, ref inp) == 0)
             {
                 // Simple match: a new distance.
-                rep3 = rep2;
-                rep2 = rep1;
-                rep1 = rep0;
+                _rep3 = _rep2;
+                _rep2 = _rep1;
+                _rep1 = rep0;
                 len = (int)Len(probs + LenCoder, posState, ref range, ref code, ref inp);
                 state = state < 7 ? 7 : 10;
                 int lenState = len - 2 < 3 ? len - 2 : 3;
-                uint slot = Tree(probs + PosSlot + (lenState << 6), 6, ref range, ref code, ref inp);
+                uint slot = Tree6NoBranch(probs + PosSlot + (lenState << 6), ref range, ref code, ref inp);
                 if (slot < 4)
                 {
                     rep0 = slot;
@@ -395,15 +437,17 @@ internal sealed unsafe class LzmaDecoder
                             d = (d << 1) | (1 - t);
                         } while (--n > 0);
                         dist += d << 4;
+                        // The four align bits (a reverse tree), unrolled and branchless.
                         ushort* al = probs + Align;
-                        uint m = 1;
-                        for (int i = 0; i < 4; i++)
-                        {
-                            uint b = Bit(al + m, ref range, ref code, ref inp);
-                            m = (m << 1) | b;
-                            dist |= b << i;
-                        }
-                        if (dist == uint.MaxValue) { ok = false; break; } // end marker: not allowed in LZMA2
+                        uint b0 = BitNoBranch(al + 1, ref range, ref code, ref inp);
+                        uint m = 2 | b0;
+                        uint b1 = BitNoBranch(al + m, ref range, ref code, ref inp);
+                        m = (m << 1) | b1;
+                        uint b2 = BitNoBranch(al + m, ref range, ref code, ref inp);
+                        m = (m << 1) | b2;
+                        uint b3 = BitNoBranch(al + m, ref range, ref code, ref inp);
+                        dist |= b0 | (b1 << 1) | (b2 << 2) | (b3 << 3);
+                        if (dist == uint.MaxValue) goto Fail; // end marker: not allowed in LZMA2
                     }
                     rep0 = dist;
                 }
@@ -416,11 +460,10 @@ internal sealed unsafe class LzmaDecoder
                     {
                         // Short rep: one byte at rep0.
                         state = state < 7 ? 9 : 11;
-                        if (!_full && rep0 >= (uint)(pos - dictStart)) { ok = false; break; }
-                        long s1 = pos - (long)rep0 - 1;
-                        if (s1 < 0) s1 += winSize;
-                        win[pos] = win[s1];
-                        pos++;
+                        if (!_full && rep0 >= (uint)rpos) goto Fail;
+                        long s1 = rpos - (long)rep0 - 1;
+                        wb[rpos] = s1 >= 0 ? wb[s1] : _win[s1 + _dictStart + _winSize];
+                        rpos++;
                         continue;
                     }
                 }
@@ -429,22 +472,22 @@ internal sealed unsafe class LzmaDecoder
                     uint dist;
                     if (Bit(probs + IsRepG1 + state, ref range, ref code, ref inp) == 0)
                     {
-                        dist = rep1;
+                        dist = _rep1;
                     }
                     else
                     {
                         if (Bit(probs + IsRepG2 + state, ref range, ref code, ref inp) == 0)
                         {
-                            dist = rep2;
+                            dist = _rep2;
                         }
                         else
                         {
-                            dist = rep3;
-                            rep3 = rep2;
+                            dist = _rep3;
+                            _rep3 = _rep2;
                         }
-                        rep2 = rep1;
+                        _rep2 = _rep1;
                     }
-                    rep1 = rep0;
+                    _rep1 = rep0;
                     rep0 = dist;
                 }
                 len = (int)Len(probs + RepLenCoder, posState, ref range, ref code, ref inp);
@@ -452,21 +495,30 @@ internal sealed unsafe class LzmaDecoder
             }
 
             // Validate the distance against what has been decoded since the dictionary reset.
-            if (rep0 >= _dictSize || (!_full && rep0 >= (uint)(pos - dictStart))) { ok = false; break; }
-            CopyMatch(win, winSize, ref pos, limit, rep0, ref len);
-            if (len > 0) break; // stopped at the limit in the middle of a match
+            if (rep0 >= _dictSize || (!_full && rep0 >= (uint)rpos)) goto Fail;
+            CopyMatch(wb, ref rpos, rlimit, rep0, ref len);
+            if (len > 0)
+            {
+                _pendingLen = len; // stopped at the limit in the middle of a match
+                break;
+            }
         }
 
-        _pos = pos;
+        _pos = rpos + dictStart;
         _range = range;
         _code = code;
         _in = inp;
         _state = state;
         _rep0 = rep0;
-        _rep1 = rep1;
-        _rep2 = rep2;
-        _rep3 = rep3;
-        _pendingLen = len;
-        return ok && inp <= inEnd;
+        return inp <= _inEnd;
+
+    Fail:
+        _pos = rpos + dictStart;
+        _range = range;
+        _code = code;
+        _in = inp;
+        _state = state;
+        _rep0 = rep0;
+        return false;
     }
 }

@@ -20,7 +20,8 @@ internal enum XzCheckType : byte
 /// ones. This is not System.IO.Hashing's Crc64, which is the non-reflected ECMA-182 variant with zero init.
 /// Slicing-by-8 tables, and carry-less multiplication (PCLMULQDQ) folding of 16-byte blocks for long inputs: the
 /// message A·x^128 + B is replaced by L·(x^192 mod P) + H·(x^128 mod P) + B (L, H the halves of A), which leaves the
-/// CRC unchanged; the last 16-byte block is finished with the tables.</summary>
+/// CRC unchanged; long inputs fold four accumulators 64 bytes apart the same way (x^576, x^512); the last 16-byte
+/// block is finished with the tables.</summary>
 internal static unsafe class Crc64Xz
 {
     private const ulong Polynomial = 0xC96C5795D7870F42UL;
@@ -31,6 +32,9 @@ internal static unsafe class Crc64Xz
     // shifted by one bit).
     private static readonly ulong FoldHigh = Reflect(XPowMod(191));
     private static readonly ulong FoldLow = Reflect(XPowMod(127));
+    // The same for folding over 512 bits (four accumulators 64 bytes apart).
+    private static readonly ulong FoldHigh4 = Reflect(XPowMod(575));
+    private static readonly ulong FoldLow4 = Reflect(XPowMod(511));
 
     private static ulong XPowMod(int e)
     {
@@ -83,6 +87,33 @@ internal static unsafe class Crc64Xz
                 var k = Vector128.Create(FoldHigh, FoldLow);
                 p += 16;
                 n -= 16;
+                if (n >= 112)
+                {
+                    // Four independent accumulators 64 bytes apart hide the multiplier's latency: each is folded
+                    // over 512 bits (x^575, x^511), then they are folded into one 128 bits at a time.
+                    var acc1 = Sse2.LoadVector128(p).AsUInt64();
+                    var acc2 = Sse2.LoadVector128(p + 16).AsUInt64();
+                    var acc3 = Sse2.LoadVector128(p + 32).AsUInt64();
+                    p += 48;
+                    n -= 48;
+                    var k4 = Vector128.Create(FoldHigh4, FoldLow4);
+                    while (n >= 64)
+                    {
+                        acc = Pclmulqdq.CarrylessMultiply(acc, k4, 0x00) ^ Pclmulqdq.CarrylessMultiply(acc, k4, 0x11) ^
+                              Sse2.LoadVector128(p).AsUInt64();
+                        acc1 = Pclmulqdq.CarrylessMultiply(acc1, k4, 0x00) ^ Pclmulqdq.CarrylessMultiply(acc1, k4, 0x11) ^
+                               Sse2.LoadVector128(p + 16).AsUInt64();
+                        acc2 = Pclmulqdq.CarrylessMultiply(acc2, k4, 0x00) ^ Pclmulqdq.CarrylessMultiply(acc2, k4, 0x11) ^
+                               Sse2.LoadVector128(p + 32).AsUInt64();
+                        acc3 = Pclmulqdq.CarrylessMultiply(acc3, k4, 0x00) ^ Pclmulqdq.CarrylessMultiply(acc3, k4, 0x11) ^
+                               Sse2.LoadVector128(p + 48).AsUInt64();
+                        p += 64;
+                        n -= 64;
+                    }
+                    acc = Pclmulqdq.CarrylessMultiply(acc, k, 0x00) ^ Pclmulqdq.CarrylessMultiply(acc, k, 0x11) ^ acc1;
+                    acc = Pclmulqdq.CarrylessMultiply(acc, k, 0x00) ^ Pclmulqdq.CarrylessMultiply(acc, k, 0x11) ^ acc2;
+                    acc = Pclmulqdq.CarrylessMultiply(acc, k, 0x00) ^ Pclmulqdq.CarrylessMultiply(acc, k, 0x11) ^ acc3;
+                }
                 while (n >= 16)
                 {
                     var next = Sse2.LoadVector128(p).AsUInt64();
