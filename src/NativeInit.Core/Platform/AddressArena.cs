@@ -46,11 +46,37 @@ internal sealed unsafe class AddressArena
                 void* p = Libc.mmap((void*)hint, (nuint)size, Libc.PROT_NONE,
                     Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE | Libc.MAP_FIXED_NOREPLACE, -1, 0);
                 if (p == Libc.MAP_FAILED) continue;
-                if (p == (void*)hint) return new AddressArena((byte*)p, size);
+                if (p == (void*)hint)
+                {
+                    var arena = new AddressArena((byte*)p, size);
+                    if (arena.CanMovePages()) return arena;
+                    _ = Libc.munmap(p, (nuint)size);
+                    return null;
+                }
                 _ = Libc.munmap(p, (nuint)size);
             }
         }
         return null;
+    }
+
+    /// <summary>Moves a page once, as the page movers will (a sandbox may refuse mremap): false if anything fails.</summary>
+    private bool CanMovePages()
+    {
+        try
+        {
+            byte* a = Take(2 * Unit);
+            *a = 0x5A;
+            if (Libc.mremap(a, (nuint)Unit, (nuint)Unit, Libc.MREMAP_MAYMOVE | Libc.MREMAP_FIXED, a + Unit) == Libc.MAP_FAILED)
+                return false;
+            Refill(a, Unit, Libc.PROT_READ | Libc.PROT_WRITE);
+            bool moved = a[Unit] == 0x5A && *a == 0;
+            Give(a, 2 * Unit);
+            return moved;
+        }
+        catch (NativeInitException)
+        {
+            return false;
+        }
     }
 
     /// <summary>A range of at least <paramref name="bytes"/>, mapped readable and writable (no memory until
