@@ -281,6 +281,9 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
             if (s.Backed[i]) continue;
             if (!MayTake(s))
             {
+                // A reader asleep until a whole chunk is ready must take what is there now: with a dictionary
+                // smaller than a chunk, that is what frees memory.
+                if (_readerWaitsOn is not null) Monitor.PulseAll(_gate);
                 _memoryWaiters++;
                 try
                 {
@@ -384,7 +387,8 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
             bool freed = TakeBackBehind(s);
             // The reader is woken once a chunk's worth is ready (or at the block's end, in Finish), not for every
             // LZMA2 chunk.
-            if ((freed && _memoryWaiters > 0) || (_readerWaitsOn == s && position - s.ReadPos >= _chunk))
+            if ((freed && _memoryWaiters > 0) ||
+                (_readerWaitsOn == s && (position - s.ReadPos >= _chunk || _memoryWaiters > 0)))
                 Monitor.PulseAll(_gate);
         }
     }

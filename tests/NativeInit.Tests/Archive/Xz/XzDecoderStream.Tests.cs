@@ -307,6 +307,26 @@ public class XzParallelMemoryTests
         Assert.True(errors.IsEmpty, string.Join("\n", errors));
     }
 
+    [SkippableFact]
+    public void A_dictionary_smaller_than_a_memory_chunk_does_not_stall_the_smallest_pool()
+    {
+        Tool.Require("xz");
+        // 16 KiB dictionary, 64 KiB chunks: the oldest block's memory is freed by the reader alone (not by the
+        // decoder moving a dictionary ahead), through a pool of exactly two blocks, read 4 KiB at a time.
+        var data = XzTest.Sample(1_500_000, seed: 3);
+        var xz = XzTest.XzCli(data, "--lzma2=preset=6,dict=16KiB", "-T2", "--block-size=300000");
+        var task = Task.Run(() =>
+        {
+            using var s = new XzDecoderStream(new MemoryStream(xz), new DecoderOptions { Threads = 2, MemoryLimit = 2 * 9 * (64 << 10) });
+            var o = new MemoryStream();
+            s.CopyTo(o, 4096);
+            return (s.ParallelWorkers, o.ToArray());
+        });
+        Assert.True(task.Wait(TimeSpan.FromSeconds(60)), "decoding stalled");
+        Assert.Equal(2, task.Result.ParallelWorkers);
+        Assert.True(data.AsSpan().SequenceEqual(task.Result.Item2));
+    }
+
     [SkippableTheory]
     [InlineData(1)]       // a reader that takes a byte at a time: blocks wait for memory behind it
     [InlineData(1 << 20)]
