@@ -114,6 +114,8 @@ internal sealed class XzHandWriter
     public bool IndexDropLast { get; init; }
     /// <summary>Block index whose header carries the lies (the others are honest); -1 for all.</summary>
     public int LyingBlock { get; init; } = -1;
+    /// <summary>Makes a block's LZMA2 data from its bytes; null: uncompressed chunks.</summary>
+    public Func<byte[], byte[]>? Lzma2Encoder { get; init; }
 
     public byte[] Write(ReadOnlySpan<byte> data)
     {
@@ -128,7 +130,7 @@ internal sealed class XzHandWriter
         {
             var part = data.Slice(b * BlockSize, Math.Min(BlockSize, data.Length - b * BlockSize));
             bool lie = LyingBlock < 0 || LyingBlock == b;
-            var lzma2 = Lzma2Uncompressed(part);
+            var lzma2 = Lzma2Encoder?.Invoke(part.ToArray()) ?? Lzma2Uncompressed(part);
             var header = BlockHeader(lzma2.Length + (lie ? HeaderCompressedDelta : 0), part.Length + (lie ? HeaderUncompressedDelta : 0));
             o.Write(header);
             o.Write(lzma2);
