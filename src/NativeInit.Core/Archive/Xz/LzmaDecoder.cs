@@ -504,21 +504,17 @@ internal sealed unsafe class LzmaDecoder
             }
         }
 
-        _pos = rpos + dictStart;
-        _range = range;
-        _code = code;
-        _in = inp;
-        _state = state;
-        _rep0 = rep0;
-        return inp <= _inEnd;
-
+        bool failed = false;
+        goto Save;
     Fail:
+        failed = true;
+    Save:
         _pos = rpos + dictStart;
         _range = range;
         _code = code;
         _in = inp;
         _state = state;
         _rep0 = rep0;
-        return false;
+        return !failed && inp <= _inEnd;
     }
 }
