@@ -344,3 +344,41 @@ public class XzParallelMemoryTests
         Assert.True(Data.AsSpan().SequenceEqual(o.ToArray()));
     }
 }
+
+/// <summary>Runs alone: it counts what the whole process allocates.</summary>
+[CollectionDefinition("xz allocation", DisableParallelization = true)]
+public class XzAllocationCollection;
+
+[Collection("xz allocation")]
+[Trait("Category", "Integration")]
+public class XzParallelAllocationTests
+{
+    [SkippableFact]
+    public void Blocks_after_warm_up_allocate_nothing_per_block()
+    {
+        Tool.Require("xz");
+        var small = XzTest.XzCli(XzTest.Sample(2_000_000, seed: 5), "-6", "-T2", "--block-size=32768");   // 62 blocks
+        var large = XzTest.XzCli(XzTest.Sample(4_000_000, seed: 5), "-6", "-T2", "--block-size=32768");   // 123 blocks
+        long Allocated(byte[] xz)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            using (var s = new XzDecoderStream(new MemoryStream(xz), new DecoderOptions { Threads = 2 }))
+            {
+                s.CopyTo(Stream.Null, 1 << 16);
+                Assert.True(s.IsParallel);
+            }
+            return GC.GetTotalAllocatedBytes(precise: true) - before;
+        }
+        Allocated(small);
+        long a = long.MaxValue, b = long.MaxValue;
+        for (int i = 0; i < 3; i++)
+        {
+            a = Math.Min(a, Allocated(small));
+            b = Math.Min(b, Allocated(large));
+        }
+        // A decoder allocates its slots' coder state and buffers once (a few hundred KB); 61 more blocks may
+        // add at most a few bytes each (the index's running hash), nothing of a block's size.
+        Assert.True(b - a < 61 * 1024, $"{b - a} more bytes allocated for 61 more blocks ({a} for 62 blocks)");
+    }
+}
+
