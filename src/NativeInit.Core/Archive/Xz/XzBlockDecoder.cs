@@ -144,8 +144,7 @@ internal sealed unsafe class PinnedBuffer
 /// else circular (dictionary size + slack); output is handed out straight from the window.</summary>
 internal sealed unsafe class XzBlockDecoder
 {
-    /// <summary>Staging buffer for the filters other than LZMA2 (allocated only for blocks that have some).</summary>
-    public const int StagingSize = 1 << 20;
+    private const int StagingSize = 1 << 20;
     private readonly XzInput _in;
     private readonly LzmaDecoder _lz = new();
     private readonly PinnedBuffer _window = new();

@@ -7,7 +7,7 @@ namespace NativeInit.Core.Archive.Xz;
 internal sealed unsafe class XzInput
 {
     public const int Capacity = 256 << 10;
-    private Stream _stream;
+    private readonly Stream _stream;
     private readonly byte[] _buf = GC.AllocateArray<byte>(Capacity + LzmaDecoder.InputPadding, pinned: true);
     private readonly byte* _base;
     private int _start, _end;
@@ -17,15 +17,6 @@ internal sealed unsafe class XzInput
     {
         _stream = stream;
         _base = (byte*)Unsafe.AsPointer(ref _buf[0]);
-    }
-
-    /// <summary>Starts over on another stream, keeping the buffer (a worker reads one block after another).</summary>
-    public void Reset(Stream stream)
-    {
-        _stream = stream;
-        _start = _end = 0;
-        _eof = false;
-        Consumed = 0;
     }
 
     /// <summary>Total bytes consumed so far (offset in the input).</summary>
