@@ -12,7 +12,8 @@ namespace NativeInit.Core.Platform;
 /// that ignore the flag): if the address was taken after all, the mover fails instead of mapping over it.
 ///
 /// The reservation is PROT_NONE and MAP_NORESERVE: no memory and no commit charge until a range is mapped writable.
-/// When no hint is free, <see cref="Shared"/> is null and callers go without page moving.
+/// When no hint is free, or the page move tried once at creation fails (a sandbox may refuse mremap),
+/// <see cref="Shared"/> is null and callers go without page moving.
 /// </summary>
 internal sealed unsafe class AddressArena
 {
