@@ -12,12 +12,7 @@ public class LvmOracleTests
     [SkippableFact]
     public void Lvm2_tools_see_the_pv_vg_and_lvs_written_by_nativeinit()
     {
-        Tool.RequireRoot();
-        Tool.Require("lvm", "losetup");
-        using var dir = new TempDir();
-        string img = dir.Combine("pv.img");
-        using (var fs = File.Create(img)) fs.SetLength(128 * MiB);
-        using var loop = new TestLoop(img);
+        using var loop = LoopImage.ForLvm(128 * MiB);
         LvmVolumeGroup vg;
         using (var h = File.OpenHandle(loop.Device, FileMode.Open, FileAccess.ReadWrite))
             vg = LvmDiskFormatTests.WriteVa(h, 0, 128 * MiB, loop.Device);
@@ -47,12 +42,7 @@ public class LvmOracleTests
     [SkippableFact]
     public void Lvm2_accepts_an_updated_metadata_copy()
     {
-        Tool.RequireRoot();
-        Tool.Require("lvm", "losetup");
-        using var dir = new TempDir();
-        string img = dir.Combine("pv.img");
-        using (var fs = File.Create(img)) fs.SetLength(128 * MiB);
-        using var loop = new TestLoop(img);
+        using var loop = LoopImage.ForLvm(128 * MiB);
         using (var h = File.OpenHandle(loop.Device, FileMode.Open, FileAccess.ReadWrite))
         {
             var vg = LvmDiskFormatTests.WriteVa(h, 0, 128 * MiB, loop.Device);
@@ -68,12 +58,7 @@ public class LvmOracleTests
     [SkippableFact]
     public void Lvm2_reads_a_metadata_copy_that_wraps_around_the_circular_area()
     {
-        Tool.RequireRoot();
-        Tool.Require("lvm", "losetup");
-        using var dir = new TempDir();
-        string img = dir.Combine("pv.img");
-        using (var fs = File.Create(img)) fs.SetLength(64 * MiB);
-        using var loop = new TestLoop(img);
+        using var loop = LoopImage.ForLvm(64 * MiB);
         long seqno = 1;
         using (var h = File.OpenHandle(loop.Device, FileMode.Open, FileAccess.ReadWrite))
         {
@@ -100,12 +85,7 @@ public class LvmOracleTests
     [SkippableFact]
     public void Nativeinit_reads_what_pvcreate_vgcreate_and_vgcfgrestore_write()
     {
-        Tool.RequireRoot();
-        Tool.Require("lvm", "losetup");
-        using var dir = new TempDir();
-        string img = dir.Combine("pv.img");
-        using (var fs = File.Create(img)) fs.SetLength(100 * MiB);
-        using var loop = new TestLoop(img);
+        using var loop = LoopImage.ForLvm(100 * MiB);
         using var lvm = new LvmOracle(loop.Device);
 
         lvm.Check("pvcreate", "--metadatasize", "2m", loop.Device);
@@ -130,7 +110,7 @@ public class LvmOracleTests
         }
 
         // A backup file as vgcfgbackup writes it, with two LVs added (one of two segments), restored by vgcfgrestore.
-        string backup = dir.Combine("test-vg.vg");
+        string backup = loop.Dir.Combine("test-vg.vg");
         lvm.Check("vgcfgbackup", "-f", backup, "test-vg");
         string text = File.ReadAllText(backup);
         int end = text.LastIndexOf('}');
@@ -216,12 +196,7 @@ public class LvmOracleTests
     [SkippableFact]
     public void Nativeinit_reads_what_lvcreate_writes()
     {
-        Tool.RequireRoot();
-        Tool.Require("lvm", "losetup");
-        using var dir = new TempDir();
-        string img = dir.Combine("pv.img");
-        using (var fs = File.Create(img)) fs.SetLength(100 * MiB);
-        using var loop = new TestLoop(img);
+        using var loop = LoopImage.ForLvm(100 * MiB);
         using var lvm = new LvmOracle(loop.Device);
         lvm.Check("pvcreate", loop.Device);
         lvm.Check("vgcreate", "vg-x", loop.Device);
@@ -248,12 +223,7 @@ public class LvmOracleTests
     [SkippableFact]
     public void Lvm2_extends_an_lv_in_a_vg_written_by_nativeinit_and_nativeinit_reads_the_result()
     {
-        Tool.RequireRoot();
-        Tool.Require("lvm", "losetup");
-        using var dir = new TempDir();
-        string img = dir.Combine("pv.img");
-        using (var fs = File.Create(img)) fs.SetLength(128 * MiB);
-        using var loop = new TestLoop(img);
+        using var loop = LoopImage.ForLvm(128 * MiB);
         using (var h = File.OpenHandle(loop.Device, FileMode.Open, FileAccess.ReadWrite))
         {
             var (vg, g) = LvmBuilder.Create("VA", 4 * MiB, 128 * MiB, loop.Device,
@@ -281,13 +251,8 @@ public class LvmOracleTests
     [SkippableFact]
     public void Allocation_matches_lvcreate_for_the_field_layout()
     {
-        Tool.RequireRoot();
-        Tool.Require("lvm", "losetup");
-        using var dir = new TempDir();
-        string img = dir.Combine("pv.img");
         long pvBytes = 18868191L * 512; // partition 3 of the 10 GiB field disk
-        using (var fs = File.Create(img)) fs.SetLength(pvBytes);
-        using var loop = new TestLoop(img);
+        using var loop = LoopImage.ForLvm(pvBytes);
         using var lvm = new LvmOracle(loop.Device);
         lvm.Check("pvcreate", loop.Device);
         lvm.Check("vgcreate", "-s", "4m", "VA", loop.Device);
@@ -312,12 +277,7 @@ public class LvmOracleTests
     [InlineData("data", "14-30")]       // the new extents follow data: its segment grows
     public void Grown_pv_and_lv_are_what_lvm2_sees(string grow, string expectedRanges)
     {
-        Tool.RequireRoot();
-        Tool.Require("lvm", "losetup");
-        using var dir = new TempDir();
-        string img = dir.Combine("pv.img");
-        using (var fs = File.Create(img)) fs.SetLength(128 * MiB);
-        using var loop = new TestLoop(img);
+        using var loop = LoopImage.ForLvm(128 * MiB);
         LvmVolumeGroup grown;
         using (var h = File.OpenHandle(loop.Device, FileMode.Open, FileAccess.ReadWrite))
         {

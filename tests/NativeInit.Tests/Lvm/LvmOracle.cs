@@ -22,6 +22,35 @@ public sealed class TestLoop : IDisposable
     public void Dispose() => Tool.Run("losetup", "-d", Device);
 }
 
+/// <summary>A sparse image of a given size in its own temporary folder, attached to a loop device; detached and
+/// removed on Dispose. <see cref="ForLvm"/> skips the test without root, lvm2 or losetup.</summary>
+public sealed class LoopImage : IDisposable
+{
+    private LoopImage(long bytes)
+    {
+        string image = Dir.Combine("pv.img");
+        using (var fs = File.Create(image)) fs.SetLength(bytes);
+        Loop = new TestLoop(image);
+    }
+
+    public static LoopImage ForLvm(long bytes)
+    {
+        Tool.RequireRoot();
+        Tool.Require("lvm", "losetup");
+        return new LoopImage(bytes);
+    }
+
+    public TempDir Dir { get; } = new();
+    public TestLoop Loop { get; }
+    public string Device => Loop.Device;
+
+    public void Dispose()
+    {
+        Loop.Dispose();
+        Dir.Dispose();
+    }
+}
+
 /// <summary>
 /// Runs lvm2's read-only commands against exactly one device: a private LVM_SYSTEM_DIR whose lvm.conf accepts only
 /// that device (the host's disks are never scanned), no udev, no devices file, no locking.
