@@ -2,6 +2,7 @@ using System.Text;
 using NativeInit.Core.Disk;
 using NativeInit.Core.Disk.DeviceMapper;
 using NativeInit.Core.Disk.Layout;
+using NativeInit.Tests.Boot;
 using NativeInit.Tests.TestSupport;
 
 namespace NativeInit.Tests.Disk;
@@ -17,22 +18,14 @@ public class DmQemuTests
 {
     private const long MiB = 1 << 20;
 
-    private static string KernelFolderOrSkip()
-    {
-        string cache = Path.Combine(Tool.RepoRoot, ".cache", "kernel");
-        var done = Directory.Exists(cache) ? Directory.GetDirectories(cache).Where(d => File.Exists(Path.Combine(d, "done"))).Order().LastOrDefault() : null;
-        Skip.If(done is null, $"no Debian kernel in {cache} (tools/fetch-kernel fetches it)");
-        return done!;
-    }
-
     /// <summary>
     /// Boots the cached Debian kernel with a busybox initramfs holding nativeinit, virtio and dm-mod, runs
     /// <paramref name="commands"/> with <paramref name="image"/> as /dev/vda, powers off; returns the console output.
     /// </summary>
     private static string Boot(TempDir dir, string ni, string image, string commands, IReadOnlyDictionary<string, string> files)
     {
-        string kernelDir = KernelFolderOrSkip();
-        string version = Path.GetFileName(Directory.GetDirectories(Path.Combine(kernelDir, "lib", "modules")).Single());
+        string kernelDir = KernelCache.FolderOrSkip();
+        string version = KernelCache.Version(kernelDir);
         string modules = Path.Combine(kernelDir, "lib", "modules", version, "kernel", "drivers");
         string root = dir.Combine("initramfs-" + Guid.NewGuid().ToString("N")[..8]);
         foreach (var d in new[] { "bin", "proc", "sys", "dev", "mods" }) Directory.CreateDirectory(Path.Combine(root, d));
@@ -59,9 +52,10 @@ public class DmQemuTests
         File.SetUnixFileMode(Path.Combine(root, "init"), (UnixFileMode)0x1ed);
         string initrd = Path.Combine(root + ".gz");
         Tool.Sh($"cd {Tool.Quote(root)} && find . | cpio -o -H newc 2>/dev/null | gzip -1 > {Tool.Quote(initrd)}");
-        var r = Tool.Run("qemu-system-x86_64", ["-m", "512", "-nographic", "-no-reboot", "-kernel", Path.Combine(kernelDir, "boot", "vmlinuz-" + version),
-            "-initrd", initrd, "-append", "console=ttyS0 quiet panic=-1", "-drive", $"file={image},format=raw,if=virtio"], timeout: TimeSpan.FromMinutes(3));
-        string o = r.Stdout + r.Stderr;
+        var outcome = QemuRunner.Boot(KernelCache.KernelImage(kernelDir), initrd, image, "console=ttyS0 quiet panic=-1",
+            TimeSpan.FromMinutes(3), [], failOnInitFailure: false);
+        Assert.False(outcome.TimedOut || outcome.Failure is not null, outcome.Report());
+        string o = outcome.Console;
         Assert.DoesNotContain("INSMOD-FAILED", o);
         return o;
     }
@@ -71,7 +65,7 @@ public class DmQemuTests
     {
         string ni = Tool.RequireNativeInit();
         Tool.Require("qemu-system-x86_64", "sgdisk", "cpio", "gzip", "/usr/bin/busybox");
-        KernelFolderOrSkip();
+        KernelCache.FolderOrSkip();
 
         using var dir = new TempDir();
         string reference = dir.Combine("ref.img");
@@ -134,7 +128,7 @@ public class DmQemuTests
     {
         string ni = Tool.RequireNativeInit();
         Tool.Require("qemu-system-x86_64", "sgdisk", "cpio", "gzip", "/usr/bin/busybox");
-        KernelFolderOrSkip();
+        KernelCache.FolderOrSkip();
         using var dir = new TempDir();
         string reference = dir.Combine("ref.img");
         using (var fs = File.Create(reference)) fs.SetLength(48 * MiB);
