@@ -90,10 +90,6 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
     private readonly Thread[] _workers;
     private long _nextSeq, _headSeq;
     private int _reserve;
-    // Who sleeps on the gate (under it): wake-ups are sent only to someone who can go on, since every one is a
-    // context switch on a machine whose cores the workers keep busy.
-    private int _memoryWaiters;
-    private Slot? _readerWaitsOn;
     private XzBlockDecoder? _sequential;
     private Slot? _current;
     private bool _finished, _disposed;
@@ -208,7 +204,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
                 {
                     lock (_gate)
                     {
-                        if (TakeBackBehind(c) && _memoryWaiters > 0) Monitor.PulseAll(_gate);
+                        if (TakeBackBehind(c)) Monitor.PulseAll(_gate);
                     }
                 }
                 return n;
@@ -239,15 +235,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
             }
             lock (_gate)
             {
-                _readerWaitsOn = c;
-                try
-                {
-                    while (c.ReadPos == c.Ready && !c.Done) Wait();
-                }
-                finally
-                {
-                    _readerWaitsOn = null;
-                }
+                while (c.ReadPos == c.Ready && !c.Done) Wait();
             }
         }
     }
@@ -279,21 +267,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         for (int i = first; i <= last; i++)
         {
             if (s.Backed[i]) continue;
-            if (!MayTake(s))
-            {
-                // A reader asleep until a whole chunk is ready must take what is there now: with a dictionary
-                // smaller than a chunk, that is what frees memory.
-                if (_readerWaitsOn is not null) Monitor.PulseAll(_gate);
-                _memoryWaiters++;
-                try
-                {
-                    do Wait(); while (!MayTake(s));
-                }
-                finally
-                {
-                    _memoryWaiters--;
-                }
-            }
+            while (!MayTake(s)) Wait();
             _pool.Lend(s.Base + (long)i * _chunk);
             s.Backed[i] = true;
             s.Held++;
@@ -384,12 +358,8 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         lock (_gate)
         {
             s.Ready = position;
-            bool freed = TakeBackBehind(s);
-            // The reader is woken once a chunk's worth is ready (or at the block's end, in Finish), not for every
-            // LZMA2 chunk.
-            if ((freed && _memoryWaiters > 0) ||
-                (_readerWaitsOn == s && (position - s.ReadPos >= _chunk || _memoryWaiters > 0)))
-                Monitor.PulseAll(_gate);
+            TakeBackBehind(s);
+            Monitor.PulseAll(_gate);
         }
     }
 
