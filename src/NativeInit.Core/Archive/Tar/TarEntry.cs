@@ -149,13 +149,6 @@ public sealed class TarEntry
         _xattrs.Add(rec);
     }
 
-    /// <summary>Decodes bytes for a message: UTF-8 with replacement, control characters escaped.</summary>
-    public static string Display(ReadOnlySpan<byte> bytes)
-    {
-        var s = Encoding.UTF8.GetString(bytes);
-        if (!s.Any(char.IsControl)) return s;
-        var sb = new StringBuilder(s.Length + 8);
-        foreach (char c in s) sb.Append(char.IsControl(c) ? $"\\x{(int)c:x2}" : c.ToString());
-        return sb.ToString();
-    }
+    /// <summary>Bytes for a message, escaped so that no byte can act on a terminal (see <see cref="DisplayText"/>).</summary>
+    public static string Display(ReadOnlySpan<byte> bytes) => DisplayText.Of(bytes);
 }
