@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json;
-using NativeInit.Core.Disk.DeviceMapper;
 
 namespace NativeInit.Core.Lvm;
 

@@ -157,6 +157,14 @@ public static unsafe class BootCalls
         return new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
     }
 
+    /// <summary>Opens a directory read-only (O_DIRECTORY), e.g. to fsync(2) it after a rename.</summary>
+    public static Microsoft.Win32.SafeHandles.SafeFileHandle OpenDirectory(string path)
+    {
+        int fd = Libc.BootOpen(path, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        if (fd < 0) PosixError.Throw("open", path);
+        return new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
+    }
+
     /// <summary>fsync(2): the data reached the device.</summary>
     public static void Fsync(Microsoft.Win32.SafeHandles.SafeFileHandle handle, string target) =>
         PosixError.Check(Libc.BootFsync((int)handle.DangerousGetHandle()), "fsync", target);

@@ -3,7 +3,7 @@ using NativeInit.Cli;
 using NativeInit.Core;
 using NativeInit.Core.Disk;
 using NativeInit.Core.Disk.Gpt;
-using NativeInit.Core.Disk.Layout;
+using NativeInit.Core.Layout;
 
 namespace NativeInit;
 

@@ -1,3 +1,4 @@
+using NativeInit.Core.Layout;
 using System.Text.Json;
 using NativeInit.Cli;
 using NativeInit.Core;

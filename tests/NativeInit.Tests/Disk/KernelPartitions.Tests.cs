@@ -1,3 +1,4 @@
+using NativeInit.Tests.Disk.Gpt;
 using NativeInit.Core.Disk;
 using NativeInit.Core.Disk.Gpt;
 using NativeInit.Core.Disk.Loop;

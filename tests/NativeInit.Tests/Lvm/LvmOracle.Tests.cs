@@ -189,7 +189,7 @@ public class LvmOracleTests
             Assert.Equal(7, second.ExtentCount);
             Assert.Equal([("pv0", 0L), ("pv0", 8L)], second.Segments.Select(s => s.Stripes[0]));
             Assert.Equal(long.Parse(lvm.Report("vgs", "vg_seqno")[0][0]), vg.Seqno);
-            Assert.Equal("test--vg-second--lv", NativeInit.Core.Disk.DeviceMapper.DmNames.DeviceName(vg.Name, second.Name));
+            Assert.Equal("test--vg-second--lv", NativeInit.Core.Lvm.DmNames.DeviceName(vg.Name, second.Name));
         }
     }
 
@@ -242,7 +242,7 @@ public class LvmOracleTests
         var root = back.FindLv("root")!;
         Assert.Equal(31 - 4 - 4, root.ExtentCount);
         Assert.Equal([(0L, 10L, 0L), (10L, 13L, 18L)], root.Segments.Select(s => (s.StartExtent, s.ExtentCount, s.Stripes[0].StartExtent)));
-        var table = NativeInit.Core.Disk.DeviceMapper.LvmActivation.Table(back, root, new Dictionary<string, (uint, uint)> { ["pv0"] = (8, 3) });
+        var table = NativeInit.Core.Layout.LvmActivation.Table(back, root, new Dictionary<string, (uint, uint)> { ["pv0"] = (8, 3) });
         Assert.Equal([(0UL, 10UL * 8192, 2048UL), (10UL * 8192, 13UL * 8192, 2048UL + 18 * 8192)],
             table.Select(t => (t.StartSector, t.LengthSectors, t.DeviceOffsetSectors)));
         Assert.Equal(LvmDiskFormatTests.FixedIds.LvIds!["root"], root.Id);

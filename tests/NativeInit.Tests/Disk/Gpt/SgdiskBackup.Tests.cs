@@ -5,7 +5,7 @@ using NativeInit.Core.Disk.Loop;
 using NativeInit.Tests.TestSupport;
 using static NativeInit.Tests.Disk.DiskTestSupport;
 
-namespace NativeInit.Tests.Disk;
+namespace NativeInit.Tests.Disk.Gpt;
 
 public class SgdiskBackupTests
 {

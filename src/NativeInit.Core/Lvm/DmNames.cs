@@ -1,4 +1,4 @@
-namespace NativeInit.Core.Disk.DeviceMapper;
+namespace NativeInit.Core.Lvm;
 
 /// <summary>
 /// How lvm2 and its udev rules name a logical volume's device-mapper device: "VG-LV" with every '-' inside the VG and

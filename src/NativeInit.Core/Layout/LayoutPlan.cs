@@ -1,10 +1,11 @@
+using NativeInit.Core.Disk;
 using System.Globalization;
 using System.Text.Json;
 using NativeInit.Core.Disk.DeviceMapper;
 using NativeInit.Core.Disk.Gpt;
 using NativeInit.Core.Lvm;
 
-namespace NativeInit.Core.Disk.Layout;
+namespace NativeInit.Core.Layout;
 
 /// <summary>One LV as planned: where its extents are on the PV and on the disk, and the device it will be reached by.</summary>
 public sealed record PlannedVolume(LayoutVolume Spec, long Extents, long PvStartExtent, long OffsetInPv, long DiskOffset, long SizeBytes,

@@ -1,10 +1,11 @@
+using NativeInit.Core.Disk;
 using System.Diagnostics;
 using NativeInit.Core.Disk.DeviceMapper;
 using NativeInit.Core.Disk.Gpt;
 using NativeInit.Core.Disk.Loop;
 using NativeInit.Core.Lvm;
 
-namespace NativeInit.Core.Disk.Layout;
+namespace NativeInit.Core.Layout;
 
 /// <summary>What apply did to one LV: the device mkfs ran on.</summary>
 public sealed record AppliedVolume(string Name, string Device, string? Filesystem);

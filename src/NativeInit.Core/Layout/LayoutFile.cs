@@ -1,6 +1,7 @@
+using NativeInit.Core.Disk;
 using System.Text.Json;
 
-namespace NativeInit.Core.Disk.Layout;
+namespace NativeInit.Core.Layout;
 
 /// <summary>One logical volume of the layout.</summary>
 public sealed record LayoutVolume(string Name, long? SizeBytes, string? Filesystem, string? MountPoint, string? Label, IReadOnlyList<string> MkfsOptions)

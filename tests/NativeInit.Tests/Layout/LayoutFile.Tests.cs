@@ -1,7 +1,7 @@
 using NativeInit.Core;
-using NativeInit.Core.Disk.Layout;
+using NativeInit.Core.Layout;
 
-namespace NativeInit.Tests.Disk;
+namespace NativeInit.Tests.Layout;
 
 public class LayoutFileTests
 {

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using NativeInit.Tests.TestSupport;
 
-namespace NativeInit.Tests.Disk;
+namespace NativeInit.Tests.Layout;
 
 /// <summary>The published binary's `layout` and `lvm show` commands: exit codes, refusal without --yes, JSON.</summary>
 [Trait("Category", "Integration")]

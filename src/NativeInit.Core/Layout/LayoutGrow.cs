@@ -1,9 +1,10 @@
+using NativeInit.Core.Disk;
 using System.Text.Json;
 using NativeInit.Core.Disk.DeviceMapper;
 using NativeInit.Core.Disk.Gpt;
 using NativeInit.Core.Lvm;
 
-namespace NativeInit.Core.Disk.Layout;
+namespace NativeInit.Core.Layout;
 
 /// <summary>What `layout grow` would do: the PV partition to the end of the disk, the PV and the layout's grow LV.</summary>
 public sealed class LayoutGrowPlan

@@ -3,7 +3,7 @@ using System.Text;
 using NativeInit.Core.Boot.Init;
 using NativeInit.Core.Platform;
 
-// Namespace "Conversion", folder Convert/: a namespace NativeInit.Core.Convert would shadow System.Convert in every
+// Namespace "Conversion", folder Convert/: a namespace NativeInit.Core.Conversion would shadow System.Convert in every
 // file under NativeInit.Core (Convert.ToHexString... would no longer compile).
 namespace NativeInit.Core.Conversion;
 

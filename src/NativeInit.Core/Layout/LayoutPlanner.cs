@@ -1,8 +1,9 @@
+using NativeInit.Core.Disk;
 using NativeInit.Core.Disk.DeviceMapper;
 using NativeInit.Core.Disk.Gpt;
 using NativeInit.Core.Lvm;
 
-namespace NativeInit.Core.Disk.Layout;
+namespace NativeInit.Core.Layout;
 
 /// <summary>
 /// From a layout file and a disk (block device or image) to a <see cref="LayoutPlan"/>: the GPT from the sgdisk backup

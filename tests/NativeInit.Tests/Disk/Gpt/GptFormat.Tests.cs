@@ -1,6 +1,6 @@
 using NativeInit.Core.Disk.Gpt;
 
-namespace NativeInit.Tests.Disk;
+namespace NativeInit.Tests.Disk.Gpt;
 
 public class GptFormatTests
 {

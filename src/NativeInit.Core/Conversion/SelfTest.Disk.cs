@@ -1,9 +1,10 @@
+using NativeInit.Core.Lvm;
 using NativeInit.Core.Archive;
 using NativeInit.Core.Archive.Extraction;
 using NativeInit.Core.Disk;
 using NativeInit.Core.Disk.DeviceMapper;
 using NativeInit.Core.Disk.Gpt;
-using NativeInit.Core.Disk.Layout;
+using NativeInit.Core.Layout;
 using NativeInit.Core.Platform;
 
 namespace NativeInit.Core.Conversion;

@@ -1,6 +1,8 @@
+using NativeInit.Core.Disk.DeviceMapper;
+using NativeInit.Core.Disk;
 using NativeInit.Core.Lvm;
 
-namespace NativeInit.Core.Disk.DeviceMapper;
+namespace NativeInit.Core.Layout;
 
 /// <summary>One LV made reachable: its dm device and the paths lvm2/udev would give it.</summary>
 public sealed record ActivatedVolume(string VolumeGroup, string LogicalVolume, DmDevice Device, string MapperPath, string LinkPath);

@@ -1,11 +1,11 @@
 using System.Text;
 using NativeInit.Core.Disk;
 using NativeInit.Core.Disk.DeviceMapper;
-using NativeInit.Core.Disk.Layout;
+using NativeInit.Core.Layout;
 using NativeInit.Tests.Boot;
 using NativeInit.Tests.TestSupport;
 
-namespace NativeInit.Tests.Disk;
+namespace NativeInit.Tests.Disk.DeviceMapper;
 
 /// <summary>
 /// Device-mapper activation proven in a VM (the host has no dm): a disk image laid out by NativeInit boots a Debian

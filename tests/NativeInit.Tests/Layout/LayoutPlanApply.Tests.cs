@@ -3,12 +3,12 @@ using System.IO.Hashing;
 using System.Text.Json;
 using NativeInit.Core;
 using NativeInit.Core.Disk;
-using NativeInit.Core.Disk.Layout;
+using NativeInit.Core.Layout;
 using NativeInit.Core.Disk.Loop;
 using NativeInit.Tests.Lvm;
 using NativeInit.Tests.TestSupport;
 
-namespace NativeInit.Tests.Disk;
+namespace NativeInit.Tests.Layout;
 
 /// <summary>
 /// `layout plan` / `layout apply` on image files the test makes: the field layout (2 MiB BIOS boot, 1 GiB /boot,

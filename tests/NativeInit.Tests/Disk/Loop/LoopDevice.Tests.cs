@@ -1,9 +1,10 @@
+using NativeInit.Tests.Disk.Gpt;
 using NativeInit.Core;
 using NativeInit.Core.Disk.Loop;
 using NativeInit.Tests.TestSupport;
 using static NativeInit.Tests.Disk.DiskTestSupport;
 
-namespace NativeInit.Tests.Disk;
+namespace NativeInit.Tests.Disk.Loop;
 
 [Trait("Category", "Integration")]
 public class LoopDeviceTests

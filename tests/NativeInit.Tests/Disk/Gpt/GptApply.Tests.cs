@@ -4,7 +4,7 @@ using NativeInit.Core.Disk.Gpt;
 using NativeInit.Tests.TestSupport;
 using static NativeInit.Tests.Disk.DiskTestSupport;
 
-namespace NativeInit.Tests.Disk;
+namespace NativeInit.Tests.Disk.Gpt;
 
 /// <summary>Refusals before any write: the image hashes the same before and after.</summary>
 [Trait("Category", "Integration")]

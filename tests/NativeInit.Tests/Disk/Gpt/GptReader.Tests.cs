@@ -4,7 +4,7 @@ using NativeInit.Core.Disk.Gpt;
 using NativeInit.Tests.TestSupport;
 using static NativeInit.Tests.Disk.DiskTestSupport;
 
-namespace NativeInit.Tests.Disk;
+namespace NativeInit.Tests.Disk.Gpt;
 
 /// <summary>Reading back what the writer wrote, and falling back to the backup copy when the primary is damaged
 /// (image files in a temp directory; no root needed).</summary>

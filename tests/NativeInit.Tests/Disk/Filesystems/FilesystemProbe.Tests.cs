@@ -5,7 +5,7 @@ using NativeInit.Core.Disk.Mbr;
 using NativeInit.Tests.TestSupport;
 using static NativeInit.Tests.Disk.DiskTestSupport;
 
-namespace NativeInit.Tests.Disk;
+namespace NativeInit.Tests.Disk.Filesystems;
 
 [Trait("Category", "Integration")]
 public class FilesystemProbeTests

@@ -1,10 +1,12 @@
+using NativeInit.Core.Layout;
+using NativeInit.Core.Lvm;
 using System.Globalization;
 using System.Text;
 using NativeInit.Core.Disk.DeviceMapper;
 using NativeInit.Core.Platform;
 using NativeInit.Tests.TestSupport;
 
-namespace NativeInit.Tests.Disk;
+namespace NativeInit.Tests.Disk.DeviceMapper;
 
 /// <summary>
 /// The device-mapper structures and request numbers NativeInit uses, checked against linux/dm-ioctl.h by compiling a

@@ -3,7 +3,7 @@ using NativeInit.Core.Disk.Gpt;
 using NativeInit.Tests.TestSupport;
 using static NativeInit.Tests.Disk.DiskTestSupport;
 
-namespace NativeInit.Tests.Disk;
+namespace NativeInit.Tests.Disk.Gpt;
 
 public class GptWriterTests
 {
@@ -24,7 +24,7 @@ public class GptWriterTests
     /// instead (then review the diff before committing).</summary>
     private static void AssertGolden(int sectorSize, string actual)
     {
-        string path = Path.Combine(Tool.RepoRoot, "tests", "NativeInit.Tests", "Disk", "golden", $"gpt-{sectorSize}.sfdisk");
+        string path = Path.Combine(Tool.RepoRoot, "tests", "NativeInit.Tests", "Disk", "Gpt", "golden", $"gpt-{sectorSize}.sfdisk");
         if (Environment.GetEnvironmentVariable("NATIVEINIT_UPDATE_GOLDEN") == "1") File.WriteAllText(path, actual);
         Assert.Equal(File.ReadAllText(path), actual);
     }

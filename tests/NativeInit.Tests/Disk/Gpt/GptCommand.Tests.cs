@@ -2,7 +2,7 @@ using System.Text.Json;
 using NativeInit.Tests.TestSupport;
 using static NativeInit.Tests.Disk.DiskTestSupport;
 
-namespace NativeInit.Tests.Disk;
+namespace NativeInit.Tests.Disk.Gpt;
 
 /// <summary>`nativeinit gpt show` and `gpt apply` through the published binary (tools/build makes it).</summary>
 [Trait("Category", "Integration")]
