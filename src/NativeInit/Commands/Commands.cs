@@ -21,5 +21,6 @@ internal static class Commands
         DecompressCommand.Spec,
         SelftestCommand.Spec,
         InitramfsCommand.Spec,
+        SlotsCommands.Slots, SlotsCommands.MarkGood,
     ];
 }

@@ -68,4 +68,26 @@ public class GrubEnvTests
         Assert.Contains("next_entry=nativeinit-convert", list);
         Assert.Contains("saved_entry=Debian GNU/Linux", list);
     }
+
+    [SkippableFact]
+    [Trait("Category", "Integration")]
+    public void The_boot_counting_variables_we_write_are_byte_identical_to_grub_editenv()
+    {
+        Tool.Require("grub-editenv");
+        using var tmp = new TempDir();
+        var file = tmp.Combine("grubenv");
+        Tool.Check("grub-editenv", file, "create");
+        Tool.Check("grub-editenv", file, "set", "ORDER=B A", "A_OK=1", "A_TRIES=3", "B_OK=1", "B_TRIES=1", @"odd=back\slash");
+        Tool.Check("grub-editenv", file, "unset", "B_OK");
+        Tool.Check("grub-editenv", file, "set", "B_OK=0");
+
+        var ours = GrubEnv.Empty();
+        foreach (var (k, v) in new[] { ("ORDER", "B A"), ("A_OK", "1"), ("A_TRIES", "3"), ("B_OK", "1"), ("B_TRIES", "1"), ("odd", @"back\slash") })
+            ours.Set(k, v);
+        ours.Remove("B_OK");
+        ours.Set("B_OK", "0");
+        Assert.Equal(File.ReadAllBytes(file), ours.ToBytes());
+        var theirs = GrubEnv.Parse(File.ReadAllBytes(file), file);
+        Assert.Equal(ours.Variables, theirs.Variables);
+    }
 }
