@@ -15,8 +15,14 @@ namespace NativeInit.Core.Archive.Tar;
 /// (<see cref="TryReadData"/>), so nothing is allocated per entry on the hot path. Header checksums are verified (the
 /// unsigned and the historic signed sum); the archive ends at two zero blocks, or a lone zero block followed by the
 /// end of data, or the end of data right after an entry's padding (as GNU tar). A lone zero block followed by a header
-/// (GNU tar stops there with a warning) and a short read inside a header or data are errors. Every format error is an <see cref="InvalidDataFormatException"/> naming the
+/// is read past and counted (<see cref="LoneZeroBlocks"/>; GNU tar stops there with a warning unless -i). A short read
+/// inside a header or data is an error. Every format error is an <see cref="InvalidDataFormatException"/> naming the
 /// entry and the offset.</para>
+/// <para>Read as GNU tar and bsdtar both read them (archives of older tars, Java and Perl archivers, star): directories
+/// with a non-zero size have no data blocks; a hard link's size counts only when data follows; numeric fields may
+/// start with one NUL and spaces; a pax time may carry trailing garbage; an empty pax value deletes the attribute
+/// (the header block's field applies). SCHILY.acl.access/default/ace are kept as text for the extractor;
+/// RHT.security.selinux gets the trailing NUL setfilecon writes.</para>
 /// </summary>
 public sealed class TarReader : IDisposable
 {
