@@ -37,10 +37,15 @@ public static class Compression
     /// <summary>Bytes needed by <see cref="Detect"/>.</summary>
     public const int MagicLength = 6;
 
+    /// <summary>zstd skippable frame magic 0x184D2A5?, little endian (RFC 8878, section 3.1.2): pzstd's output and the
+    /// seekable format start with one. The decoder skips such frames wherever they are.</summary>
+    public static bool IsZstdSkippableMagic(ReadOnlySpan<byte> head) =>
+        head.Length >= 4 && (head[0] & 0xF0) == 0x50 && head[1] == 0x2A && head[2] == 0x4D && head[3] == 0x18;
+
     public static CompressionFormat Detect(ReadOnlySpan<byte> head)
     {
         if (head.StartsWith(XzMagic)) return CompressionFormat.Xz;
-        if (head.StartsWith(ZstdMagic)) return CompressionFormat.Zstd;
+        if (head.StartsWith(ZstdMagic) || IsZstdSkippableMagic(head)) return CompressionFormat.Zstd;
         return CompressionFormat.None;
     }
 

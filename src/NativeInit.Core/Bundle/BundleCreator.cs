@@ -1,4 +1,3 @@
-using System.Text;
 using NativeInit.Core.Archive;
 using NativeInit.Core.Archive.Tar;
 
@@ -38,8 +37,8 @@ public sealed record BundleCreateResult(string Path, BundleManifest Manifest, Ar
 /// </summary>
 public static class BundleCreator
 {
-    public const string LayoutName = "layout.json", KernelName = "vmlinuz-convert", InitramfsName = "initramfs-convert.img",
-        CarryPolicyName = "carry-policy.json", SelinuxPolicyName = "selinux-policy";
+    public const string LayoutName = BundleFile.LayoutName, KernelName = BundleFile.KernelName, InitramfsName = BundleFile.InitramfsName,
+        CarryPolicyName = BundleFile.CarryPolicyName, SelinuxPolicyName = BundleFile.SelinuxPolicyName;
 
     public static BundleCreateResult Create(BundleCreateOptions o, Action<string>? log = null)
     {
@@ -138,29 +137,8 @@ public static class BundleCreator
         }
     }
 
-    /// <summary>The single-file form: an uncompressed tar of the bundle directory, manifest.json first, manifest.sig
-    /// second, then the parts in manifest order (mode 0644, owner 0, mtime 0).</summary>
-    public static void WriteSingleFile(string dir, BundleManifest manifest, Stream output)
-    {
-        using var w = new TarWriter(output, leaveOpen: true);
-        var buffer = new byte[1 << 20];
-        foreach (var name in new[] { BundleManifest.FileName, BundleManifest.SignatureFileName }.Concat(manifest.Parts.Select(p => p.Name)))
-        {
-            var path = Path.Combine(dir, name);
-            using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
-            w.BeginEntry(new TarWriterEntry { Path = Encoding.UTF8.GetBytes(name), TypeFlag = TarTypeFlag.Regular, Mode = 0x1A4, Size = f.Length });
-            long left = f.Length;
-            while (left > 0)
-            {
-                int n = f.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
-                if (n == 0) throw new NativeInitException($"{path}: shrank while being packed");
-                w.WriteData(buffer.AsSpan(0, n));
-                left -= n;
-            }
-            w.EndEntry();
-        }
-        w.Finish();
-    }
+    /// <summary>The single-file form (<see cref="BundleFile.WriteSingleFile"/>).</summary>
+    public static void WriteSingleFile(string dir, BundleManifest manifest, Stream output) => BundleFile.WriteSingleFile(dir, manifest, output);
 
     /// <summary>Decompresses and walks every header and data block of a rootfs archive: (format, entries, tar bytes).</summary>
     public static (CompressionFormat Format, long Entries, long Size) CheckArchive(string path)

@@ -5,9 +5,21 @@ namespace NativeInit.Core.Platform;
 /// Unlike System.Console it sends no terminal initialisation (ESC[?1h ESC=) to a TTY or serial console, and unlike a
 /// FileStream it keeps no file position of its own: two such streams on descriptors that share one open file (as
 /// <c>&gt;log 2&gt;&amp;1</c> makes) append in the order written instead of overwriting each other through pwrite.
+/// <para>
+/// A <em>best-effort</em> stream carries messages (a command's log and report): when a write fails — EIO from a
+/// terminal that was hung up, EPIPE from a reader that went away, ENOSPC from a full disk, EBADF from a closed
+/// descriptor, or any other error — it stops printing and drops the rest, so losing the terminal never stops the
+/// work (issue 18). <see cref="LostErrno"/> says why. A strict stream (data, as `decompress -o -` writes) throws
+/// instead, except on EPIPE: a reader that went away (`... | head`) is not an error of ours.
+/// </para>
 /// </summary>
-public sealed class DescriptorWriteStream(int fd) : Stream
+public sealed class DescriptorWriteStream(int fd, bool bestEffort = false) : Stream
 {
+    private int _lostErrno;
+
+    /// <summary>The errno of the write that failed on a best-effort stream (0 while printing works).</summary>
+    public int LostErrno => Volatile.Read(ref _lostErrno);
+
     public override bool CanRead => false;
     public override bool CanSeek => false;
     public override bool CanWrite => true;
@@ -21,9 +33,14 @@ public sealed class DescriptorWriteStream(int fd) : Stream
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
+        if (buffer.IsEmpty || LostErrno != 0) return;
         int errno = new FileHandle(fd, owns: false).TryWriteAll(buffer);
-        // A reader that went away (`nativeinit ... | head`) is not an error of ours: the rest is dropped, as
-        // System.Console does (the runtime ignores SIGPIPE, so write returns EPIPE).
-        if (errno != 0 && errno != PosixError.EPIPE) PosixError.Throw("write", $"descriptor {fd}", errno);
+        if (errno == 0) return;
+        if (bestEffort || errno == PosixError.EPIPE)
+        {
+            Interlocked.CompareExchange(ref _lostErrno, errno, 0);
+            return;
+        }
+        PosixError.Throw("write", $"descriptor {fd}", errno);
     }
 }

@@ -44,6 +44,38 @@ internal sealed unsafe class DirectoryHandle : IDisposable
         return 0;
     }
 
+    /// <summary>Reads the regular file <paramref name="name"/> (at most <paramref name="max"/> bytes) without following a
+    /// symlink (ELOOP) and without blocking on a fifo (O_NONBLOCK).</summary>
+    public int TryReadSmallFile(ReadOnlySpan<byte> name, int max, out byte[] content)
+    {
+        content = [];
+        Span<byte> z = stackalloc byte[ZLength(name)];
+        int fd;
+        fixed (byte* p = Z(name, z))
+            fd = Libc.openat(Fd, p, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_NONBLOCK | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0);
+        if (fd < 0) return PosixError.Last;
+        using var file = new SafeFd(fd);
+        var buffer = new byte[max];
+        int total = 0;
+        fixed (byte* b = buffer)
+        {
+            while (total < max)
+            {
+                nint n = Libc.read(fd, b + total, (nuint)(max - total));
+                if (n < 0)
+                {
+                    int e = PosixError.Last;
+                    if (e == PosixError.EINTR) continue;
+                    return e;
+                }
+                if (n == 0) break;
+                total += (int)n;
+            }
+        }
+        content = buffer.AsSpan(0, total).ToArray();
+        return 0;
+    }
+
     public int TryMakeDirectory(ReadOnlySpan<byte> name, uint mode)
     {
         Span<byte> z = stackalloc byte[ZLength(name)];

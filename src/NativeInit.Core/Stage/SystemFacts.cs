@@ -38,17 +38,21 @@ public static class SystemFacts
     /// <summary>The disk holding the root filesystem: its name and size in bytes.</summary>
     public static (string Name, long Bytes) RootDisk(string root)
     {
+        var r = RootDevice(root);
+        return (r.DiskName, r.DiskBytes);
+    }
+
+    /// <summary>Where the root filesystem lies: the disk (name, sysfs directory, size) and, when / is on a partition
+    /// of it (directly, not through device-mapper), that partition (name, sysfs directory, number).</summary>
+    public sealed record RootLocation(string DiskName, string DiskDir, long DiskBytes, string? PartitionName, string? PartitionDir, int? PartitionNumber);
+
+    public static RootLocation RootDevice(string root)
+    {
         var mountinfo = Path.Combine(root, "proc/self/mountinfo");
-        if (!File.Exists(mountinfo)) throw new RefusedException($"cannot find the disk holding /: {mountinfo} is missing");
-        string? dev = null;
-        foreach (var line in File.ReadLines(mountinfo))
-        {
-            var f = line.Split(' ');
-            if (f.Length > 4 && f[4] == "/") dev = f[2];
-        }
-        if (dev is null) throw new RefusedException($"cannot find the disk holding /: no mount on / in {mountinfo}");
+        var dev = MountDevice(root, "/") ?? throw new RefusedException($"cannot find the disk holding /: no mount on / in {mountinfo}");
         var dir = Resolve(Path.Combine(root, "sys/dev/block", dev))
             ?? throw new RefusedException($"cannot find the disk holding /: {Path.Combine(root, "sys/dev/block", dev)} is missing (device {dev})");
+        string? partDir = File.Exists(Path.Combine(dir, "partition")) ? dir : null;
         for (int depth = 0; depth < 8; depth++)
         {
             var slaves = Path.Combine(dir, "slaves");
@@ -64,8 +68,112 @@ public static class SystemFacts
         var sizeFile = Path.Combine(dir, "size");
         if (!File.Exists(sizeFile) || !long.TryParse(File.ReadAllText(sizeFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var sectors))
             throw new RefusedException($"cannot read the size of the disk holding /: {sizeFile}");
-        return (Path.GetFileName(dir), sectors * SysfsSectorSize);
+        int? number = partDir is not null && int.TryParse(File.ReadAllText(Path.Combine(partDir, "partition")).Trim(), NumberStyles.None,
+            CultureInfo.InvariantCulture, out int n) ? n : null;
+        return new RootLocation(Path.GetFileName(dir), dir, sectors * SysfsSectorSize, partDir is null ? null : Path.GetFileName(partDir), partDir, number);
     }
+
+    /// <summary>The device number ("MAJ:MIN") of the filesystem holding <paramref name="path"/> (a path as the
+    /// system sees it, e.g. "/boot"): the last mount whose mount point is the longest prefix of it.</summary>
+    public static string? MountDevice(string root, string path)
+    {
+        var mountinfo = Path.Combine(root, "proc/self/mountinfo");
+        if (!File.Exists(mountinfo)) throw new RefusedException($"cannot find the disk holding /: {mountinfo} is missing");
+        path = "/" + path.Trim('/');
+        string? dev = null;
+        int best = -1;
+        foreach (var line in File.ReadLines(mountinfo))
+        {
+            var f = line.Split(' ');
+            if (f.Length <= 4) continue;
+            string mp = f[4];
+            bool under = mp == "/" || path == mp || path.StartsWith(mp + "/", StringComparison.Ordinal);
+            if (under && mp.Length >= best) { best = mp.Length; dev = f[2]; }
+        }
+        return dev;
+    }
+
+    /// <summary>The byte offset on its disk of the partition holding the filesystem of <paramref name="path"/>
+    /// (sysfs "start", in 512-byte sectors); null when that filesystem is not on a partition (device-mapper, a whole
+    /// disk) or the kernel does not say.</summary>
+    public static long? PartitionOffset(string root, string path)
+    {
+        if (MountDevice(root, path) is not { } dev) return null;
+        var dir = Resolve(Path.Combine(root, "sys/dev/block", dev));
+        if (dir is null || !File.Exists(Path.Combine(dir, "partition"))) return null;
+        var start = Path.Combine(dir, "start");
+        return File.Exists(start) && long.TryParse(File.ReadAllText(start).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var s)
+            ? s * SysfsSectorSize : null;
+    }
+
+    /// <summary>
+    /// A stable identity of the disk holding / for rd.nativeinit.disk= (issue 12), never a /dev/sdX name that may
+    /// change: in order, the root partition's PARTUUID (the kernel's uevent, else read from the disk's MBR — disk
+    /// signature and partition number — or GPT), the root filesystem's UUID (read from the partition), the disk's
+    /// serial, its WWN. Devices are read at ROOT/dev/NAME (on the running system, /dev). Null when there is none;
+    /// <paramref name="tried"/> then says what was looked at.
+    /// </summary>
+    public static string? RootDiskIdentity(string root, RootLocation where, out string tried)
+    {
+        var looked = new List<string>();
+        string disk = Path.Combine(root, "dev", where.DiskName);
+        if (where.PartitionDir is { } pd && where.PartitionNumber is { } number)
+        {
+            var uevent = Path.Combine(pd, "uevent");
+            if (File.Exists(uevent) && File.ReadLines(uevent).FirstOrDefault(l => l.StartsWith("PARTUUID=", StringComparison.Ordinal)) is { } line
+                && line["PARTUUID=".Length..].Trim() is { Length: > 0 } pu)
+            {
+                tried = "";
+                return Disk.PartitionIdentity.PartUuidPrefix + pu.ToLowerInvariant();
+            }
+            looked.Add($"no PARTUUID in {uevent}");
+            int sectorSize = ReadInt(Path.Combine(where.DiskDir, "queue/logical_block_size")) ?? 512;
+            if (TryRead(() => Disk.PartitionIdentity.PartUuid(disk, number, sectorSize), disk, looked) is { } partUuid)
+            {
+                tried = "";
+                return Disk.PartitionIdentity.PartUuidPrefix + partUuid;
+            }
+            string part = Path.Combine(root, "dev", where.PartitionName!);
+            if (TryRead(() => Disk.PartitionIdentity.FilesystemUuid(part), part, looked) is { } uuid)
+            {
+                tried = "";
+                return Disk.PartitionIdentity.UuidPrefix + uuid;
+            }
+        }
+        else looked.Add("/ is not on a partition of the disk (device-mapper or a whole disk): no PARTUUID");
+        foreach (var (file, prefix) in new[] { ("serial", Disk.PartitionIdentity.SerialPrefix), ("device/serial", Disk.PartitionIdentity.SerialPrefix),
+                     ("wwid", Disk.PartitionIdentity.WwnPrefix), ("device/wwid", Disk.PartitionIdentity.WwnPrefix) })
+        {
+            var p = Path.Combine(where.DiskDir, file);
+            if (File.Exists(p) && File.ReadAllText(p).Trim() is { Length: > 0 } v && !v.Any(char.IsWhiteSpace))
+            {
+                tried = "";
+                return prefix + v;
+            }
+        }
+        looked.Add($"no serial or wwid under {where.DiskDir}");
+        tried = string.Join("; ", looked);
+        return null;
+    }
+
+    private static string? TryRead(Func<string?> read, string what, List<string> looked)
+    {
+        if (!File.Exists(what)) { looked.Add($"{what} is missing"); return null; }
+        try
+        {
+            var v = read();
+            if (v is null) looked.Add($"{what}: nothing found");
+            return v;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            looked.Add($"{what}: {e.Message}");
+            return null;
+        }
+    }
+
+    private static int? ReadInt(string path) =>
+        File.Exists(path) && int.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int v) ? v : null;
 
     private static string? Resolve(string path)
     {

@@ -59,6 +59,10 @@ internal static class ExtractCommand
             throw;
         }
         progress?.Done();
+        if (report.Stats.LoneZeroBlocks > 0)
+            ctx.Error.WriteLine($"nativeinit extract: warning: a lone zero block at offset {report.Stats.FirstLoneZeroBlockOffset} " +
+                $"({report.Stats.LoneZeroBlocks} in all) is followed by more entries; they were extracted too " +
+                "(GNU tar stops at it unless --ignore-zeros, bsdtar stops silently)");
 
         if (stats == "json") WriteJson(ctx.Out, archive, dir, report, dryRun);
         else if (stats == "text") WriteText(ctx.Out, report, dryRun);
@@ -73,7 +77,10 @@ internal static class ExtractCommand
         if (dryRun) w.WriteLine("dry run:       nothing written; the figures are what the archive holds");
         w.WriteLine($"entries:       {s.Entries} ({s.Regular} files, {s.Directories} directories, {s.Symlinks} symlinks, " +
                     $"{s.HardLinks} hard links, {s.CharDevices} char devices, {s.BlockDevices} block devices, {s.Fifos} fifos; {s.Sparse} sparse)");
-        w.WriteLine($"xattrs:        {s.XattrsSet} set" + (s.XattrsSkipped > 0 ? $", {s.XattrsSkipped} user.* on symlinks skipped" : ""));
+        w.WriteLine($"xattrs:        {s.XattrsSet} set" + (s.XattrsSkipped > 0 ? $", {s.XattrsSkipped} user.* on symlinks skipped" : "") +
+                    (s.AclsFromText > 0 ? $"; {s.AclsFromText} of them POSIX ACLs from pax text records" : ""));
+        if (s.LoneZeroBlocks > 0)
+            w.WriteLine($"zero blocks:   {s.LoneZeroBlocks} lone zero block(s) inside the archive read past (first at offset {s.FirstLoneZeroBlockOffset})");
         w.WriteLine($"data written:  {ByteSize.Format(s.BytesWritten)} ({s.BytesWritten} bytes)");
         w.WriteLine($"archive:       {ByteSize.Format(r.InputBytes)} read, {r.Compression.ToString().ToLowerInvariant()}, {ByteSize.Format(r.TarBytes)} of tar");
         w.WriteLine(string.Create(inv, $"wall time:     {r.Wall.TotalSeconds:0.000} s ({r.TarBytes / 1048576.0 / Math.Max(r.Wall.TotalSeconds, 1e-6):0.0} MiB/s of tar)"));
@@ -105,6 +112,8 @@ internal static class ExtractCommand
             j.WriteEndObject();
             j.WriteNumber("xattrs_set", s.XattrsSet);
             j.WriteNumber("xattrs_skipped", s.XattrsSkipped);
+            j.WriteNumber("acls_from_text", s.AclsFromText);
+            j.WriteNumber("lone_zero_blocks", s.LoneZeroBlocks);
             j.WriteNumber("bytes_written", s.BytesWritten);
             j.WriteNumber("input_bytes", r.InputBytes);
             j.WriteNumber("tar_bytes", r.TarBytes);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using NativeInit.Cli;
 using NativeInit.Core;
 using NativeInit.Core.Bundle;
+using NativeInit.Core.Platform;
 using NativeInit.Core.Stage;
 
 namespace NativeInit;
@@ -45,8 +46,11 @@ internal static class StageCommand
         if (a.Has("undo"))
         {
             if (a.Arguments.Count > 0) throw new UsageException("--undo takes no BUNDLE");
-            Stager.Undo(root, bootDir, ctx.Out);
-            ctx.Out.WriteLine("undone: the boot configuration is as it was before 'nativeinit stage'");
+            using var signals = TerminationSignals.Install();
+            using var log = new RunLog(ctx.Out);
+            if (!a.Has("dry-run")) log.OpenFile(UndoLogFile(root));
+            Guard(log, "stage --undo", () => Stager.Undo(root, bootDir, log));
+            log.WriteLine("undone: the boot configuration is as it was before 'nativeinit stage'");
             return ExitCodes.Success;
         }
         if (a.Arguments.Count != 1) throw new UsageException("missing argument BUNDLE");
@@ -54,15 +58,20 @@ internal static class StageCommand
         if (reboot && Path.GetFullPath(root) != "/") throw new UsageException("--reboot only with --root /");
         if (reboot && a.Has("dry-run")) throw new UsageException("--reboot and --dry-run exclude each other");
         bool json = a.Has("json");
-        var report = Stager.Run(new StageOptions
+        var options = new StageOptions
         {
             Bundle = a.Arguments[0], PublicKey = BundleKeys.ReadPublic(a.Require("key")), Root = root, BootDir = bootDir,
             DryRun = a.Has("dry-run"),
-        }, json ? TextWriter.Null : ctx.Out);
+        };
+        // SIGHUP (the terminal went away) is ignored; SIGINT/SIGTERM stop the run cleanly until the boot
+        // configuration is written. Output is best-effort; the log file BOOT/nativeinit/stage.log keeps it all.
+        using var stageSignals = TerminationSignals.Install();
+        using var stageLog = new RunLog(json ? TextWriter.Null : ctx.Out);
+        var result = Guard(stageLog, "stage", () => Stager.Run(options, stageLog, () => stageSignals.Received));
         if (json)
         {
             using var ms = new MemoryStream();
-            using (var w = new System.Text.Json.Utf8JsonWriter(ms, new System.Text.Json.JsonWriterOptions { Indented = true })) report.WriteJson(w);
+            using (var w = new System.Text.Json.Utf8JsonWriter(ms, new System.Text.Json.JsonWriterOptions { Indented = true })) result.WriteJson(w);
             ctx.Out.WriteLine(System.Text.Encoding.UTF8.GetString(ms.ToArray()));
         }
         if (reboot)
@@ -78,4 +87,35 @@ internal static class StageCommand
         }
         return ExitCodes.Success;
     }
+
+    /// <summary>Where `stage --undo` keeps its log (its staging directory, and the log there, is what it removes).</summary>
+    private static string UndoLogFile(string root)
+    {
+        var dir = Path.Combine(Path.GetFullPath(root), Stager.KeptLogDir);
+        try { Directory.CreateDirectory(dir); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        return Path.Combine(dir, "stage-undo.log");
+    }
+
+    /// <summary>A crash report never replaces the message (issue 18): an unexpected exception becomes one line naming
+    /// what failed (exit 1), with the stack trace in the log file only.</summary>
+    private static T Guard<T>(RunLog log, string what, Func<T> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (Exception e) when (e is not (NativeInitException or UsageException or IOException or UnauthorizedAccessException or OutOfMemoryException))
+        {
+            log.FileOnly(e.ToString());
+            throw new NativeInitException($"{what} failed: {e.GetType().Name}: {e.Message}" +
+                (log.FilePath is { } f ? $" (details in {f})" : ""), ExitCodes.Failure, e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            log.FileOnly(e.ToString());
+            throw;
+        }
+    }
+
+    private static void Guard(RunLog log, string what, Action body) => Guard(log, what, () => { body(); return 0; });
 }

@@ -109,7 +109,7 @@ public class TarReaderTests
         Assert.Equal(4000000000, items[0].Uid);
         Assert.Equal(cap, items[0].Xattrs["security.capability"]);
         Assert.Equal("a\nb=c"u8.ToArray(), items[0].Xattrs["user.nl"]);
-        Assert.Equal("system_u:object_r:bin_t:s0"u8.ToArray(), items[0].Xattrs["security.selinux"]);
+        Assert.Equal("system_u:object_r:bin_t:s0\0"u8.ToArray(), items[0].Xattrs["security.selinux"]);
         Assert.Equal("data"u8.ToArray(), items[0].Data);
         Assert.Equal(-2, items[1].Mtime);
         Assert.Equal(750_000_000, items[1].Nanos);
@@ -223,8 +223,16 @@ public class TarReaderTests
         Assert.Equal((-1L, 500_000_000), (s, ns));
         Assert.True(TarReader.TryParseTime("42"u8, out s, out ns));
         Assert.Equal((42L, 0), (s, ns));
-        Assert.False(TarReader.TryParseTime("4x2"u8, out _, out _));
+        // Trailing garbage after the number: GNU tar and bsdtar both read the number.
+        Assert.True(TarReader.TryParseTime("4x2"u8, out s, out ns));
+        Assert.Equal((4L, 0), (s, ns));
+        Assert.True(TarReader.TryParseTime("1600000000.5abc"u8, out s, out ns));
+        Assert.Equal((1600000000L, 500_000_000), (s, ns));
+        Assert.True(TarReader.TryParseTime("1600000000 "u8, out s, out ns));
+        Assert.Equal((1600000000L, 0), (s, ns));
         Assert.False(TarReader.TryParseTime(""u8, out _, out _));
+        Assert.False(TarReader.TryParseTime("x1"u8, out _, out _));
+        Assert.False(TarReader.TryParseTime("-"u8, out _, out _));
     }
 
     [Fact]
@@ -325,10 +333,182 @@ public class TarReaderEndTests
     }
 
     [Fact]
-    public void A_zeroed_block_inside_the_archive_is_an_error_not_a_quiet_end()
+    public void A_lone_zero_block_inside_the_archive_is_read_past_and_counted()
     {
-        var tar = new TarBuilder().File("a", "1").Raw(new byte[512]).File("b", "2").End().ToArray();
-        var ex = Assert.Throws<InvalidDataFormatException>(() => Count(tar));
-        Assert.Contains("lone zero block at offset 1024", ex.Message);
+        var tar = new TarBuilder().File("a", "1").Raw(new byte[512]).File("b", "2").Raw(new byte[512]).File("c", "3").End().ToArray();
+        using var reader = new TarReader(new MemoryStream(tar));
+        var names = new List<string>();
+        while (reader.Next() is { } e) names.Add(Encoding.UTF8.GetString(e.Path));
+        Assert.Equal(["a", "b", "c"], names);
+        Assert.Equal(2, reader.LoneZeroBlocks);
+        Assert.Equal(1024, reader.FirstLoneZeroBlockOffset);
+        // Garbage after a lone zero block is still an error (it is read as a header).
+        var bad = new TarBuilder().File("a", "1").Raw(new byte[512]).Raw(Encoding.ASCII.GetBytes(new string('x', 512))).End().ToArray();
+        var ex = Assert.Throws<InvalidDataFormatException>(() => Count(bad));
+        Assert.Contains("offset 1536", ex.Message);
+    }
+
+    /// <summary>A plain tar from a stream that never ends (/dev/zero, a pipe left open): with DrainAfterEnd off the reader
+    /// stops at the end-of-archive marker instead of reading forever.</summary>
+    [Fact]
+    public void Without_draining_the_reader_stops_at_the_end_marker_of_an_endless_stream()
+    {
+        var tar = new TarBuilder().File("a", "1").End().ToArray();
+        using var reader = new TarReader(new StreamChunkSource(new EndlessStream(tar), 1 << 16), ownsSource: true) { DrainAfterEnd = false };
+        Assert.NotNull(reader.Next());
+        Assert.Null(reader.Next());
+        using var zeros = new TarReader(new StreamChunkSource(new EndlessStream([]), 1 << 16), ownsSource: true) { DrainAfterEnd = false };
+        Assert.Null(zeros.Next());
+    }
+
+    /// <summary>The given bytes, then zeros forever.</summary>
+    private sealed class EndlessStream(byte[] head) : Stream
+    {
+        private long _pos;
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            for (int i = 0; i < count; i++, _pos++) buffer[offset + i] = _pos < head.Length ? head[_pos] : (byte)0;
+            return count;
+        }
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => _pos; set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}
+
+/// <summary>Archives from writers other than GNU tar (older tars, Java and Perl archivers, star, Red Hat's tar) that GNU
+/// tar and bsdtar both read; each case was checked against both (tests/NativeInit.Tests/Archive/TarCompat.Tests.cs
+/// extracts the same shapes with both and compares the trees).</summary>
+public class TarReaderCompatibilityTests
+{
+    private static List<(string Path, TarEntryType Type, long Size, string Data, TarEntry Copy)> Read(byte[] tar)
+    {
+        var list = new List<(string, TarEntryType, long, string, TarEntry)>();
+        using var reader = new TarReader(new StreamChunkSource(new MemoryStream(tar), 512), ownsSource: true);
+        while (reader.Next() is { } e)
+        {
+            var data = new MemoryStream();
+            while (reader.TryReadData(out var d)) data.Write(d);
+            list.Add((Encoding.UTF8.GetString(e.Path), e.Type, e.Size, Encoding.UTF8.GetString(data.ToArray()), Snapshot(e)));
+        }
+        return list;
+    }
+
+    private static TarEntry Snapshot(TarEntry e)
+    {
+        // The reader reuses its entry: keep what the tests look at.
+        var c = new TarEntry { Uid = e.Uid, Gid = e.Gid, MtimeSeconds = e.MtimeSeconds, MtimeNanoseconds = e.MtimeNanoseconds, Mode = e.Mode };
+        c.PathBuffer.Set(e.Path);
+        c.LinkBuffer.Set(e.LinkTarget);
+        c.AclAccessBuffer.Set(e.AclAccessText);
+        c.AclDefaultBuffer.Set(e.AclDefaultText);
+        c.AclNfs4Buffer.Set(e.AclNfs4Text);
+        for (int i = 0; i < e.XattrCount; i++) c.SetXattr(e.XattrName(i), e.XattrValue(i));
+        return c;
+    }
+
+    [Theory]
+    [InlineData((byte)'5', "d/", true)]
+    [InlineData((byte)'0', "d/", false)]
+    [InlineData((byte)0, "d/", false)]
+    public void A_directory_with_a_size_has_no_data_blocks(byte type, string name, bool ustar)
+    {
+        var h = TarBuilder.Header(name, type, size: 1024, mode: 0x1ED, tweak: ustar ? null : b => b.AsSpan(257, 8).Clear());
+        var tar = new TarBuilder().Entry(h).File("d/after", "x").End().ToArray();
+        var items = Read(tar);
+        Assert.Equal(["d/", "d/after"], items.Select(i => i.Path));
+        Assert.Equal(TarEntryType.Directory, items[0].Type);
+        Assert.Equal(0, items[0].Size);
+        Assert.Equal("x", items[1].Data);
+    }
+
+    [Fact]
+    public void A_hard_link_with_a_size_reads_data_only_when_data_follows()
+    {
+        var noData = new TarBuilder().File("a", "hello")
+            .Entry(TarBuilder.Header("b", (byte)'1', size: 5, link: "a"))
+            .File("c", "after").End().ToArray();
+        var items = Read(noData);
+        Assert.Equal(["a", "b", "c"], items.Select(i => i.Path));
+        Assert.Equal("after", items[2].Data);
+        Assert.Equal(0, items[1].Size);
+
+        var withData = new TarBuilder().File("a", "hello")
+            .Entry(TarBuilder.Header("b", (byte)'1', size: 5, link: "a"), "XXXXX"u8.ToArray())
+            .File("c", "after").End().ToArray();
+        items = Read(withData);
+        Assert.Equal(["a", "b", "c"], items.Select(i => i.Path));
+        Assert.Equal("after", items[2].Data);
+
+        // A hard link with a size as the last entry, before the end marker or the end of data.
+        Assert.Equal(2, Read(new TarBuilder().File("a", "x").Entry(TarBuilder.Header("b", (byte)'1', size: 700, link: "a")).End().ToArray()).Count);
+        Assert.Equal(2, Read(new TarBuilder().File("a", "x").Entry(TarBuilder.Header("b", (byte)'1', size: 700, link: "a")).ToArray()).Count);
+    }
+
+    [Theory]
+    [InlineData("    0000005\0")]      // leading spaces (older tars)
+    [InlineData("\0 0000005 \0\0")]   // one leading NUL (the previous field overflowed), then spaces
+    [InlineData("\0          5")]
+    [InlineData("0000005\0\0\0\0\0")]
+    public void Numeric_fields_with_a_leading_nul_or_spaces_are_read(string field)
+    {
+        var raw = Encoding.ASCII.GetBytes(field);
+        Assert.Equal(12, raw.Length);
+        var h = TarBuilder.Header("n", (byte)'0', tweak: b => raw.CopyTo(b, 124));
+        var tar = new TarBuilder().Entry(h, "12345"u8.ToArray()).File("after", "x").End().ToArray();
+        var items = Read(tar);
+        Assert.Equal("12345", items[0].Data);
+        Assert.Equal("after", items[1].Path);
+        // More than one leading NUL: GNU tar and bsdtar both fail on it too.
+        var bad = Encoding.ASCII.GetBytes("\0\0\0\0\0\0\0\0\0\05\0");
+        Assert.Equal(12, bad.Length);
+        var ex = Assert.Throws<InvalidDataFormatException>(() => Read(new TarBuilder().Entry(TarBuilder.Header("n", (byte)'0', tweak: b => bad.CopyTo(b, 124))).End().ToArray()));
+        Assert.Contains("size", ex.Message);
+    }
+
+    [Fact]
+    public void An_empty_pax_value_falls_back_to_the_header_field()
+    {
+        var tar = new TarBuilder()
+            .Pax((byte)'g', ("uid", "77"u8.ToArray()), ("path", "global-name"u8.ToArray()))
+            .Pax((byte)'x', ("path", []), ("uid", []), ("size", []), ("mtime", []), ("SCHILY.xattr.user.empty", []))
+            .Entry(TarBuilder.Header("hdrname", (byte)'0', size: 5, uid: 5, mtime: 1600000000), "hello"u8.ToArray())
+            .File("second", "x")
+            .End().ToArray();
+        var items = Read(tar);
+        Assert.Equal("hdrname", items[0].Path);
+        Assert.Equal(5, items[0].Copy.Uid);
+        Assert.Equal(1600000000, items[0].Copy.MtimeSeconds);
+        Assert.Equal("hello", items[0].Data);
+        Assert.Equal(1, items[0].Copy.XattrCount); // an empty xattr value is an empty xattr (as GNU tar restores it)
+        Assert.Equal(0, items[0].Copy.XattrValue(0).Length);
+        Assert.Equal("global-name", items[1].Path); // the global header still applies to the next entry
+        Assert.Equal(77, items[1].Copy.Uid);
+    }
+
+    [Fact]
+    public void Red_hat_selinux_context_gets_its_nul_and_acl_text_records_are_kept()
+    {
+        var tar = new TarBuilder()
+            .Pax((byte)'x', ("RHT.security.selinux", "system_u:object_r:etc_t:s0"u8.ToArray()),
+                ("SCHILY.acl.access", "user::rw-,group::r--,group:adm:r--:4,mask::r--,other::r--"u8.ToArray()))
+            .File("a", "")
+            .Pax((byte)'x', ("RHT.security.selinux", "system_u:object_r:bin_t:s0\0"u8.ToArray()),
+                ("SCHILY.acl.default", "user::rwx\ngroup::r-x\nother::r-x\n"u8.ToArray()), ("SCHILY.acl.ace", "owner@:rw-p--aARWcCos:-------:allow"u8.ToArray()))
+            .Entry(TarBuilder.Header("d/", (byte)'5'))
+            .End().ToArray();
+        var items = Read(tar);
+        Assert.Equal("system_u:object_r:etc_t:s0\0"u8.ToArray(), items[0].Copy.XattrValue(0).ToArray());
+        Assert.Equal("user::rw-,group::r--,group:adm:r--:4,mask::r--,other::r--", Encoding.UTF8.GetString(items[0].Copy.AclAccessText));
+        Assert.Equal("system_u:object_r:bin_t:s0\0"u8.ToArray(), items[1].Copy.XattrValue(0).ToArray());
+        Assert.Equal("user::rwx\ngroup::r-x\nother::r-x\n", Encoding.UTF8.GetString(items[1].Copy.AclDefaultText));
+        Assert.False(items[1].Copy.AclNfs4Text.IsEmpty);
+        Assert.True(items[0].Copy.AclNfs4Text.IsEmpty);
     }
 }

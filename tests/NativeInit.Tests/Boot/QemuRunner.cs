@@ -103,3 +103,68 @@ internal static class QemuRunner
         return new QemuOutcome(ok && failure is null, failure, !exited && !done.IsSet, exited ? p.ExitCode : null, text, line, clock.Elapsed);
     }
 }
+
+/// <summary>
+/// Boots a whole disk image through the machine's firmware (SeaBIOS on -machine pc), as a real gateway boots: the
+/// MBR, GRUB, then whatever GRUB loads. Reads the serial console character by character (GRUB's prompts end without
+/// a newline) and ends when QEMU exits, at the timeout, or a few seconds after <c>okMarker</c> or a failure marker.
+/// </summary>
+internal static class QemuDiskBoot
+{
+    /// <summary>Console texts that mean the boot went wrong: GRUB's prompts (no grub.cfg, or a failed command), its
+    /// errors, a kernel panic.</summary>
+    public static readonly string[] FailureMarkers = ["grub rescue>", "grub>", "\nerror: ", "Kernel panic"];
+
+    public static QemuOutcome Boot(string diskImage, string okMarker, TimeSpan timeout, int memoryMiB = 512)
+    {
+        string accel = Environment.GetEnvironmentVariable("NATIVEINIT_QEMU_ACCEL") is { Length: > 0 } a ? a : "tcg";
+        string[] args =
+        [
+            "-machine", $"pc,accel={accel}", "-m", memoryMiB.ToString(System.Globalization.CultureInfo.InvariantCulture), "-smp", "1",
+            "-nographic", "-no-reboot", "-drive", $"file={diskImage},format=raw,if=ide",
+        ];
+        string line = "qemu-system-x86_64 " + string.Join(' ', args.Select(Tool.Quote));
+        var psi = new ProcessStartInfo("qemu-system-x86_64")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
+        };
+        foreach (var x in args) psi.ArgumentList.Add(x);
+        var console = new StringBuilder();
+        var clock = Stopwatch.StartNew();
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        var reader = new Thread(() =>
+        {
+            var buf = new char[4096];
+            int n;
+            while ((n = p.StandardOutput.Read(buf, 0, buf.Length)) > 0)
+                lock (console) console.Append(buf, 0, n);
+        }) { IsBackground = true };
+        reader.Start();
+        bool ok = false, exited = false;
+        string? failure = null;
+        TimeSpan? endAt = null;
+        while (clock.Elapsed < timeout)
+        {
+            if (p.WaitForExit(250)) { exited = true; break; }
+            string text;
+            lock (console) text = console.ToString();
+            if (!ok && text.Contains(okMarker, StringComparison.Ordinal)) { ok = true; endAt ??= clock.Elapsed + TimeSpan.FromSeconds(10); }
+            if (failure is null && FailureMarkers.FirstOrDefault(m => text.Contains(m, StringComparison.Ordinal)) is { } f)
+            {
+                failure = $"console shows '{f}'";
+                endAt = clock.Elapsed + TimeSpan.FromSeconds(3);
+            }
+            if (endAt is { } e && clock.Elapsed > e) break;
+        }
+        if (!p.HasExited) { try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { } }
+        p.WaitForExit();
+        reader.Join(5000);
+        string all;
+        lock (console) all = console.ToString();
+        if (!ok && all.Contains(okMarker, StringComparison.Ordinal)) ok = true;
+        if (failure is null && FailureMarkers.FirstOrDefault(m => all.Contains(m, StringComparison.Ordinal)) is { } f2) failure = $"console shows '{f2}'";
+        if (stderr.Result.Length > 0) all += "\n--- qemu stderr\n" + stderr.Result;
+        return new QemuOutcome(ok && failure is null, failure, !exited && !ok && failure is null, exited ? p.ExitCode : null, all, line, clock.Elapsed);
+    }
+}

@@ -10,6 +10,10 @@ namespace NativeInit.Tests.Stage;
 public static class FakeSystem
 {
     public const string CentosSavedEntry = "CentOS Linux (3.10.0-1160.el7.x86_64) 7 (Core)";
+    public const string CentosPartUuid = "5e1f6a2b-01";
+    public const uint DebianDiskSignature = 0x0d1e2c3b;
+    /// <summary>The root partition's start in 512-byte sectors (sysfs "start").</summary>
+    public const long PartitionStartSectors = 2048;
 
     private const string Header00 = """
         ### BEGIN /etc/grub.d/00_header ###
@@ -68,6 +72,8 @@ public static class FakeSystem
         File.WriteAllText(Path.Combine(ns, "ifcfg-lo"), "DEVICE=lo\n");
         File.WriteAllText(Path.Combine(root, "etc/sysconfig/network"), "NETWORKING=yes\n");
         Common(root, "gw-centos", memKb, diskSectors, "253:1", "vda");
+        // A kernel that names the PARTUUID in the partition's uevent.
+        File.WriteAllText(Path.Combine(root, "sys/devices/virtual/block/vda/vda1/uevent"), $"MAJOR=253\nMINOR=1\nDEVNAME=vda1\nDEVTYPE=partition\nPARTN=1\nPARTUUID={CentosPartUuid}\n");
     }
 
     public static void Debian(string root, long memKb = 8009876, long diskSectors = 20971520)
@@ -89,6 +95,14 @@ public static class FakeSystem
         Directory.CreateDirectory(Path.Combine(root, "etc/network"));
         File.WriteAllText(Path.Combine(root, "etc/network/interfaces"), "auto eth0\niface eth0 inet static\n  address 10.1.2.3/24\n  gateway 10.1.2.1\n");
         Common(root, "gw-debian", memKb, diskSectors, "8:1", "sda");
+        // No PARTUUID in uevent (as CentOS 7's 3.10 kernel): stage reads the MBR of ROOT/dev/sda, here an image file.
+        Directory.CreateDirectory(Path.Combine(root, "dev"));
+        var mbr = new byte[512];
+        BitConverter.GetBytes(DebianDiskSignature).CopyTo(mbr, 440);
+        mbr[446 + 4] = 0x83;
+        mbr[510] = 0x55;
+        mbr[511] = 0xAA;
+        File.WriteAllBytes(Path.Combine(root, "dev/sda"), mbr);
     }
 
     private static void Common(string root, string hostname, long memKb, long diskSectors, string devno, string disk)
@@ -106,7 +120,8 @@ public static class FakeSystem
         Directory.CreateDirectory(Path.Combine(diskDir, disk + "1"));
         File.WriteAllText(Path.Combine(diskDir, "size"), diskSectors + "\n");
         File.WriteAllText(Path.Combine(diskDir, disk + "1", "partition"), "1\n");
-        File.WriteAllText(Path.Combine(diskDir, disk + "1", "size"), (diskSectors - 2048) + "\n");
+        File.WriteAllText(Path.Combine(diskDir, disk + "1", "size"), (diskSectors - PartitionStartSectors) + "\n");
+        File.WriteAllText(Path.Combine(diskDir, disk + "1", "start"), PartitionStartSectors + "\n");
         Directory.CreateDirectory(Path.Combine(root, "sys/dev/block"));
         File.CreateSymbolicLink(Path.Combine(root, "sys/dev/block", devno), $"../../devices/virtual/block/{disk}/{disk}1");
     }
@@ -120,13 +135,16 @@ public static class FakeSystem
         File.WriteAllBytes(path, b);
     }
 
-    /// <summary>Every path with its type, mode and content hash (or link target): equal strings mean equal trees.</summary>
+    /// <summary>Every path with its type, mode and content hash (or link target): equal strings mean equal trees.
+    /// The logs stage keeps of a failed run and of undo (ROOT/var/log/nativeinit) are not part of the compared state.</summary>
     public static string Snapshot(string root)
     {
         var sb = new StringBuilder();
         foreach (var p in Directory.EnumerateFileSystemEntries(root, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 })
                      .Order(StringComparer.Ordinal))
         {
+            var relative = Path.GetRelativePath(root, p);
+            if (relative is "var" or "var/log" or "var/log/nativeinit" || relative.StartsWith("var/log/nativeinit/", StringComparison.Ordinal)) continue;
             var fi = new FileInfo(p);
             var rel = Path.GetRelativePath(root, p);
             if (fi.LinkTarget is { } t) sb.Append($"{rel} -> {t}\n");

@@ -41,13 +41,19 @@ public class StageCliTests
             Assert.Equal(8009876L * 1024, checks.GetProperty("ramBytes").GetInt64());
             Assert.Equal("grubenv", doc.RootElement.GetProperty("boot").GetProperty("oneShot").GetString());
             Assert.True(doc.RootElement.GetProperty("dryRun").GetBoolean());
+            Assert.StartsWith("partuuid:", checks.GetProperty("diskIdentity").GetString());
+            // The bundle's layout planned for this 10 GiB disk: what stage two writes first.
+            var keepOut = doc.RootElement.GetProperty("keepOut").EnumerateArray().Select(r => r.GetProperty("what").GetString()!).ToList();
+            Assert.Contains(keepOut, w => w.StartsWith("BIOS boot partition 1", StringComparison.Ordinal));
+            Assert.Contains(keepOut, w => w == "partition 2");
+            Assert.Contains(keepOut, w => w.StartsWith("LVM label and metadata of partition 3", StringComparison.Ordinal));
         }
         Assert.Equal(before, FakeSystem.Snapshot(root));
 
         var run = fx.Check("stage", bundle, "--key", fx.Public, "--root", root);
         Assert.Contains("undo: nativeinit stage --undo", run);
         var stage = Path.Combine(root, "boot/nativeinit");
-        foreach (var f in new[] { "vmlinuz-convert", "initramfs-convert.img", "bundle.tar", "carry.json", "undo.json" })
+        foreach (var f in new[] { "vmlinuz-convert", "initramfs-convert.img", "bundle.tar", "carry.json", "undo.json", "bundle.extents.json", "stage.log" })
             Assert.True(File.Exists(Path.Combine(stage, f)), f);
         Assert.Equal(File.ReadAllBytes(fx.Kernel), File.ReadAllBytes(Path.Combine(stage, "vmlinuz-convert")));
         // The staged bundle is a complete single-file bundle.
@@ -58,7 +64,11 @@ public class StageCliTests
         if (distro == "centos7") Assert.Equal(FakeSystem.CentosSavedEntry, env["saved_entry"]);
         var custom = File.ReadAllText(Path.Combine(grubDir, "custom.cfg"));
         Assert.Contains($"menuentry '{ConversionMenuEntry.Title}' --id {ConversionMenuEntry.Id}", custom);
-        Assert.Contains("linux /boot/nativeinit/vmlinuz-convert rd.nativeinit=convert rd.nativeinit.bundle=/boot/nativeinit/bundle.tar console=ttyS0,115200n8", custom);
+        // The conversion boot finds exactly the disk holding / again: by PARTUUID (CentOS fake: from the uevent; Debian
+        // fake: read from the MBR of ROOT/dev/sda, disk signature and partition number).
+        string identity = distro == "centos7" ? "partuuid:" + FakeSystem.CentosPartUuid : $"partuuid:{FakeSystem.DebianDiskSignature:x8}-01";
+        Assert.Contains("linux /boot/nativeinit/vmlinuz-convert rd.nativeinit=convert rd.nativeinit.bundle=/boot/nativeinit/bundle.tar " +
+            $"rd.nativeinit.disk={identity} console=ttyS0,115200n8", custom);
         Assert.Contains("initrd /boot/nativeinit/initramfs-convert.img", custom);
         Assert.Contains("search --no-floppy --file --set=root /boot/nativeinit/vmlinuz-convert", custom);
         // grub.cfg sources custom.cfg from the directory the entry was written to.
@@ -130,6 +140,12 @@ public class StageCliTests
         Assert.True(r.ExitCode == 1, r.ToString());
         Assert.Contains("staging failed: undoing what was written", r.Stdout);
         Assert.Equal(before, FakeSystem.Snapshot(root));
+        // The log of the failed run is kept (with the stack trace, which the terminal does not get).
+        var kept = File.ReadAllText(Path.Combine(root, "var/log/nativeinit/stage-failed.log"));
+        Assert.Contains("verifying bundle", kept);
+        Assert.Contains("staging failed: undoing what was written", kept);
+        Assert.Contains("   at ", kept);
+        Assert.DoesNotContain("   at ", r.Stderr);
     }
 
     [SkippableFact]

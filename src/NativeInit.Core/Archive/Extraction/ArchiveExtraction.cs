@@ -74,8 +74,11 @@ public static class ArchiveExtraction
         long start = Stopwatch.GetTimestamp();
         var cpu0 = ProcessStatus.ThreadCpuTime();
         using var decoded = Compression.OpenDetected(new ReadAheadStream(input.Stream, ReadBufferSize), options, out var format);
-        using var source = new PipelinedChunkSource(decoded);
-        using var reader = new TarReader(source);
+        bool plain = format == CompressionFormat.None;
+        using var source = new PipelinedChunkSource(decoded, plainInput: plain);
+        // A compressed stream is read to its end so its checks run; a plain tar stops at the end-of-archive marker
+        // (its input may never end: /dev/zero, a pipe left open).
+        using var reader = new TarReader(source) { DrainAfterEnd = !plain };
         extractor.Tick = tick;
         extractor.ExtractAll(reader);
         var wall = Stopwatch.GetElapsedTime(start);

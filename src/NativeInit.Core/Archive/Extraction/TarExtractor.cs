@@ -13,6 +13,12 @@ public sealed class ExtractionStats
     public long XattrsSet;
     /// <summary>user.* xattrs on symlinks: the kernel refuses them (EPERM) on every file system.</summary>
     public long XattrsSkipped;
+    /// <summary>POSIX ACLs restored from their pax text form (SCHILY.acl.access / .default), each also counted as an xattr.</summary>
+    public long AclsFromText;
+    /// <summary>Lone zero blocks followed by more entries, read past (see <see cref="TarReader.LoneZeroBlocks"/>).</summary>
+    public long LoneZeroBlocks;
+    /// <summary>Archive offset (uncompressed) of the first of them, -1 when none.</summary>
+    public long FirstLoneZeroBlockOffset = -1;
 
     public long Entries => Regular + Directories + Symlinks + HardLinks + CharDevices + BlockDevices + Fifos;
 }
@@ -47,11 +53,14 @@ public sealed class TarExtractor : IDisposable
     private readonly DeferredDirectories _deferred = new();
     private TarEntry _current = null!;
 
+    private readonly TargetAccounts _accounts;
+
     private TarExtractor(DirectoryHandle root, string display, bool restoreOwners)
     {
         _root = root;
         _rootDisplay = display;
         _restoreOwners = restoreOwners;
+        _accounts = new TargetAccounts(root);
     }
 
     public ExtractionStats Stats { get; } = new();
@@ -81,6 +90,8 @@ public sealed class TarExtractor : IDisposable
             Extract(entry, reader);
             Tick?.Invoke();
         }
+        Stats.LoneZeroBlocks = reader.LoneZeroBlocks;
+        Stats.FirstLoneZeroBlockOffset = reader.FirstLoneZeroBlockOffset;
         if (!DryRun) ApplyDeferredDirectories();
     }
 
@@ -88,6 +99,11 @@ public sealed class TarExtractor : IDisposable
     public void Extract(TarEntry entry, TarReader reader)
     {
         _current = entry;
+        _accounts.Generation++;
+        if (!entry.AclNfs4Text.IsEmpty)
+            FailFormat("carries an NFSv4 ACL (pax SCHILY.acl.ace), which Linux file systems other than NFS cannot take; " +
+                       "it cannot be restored");
+        if (!DryRun && (!entry.AclAccessText.IsEmpty || !entry.AclDefaultText.IsEmpty)) AclsToXattrs(entry);
         Split(entry.Path, _components, "path");
         if (_components.Count == 0)
         {
@@ -269,6 +285,28 @@ public sealed class TarExtractor : IDisposable
     }
 
     // ---- metadata ----
+
+    /// <summary>POSIX ACLs given as text (SCHILY.acl.access / .default: what star and bsdtar write, GNU tar --acls too)
+    /// become the system.posix_acl_* xattrs, applied with the other xattrs (after chmod, so the group bits end as the
+    /// ACL mask, as on the source). Names without a numeric id are resolved against the target's etc/passwd and
+    /// etc/group. An xattr of the same name in the archive (GNU tar --xattrs also stores the binary form) wins.
+    /// Symlinks and hard links take no ACL; only directories take a default ACL.</summary>
+    private void AclsToXattrs(TarEntry e)
+    {
+        if (e.Type is TarEntryType.SymbolicLink or TarEntryType.HardLink) return;
+        if (!e.AclAccessText.IsEmpty && !e.HasXattr(PosixAcl.AccessXattr))
+            e.SetXattr(PosixAcl.AccessXattr, EncodeAcl(e.AclAccessText, "SCHILY.acl.access"));
+        if (!e.AclDefaultText.IsEmpty && e.Type == TarEntryType.Directory && !e.HasXattr(PosixAcl.DefaultXattr))
+            e.SetXattr(PosixAcl.DefaultXattr, EncodeAcl(e.AclDefaultText, "SCHILY.acl.default"));
+    }
+
+    private byte[] EncodeAcl(ReadOnlySpan<byte> text, string record)
+    {
+        var value = PosixAcl.Encode(text, _accounts, out string? error);
+        if (value is null) FailFormat($"pax record {record}: {error}");
+        Stats.AclsFromText++;
+        return value;
+    }
 
     private void ApplyMetadata(FileHandle f, TarEntry e) =>
         ApplyMetadata(f, e.Uid, e.Gid, e.Mode, e.MtimeSeconds, e.MtimeNanoseconds, e, null, 0, 0);

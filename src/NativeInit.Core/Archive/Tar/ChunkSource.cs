@@ -19,8 +19,10 @@ public abstract class ChunkSource : IDisposable
 
     public virtual void Dispose() => GC.SuppressFinalize(this);
 
-    /// <summary>Fills <paramref name="buffer"/> completely from <paramref name="stream"/> unless it ends first.</summary>
-    public static int Fill(Stream stream, byte[] buffer)
+    /// <summary>Fills <paramref name="buffer"/> completely from <paramref name="stream"/> unless it ends first; with
+    /// <paramref name="wholeBlocksSuffice"/>, returns as soon as it holds a whole number of 512-byte blocks (a pipe
+    /// that stays open after the end-of-archive marker must not block the reader).</summary>
+    public static int Fill(Stream stream, byte[] buffer, bool wholeBlocksSuffice = false)
     {
         int total = 0;
         while (total < buffer.Length)
@@ -28,6 +30,7 @@ public abstract class ChunkSource : IDisposable
             int n = stream.Read(buffer, total, buffer.Length - total);
             if (n <= 0) break;
             total += n;
+            if (wholeBlocksSuffice && total % 512 == 0) break;
         }
         return total;
     }
@@ -93,10 +96,17 @@ public sealed class PipelinedChunkSource : ChunkSource
     public const long CollectAfterAllocating = 24L << 20;
     private long _allocatedAtCollect;
 
-    public PipelinedChunkSource(Stream stream, int slots = 4, int chunkSize = DefaultChunkSize)
+    private readonly bool _plainInput;
+
+    /// <param name="plainInput">The stream is the archive's own input, not a decoder (a plain tar): chunks are handed
+    /// out as soon as they hold whole blocks, and <see cref="Dispose"/> does not wait for a read that blocks (a pipe
+    /// left open after the end-of-archive marker). A decoder is always waited for, so it is never disposed while in
+    /// use.</param>
+    public PipelinedChunkSource(Stream stream, int slots = 4, int chunkSize = DefaultChunkSize, bool plainInput = false)
     {
         if (chunkSize <= 0 || chunkSize % 512 != 0) throw new ArgumentOutOfRangeException(nameof(chunkSize));
         if (slots < 2) throw new ArgumentOutOfRangeException(nameof(slots));
+        _plainInput = plainInput;
         _stream = stream;
         _slots = new byte[slots][];
         for (int i = 0; i < slots; i++) _slots[i] = GC.AllocateUninitializedArray<byte>(chunkSize);
@@ -126,7 +136,7 @@ public sealed class PipelinedChunkSource : ChunkSource
                 _free.Wait();
                 if (_stop) return;
                 long t0 = Stopwatch.GetTimestamp();
-                int n = Fill(_stream, _slots[w]);
+                int n = Fill(_stream, _slots[w], _plainInput);
                 long allocated = GC.GetAllocatedBytesForCurrentThread();
                 if (allocated - _allocatedAtCollect > CollectAfterAllocating)
                 {
@@ -176,7 +186,9 @@ public sealed class PipelinedChunkSource : ChunkSource
     {
         _stop = true;
         _free.Release();
-        _thread.Join(TimeSpan.FromSeconds(5));
+        // A plain input's read may block forever (a pipe nobody closes): the background thread is left to it; the
+        // descriptor stays valid until that read returns (SafeHandle reference counting).
+        _thread.Join(_plainInput ? TimeSpan.FromMilliseconds(50) : TimeSpan.FromSeconds(5));
         base.Dispose();
     }
 

@@ -79,6 +79,9 @@ public sealed class TarEntry
     private readonly ByteBuffer _xattrArena = new(1024);
     private readonly List<(int NameStart, int NameLength, int ValueStart, int ValueLength)> _xattrs = [];
     private readonly List<SparseSegment> _sparse = [];
+    private readonly ByteBuffer _aclAccess = new(0);
+    private readonly ByteBuffer _aclDefault = new(0);
+    private readonly ByteBuffer _aclNfs4 = new(0);
 
     public TarEntryType Type { get; internal set; }
     /// <summary>The typeflag byte of the header that made this entry.</summary>
@@ -109,12 +112,23 @@ public sealed class TarEntry
     public ReadOnlySpan<byte> XattrName(int i) => _xattrArena.Array.AsSpan(_xattrs[i].NameStart, _xattrs[i].NameLength);
     public ReadOnlySpan<byte> XattrValue(int i) => _xattrArena.Array.AsSpan(_xattrs[i].ValueStart, _xattrs[i].ValueLength);
 
+    /// <summary>The POSIX.1e access ACL as text (pax SCHILY.acl.access, e.g. "user::rw-,user:bin:r--:2,mask::r--,...");
+    /// empty when the archive has none.</summary>
+    public ReadOnlySpan<byte> AclAccessText => _aclAccess.Span;
+    /// <summary>The default ACL of a directory as text (pax SCHILY.acl.default).</summary>
+    public ReadOnlySpan<byte> AclDefaultText => _aclDefault.Span;
+    /// <summary>An NFSv4 ACL as text (pax SCHILY.acl.ace); Linux local file systems cannot take it.</summary>
+    public ReadOnlySpan<byte> AclNfs4Text => _aclNfs4.Span;
+
     public string DisplayPath => Display(Path);
     public string DisplayLinkTarget => Display(LinkTarget);
 
     internal ByteBuffer PathBuffer => _path;
     internal ByteBuffer LinkBuffer => _link;
     internal List<SparseSegment> SparseList => _sparse;
+    internal ByteBuffer AclAccessBuffer => _aclAccess;
+    internal ByteBuffer AclDefaultBuffer => _aclDefault;
+    internal ByteBuffer AclNfs4Buffer => _aclNfs4;
 
     internal void Reset()
     {
@@ -123,6 +137,9 @@ public sealed class TarEntry
         _xattrArena.Clear();
         _xattrs.Clear();
         _sparse.Clear();
+        _aclAccess.Clear();
+        _aclDefault.Clear();
+        _aclNfs4.Clear();
         Type = TarEntryType.Regular;
         TypeFlag = 0;
         Mode = 0;
@@ -132,6 +149,14 @@ public sealed class TarEntry
         HeaderOffset = 0;
         IsSparse = false;
         RealSize = 0;
+    }
+
+    /// <summary>Whether the entry carries an xattr of this name.</summary>
+    public bool HasXattr(ReadOnlySpan<byte> name)
+    {
+        for (int i = 0; i < _xattrs.Count; i++)
+            if (XattrName(i).SequenceEqual(name)) return true;
+        return false;
     }
 
     /// <summary>Sets an xattr; a later value for the same name replaces the earlier one.</summary>

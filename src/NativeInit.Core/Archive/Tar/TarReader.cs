@@ -15,8 +15,14 @@ namespace NativeInit.Core.Archive.Tar;
 /// (<see cref="TryReadData"/>), so nothing is allocated per entry on the hot path. Header checksums are verified (the
 /// unsigned and the historic signed sum); the archive ends at two zero blocks, or a lone zero block followed by the
 /// end of data, or the end of data right after an entry's padding (as GNU tar). A lone zero block followed by a header
-/// (GNU tar stops there with a warning) and a short read inside a header or data are errors. Every format error is an <see cref="InvalidDataFormatException"/> naming the
+/// is read past and counted (<see cref="LoneZeroBlocks"/>; GNU tar stops there with a warning unless -i). A short read
+/// inside a header or data is an error. Every format error is an <see cref="InvalidDataFormatException"/> naming the
 /// entry and the offset.</para>
+/// <para>Read as GNU tar and bsdtar both read them (archives of older tars, Java and Perl archivers, star): directories
+/// with a non-zero size have no data blocks; a hard link's size counts only when data follows; numeric fields may
+/// start with one NUL and spaces; a pax time may carry trailing garbage; an empty pax value deletes the attribute
+/// (the header block's field applies). SCHILY.acl.access/default/ace are kept as text for the extractor;
+/// RHT.security.selinux gets the trailing NUL setfilecon writes.</para>
 /// </summary>
 public sealed class TarReader : IDisposable
 {
@@ -32,6 +38,9 @@ public sealed class TarReader : IDisposable
     private readonly ByteBuffer _globalPax = new(0);
     private readonly ByteBuffer _scratch = new();
     private readonly ByteBuffer _sparseName = new();
+    private readonly ByteBuffer _headerPath = new();
+    private readonly ByteBuffer _headerLink = new();
+    private (long Size, long Uid, long Gid, long Mtime, uint DevMajor, uint DevMinor) _header;
 
     private byte[] _buf = [];
     private int _len;
@@ -61,6 +70,15 @@ public sealed class TarReader : IDisposable
 
     /// <summary>Stored data bytes of the current entry not read yet.</summary>
     public long DataRemaining => _dataRemaining;
+
+    /// <summary>Read the source to its end after the end-of-archive marker (default), so that a decoder's integrity
+    /// checks run. False for a plain tar, whose input may never end.</summary>
+    public bool DrainAfterEnd { get; init; } = true;
+
+    /// <summary>Lone zero blocks followed by more headers (read past, see <see cref="Next"/>), and the offset of the
+    /// first one (-1 when none).</summary>
+    public int LoneZeroBlocks { get; private set; }
+    public long FirstLoneZeroBlockOffset { get; private set; } = -1;
 
     /// <summary>
     /// Moves to the next entry (skipping whatever of the previous entry's data was not read) and returns the reused
@@ -101,12 +119,18 @@ public sealed class TarReader : IDisposable
                 if (haveExtended || haveLongName || haveLongLink)
                     Fail(first, null, "a zero block follows an extended header");
                 // The end: a second zero block, or the end of data right after the first (GNU tar accepts a lone
-                // trailing zero block). A partial block after it is a short read; a header after a lone zero block
-                // means a zeroed block in the middle of the archive: GNU tar stops there with a warning, which would
-                // be a quiet partial extraction, so it is an error here.
-                long next = Position;
+                // trailing zero block). A partial block after it is a short read. A header after a lone zero block
+                // (a zeroed block inside the archive, or archives concatenated with one zero block between them):
+                // reading goes on with that header, as `tar --ignore-zeros`; GNU tar without it stops there with a
+                // warning and bsdtar stops silently, both a quiet partial extraction. The event is counted
+                // (LoneZeroBlocks) so the caller can report it.
                 if (TryReadBlock(out int z, "end-of-archive") && _buf.AsSpan(z, BlockSize).IndexOfAnyExcept((byte)0) >= 0)
-                    Fail(next, null, $"a lone zero block at offset {offset} is followed by more data (a zeroed block inside the archive?)");
+                {
+                    if (LoneZeroBlocks++ == 0) FirstLoneZeroBlockOffset = offset;
+                    _pos -= BlockSize; // the block just read is the next header: read it again
+                    first = -1;
+                    continue;
+                }
                 return Finish();
             }
             VerifyChecksum(h, offset);
@@ -202,8 +226,16 @@ public sealed class TarReader : IDisposable
                 }
             }
 
-            if (_globalPax.Length > 0) ApplyPax(_globalPax.Span, first);
-            if (haveExtended) ApplyPax(_pax.Span, first);
+            if (_globalPax.Length > 0 || haveExtended)
+            {
+                // What an empty pax value falls back to: the header block's own field (POSIX pax: a zero-length
+                // value deletes the header field, previous extended header value or global value of that name).
+                _headerPath.Set(e.Path);
+                _headerLink.Set(e.LinkTarget);
+                _header = (e.Size, e.Uid, e.Gid, e.MtimeSeconds, e.DevMajor, e.DevMinor);
+                if (_globalPax.Length > 0) ApplyPax(_globalPax.Span, first);
+                if (haveExtended) ApplyPax(_pax.Span, first);
+            }
 
             if (e.Size < 0) Fail(first, null, $"'{e.DisplayPath}': negative size {e.Size}", entryNamed: true);
 
@@ -211,8 +243,18 @@ public sealed class TarReader : IDisposable
                 flag is TarTypeFlag.Regular or TarTypeFlag.RegularAlt or TarTypeFlag.Contiguous)
                 e.Type = TarEntryType.Directory; // old archives mark directories by a trailing slash
 
+            // A directory has no data blocks whatever its size field says (old tars store the directory's size
+            // there): the next header follows at once, as GNU tar and bsdtar read it. A GNU dump directory ('D')
+            // does carry data (its list of names), skipped.
+            if (e.Type == TarEntryType.Directory && flag != TarTypeFlag.GnuDumpDir) e.Size = 0;
+
             _dataRemaining = e.Size;
             _padding = Padded(e.Size) - e.Size;
+            if (e.Type == TarEntryType.HardLink && e.Size > 0 && !HardLinkDataFollows())
+            {
+                e.Size = 0;
+                _dataRemaining = _padding = 0;
+            }
 
             if (_sparseMajor >= 0 || _sparseRealSize >= 0 || e.SparseList.Count > 0 && !e.IsSparse)
                 SetupPaxSparse();
@@ -278,9 +320,12 @@ public sealed class TarReader : IDisposable
     private TarEntry? Finish()
     {
         _finished = true;
-        // Drain the decompressed stream to its end so the decoder verifies its checksums and trailers.
+        // Drain the decompressed stream to its end so the decoder verifies its checksums and trailers. A plain tar is
+        // not drained (GNU tar reads the rest of its record and stops): its input may never end (/dev/zero, a pipe
+        // left open after the end-of-archive marker).
         _pos = _len;
-        while (FetchChunk()) _pos = _len;
+        if (DrainAfterEnd)
+            while (FetchChunk()) _pos = _len;
         return null;
     }
 
@@ -318,6 +363,17 @@ public sealed class TarReader : IDisposable
 
     private void VerifyChecksum(ReadOnlySpan<byte> h, long offset)
     {
+        var (unsignedSum, signedSum) = Checksums(h);
+        if (!TryParseOctal(h.Slice(ChecksumOffset, ChecksumLength), out long stored))
+            Fail(offset, h, "header checksum field is not an octal number (not a tar archive, or corrupt)");
+        if (stored != unsignedSum && stored != signedSum)
+            Fail(offset, h, $"header checksum mismatch (stored {stored}, computed {unsignedSum})");
+    }
+
+    /// <summary>The header checksum: the sum of the block's bytes with the checksum field as spaces, unsigned and as
+    /// the historic signed sum.</summary>
+    private static (uint Unsigned, int Signed) Checksums(ReadOnlySpan<byte> h)
+    {
         uint unsignedSum = 0;
         int signedSum = 0;
         for (int i = 0; i < BlockSize; i++)
@@ -326,10 +382,26 @@ public sealed class TarReader : IDisposable
             unsignedSum += b;
             signedSum += (sbyte)b;
         }
-        if (!TryParseOctal(h.Slice(ChecksumOffset, ChecksumLength), out long stored))
-            Fail(offset, h, "header checksum field is not an octal number (not a tar archive, or corrupt)");
-        if (stored != unsignedSum && stored != signedSum)
-            Fail(offset, h, $"header checksum mismatch (stored {stored}, computed {unsignedSum})");
+        return (unsignedSum, signedSum);
+    }
+
+    private static bool IsHeader(ReadOnlySpan<byte> h)
+    {
+        if (!TryParseOctal(h.Slice(ChecksumOffset, ChecksumLength), out long stored)) return false;
+        var (u, s) = Checksums(h);
+        return stored == u || stored == s;
+    }
+
+    /// <summary>A hard link entry with a non-zero size: older tars (and some pax writers) put the linked file's size
+    /// there with no data after the header, and GNU tar and bsdtar both ignore it. Decided from what follows, as they
+    /// effectively do: a header (valid checksum), the end-of-archive marker or the end of data means no data; anything
+    /// else is the entry's data, skipped.</summary>
+    private bool HardLinkDataFollows()
+    {
+        if (_pos >= _len && !FetchChunk()) return false;
+        if (_len - _pos < BlockSize) return true; // a short block: reading it as data reports the truncation
+        var next = _buf.AsSpan(_pos, BlockSize);
+        return next.IndexOfAnyExcept((byte)0) >= 0 && !IsHeader(next);
     }
 
     /// <summary>A numeric header field: octal (space/NUL padded), or GNU base-256 when the high bit of the first byte
@@ -353,7 +425,9 @@ public sealed class TarReader : IDisposable
     private static bool TryParseOctal(ReadOnlySpan<byte> f, out long value)
     {
         value = 0;
-        int i = 0;
+        // A leading NUL (written by an old tar when the previous field overflowed), then leading spaces (older tars):
+        // GNU tar reads the number after them.
+        int i = f.Length > 0 && f[0] == 0 ? 1 : 0;
         while (i < f.Length && f[i] == (byte)' ') i++;
         int digits = 0;
         for (; i < f.Length && f[i] is >= (byte)'0' and <= (byte)'7'; i++, digits++)
@@ -422,6 +496,7 @@ public sealed class TarReader : IDisposable
             if (!NextRecord(data, ref p, out var key, out var value))
                 Fail(offset, null, $"malformed pax record at byte {at} of the extended header");
             if (key.IsEmpty) continue;
+            if (value.IsEmpty && ResetToHeader(key)) continue;
             if (key.StartsWith("SCHILY.xattr."u8))
             {
                 e.SetXattr(key["SCHILY.xattr."u8.Length..], value);
@@ -438,10 +513,27 @@ public sealed class TarReader : IDisposable
             }
             else if (key.SequenceEqual("RHT.security.selinux"u8))
             {
-                e.SetXattr("security.selinux"u8, value);
+                // Red Hat's tar stores the context without its NUL; GNU tar (--selinux) restores it with
+                // setfilecon, which writes the NUL: so the value gets one when it has none.
+                if (value[^1] == 0) e.SetXattr("security.selinux"u8, value);
+                else
+                {
+                    _scratch.Set(value);
+                    _scratch.Append(0);
+                    e.SetXattr("security.selinux"u8, _scratch.Span);
+                }
             }
-            else if (key.SequenceEqual("path"u8)) { if (!value.IsEmpty) e.PathBuffer.Set(value); }
-            else if (key.SequenceEqual("linkpath"u8)) { if (!value.IsEmpty) e.LinkBuffer.Set(value); }
+            else if (key.StartsWith("SCHILY.acl."u8))
+            {
+                // POSIX.1e ACLs as text (star, bsdtar, GNU tar --acls); the extractor turns them into the
+                // system.posix_acl_* xattrs. NFSv4 ACLs are kept to be refused by the extractor, naming the entry.
+                var k = key["SCHILY.acl."u8.Length..];
+                if (k.SequenceEqual("access"u8)) e.AclAccessBuffer.Set(value);
+                else if (k.SequenceEqual("default"u8)) e.AclDefaultBuffer.Set(value);
+                else if (k.SequenceEqual("ace"u8)) e.AclNfs4Buffer.Set(value);
+            }
+            else if (key.SequenceEqual("path"u8)) e.PathBuffer.Set(value);
+            else if (key.SequenceEqual("linkpath"u8)) e.LinkBuffer.Set(value);
             else if (key.SequenceEqual("size"u8)) e.Size = PaxLong(value, offset, key);
             else if (key.SequenceEqual("uid"u8)) e.Uid = PaxLong(value, offset, key);
             else if (key.SequenceEqual("gid"u8)) e.Gid = PaxLong(value, offset, key);
@@ -486,6 +578,28 @@ public sealed class TarReader : IDisposable
         }
     }
 
+    /// <summary>A pax record with an empty value: for the header block's fields, the value falls back to the header
+    /// block's (POSIX pax: a zero-length value deletes the field of that name); for the ACL records, the ACL is
+    /// deleted. False for other keys (an empty SCHILY.xattr value is an empty xattr, as GNU tar restores it).</summary>
+    private bool ResetToHeader(ReadOnlySpan<byte> key)
+    {
+        var e = _entry;
+        if (key.SequenceEqual("path"u8)) e.PathBuffer.Set(_headerPath.Span);
+        else if (key.SequenceEqual("linkpath"u8)) e.LinkBuffer.Set(_headerLink.Span);
+        else if (key.SequenceEqual("size"u8)) e.Size = _header.Size;
+        else if (key.SequenceEqual("uid"u8)) e.Uid = _header.Uid;
+        else if (key.SequenceEqual("gid"u8)) e.Gid = _header.Gid;
+        else if (key.SequenceEqual("mtime"u8)) { e.MtimeSeconds = _header.Mtime; e.MtimeNanoseconds = 0; }
+        else if (key.SequenceEqual("SCHILY.devmajor"u8)) e.DevMajor = _header.DevMajor;
+        else if (key.SequenceEqual("SCHILY.devminor"u8)) e.DevMinor = _header.DevMinor;
+        else if (key.SequenceEqual("SCHILY.acl.access"u8)) e.AclAccessBuffer.Clear();
+        else if (key.SequenceEqual("SCHILY.acl.default"u8)) e.AclDefaultBuffer.Clear();
+        else if (key.SequenceEqual("SCHILY.acl.ace"u8)) e.AclNfs4Buffer.Clear();
+        else if (key.SequenceEqual("RHT.security.selinux"u8)) { }
+        else return false;
+        return true;
+    }
+
     private long TakeNumber(ref ReadOnlySpan<byte> rest, byte separator, long offset, ReadOnlySpan<byte> key)
     {
         int c = rest.IndexOf(separator);
@@ -500,25 +614,25 @@ public sealed class TarReader : IDisposable
         return v;
     }
 
-    /// <summary>pax time: [-]seconds[.fraction], the fraction truncated to nanoseconds.</summary>
+    /// <summary>pax time: [-]seconds[.fraction], the fraction truncated to nanoseconds. Whatever follows the number
+    /// is ignored, as GNU tar and bsdtar both read "1600000000.5abc" as 1600000000.5; no digits at all is an error.</summary>
     internal static bool TryParseTime(ReadOnlySpan<byte> v, out long seconds, out int nanoseconds)
     {
         seconds = 0;
         nanoseconds = 0;
         bool negative = v.Length > 0 && v[0] == (byte)'-';
         if (negative) v = v[1..];
-        int dot = v.IndexOf((byte)'.');
-        var whole = dot < 0 ? v : v[..dot];
-        if (whole.IsEmpty || !Utf8Parser.TryParse(whole, out long s, out int used) || used != whole.Length || whole[0] == (byte)'+')
+        int wholeDigits = v.IndexOfAnyExceptInRange((byte)'0', (byte)'9');
+        if (wholeDigits < 0) wholeDigits = v.Length;
+        if (wholeDigits == 0 || !Utf8Parser.TryParse(v[..wholeDigits], out long s, out int used) || used != wholeDigits)
             return false;
         long ns = 0;
-        if (dot >= 0)
+        if (wholeDigits < v.Length && v[wholeDigits] == (byte)'.')
         {
-            var frac = v[(dot + 1)..];
             int digits = 0;
-            foreach (byte b in frac)
+            foreach (byte b in v[(wholeDigits + 1)..])
             {
-                if (b is < (byte)'0' or > (byte)'9') return false;
+                if (b is < (byte)'0' or > (byte)'9') break;
                 if (digits < 9) { ns = ns * 10 + (b - '0'); digits++; }
             }
             for (; digits < 9; digits++) ns *= 10;

@@ -1,0 +1,97 @@
+using System.Diagnostics;
+
+namespace NativeInit.Core.Boot;
+
+/// <summary>
+/// Where grub-mkimage and the i386-pc images come from: the target root's own (run through chroot, so the tool and
+/// its modules are of one GRUB version) or else the host's (Debian grub-common + grub-pc-bin). Never a mix: a
+/// grub-mkimage of one version with the kernel.img and modules of another is not a combination GRUB supports.
+/// </summary>
+public sealed record GrubImageTool(
+    string Description,        // "chroot /new grub2-mkimage" or "/usr/bin/grub-mkimage": for logs and the result
+    string ModuleDirectory,    // host path of the i386-pc directory (boot.img, kernel.img, *.mod)
+    string Program,            // what to start
+    IReadOnlyList<string> LeadingArguments, // before the mkimage options (chroot's root and the tool's path)
+    string ModuleDirectoryArgument, // -d as the tool sees it
+    string Flavor)             // "grub2" (RHEL family: grub2-*, /boot/grub2) or "grub" (Debian: grub-*, /boot/grub)
+{
+    public const string ModuleSubdirectory = "usr/lib/grub/i386-pc";
+    public const string HostModuleDirectory = "/usr/lib/grub/i386-pc";
+    private static readonly string[] ToolNames = ["grub2-mkimage", "grub-mkimage"];
+    private static readonly string[] BinDirectories = ["usr/bin", "usr/sbin", "bin", "sbin"];
+
+    /// <summary>Finds the tool for <paramref name="targetRoot"/> (null: the host's). Returns null and the reasons when
+    /// there is none.</summary>
+    public static GrubImageTool? Find(string? targetRoot, List<string> reasons)
+    {
+        if (targetRoot is not null)
+        {
+            var modules = Path.Combine(targetRoot, ModuleSubdirectory);
+            var tool = ToolNames.SelectMany(n => BinDirectories.Select(d => (Name: n, Rel: d + "/" + n)))
+                .FirstOrDefault(t => File.Exists(Path.Combine(targetRoot, t.Rel)));
+            var chroot = FindProgram("chroot");
+            if (!Directory.Exists(modules)) reasons.Add($"the target root {targetRoot} has no {ModuleSubdirectory} (grub2-pc-modules / grub-pc-bin)");
+            else if (tool.Name is null) reasons.Add($"the target root {targetRoot} has {ModuleSubdirectory} but no grub2-mkimage or grub-mkimage");
+            else if (chroot is null) reasons.Add($"the target root has {tool.Rel} but no chroot program is on PATH to run it");
+            else
+                return new GrubImageTool($"chroot {targetRoot} /{tool.Rel}", modules, chroot, [targetRoot, "/" + tool.Rel],
+                    "/" + ModuleSubdirectory, tool.Name.StartsWith("grub2", StringComparison.Ordinal) ? "grub2" : "grub");
+        }
+        var host = ToolNames.Select(FindProgram).FirstOrDefault(p => p is not null);
+        if (host is null) reasons.Add("the host has no grub-mkimage or grub2-mkimage on PATH (Debian: grub-common)");
+        else if (!Directory.Exists(HostModuleDirectory)) reasons.Add($"the host has {host} but no {HostModuleDirectory} (Debian: grub-pc-bin)");
+        else
+            return new GrubImageTool(host, HostModuleDirectory, host, [], HostModuleDirectory,
+                Path.GetFileName(host).StartsWith("grub2", StringComparison.Ordinal) ? "grub2" : "grub");
+        return null;
+    }
+
+    /// <summary>Runs grub-mkimage and returns the image. grub-mkimage fsyncs its output, so it cannot write to a pipe:
+    /// it writes a temporary file (in the target root's /tmp when run through chroot), read and removed here.</summary>
+    public byte[] MakeImage(string prefix, IEnumerable<string> modules)
+    {
+        string name = $"nativeinit-core-{Environment.ProcessId}-{Guid.NewGuid():N}.img";
+        bool chrooted = LeadingArguments.Count > 0;
+        string hostDir = chrooted ? Path.Combine(LeadingArguments[0], "tmp") : Path.GetTempPath();
+        if (!Directory.Exists(hostDir))
+            throw new RefusedException($"grub: {hostDir} does not exist: no place for grub-mkimage to write core.img");
+        string hostFile = Path.Combine(hostDir, name);
+        string toolFile = chrooted ? "/tmp/" + name : hostFile;
+        var psi = new ProcessStartInfo(Program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in LeadingArguments) psi.ArgumentList.Add(a);
+        foreach (var a in (string[])["-O", "i386-pc", "-d", ModuleDirectoryArgument, "-p", prefix, "-o", toolFile]) psi.ArgumentList.Add(a);
+        foreach (var m in modules) psi.ArgumentList.Add(m);
+        string line = string.Join(' ', psi.ArgumentList.Prepend(Program));
+        try
+        {
+            using var p = Process.Start(psi) ?? throw new NativeInitException($"cannot start {Program}");
+            var stderr = p.StandardError.ReadToEndAsync();
+            var stdout = p.StandardOutput.ReadToEndAsync();
+            if (!p.WaitForExit(120_000))
+            {
+                p.Kill(entireProcessTree: true);
+                throw new RefusedException($"{line}: did not finish in 120 s");
+            }
+            p.WaitForExit();
+            if (p.ExitCode != 0)
+                throw new RefusedException($"{line} failed (exit {p.ExitCode}): {(stderr.Result + stdout.Result).Trim()}");
+            return File.ReadAllBytes(hostFile);
+        }
+        finally
+        {
+            File.Delete(hostFile);
+        }
+    }
+
+    internal static string? FindProgram(string name)
+    {
+        var dirs = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Concat(["/usr/sbin", "/sbin", "/usr/bin", "/bin"]);
+        foreach (var d in dirs)
+        {
+            var p = Path.Combine(d, name);
+            if (File.Exists(p)) return p;
+        }
+        return null;
+    }
+}

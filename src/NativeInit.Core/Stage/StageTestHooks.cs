@@ -1,0 +1,32 @@
+using NativeInit.Core.Platform;
+
+namespace NativeInit.Core.Stage;
+
+/// <summary>
+/// Points where the interruption tests stop stage one, read only when the environment has NATIVEINIT_TEST_HOOKS=1
+/// (the convention `convert` uses too): NATIVEINIT_TEST_KILL_AT=POINT makes the process SIGKILL itself there (a power
+/// cut as far as the files are concerned); NATIVEINIT_TEST_WAIT_AT=POINT with NATIVEINIT_TEST_WAIT_FILE=PATH creates
+/// PATH there and waits (at most a minute) until the test removes it, so a test can hang up the terminal or send a
+/// signal half-way. Without NATIVEINIT_TEST_HOOKS=1 a point costs one cached lookup.
+/// </summary>
+internal static class StageTestHooks
+{
+    private static readonly bool Enabled = Environment.GetEnvironmentVariable("NATIVEINIT_TEST_HOOKS") == "1";
+
+    public static void Point(string name)
+    {
+        if (!Enabled) return;
+        if (Environment.GetEnvironmentVariable("NATIVEINIT_TEST_WAIT_AT") == name &&
+            Environment.GetEnvironmentVariable("NATIVEINIT_TEST_WAIT_FILE") is { Length: > 0 } file)
+        {
+            File.WriteAllText(file, name);
+            var until = DateTime.UtcNow.AddMinutes(1);
+            while (File.Exists(file) && DateTime.UtcNow < until) Thread.Sleep(20);
+        }
+        if (Environment.GetEnvironmentVariable("NATIVEINIT_TEST_KILL_AT") == name)
+        {
+            Libc.sig_kill(BootCalls.ProcessId, Libc.SIGKILL);
+            Thread.Sleep(Timeout.Infinite);
+        }
+    }
+}

@@ -1,0 +1,199 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using NativeInit.Core;
+using NativeInit.Core.Boot;
+using NativeInit.Tests.TestSupport;
+
+namespace NativeInit.Tests.Boot;
+
+/// <summary>
+/// GrubBiosInstaller at the byte level, on GPT images made by sgdisk, against the host's grub-mkimage and boot.img.
+/// The offsets below are typed from GRUB's boot.h / diskboot.S here, independently of <see cref="GrubPcFormat"/>, so
+/// a wrong constant there cannot hide.
+/// </summary>
+[Trait("Category", "Integration")]
+public class GrubBiosInstallerTests
+{
+    private const long MiB = 1 << 20;
+    private const string Modules = "/usr/lib/grub/i386-pc";
+
+    /// <summary>A 64 MiB GPT image: 1 BIOS boot (EF02, <paramref name="biosKiB"/> KiB at 1 MiB), 2 /boot (8300, 20 MiB),
+    /// 3 LVM (8E00, the rest). sgdisk writes a protective MBR with disk signature 0 and zero code; the test puts
+    /// recognisable bytes in the code area and the disk signature so "kept" and "overwritten" can be told apart.</summary>
+    internal static string MakeDisk(TempDir dir, long biosKiB = 2048, string name = "disk.img")
+    {
+        Tool.Require("sgdisk", "grub-mkimage");
+        Skip.IfNot(Directory.Exists(Modules), $"{Modules} missing (tools/setup installs grub-pc-bin)");
+        string img = dir.Combine(name);
+        using (var f = File.Create(img)) f.SetLength(64 * MiB);
+        Tool.Check("sgdisk", "-n", $"1:2048:+{biosKiB}K", "-t", "1:EF02", "-n", "2:0:+20M", "-t", "2:8300", "-n", "3:0:0", "-t", "3:8E00", img);
+        using (var f = new FileStream(img, FileMode.Open, FileAccess.ReadWrite))
+        {
+            var mbr = new byte[512];
+            f.ReadExactly(mbr);
+            for (int i = 0; i < 440; i++) mbr[i] = (byte)(0xA0 + i % 7);
+            BinaryPrimitives.WriteUInt32LittleEndian(mbr.AsSpan(0x1b8), 0xC0FFEE42);
+            f.Position = 0;
+            f.Write(mbr);
+        }
+        return img;
+    }
+
+    internal static GrubBiosTarget Target(string img, long biosKiB = 2048, string fs = "ext2", int bootPart = 2) =>
+        new(img, 2048 * 512, biosKiB * 1024, bootPart, fs, null);
+
+    private static string Hash(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));
+
+    [SkippableFact]
+    public void Install_writes_patched_boot_img_and_core_img_and_nothing_else_and_is_idempotent()
+    {
+        using var dir = new TempDir();
+        string img = MakeDisk(dir);
+        var before = File.ReadAllBytes(img);
+        var logs = new List<string>();
+        var r = GrubBiosInstaller.Install(Target(img), logs.Add);
+        var after = File.ReadAllBytes(img);
+
+        Assert.True(r.Changed);
+        Assert.Equal("(,gpt2)/grub2", r.Prefix);
+        Assert.Equal(2048, r.CoreSector);
+        Assert.Equal(Modules, r.ModuleDirectory);
+
+        // boot.img: equal to grub's except the BPB (the disk's), the kernel sector, the boot drive and the drive check.
+        var boot = File.ReadAllBytes(Path.Combine(Modules, "boot.img"));
+        for (int i = 0; i < 440; i++)
+        {
+            byte want = i switch
+            {
+                >= 0x03 and < 0x5a => before[i],                                   // BPB kept from the disk
+                >= 0x5c and < 0x64 => (byte)(2048L >> (8 * (i - 0x5c))),          // kernel_sector = LBA of core.img
+                0x64 => 0xFF,                                                      // boot_drive: DL from the BIOS
+                0x66 or 0x67 => 0x90,                                              // boot_drive_check jmp -> nops
+                _ => boot[i],
+            };
+            Assert.True(want == after[i], $"MBR byte 0x{i:x}: 0x{after[i]:x2}, expected 0x{want:x2}");
+        }
+        Assert.Equal(0xEB, boot[0x66]); // the field patched really was the jmp
+        Assert.Equal(before.AsSpan(440, 72).ToArray(), after.AsSpan(440, 72).ToArray()); // disk signature + partition table + 55AA
+
+        // core.img: equal to grub-mkimage's output with the same modules and prefix, except the block list start.
+        string core = dir.Combine("core.img");
+        Tool.Check("grub-mkimage", ["-O", "i386-pc", "-d", Modules, "-p", "(,gpt2)/grub2", "-o", core,
+            .. GrubBiosInstaller.RequiredModules, "ext2",
+            .. GrubBiosInstaller.OptionalModules.Where(m => File.Exists(Path.Combine(Modules, m + ".mod")))]);
+        var expected = File.ReadAllBytes(core);
+        Assert.Equal(expected.Length, r.CoreImageBytes);
+        int sectors = (expected.Length + 511) / 512;
+        Assert.Equal(sectors - 1, BinaryPrimitives.ReadUInt16LittleEndian(expected.AsSpan(0x1fc)));  // grub-mkimage's len
+        BinaryPrimitives.WriteUInt64LittleEndian(expected.AsSpan(0x1f4), 2048 + 1);                   // start: the sector after
+        Assert.Equal(expected, after.AsSpan(2048 * 512, expected.Length).ToArray());
+        Assert.True(after.AsSpan(2048 * 512 + expected.Length, sectors * 512 - expected.Length).IndexOfAnyExcept((byte)0) < 0);
+
+        // Nothing else changed: every byte outside [0,440) and core.img's sectors is as before.
+        Assert.True(before.AsSpan(512, 2048 * 512 - 512).SequenceEqual(after.AsSpan(512, 2048 * 512 - 512)));
+        long end = 2048 * 512 + sectors * 512;
+        Assert.True(before.AsSpan((int)end).SequenceEqual(after.AsSpan((int)end)));
+
+        // A second install writes the same bytes (here: none, it finds them in place).
+        string h = Hash(img);
+        var again = GrubBiosInstaller.Install(Target(img), logs.Add);
+        Assert.False(again.Changed);
+        Assert.Equal(h, Hash(img));
+        Assert.Contains(logs, l => l.Contains("nothing written", StringComparison.Ordinal));
+    }
+
+    [SkippableFact]
+    public void Check_refuses_a_bios_boot_partition_too_small_for_core_img_and_writes_nothing()
+    {
+        using var dir = new TempDir();
+        string img = MakeDisk(dir, biosKiB: 64);
+        string h = Hash(img);
+        var e = Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img, biosKiB: 64)));
+        Assert.Contains("does not fit the BIOS boot partition", e.Message);
+        Assert.Equal(ExitCodes.Refused, e.ExitCode);
+        Assert.Throws<RefusedException>(() => GrubBiosInstaller.Install(Target(img, biosKiB: 64)));
+        Assert.Equal(h, Hash(img));
+    }
+
+    [SkippableFact]
+    public void Check_refuses_a_disk_without_gpt_and_writes_nothing()
+    {
+        using var dir = new TempDir();
+        Tool.Require("sfdisk", "grub-mkimage");
+        string img = dir.Combine("mbr.img");
+        using (var f = File.Create(img)) f.SetLength(64 * MiB);
+        Tool.Run("sfdisk", ["-q", img], stdin: "label: dos\nstart=2048, size=40960, type=83\nstart=43008, type=8e\n");
+        string h = Hash(img);
+        var e = Assert.Throws<RefusedException>(() => GrubBiosInstaller.Install(Target(img)));
+        Assert.Contains("not a GPT disk", e.Message);
+        Assert.Equal(h, Hash(img));
+    }
+
+    [SkippableFact]
+    public void Check_refuses_a_wrong_partition_offset_a_missing_boot_partition_and_an_unknown_filesystem()
+    {
+        using var dir = new TempDir();
+        string img = MakeDisk(dir);
+        string h = Hash(img);
+        Assert.Contains("not 1024000+2097152 as asked",
+            Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img) with { BiosBootOffset = 1024000 })).Message);
+        Assert.Contains("no GPT partition 7",
+            Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img, bootPart: 7))).Message);
+        Assert.Contains("'btrfs' is not xfs",
+            Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img, fs: "btrfs"))).Message);
+        Assert.Equal(h, Hash(img));
+    }
+
+    [SkippableFact]
+    public void A_target_root_with_modules_but_no_mkimage_falls_back_to_the_hosts_tool_and_says_why()
+    {
+        using var dir = new TempDir();
+        string img = MakeDisk(dir);
+        string root = dir.Combine("root");
+        Directory.CreateDirectory(Path.Combine(root, "usr/lib/grub/i386-pc"));
+        var logs = new List<string>();
+        var r = GrubBiosInstaller.Install(Target(img) with { TargetRoot = root }, logs.Add);
+        Assert.Equal(Modules, r.ModuleDirectory);
+        Assert.Contains(logs, l => l.Contains("no grub2-mkimage or grub-mkimage", StringComparison.Ordinal) && l.Contains(root, StringComparison.Ordinal));
+    }
+
+    [SkippableFact]
+    public void The_target_roots_own_mkimage_runs_through_chroot_with_its_modules()
+    {
+        Tool.RequireRoot();
+        Tool.Require("chroot", "grub-mkimage");
+        using var dir = new TempDir();
+        string img = MakeDisk(dir);
+        // A target root holding grub-mkimage (with its libraries, copied as ldd lists them) and a copy of the modules.
+        string root = dir.Combine("root");
+        Directory.CreateDirectory(Path.Combine(root, "usr/lib/grub"));
+        Directory.CreateDirectory(Path.Combine(root, "usr/bin"));
+        Directory.CreateDirectory(Path.Combine(root, "usr/sbin"));
+        Directory.CreateDirectory(Path.Combine(root, "tmp"));
+        Tool.Check("cp", "-a", Modules, Path.Combine(root, "usr/lib/grub/"));
+        Tool.Check("cp", "/usr/bin/grub-mkimage", Path.Combine(root, "usr/bin/grub2-mkimage"));
+        foreach (var lib in Tool.Check("ldd", "/usr/bin/grub-mkimage").Split('\n')
+                     .Select(l => l.Trim()).Select(l => l.Contains("=> ") ? l[(l.IndexOf("=> ", StringComparison.Ordinal) + 3)..] : l)
+                     .Select(l => l.Split(' ')[0]).Where(l => l.StartsWith('/')))
+        {
+            string dest = root + lib;
+            Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
+            File.Copy(lib, dest, overwrite: true);
+        }
+        var logs = new List<string>();
+        var r = GrubBiosInstaller.Install(Target(img) with { TargetRoot = root }, logs.Add);
+        Assert.StartsWith($"chroot {root} /usr/bin/grub2-mkimage", r.MkimageTool);
+        Assert.Equal(Path.Combine(root, "usr/lib/grub/i386-pc"), r.ModuleDirectory);
+        Assert.Equal("grub2", r.GrubDirectory);
+        Assert.True(r.CoreImageBytes > 512);
+        // Same tool version and modules as the host: the same core.img as the host-tool install.
+        using var dir2 = new TempDir();
+        string img2 = MakeDisk(dir2);
+        GrubBiosInstaller.Install(Target(img2));
+        int written = 2048 * 512 + (int)((r.CoreImageBytes + 511) / 512 * 512);
+        byte[] a = File.ReadAllBytes(img), b = File.ReadAllBytes(img2);
+        Assert.Equal(b.AsSpan(0, 440).ToArray(), a.AsSpan(0, 440).ToArray());
+        Assert.Equal(b.AsSpan(2048 * 512, written - 2048 * 512).ToArray(), a.AsSpan(2048 * 512, written - 2048 * 512).ToArray());
+        Assert.Empty(Directory.GetFiles(Path.Combine(root, "tmp"))); // the temporary core.img is gone
+    }
+}

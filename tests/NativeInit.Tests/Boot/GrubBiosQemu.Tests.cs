@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using NativeInit.Core.Boot;
+using NativeInit.Core.Disk;
+using NativeInit.Core.Disk.Gpt;
+using NativeInit.Tests.TestSupport;
+using Xunit.Abstractions;
+
+namespace NativeInit.Tests.Boot;
+
+/// <summary>
+/// The real proof of GrubBiosInstaller: SeaBIOS (qemu -machine pc, TCG) boots a GPT image through the boot.img and
+/// core.img NativeInit placed, GRUB finds its grub.cfg on an ext4 /boot (partition 2) through the prefix built in, and
+/// (a) prints a marker, or (b) boots the Debian kernel with a busybox initramfs through GrubConfigWriter's grub.cfg,
+/// whose /init prints the kernel command line and a marker. No loop device or mount: /boot is made with
+/// mkfs.ext4 -d and copied into the image at the partition's offset.
+/// </summary>
+[Trait("Category", "Qemu")]
+public class GrubBiosQemuTests(ITestOutputHelper output)
+{
+    private const string BootUuid = "0b6f3c1e-4d2a-4e8f-9a51-2c7d8e9f0a1b";
+
+    private static void PutBootFilesystem(TempDir dir, string img, string bootTree)
+    {
+        Tool.Require("mkfs.ext4");
+        GptPartition part;
+        using (var disk = DiskDevice.Open(img, writable: false)) part = GptReader.Read(disk).Table!.Find(2)!;
+        string fs = dir.Combine("boot.ext4");
+        long bytes = part.ByteLength(512);
+        Tool.Check("mkfs.ext4", "-q", "-F", "-U", BootUuid, "-L", "boot", "-d", bootTree, fs, (bytes / 1024) + "k");
+        using var src = File.OpenRead(fs);
+        using var dst = new FileStream(img, FileMode.Open, FileAccess.ReadWrite);
+        dst.Position = part.ByteOffset(512);
+        src.CopyTo(dst);
+    }
+
+    private static byte[] ReadBootFile(TempDir dir, string img, string path)
+    {
+        GptPartition part;
+        using (var disk = DiskDevice.Open(img, writable: false)) part = GptReader.Read(disk).Table!.Find(2)!;
+        string fs = dir.Combine("boot-after.ext4");
+        using (var src = new FileStream(img, FileMode.Open, FileAccess.Read))
+        using (var dst = File.Create(fs))
+        {
+            src.Position = part.ByteOffset(512);
+            var buf = new byte[part.ByteLength(512)];
+            src.ReadExactly(buf);
+            dst.Write(buf);
+        }
+        string outFile = dir.Combine("out-" + Path.GetFileName(path));
+        Tool.Check("debugfs", "-R", $"dump {path} {outFile}", fs);
+        return File.ReadAllBytes(outFile);
+    }
+
+    [SkippableFact]
+    public void Seabios_boots_grub_from_the_bios_boot_partition_and_grub_reads_grub_cfg_on_ext4_boot()
+    {
+        QemuRunner.RequireQemu();
+        using var dir = new TempDir();
+        string img = GrubBiosInstallerTests.MakeDisk(dir);
+        string tree = dir.Combine("boot");
+        Directory.CreateDirectory(Path.Combine(tree, "grub2"));
+        File.WriteAllText(Path.Combine(tree, "grub2", "grub.cfg"),
+            "serial --unit=0 --speed=115200\nterminal_output serial\necho NATIVEINIT-GRUB-OK prefix=$prefix root=$root\nhalt\n");
+        PutBootFilesystem(dir, img, tree);
+        var r = GrubBiosInstaller.Install(GrubBiosInstallerTests.Target(img, fs: "ext4"));
+        output.WriteLine($"core.img {r.CoreImageBytes} bytes, prefix {r.Prefix}");
+
+        var outcome = QemuDiskBoot.Boot(img, "NATIVEINIT-GRUB-OK", TimeSpan.FromMinutes(2));
+        output.WriteLine(outcome.Report());
+        Assert.True(outcome.SawOk, outcome.Report());
+        // The drive was filled in from the BIOS boot drive: hd0 here, gpt2 from the prefix.
+        Assert.Contains("prefix=(hd0,gpt2)/grub2 root=hd0,gpt2", outcome.Console);
+    }
+
+    [SkippableFact]
+    public void Grub_boots_the_debian_kernel_through_the_written_grub_cfg_and_honours_a_one_shot_next_entry()
+    {
+        QemuRunner.RequireQemu();
+        Tool.Require("cpio", "debugfs");
+        string kernelDir = KernelCache.FolderOrSkip();
+        string version = KernelCache.Version(kernelDir);
+        using var dir = new TempDir();
+
+        // /boot: the kernel, a busybox initramfs whose /init prints the command line and a marker, grub.cfg, grubenv.
+        string tree = dir.Combine("boot");
+        Directory.CreateDirectory(Path.Combine(tree, "grub2"));
+        File.Copy(KernelCache.KernelImage(kernelDir), Path.Combine(tree, "vmlinuz-" + version));
+        string root = dir.Combine("initramfs");
+        Directory.CreateDirectory(Path.Combine(root, "bin"));
+        Directory.CreateDirectory(Path.Combine(root, "proc"));
+        File.Copy("/usr/bin/busybox", Path.Combine(root, "bin", "busybox"));
+        File.WriteAllText(Path.Combine(root, "init"),
+            "#!/bin/busybox sh\n/bin/busybox mount -t proc proc /proc\necho \"CMDLINE: $(/bin/busybox cat /proc/cmdline)\"\n" +
+            "echo NATIVEINIT-LINUX-OK\n/bin/busybox poweroff -f\n");
+        File.SetUnixFileMode(Path.Combine(root, "init"), (UnixFileMode)0x1ed);
+        Tool.Sh($"cd {Tool.Quote(root)} && find . | cpio -o -H newc 2>/dev/null > {Tool.Quote(Path.Combine(tree, "initrd.img-" + version))}");
+        var kernels = BootKernel.Find(tree);
+        Assert.Equal([new BootKernel(version, "vmlinuz-" + version, "initrd.img-" + version)], kernels);
+        var spec = new GrubConfigSpec
+        {
+            BootFilesystemUuid = BootUuid, VolumeGroup = "vg0", RootVolume = "root", Kernels = kernels,
+            TargetArguments = ["quiet", "panic=-1"], ConsoleArguments = ["console=ttyS0,115200n8"], Serial = new GrubSerial(), TimeoutSeconds = 0,
+        };
+        File.WriteAllText(Path.Combine(tree, "grub2", "grub.cfg"), GrubConfigWriter.Text(spec));
+        var env = GrubEnv.Empty();
+        env.Set("next_entry", GrubConfigWriter.RecoveryId);
+        File.WriteAllBytes(Path.Combine(tree, "grub2", "grubenv"), env.ToBytes());
+
+        string img = GrubBiosInstallerTests.MakeDisk(dir);
+        PutBootFilesystem(dir, img, tree);
+        GrubBiosInstaller.Install(GrubBiosInstallerTests.Target(img, fs: "ext4"));
+
+        var outcome = QemuDiskBoot.Boot(img, "NATIVEINIT-LINUX-OK", TimeSpan.FromMinutes(4));
+        output.WriteLine(outcome.Report());
+        Assert.True(outcome.SawOk, outcome.Report());
+        // The one-shot entry booted (recovery: "single"), with the arguments GrubConfigWriter wrote...
+        Assert.Contains($"CMDLINE: BOOT_IMAGE=/vmlinuz-{version} root=/dev/mapper/vg0-root ro rd.lvm.lv=vg0/root quiet panic=-1 console=ttyS0,115200n8 single",
+            outcome.Console);
+        // ...and GRUB's save_env cleared next_entry on the ext4 /boot.
+        var after = GrubEnv.Parse(ReadBootFile(dir, img, "/grub2/grubenv"), "grubenv after boot");
+        Assert.Equal("", after["next_entry"]);
+
+        // Second boot: the default (newest kernel, no "single").
+        var second = QemuDiskBoot.Boot(img, "NATIVEINIT-LINUX-OK", TimeSpan.FromMinutes(4));
+        output.WriteLine(second.Report());
+        Assert.True(second.SawOk, second.Report());
+        Assert.Contains($"root=/dev/mapper/vg0-root ro rd.lvm.lv=vg0/root quiet panic=-1 console=ttyS0,115200n8\n",
+            second.Console.Replace("\r", "", StringComparison.Ordinal));
+    }
+}
