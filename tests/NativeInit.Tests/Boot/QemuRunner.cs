@@ -83,8 +83,8 @@ internal static class QemuRunner
                     "-device", $"{device},drive={id}" + (d.Serial is null ? "" : $",serial={d.Serial}")]);
             }
         }
-        // A NIC so that the guest has eth0 (user networking; nothing in the guest needs to reach it).
-        if (o.Network) args.AddRange(["-nic", "user,model=virtio-net-pci"]);
+        // A NIC so that the guest has eth0 (user networking; nothing in the guest needs to reach it; no iPXE option ROM).
+        if (o.Network) args.AddRange(["-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0,romfile="]);
         args.AddRange(o.ExtraArguments);
         return args;
     }
