@@ -7,6 +7,9 @@ namespace NativeInit.Tests.Boot;
 /// <summary>What a QEMU boot printed on its serial console, and how it ended.</summary>
 internal sealed record QemuOutcome(bool SawOk, string? Failure, bool TimedOut, int? ExitCode, string Console, string CommandLine, TimeSpan Elapsed)
 {
+    /// <summary>The console line holding the first success marker, if any.</summary>
+    public string? SuccessLine { get; init; }
+
     public string Tail(int lines = 60)
     {
         var all = Console.Replace("\r", "", StringComparison.Ordinal).Split('\n');
@@ -21,8 +24,9 @@ internal sealed record QemuOutcome(bool SawOk, string? Failure, bool TimedOut, i
 }
 
 /// <summary>
-/// Boots a kernel and an initramfs in QEMU with software emulation (no KVM needed) and a scratch disk on virtio
-/// with the serial "nativeinit-scratch", and watches the serial console for the self-test's markers.
+/// Boots QEMU with software emulation (TCG; <c>NATIVEINIT_QEMU_ACCEL=kvm</c> switches) and watches the serial console
+/// for markers: a kernel + initramfs with a scratch disk on virtio (serial "nativeinit-scratch") for the self-test, or
+/// any machine described by <see cref="QemuOptions"/> (drives, BIOS boot of a disk image, NIC, markers).
 /// </summary>
 internal static class QemuRunner
 {
@@ -40,17 +44,56 @@ internal static class QemuRunner
     /// <summary>Boots and, whenever a console line contains a trigger of <paramref name="script"/>, types its input
     /// (once per trigger). Ends when QEMU exits, on a failure marker, or at the timeout.</summary>
     public static QemuOutcome Boot(string kernel, string initrd, string scratchImage, string append, TimeSpan timeout,
-        IReadOnlyList<(string Trigger, string Input)> script, string? bundleDiskImage = null, bool failOnInitFailure = true)
+        IReadOnlyList<(string Trigger, string Input)> script, string? bundleDiskImage = null, bool failOnInitFailure = true) =>
+        Boot(new QemuOptions
+        {
+            Kernel = kernel, Initrd = initrd, Append = append, Timeout = timeout, Script = script,
+            Drives =
+            [
+                new QemuDrive(scratchImage, Interface: "virtio", Serial: ScratchSerial, Id: "scratch"),
+                // The disk holding the bundle, as stage one leaves it: on IDE (ata_piix, sd_mod), found by searching.
+                .. (bundleDiskImage is null ? Array.Empty<QemuDrive>() : [new QemuDrive(bundleDiskImage)]),
+            ],
+            FailureMarkers = failOnInitFailure ? [.. QemuOptions.SelftestFailureMarkers, ": FAILED: "] : QemuOptions.SelftestFailureMarkers,
+        });
+
+    /// <summary>The QEMU arguments for <paramref name="o"/> (without the program name).</summary>
+    public static IReadOnlyList<string> Arguments(QemuOptions o)
     {
-        string[] args =
-        [
-            "-machine", "accel=tcg", "-m", "768", "-smp", "1", "-nographic", "-no-reboot",
-            "-kernel", kernel, "-initrd", initrd, "-append", append.Trim(),
-            "-drive", $"file={scratchImage},if=none,id=scratch,format=raw",
-            "-device", $"virtio-blk-pci,drive=scratch,serial={ScratchSerial}",
-            // The disk holding the bundle, as stage one leaves it: on IDE (ata_piix, sd_mod), found by searching.
-            .. (bundleDiskImage is null ? Array.Empty<string>() : ["-drive", $"file={bundleDiskImage},if=ide,format=raw"]),
-        ];
+        var args = new List<string> { "-machine", $"{o.Machine},accel={QemuOptions.Accelerator}", "-m", o.MemoryMiB.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "-smp", "1", "-nographic", "-no-reboot" };
+        if (o.Kernel is not null) args.AddRange(["-kernel", o.Kernel]);
+        if (o.Initrd is not null) args.AddRange(["-initrd", o.Initrd]);
+        if (o.Append is not null) args.AddRange(["-append", o.Append.Trim()]);
+        for (int i = 0; i < o.Drives.Count; i++)
+        {
+            var d = o.Drives[i];
+            string id = d.Id ?? $"drive{i}";
+            string snapshot = d.Snapshot ? ",snapshot=on" : "";
+            if (d.Interface == "ide" && d.Serial is null) args.AddRange(["-drive", $"file={d.File},if=ide,format={d.Format}{snapshot}"]);
+            else
+            {
+                string device = d.Interface switch
+                {
+                    "virtio" => "virtio-blk-pci",
+                    "ide" => "ide-hd",
+                    var other => throw new ArgumentException($"drive {d.File}: interface '{other}' is not virtio or ide"),
+                };
+                args.AddRange(["-drive", $"file={d.File},if=none,id={id},format={d.Format}{snapshot}",
+                    "-device", $"{device},drive={id}" + (d.Serial is null ? "" : $",serial={d.Serial}")]);
+            }
+        }
+        // A NIC so that the guest has eth0 (user networking; nothing in the guest needs to reach it; no iPXE option ROM).
+        if (o.Network) args.AddRange(["-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0,romfile="]);
+        args.AddRange(o.ExtraArguments);
+        return args;
+    }
+
+    /// <summary>Boots as <paramref name="o"/> says. Ends when QEMU exits, on a failure marker, at the timeout, or
+    /// (with <see cref="QemuOptions.StopOnSuccess"/>) as soon as a success marker is seen.</summary>
+    public static QemuOutcome Boot(QemuOptions o)
+    {
+        var args = Arguments(o);
         string line = "qemu-system-x86_64 " + string.Join(' ', args.Select(Tool.Quote));
         var psi = new ProcessStartInfo("qemu-system-x86_64")
         {
@@ -59,8 +102,9 @@ internal static class QemuRunner
         foreach (var a in args) psi.ArgumentList.Add(a);
         var console = new StringBuilder();
         var done = new ManualResetEventSlim();
+        var success = new ManualResetEventSlim();
         bool ok = false;
-        string? failure = null;
+        string? failure = null, successLine = null;
         var clock = Stopwatch.StartNew();
         using var p = Process.Start(psi)!;
         var typed = new HashSet<string>(StringComparer.Ordinal);
@@ -70,15 +114,19 @@ internal static class QemuRunner
             lock (console)
             {
                 console.AppendLine(l);
-                foreach (var (trigger, input) in script)
+                foreach (var (trigger, input) in o.Script)
                     if (l.Contains(trigger, StringComparison.Ordinal) && typed.Add(trigger))
                     {
                         p.StandardInput.Write(input);
                         p.StandardInput.Flush();
                     }
-                if (l.Contains("NATIVEINIT-SELFTEST-OK", StringComparison.Ordinal)) { ok = true; }
-                else if (l.Contains("NATIVEINIT-SELFTEST-FAIL", StringComparison.Ordinal) || l.Contains("Kernel panic", StringComparison.Ordinal) ||
-                         (failOnInitFailure && l.Contains(": FAILED: ", StringComparison.Ordinal)))
+                if (o.SuccessMarkers.Any(m => l.Contains(m, StringComparison.Ordinal)))
+                {
+                    ok = true;
+                    successLine ??= l.Trim();
+                    success.Set();
+                }
+                else if (o.FailureMarkers.Any(m => l.Contains(m, StringComparison.Ordinal)))
                 {
                     failure ??= l.Trim();
                     done.Set();
@@ -90,17 +138,20 @@ internal static class QemuRunner
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         bool exited = false;
-        while (clock.Elapsed < timeout)
+        while (clock.Elapsed < o.Timeout)
         {
             if (p.WaitForExit(500)) { exited = true; break; }
             // After a failure marker give the guest a moment to print its recovery text, then stop it.
             if (done.IsSet) { p.WaitForExit(5000); break; }
+            if (o.StopOnSuccess && success.IsSet) break;
         }
         if (!p.HasExited) { try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { } p.WaitForExit(); }
         else p.WaitForExit();
         string text;
         lock (console) text = console.ToString();
-        return new QemuOutcome(ok && failure is null, failure, !exited && !done.IsSet, exited ? p.ExitCode : null, text, line, clock.Elapsed);
+        bool stoppedOnSuccess = o.StopOnSuccess && success.IsSet;
+        return new QemuOutcome(ok && failure is null, failure, !exited && !done.IsSet && !stoppedOnSuccess, exited ? p.ExitCode : null, text, line,
+            clock.Elapsed) { SuccessLine = successLine };
     }
 }
 
@@ -167,4 +218,35 @@ internal static class QemuDiskBoot
         if (stderr.Result.Length > 0) all += "\n--- qemu stderr\n" + stderr.Result;
         return new QemuOutcome(ok && failure is null, failure, !exited && !ok && failure is null, exited ? p.ExitCode : null, all, line, clock.Elapsed);
     }
+}
+
+/// <summary>One disk of a QEMU machine: a raw (or qcow2) image on IDE or virtio-blk, with an optional serial (what
+/// the guest finds it by) and <paramref name="Snapshot"/> to discard the guest's writes.</summary>
+internal sealed record QemuDrive(string File, string Format = "raw", string Interface = "ide", string? Serial = null, bool Snapshot = false,
+    string? Id = null);
+
+/// <summary>What <see cref="QemuRunner.Boot(QemuOptions)"/> starts: either a kernel + initramfs (direct boot) or,
+/// without <see cref="Kernel"/>, the firmware boots the first disk (BIOS, as a gateway does).</summary>
+internal sealed record QemuOptions
+{
+    public static readonly IReadOnlyList<string> SelftestFailureMarkers = ["NATIVEINIT-SELFTEST-FAIL", "Kernel panic"];
+
+    /// <summary>The accelerator: $NATIVEINIT_QEMU_ACCEL (e.g. kvm where /dev/kvm exists), default tcg.</summary>
+    public static string Accelerator => Environment.GetEnvironmentVariable("NATIVEINIT_QEMU_ACCEL") is { Length: > 0 } a ? a : "tcg";
+
+    public string? Kernel { get; init; }
+    public string? Initrd { get; init; }
+    public string? Append { get; init; }
+    public IReadOnlyList<QemuDrive> Drives { get; init; } = [];
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(4);
+    public int MemoryMiB { get; init; } = 768;
+    public string Machine { get; init; } = "pc";
+    public bool Network { get; init; }
+    public IReadOnlyList<string> ExtraArguments { get; init; } = [];
+    public IReadOnlyList<(string Trigger, string Input)> Script { get; init; } = [];
+    public IReadOnlyList<string> SuccessMarkers { get; init; } = ["NATIVEINIT-SELFTEST-OK"];
+    public IReadOnlyList<string> FailureMarkers { get; init; } = SelftestFailureMarkers;
+
+    /// <summary>Stop the machine as soon as a success marker is seen (a full system that does not power off).</summary>
+    public bool StopOnSuccess { get; init; }
 }

@@ -99,7 +99,8 @@ public static class Tool
     }
 }
 
-/// <summary>A temporary directory removed on Dispose.</summary>
+/// <summary>A temporary directory removed on Dispose, unless $NATIVEINIT_KEEP_TEMP is set (non-empty, not "0"): then it
+/// stays and its path is printed, so that a failing test's images can be inspected.</summary>
 public sealed class TempDir : IDisposable
 {
     public TempDir(string? under = null)
@@ -112,8 +113,15 @@ public sealed class TempDir : IDisposable
 
     public string Combine(params string[] parts) => System.IO.Path.Combine([Path, .. parts]);
 
+    public static bool KeepRequested => Environment.GetEnvironmentVariable("NATIVEINIT_KEEP_TEMP") is { Length: > 0 } v && v != "0";
+
     public void Dispose()
     {
+        if (KeepRequested)
+        {
+            Console.Error.WriteLine($"NATIVEINIT_KEEP_TEMP: keeping {Path}");
+            return;
+        }
         try { Directory.Delete(Path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }

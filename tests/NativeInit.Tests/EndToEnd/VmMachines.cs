@@ -1,0 +1,48 @@
+using System.Diagnostics;
+using NativeInit.Tests.TestSupport;
+
+namespace NativeInit.Tests.EndToEnd;
+
+/// <summary>
+/// The end-to-end harness's machines, built by the project's own scripts (tools/vm/build-legacy, build-target), cached
+/// in .cache/vm/ and keyed by a hash of the scripts' inputs: the first build of a machine takes minutes (debootstrap),
+/// later ones are a cache hit. Each is built once per test run; how long it took is kept for the test log.
+/// </summary>
+internal static class VmMachines
+{
+    public sealed record Built(string Path, TimeSpan Took, string Log);
+
+    private static readonly Lazy<Built> LegacyImage = new(() => Build("build-legacy"));
+    private static readonly Lazy<Built> TargetFolder = new(() => Build("build-target"));
+    private static readonly Lazy<Built> Centos7Image = new(() => Build("build-centos7"));
+
+    /// <summary>The legacy gateway's 10 GiB MBR disk image (boot it with snapshot=on or copy it first).</summary>
+    public static Built Legacy() { Require(); return LegacyImage.Value; }
+
+    /// <summary>The second legacy variant: CentOS 7's default layout (xfs /boot + LVM PV, VG centos: swap, root).</summary>
+    public static Built Centos7() { Require(); Tool.RequireNativeInit(); return Centos7Image.Value; }
+
+    /// <summary>The target folder: bundle.tar, vendor.pub, vendor.key, layout.json, target.gpt, root/.</summary>
+    public static Built Target() { Require(); Tool.RequireNativeInit(); return TargetFolder.Value; }
+
+    /// <summary>The field facts of tools/vm/facts (hostname, address, passwords), the builders' single source.</summary>
+    public static IReadOnlyDictionary<string, string> Facts { get; } = File.ReadAllLines(Path.Combine(Tool.RepoRoot, "tools", "vm", "facts"))
+        .Where(l => l.Length > 0 && !l.StartsWith('#') && l.Contains('='))
+        .ToDictionary(l => l[..l.IndexOf('=')], l => l[(l.IndexOf('=') + 1)..].Trim('"'));
+
+    private static void Require()
+    {
+        Tool.RequireRoot();
+        Tool.Require("debootstrap", "qemu-system-x86_64", "mkfs.xfs", "sfdisk", "sgdisk", "grub-mkimage", "losetup", "unshare");
+    }
+
+    private static Built Build(string script)
+    {
+        var clock = Stopwatch.StartNew();
+        var r = Tool.Run(Path.Combine(Tool.RepoRoot, "tools", "vm", script), [], timeout: TimeSpan.FromMinutes(30),
+            environment: new Dictionary<string, string> { ["NATIVEINIT_BIN"] = Tool.NativeInitBinary });
+        clock.Stop();
+        if (r.ExitCode != 0) throw new InvalidOperationException($"tools/vm/{script} failed:\n{r}");
+        return new Built(r.Stdout.Trim(), clock.Elapsed, r.Stderr);
+    }
+}
