@@ -261,6 +261,7 @@ public static class DefaultGrubFile
                 continue;
             }
             i++;
+            int firstLine = lineNo;
             var value = new StringBuilder();
             while (i < text.Length && text[i] is not (' ' or '\t' or '\n' or ';'))
             {
@@ -268,7 +269,7 @@ public static class DefaultGrubFile
                 if (c == '\'')
                 {
                     int end = text.IndexOf('\'', i + 1);
-                    if (end < 0) throw new InvalidDataFormatException($"{what}: line {lineNo}: {name}: unterminated '");
+                    if (end < 0) throw new InvalidDataFormatException($"{what}: line {firstLine}: {name}: unterminated '");
                     value.Append(text, i + 1, end - i - 1);
                     lineNo += text.AsSpan(i, end - i).Count('\n');
                     i = end + 1;
@@ -278,7 +279,7 @@ public static class DefaultGrubFile
                     i++;
                     while (true)
                     {
-                        if (i >= text.Length) throw new InvalidDataFormatException($"{what}: line {lineNo}: {name}: unterminated \"");
+                        if (i >= text.Length) throw new InvalidDataFormatException($"{what}: line {firstLine}: {name}: unterminated \"");
                         char d = text[i];
                         if (d == '"') { i++; break; }
                         if (d == '\\' && i + 1 < text.Length && text[i + 1] is '$' or '`' or '"' or '\\' or '\n')
