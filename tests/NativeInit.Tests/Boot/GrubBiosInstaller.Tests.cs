@@ -20,13 +20,13 @@ public class GrubBiosInstallerTests
     /// <summary>A 64 MiB GPT image: 1 BIOS boot (EF02, <paramref name="biosKiB"/> KiB at 1 MiB), 2 /boot (8300, 20 MiB),
     /// 3 LVM (8E00, the rest). sgdisk writes a protective MBR with disk signature 0 and zero code; the test puts
     /// recognisable bytes in the code area and the disk signature so "kept" and "overwritten" can be told apart.</summary>
-    internal static string MakeDisk(TempDir dir, long biosKiB = 2048, string name = "disk.img")
+    internal static string MakeDisk(TempDir dir, long biosKiB = 2048, string name = "disk.img", int diskMiB = 64, int bootMiB = 20)
     {
         Tool.Require("sgdisk", "grub-mkimage");
         Skip.IfNot(Directory.Exists(Modules), $"{Modules} missing (tools/setup installs grub-pc-bin)");
         string img = dir.Combine(name);
-        using (var f = File.Create(img)) f.SetLength(64 * MiB);
-        Tool.Check("sgdisk", "-n", $"1:2048:+{biosKiB}K", "-t", "1:EF02", "-n", "2:0:+20M", "-t", "2:8300", "-n", "3:0:0", "-t", "3:8E00", img);
+        using (var f = File.Create(img)) f.SetLength(diskMiB * MiB);
+        Tool.Check("sgdisk", "-n", $"1:2048:+{biosKiB}K", "-t", "1:EF02", "-n", $"2:0:+{bootMiB}M", "-t", "2:8300", "-n", "3:0:0", "-t", "3:8E00", img);
         using (var f = new FileStream(img, FileMode.Open, FileAccess.ReadWrite))
         {
             var mbr = new byte[512];
