@@ -145,6 +145,31 @@ public class GrubBiosInstallerTests
     }
 
     [SkippableFact]
+    public void Check_refuses_a_host_without_grub_mkimage_or_without_modules_and_writes_nothing()
+    {
+        using var dir = new TempDir();
+        string img = MakeDisk(dir);
+        string h = Hash(img);
+        string emptyBin = dir.Combine("bin");
+        Directory.CreateDirectory(emptyBin);
+        var e = Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img), Modules, [emptyBin]));
+        Assert.Equal("grub: no grub-mkimage with i386-pc modules: the host has no grub-mkimage or grub2-mkimage on PATH (Debian: grub-common)", e.Message);
+        Assert.Equal(ExitCodes.Refused, e.ExitCode);
+
+        string[] path = ["/usr/bin", "/bin"];
+        Assert.Contains($"but no {dir.Combine("nomods")} (Debian: grub-pc-bin)",
+            Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img), dir.Combine("nomods"), path)).Message);
+
+        string partial = dir.Combine("partial");
+        Directory.CreateDirectory(partial);
+        File.Copy(Path.Combine(Modules, "boot.img"), Path.Combine(partial, "boot.img"));
+        File.Copy(Path.Combine(Modules, "biosdisk.mod"), Path.Combine(partial, "biosdisk.mod"));
+        Assert.Equal($"grub: {partial} lacks diskboot.img, kernel.img, part_gpt.mod, normal.mod, configfile.mod, linux.mod, echo.mod, test.mod, xfs.mod",
+            Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img, fs: "xfs"), partial, path)).Message);
+        Assert.Equal(h, Hash(img));
+    }
+
+    [SkippableFact]
     public void A_target_root_with_modules_but_no_mkimage_falls_back_to_the_hosts_tool_and_says_why()
     {
         using var dir = new TempDir();
