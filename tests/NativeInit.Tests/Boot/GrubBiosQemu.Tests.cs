@@ -111,11 +111,71 @@ public class GrubBiosQemuTests(ITestOutputHelper output)
         for (int i = 0; i < QuotedWords.Length; i++) Assert.Contains($"W{i}[{QuotedWords[i]}]", outcome.Console);
     }
 
+    /// <summary>A busybox initramfs whose /init prints "CMDLINE: " + /proc/cmdline, then NATIVEINIT-LINUX-OK, and
+    /// powers off.</summary>
+    private static byte[] MarkerInitramfs(TempDir dir)
+    {
+        Tool.Require("cpio");
+        string root = dir.Combine("initramfs");
+        string image = dir.Combine("initramfs.cpio");
+        if (!File.Exists(image))
+        {
+            Directory.CreateDirectory(Path.Combine(root, "bin"));
+            Directory.CreateDirectory(Path.Combine(root, "proc"));
+            File.Copy("/usr/bin/busybox", Path.Combine(root, "bin", "busybox"));
+            File.WriteAllText(Path.Combine(root, "init"),
+                "#!/bin/busybox sh\n/bin/busybox mount -t proc proc /proc\necho \"CMDLINE: $(/bin/busybox cat /proc/cmdline)\"\n" +
+                "echo NATIVEINIT-LINUX-OK\n/bin/busybox poweroff -f\n");
+            File.SetUnixFileMode(Path.Combine(root, "init"), (UnixFileMode)0x1ed);
+            Tool.Sh($"cd {Tool.Quote(root)} && find . | cpio -o -H newc 2>/dev/null > {Tool.Quote(image)}");
+        }
+        return File.ReadAllBytes(image);
+    }
+
+    [SkippableFact]
+    public void During_a_conversion_grub_boots_the_resume_entry_even_with_a_saved_entry()
+    {
+        QemuRunner.RequireQemu();
+        string kernelDir = KernelCache.FolderOrSkip();
+        string version = KernelCache.Version(kernelDir);
+        using var dir = new TempDir();
+        string tree = dir.Combine("boot");
+        Directory.CreateDirectory(Path.Combine(tree, "grub2"));
+        Directory.CreateDirectory(Path.Combine(tree, "nativeinit"));
+        // The conversion kernel in /nativeinit and the target's kernel in /: both the same Debian kernel here.
+        File.Copy(KernelCache.KernelImage(kernelDir), Path.Combine(tree, "nativeinit", "vmlinuz"));
+        File.WriteAllBytes(Path.Combine(tree, "nativeinit", "initramfs.img"), MarkerInitramfs(dir));
+        File.Copy(KernelCache.KernelImage(kernelDir), Path.Combine(tree, "vmlinuz-" + version));
+        File.WriteAllBytes(Path.Combine(tree, "initramfs-" + version + ".img"), MarkerInitramfs(dir));
+        var spec = new GrubConfigSpec
+        {
+            BootFilesystemUuid = BootUuid, VolumeGroup = "vg0", RootVolume = "root", Kernels = BootKernel.Find(tree),
+            ConsoleArguments = ["console=ttyS0,115200n8"], Serial = new GrubSerial(), TimeoutSeconds = 0,
+            Conversion = new GrubConversionEntry("/nativeinit/vmlinuz", "/nativeinit/initramfs.img", "partuuid:0b6f3c1e-02", "/nativeinit/bundle.tar")
+            {
+                ExtraArguments = ["quiet", "panic=-1"],
+            },
+        };
+        File.WriteAllText(Path.Combine(tree, "grub2", "grub.cfg"), GrubConfigWriter.Text(spec));
+        var env = GrubEnv.Empty();
+        env.Set("saved_entry", GrubConfigWriter.SystemIdPrefix + version);
+        File.WriteAllBytes(Path.Combine(tree, "grub2", "grubenv"), env.ToBytes());
+        string img = GrubBiosInstallerTests.MakeDisk(dir, diskMiB: 96, bootMiB: 48); // two kernels
+        PutBootFilesystem(dir, img, tree);
+        GrubBiosInstaller.Install(GrubBiosInstallerTests.Target(img, fs: "ext4"));
+
+        var outcome = QemuDiskBoot.Boot(img, "NATIVEINIT-LINUX-OK", TimeSpan.FromMinutes(4));
+        output.WriteLine(outcome.Report());
+        Assert.True(outcome.SawOk, outcome.Report());
+        Assert.Contains("CMDLINE: BOOT_IMAGE=/nativeinit/vmlinuz rd.nativeinit=resume rd.nativeinit.disk=partuuid:0b6f3c1e-02 " +
+            "rd.nativeinit.bundle=/nativeinit/bundle.tar quiet panic=-1 console=ttyS0,115200n8\n", outcome.Console.Replace("\r", "", StringComparison.Ordinal));
+    }
+
     [SkippableFact]
     public void Grub_boots_the_debian_kernel_through_the_written_grub_cfg_and_honours_a_one_shot_next_entry()
     {
         QemuRunner.RequireQemu();
-        Tool.Require("cpio", "debugfs");
+        Tool.Require("debugfs");
         string kernelDir = KernelCache.FolderOrSkip();
         string version = KernelCache.Version(kernelDir);
         using var dir = new TempDir();
@@ -124,15 +184,7 @@ public class GrubBiosQemuTests(ITestOutputHelper output)
         string tree = dir.Combine("boot");
         Directory.CreateDirectory(Path.Combine(tree, "grub2"));
         File.Copy(KernelCache.KernelImage(kernelDir), Path.Combine(tree, "vmlinuz-" + version));
-        string root = dir.Combine("initramfs");
-        Directory.CreateDirectory(Path.Combine(root, "bin"));
-        Directory.CreateDirectory(Path.Combine(root, "proc"));
-        File.Copy("/usr/bin/busybox", Path.Combine(root, "bin", "busybox"));
-        File.WriteAllText(Path.Combine(root, "init"),
-            "#!/bin/busybox sh\n/bin/busybox mount -t proc proc /proc\necho \"CMDLINE: $(/bin/busybox cat /proc/cmdline)\"\n" +
-            "echo NATIVEINIT-LINUX-OK\n/bin/busybox poweroff -f\n");
-        File.SetUnixFileMode(Path.Combine(root, "init"), (UnixFileMode)0x1ed);
-        Tool.Sh($"cd {Tool.Quote(root)} && find . | cpio -o -H newc 2>/dev/null > {Tool.Quote(Path.Combine(tree, "initrd.img-" + version))}");
+        File.WriteAllBytes(Path.Combine(tree, "initrd.img-" + version), MarkerInitramfs(dir));
         var kernels = BootKernel.Find(tree);
         Assert.Equal([new BootKernel(version, "vmlinuz-" + version, "initrd.img-" + version)], kernels);
         var spec = new GrubConfigSpec
