@@ -197,6 +197,26 @@ public class GrubConfigWriterTests
         Assert.Empty(BootKernel.Find(dir.Combine("missing")));
     }
 
+    [Fact]
+    public void WriteFiles_writes_grub_cfg_and_an_empty_grubenv_and_keeps_a_sound_grubenv()
+    {
+        using var dir = new TempDir();
+        string cfg = GrubConfigWriter.WriteFiles(dir.Path, SystemSpec());
+        Assert.Equal(dir.Combine("grub2", "grub.cfg"), cfg);
+        Assert.Equal(GrubConfigWriter.Text(SystemSpec()), File.ReadAllText(cfg));
+        var envPath = dir.Combine("grub2", "grubenv");
+        Assert.Equal(GrubEnv.Empty().ToBytes(), File.ReadAllBytes(envPath));
+        var env = GrubEnv.Empty();
+        env.Set("saved_entry", "nativeinit-recovery");
+        File.WriteAllBytes(envPath, env.ToBytes());
+        GrubConfigWriter.WriteFiles(dir.Path, SystemSpec());
+        Assert.Equal(env.ToBytes(), File.ReadAllBytes(envPath));
+        File.WriteAllText(envPath, "garbage");
+        GrubConfigWriter.WriteFiles(dir.Path, SystemSpec());
+        Assert.Equal(GrubEnv.Empty().ToBytes(), File.ReadAllBytes(envPath));
+        Assert.False(File.Exists(cfg + ".tmp"));
+    }
+
     [SkippableFact]
     [Trait("Category", "Integration")]
     public void Grub_script_check_accepts_every_generated_file_and_rejects_a_broken_one()
