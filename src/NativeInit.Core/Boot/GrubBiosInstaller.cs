@@ -157,12 +157,20 @@ public static class GrubBiosInstaller
                 throw new RefusedException($"grub: {target.Disk} is not a GPT disk with a protective MBR" +
                     (gpt.Problems.Count > 0 ? $" ({string.Join("; ", gpt.Problems)})" : ""));
             var table = gpt.Table;
-            var bios = table.Partitions.FirstOrDefault(p => p.Type == GptPartitionTypes.BiosBoot.Guid)
-                ?? throw new RefusedException($"grub: {target.Disk} has no BIOS boot partition (type EF02)");
-            long biosOffset = bios.ByteOffset(disk.LogicalSectorSize), biosLength = bios.ByteLength(disk.LogicalSectorSize);
-            if (biosOffset != target.BiosBootOffset || biosLength != target.BiosBootLength)
-                throw new RefusedException($"grub: the BIOS boot partition of {target.Disk} is bytes {biosOffset}+{biosLength} (partition {bios.Number}), " +
-                    $"not {target.BiosBootOffset}+{target.BiosBootLength} as asked");
+            int ss = disk.LogicalSectorSize;
+            var biosBoot = table.Partitions.Where(p => p.Type == GptPartitionTypes.BiosBoot.Guid).ToList();
+            if (biosBoot.Count == 0)
+                throw new RefusedException($"grub: {target.Disk} has no BIOS boot partition (type EF02)");
+            var bios = table.Partitions.FirstOrDefault(p => p.ByteOffset(ss) == target.BiosBootOffset);
+            string found = string.Join(", ", biosBoot.Select(p => $"partition {p.Number} at bytes {p.ByteOffset(ss)}+{p.ByteLength(ss)}"));
+            if (bios is null)
+                throw new RefusedException($"grub: no partition of {target.Disk} starts at byte {target.BiosBootOffset} as asked (BIOS boot: {found})");
+            if (bios.Type != GptPartitionTypes.BiosBoot.Guid)
+                throw new RefusedException($"grub: partition {bios.Number} of {target.Disk} at byte {target.BiosBootOffset} is {bios.TypeName}, " +
+                    $"not a BIOS boot partition (EF02; BIOS boot: {found})");
+            if (bios.ByteLength(ss) != target.BiosBootLength)
+                throw new RefusedException($"grub: the BIOS boot partition {bios.Number} of {target.Disk} is {bios.ByteLength(ss)} bytes long, " +
+                    $"not {target.BiosBootLength} as asked");
             if (table.Find(target.BootPartitionNumber) is null)
                 throw new RefusedException($"grub: {target.Disk} has no GPT partition {target.BootPartitionNumber} for /boot");
             disk.ReadAt(0, mbr);

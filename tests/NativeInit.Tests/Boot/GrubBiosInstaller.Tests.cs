@@ -135,8 +135,12 @@ public class GrubBiosInstallerTests
         using var dir = new TempDir();
         string img = MakeDisk(dir);
         string h = Hash(img);
-        Assert.Contains("not 1024000+2097152 as asked",
+        Assert.Contains("no partition of " + img + " starts at byte 1024000 as asked (BIOS boot: partition 1 at bytes 1048576+2097152)",
             Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img) with { BiosBootOffset = 1024000 })).Message);
+        Assert.Contains("partition 2 of " + img + " at byte 3145728 is ",
+            Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img) with { BiosBootOffset = 3145728 })).Message);
+        Assert.Contains("is 2097152 bytes long, not 1048576 as asked",
+            Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img) with { BiosBootLength = 1048576 })).Message);
         Assert.Contains("no GPT partition 7",
             Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img, bootPart: 7))).Message);
         Assert.Contains("'btrfs' is not xfs",
