@@ -50,4 +50,29 @@ public class GrubPcFormatTests
         Assert.Equal(0, BinaryPrimitives.ReadUInt16LittleEndian(entry[GrubPcFormat.BlocklistLenOffset..]));       // blocklist_default_len
         Assert.Equal(GrubPcFormat.FirstRunSegment, BinaryPrimitives.ReadUInt16LittleEndian(entry[GrubPcFormat.BlocklistSegmentOffset..]));
     }
+
+    [Fact]
+    public void Images_that_are_not_grubs_i386_pc_images_are_refused()
+    {
+        // A boot.img without the drive-check jmp at 0x66 (e.g. another boot loader's MBR code).
+        var notGrub = new byte[512];
+        Assert.Contains("not a GRUB 2 i386-pc boot.img",
+            Assert.Throws<NativeInit.Core.RefusedException>(() => GrubBiosInstaller.PatchBootImage(notGrub, new byte[512], 2048)).Message);
+
+        // A core.img whose block list does not say (sectors - 1) at segment 0x820, or has a second entry.
+        var core = new byte[512 * 10];
+        BinaryPrimitives.WriteUInt64LittleEndian(core.AsSpan(0x1f4), 2);
+        BinaryPrimitives.WriteUInt16LittleEndian(core.AsSpan(0x1fc), 9);
+        BinaryPrimitives.WriteUInt16LittleEndian(core.AsSpan(0x1fe), 0x820);
+        var ok = (byte[])core.Clone();
+        GrubBiosInstaller.PatchBlocklist(ok, 2048, 10, "test");
+        Assert.Equal(2049UL, BinaryPrimitives.ReadUInt64LittleEndian(ok.AsSpan(0x1f4)));
+        Assert.Equal(core.AsSpan(0x1fc).ToArray(), ok.AsSpan(0x1fc).ToArray());
+        Assert.Contains("its block list says 9 sectors at segment 0x820, expected 10",
+            Assert.Throws<NativeInit.Core.RefusedException>(() => GrubBiosInstaller.PatchBlocklist((byte[])core.Clone(), 2048, 11, "test")).Message);
+        var twoRuns = (byte[])core.Clone();
+        twoRuns[0x1e8 + 8] = 1;
+        Assert.Contains("second block list entry",
+            Assert.Throws<NativeInit.Core.RefusedException>(() => GrubBiosInstaller.PatchBlocklist(twoRuns, 2048, 10, "test")).Message);
+    }
 }
