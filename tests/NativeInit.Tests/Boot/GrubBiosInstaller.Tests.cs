@@ -250,4 +250,23 @@ public class GrubBiosInstallerTests
         Assert.Equal(Path.Combine(root, "lib/x86_64-linux-gnu/ld-2.17.so"), GrubImageTool.ResolveInRoot(root, "lib64/ld-linux-x86-64.so.2"));
         Assert.Equal(Path.Combine(root, "usr/bin/none"), GrubImageTool.ResolveInRoot(root, "/usr/bin/none"));
     }
+
+    [SkippableFact]
+    public void Install_on_a_loop_block_device_writes_the_same_bytes_as_on_the_image_file()
+    {
+        Tool.RequireRoot();
+        using var dir = new TempDir();
+        string img = MakeDisk(dir);
+        var copy = dir.Combine("copy.img");
+        File.Copy(img, copy);
+        var onFile = GrubBiosInstaller.Install(Target(copy));
+        using (var loop = NativeInit.Core.Disk.Loop.LoopDevice.Attach(img))
+        {
+            var onDevice = GrubBiosInstaller.Install(Target(loop.DevicePath));
+            Assert.Equal(onFile.CoreImageBytes, onDevice.CoreImageBytes);
+            Assert.True(onDevice.Changed);
+            Assert.False(GrubBiosInstaller.Install(Target(loop.DevicePath)).Changed);
+        }
+        Assert.Equal(Hash(copy), Hash(img));
+    }
 }
