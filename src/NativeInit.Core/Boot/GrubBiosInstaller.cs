@@ -73,9 +73,20 @@ public static class GrubBiosInstaller
     /// <summary>Refuses (<see cref="RefusedException"/>) when the install cannot work; writes nothing.</summary>
     public static void Check(GrubBiosTarget target) => Prepare(target, null);
 
-    public static GrubBiosInstallResult Install(GrubBiosTarget target, Action<string>? log = null)
+    /// <summary><see cref="Check(GrubBiosTarget)"/> against a host whose GRUB lies elsewhere (or nowhere): for tests.</summary>
+    internal static void Check(GrubBiosTarget target, string hostModuleDirectory, IReadOnlyList<string> searchPath) =>
+        Prepare(target, null, reasons => GrubImageTool.Find(target.TargetRoot, reasons, hostModuleDirectory, searchPath));
+
+    public static GrubBiosInstallResult Install(GrubBiosTarget target, Action<string>? log = null) => Install(target, log, null);
+
+    /// <summary><see cref="Install(GrubBiosTarget, Action{string}?)"/> against a host whose GRUB and programs lie
+    /// elsewhere (or nowhere): for tests.</summary>
+    internal static GrubBiosInstallResult Install(GrubBiosTarget target, Action<string>? log, string hostModuleDirectory, IReadOnlyList<string> searchPath) =>
+        Install(target, log, reasons => GrubImageTool.Find(target.TargetRoot, reasons, hostModuleDirectory, searchPath));
+
+    private static GrubBiosInstallResult Install(GrubBiosTarget target, Action<string>? log, Func<List<string>, GrubImageTool?>? findTool)
     {
-        var plan = Prepare(target, log);
+        var plan = Prepare(target, log, findTool);
         using var disk = DiskDevice.Open(target.Disk, writable: true);
         var existingCore = new byte[plan.Core.Length];
         disk.ReadAt(target.BiosBootOffset, existingCore);
@@ -125,7 +136,7 @@ public static class GrubBiosInstaller
     internal sealed record Plan(GrubImageTool Tool, string Prefix, byte[] Core, long CoreBytes, long CoreSector, byte[] MbrCode);
 
     /// <summary>Every check and the exact bytes to write; writes nothing.</summary>
-    internal static Plan Prepare(GrubBiosTarget target, Action<string>? log)
+    internal static Plan Prepare(GrubBiosTarget target, Action<string>? log, Func<List<string>, GrubImageTool?>? findTool = null)
     {
         string fsModule = target.BootFilesystem switch
         {
@@ -146,19 +157,27 @@ public static class GrubBiosInstaller
                 throw new RefusedException($"grub: {target.Disk} is not a GPT disk with a protective MBR" +
                     (gpt.Problems.Count > 0 ? $" ({string.Join("; ", gpt.Problems)})" : ""));
             var table = gpt.Table;
-            var bios = table.Partitions.FirstOrDefault(p => p.Type == GptPartitionTypes.BiosBoot.Guid)
-                ?? throw new RefusedException($"grub: {target.Disk} has no BIOS boot partition (type EF02)");
-            long biosOffset = bios.ByteOffset(disk.LogicalSectorSize), biosLength = bios.ByteLength(disk.LogicalSectorSize);
-            if (biosOffset != target.BiosBootOffset || biosLength != target.BiosBootLength)
-                throw new RefusedException($"grub: the BIOS boot partition of {target.Disk} is bytes {biosOffset}+{biosLength} (partition {bios.Number}), " +
-                    $"not {target.BiosBootOffset}+{target.BiosBootLength} as asked");
+            int ss = disk.LogicalSectorSize;
+            var biosBoot = table.Partitions.Where(p => p.Type == GptPartitionTypes.BiosBoot.Guid).ToList();
+            if (biosBoot.Count == 0)
+                throw new RefusedException($"grub: {target.Disk} has no BIOS boot partition (type EF02)");
+            var bios = table.Partitions.FirstOrDefault(p => p.ByteOffset(ss) == target.BiosBootOffset);
+            string found = string.Join(", ", biosBoot.Select(p => $"partition {p.Number} at bytes {p.ByteOffset(ss)}+{p.ByteLength(ss)}"));
+            if (bios is null)
+                throw new RefusedException($"grub: no partition of {target.Disk} starts at byte {target.BiosBootOffset} as asked (BIOS boot: {found})");
+            if (bios.Type != GptPartitionTypes.BiosBoot.Guid)
+                throw new RefusedException($"grub: partition {bios.Number} of {target.Disk} at byte {target.BiosBootOffset} is {bios.TypeName}, " +
+                    $"not a BIOS boot partition (EF02; BIOS boot: {found})");
+            if (bios.ByteLength(ss) != target.BiosBootLength)
+                throw new RefusedException($"grub: the BIOS boot partition {bios.Number} of {target.Disk} is {bios.ByteLength(ss)} bytes long, " +
+                    $"not {target.BiosBootLength} as asked");
             if (table.Find(target.BootPartitionNumber) is null)
                 throw new RefusedException($"grub: {target.Disk} has no GPT partition {target.BootPartitionNumber} for /boot");
             disk.ReadAt(0, mbr);
         }
 
         var reasons = new List<string>();
-        var tool = GrubImageTool.Find(target.TargetRoot, reasons)
+        var tool = (findTool is null ? GrubImageTool.Find(target.TargetRoot, reasons) : findTool(reasons))
             ?? throw new RefusedException($"grub: no grub-mkimage with i386-pc modules: {string.Join("; ", reasons)}");
         foreach (var r in reasons) log?.Invoke($"grub: {r}; using {tool.Description}");
         string[] images = ["boot.img", "diskboot.img", "kernel.img"];

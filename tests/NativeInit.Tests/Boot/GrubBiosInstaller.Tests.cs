@@ -20,13 +20,13 @@ public class GrubBiosInstallerTests
     /// <summary>A 64 MiB GPT image: 1 BIOS boot (EF02, <paramref name="biosKiB"/> KiB at 1 MiB), 2 /boot (8300, 20 MiB),
     /// 3 LVM (8E00, the rest). sgdisk writes a protective MBR with disk signature 0 and zero code; the test puts
     /// recognisable bytes in the code area and the disk signature so "kept" and "overwritten" can be told apart.</summary>
-    internal static string MakeDisk(TempDir dir, long biosKiB = 2048, string name = "disk.img")
+    internal static string MakeDisk(TempDir dir, long biosKiB = 2048, string name = "disk.img", int diskMiB = 64, int bootMiB = 20)
     {
         Tool.Require("sgdisk", "grub-mkimage");
         Skip.IfNot(Directory.Exists(Modules), $"{Modules} missing (tools/setup installs grub-pc-bin)");
         string img = dir.Combine(name);
-        using (var f = File.Create(img)) f.SetLength(64 * MiB);
-        Tool.Check("sgdisk", "-n", $"1:2048:+{biosKiB}K", "-t", "1:EF02", "-n", "2:0:+20M", "-t", "2:8300", "-n", "3:0:0", "-t", "3:8E00", img);
+        using (var f = File.Create(img)) f.SetLength(diskMiB * MiB);
+        Tool.Check("sgdisk", "-n", $"1:2048:+{biosKiB}K", "-t", "1:EF02", "-n", $"2:0:+{bootMiB}M", "-t", "2:8300", "-n", "3:0:0", "-t", "3:8E00", img);
         using (var f = new FileStream(img, FileMode.Open, FileAccess.ReadWrite))
         {
             var mbr = new byte[512];
@@ -135,12 +135,41 @@ public class GrubBiosInstallerTests
         using var dir = new TempDir();
         string img = MakeDisk(dir);
         string h = Hash(img);
-        Assert.Contains("not 1024000+2097152 as asked",
+        Assert.Contains("no partition of " + img + " starts at byte 1024000 as asked (BIOS boot: partition 1 at bytes 1048576+2097152)",
             Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img) with { BiosBootOffset = 1024000 })).Message);
+        Assert.Contains("partition 2 of " + img + " at byte 3145728 is ",
+            Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img) with { BiosBootOffset = 3145728 })).Message);
+        Assert.Contains("is 2097152 bytes long, not 1048576 as asked",
+            Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img) with { BiosBootLength = 1048576 })).Message);
         Assert.Contains("no GPT partition 7",
             Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img, bootPart: 7))).Message);
         Assert.Contains("'btrfs' is not xfs",
             Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img, fs: "btrfs"))).Message);
+        Assert.Equal(h, Hash(img));
+    }
+
+    [SkippableFact]
+    public void Check_refuses_a_host_without_grub_mkimage_or_without_modules_and_writes_nothing()
+    {
+        using var dir = new TempDir();
+        string img = MakeDisk(dir);
+        string h = Hash(img);
+        string emptyBin = dir.Combine("bin");
+        Directory.CreateDirectory(emptyBin);
+        var e = Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img), Modules, [emptyBin]));
+        Assert.Equal("grub: no grub-mkimage with i386-pc modules: the host has no grub-mkimage or grub2-mkimage on PATH (Debian: grub-common)", e.Message);
+        Assert.Equal(ExitCodes.Refused, e.ExitCode);
+
+        string[] path = ["/usr/bin", "/bin"];
+        Assert.Contains($"but no {dir.Combine("nomods")} (Debian: grub-pc-bin)",
+            Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img), dir.Combine("nomods"), path)).Message);
+
+        string partial = dir.Combine("partial");
+        Directory.CreateDirectory(partial);
+        File.Copy(Path.Combine(Modules, "boot.img"), Path.Combine(partial, "boot.img"));
+        File.Copy(Path.Combine(Modules, "biosdisk.mod"), Path.Combine(partial, "biosdisk.mod"));
+        Assert.Equal($"grub: {partial} lacks diskboot.img, kernel.img, part_gpt.mod, normal.mod, configfile.mod, linux.mod, echo.mod, test.mod, xfs.mod",
+            Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img, fs: "xfs"), partial, path)).Message);
         Assert.Equal(h, Hash(img));
     }
 
@@ -195,5 +224,49 @@ public class GrubBiosInstallerTests
         Assert.Equal(b.AsSpan(0, 440).ToArray(), a.AsSpan(0, 440).ToArray());
         Assert.Equal(b.AsSpan(2048 * 512, written - 2048 * 512).ToArray(), a.AsSpan(2048 * 512, written - 2048 * 512).ToArray());
         Assert.Empty(Directory.GetFiles(Path.Combine(root, "tmp"))); // the temporary core.img is gone
+
+        // Without a chroot program (a minimal initramfs): the target's own loader runs its tool, same bytes again.
+        using var dir3 = new TempDir();
+        string img3 = MakeDisk(dir3);
+        var logs3 = new List<string>();
+        var r3 = GrubBiosInstaller.Install(Target(img3) with { TargetRoot = root }, logs3.Add, Modules, ["/usr/bin", "/bin"]);
+        Assert.StartsWith($"{root}/lib64/ld-linux-x86-64.so.2 --library-path ", r3.MkimageTool);
+        Assert.EndsWith($" {root}/usr/bin/grub2-mkimage", r3.MkimageTool);
+        byte[] c = File.ReadAllBytes(img3);
+        Assert.Equal(b.AsSpan(0, 440).ToArray(), c.AsSpan(0, 440).ToArray());
+        Assert.Equal(b.AsSpan(2048 * 512, written - 2048 * 512).ToArray(), c.AsSpan(2048 * 512, written - 2048 * 512).ToArray());
+    }
+
+    [Fact]
+    public void Paths_in_the_target_root_follow_its_links_inside_the_root()
+    {
+        using var dir = new TempDir();
+        string root = dir.Combine("root");
+        Directory.CreateDirectory(Path.Combine(root, "lib", "x86_64-linux-gnu"));
+        Directory.CreateDirectory(Path.Combine(root, "lib64"));
+        File.WriteAllText(Path.Combine(root, "lib", "x86_64-linux-gnu", "ld-2.17.so"), "");
+        File.CreateSymbolicLink(Path.Combine(root, "lib", "x86_64-linux-gnu", "ld.so"), "ld-2.17.so");          // relative
+        File.CreateSymbolicLink(Path.Combine(root, "lib64", "ld-linux-x86-64.so.2"), "/lib/x86_64-linux-gnu/ld.so"); // absolute: inside the root
+        Assert.Equal(Path.Combine(root, "lib/x86_64-linux-gnu/ld-2.17.so"), GrubImageTool.ResolveInRoot(root, "lib64/ld-linux-x86-64.so.2"));
+        Assert.Equal(Path.Combine(root, "usr/bin/none"), GrubImageTool.ResolveInRoot(root, "/usr/bin/none"));
+    }
+
+    [SkippableFact]
+    public void Install_on_a_loop_block_device_writes_the_same_bytes_as_on_the_image_file()
+    {
+        Tool.RequireRoot();
+        using var dir = new TempDir();
+        string img = MakeDisk(dir);
+        var copy = dir.Combine("copy.img");
+        File.Copy(img, copy);
+        var onFile = GrubBiosInstaller.Install(Target(copy));
+        using (var loop = NativeInit.Core.Disk.Loop.LoopDevice.Attach(img))
+        {
+            var onDevice = GrubBiosInstaller.Install(Target(loop.DevicePath));
+            Assert.Equal(onFile.CoreImageBytes, onDevice.CoreImageBytes);
+            Assert.True(onDevice.Changed);
+            Assert.False(GrubBiosInstaller.Install(Target(loop.DevicePath)).Changed);
+        }
+        Assert.Equal(Hash(copy), Hash(img));
     }
 }
