@@ -89,6 +89,26 @@ public class TarCompatTests
         Assert.False(File.Exists(Path.Combine(n, "dir-of-nfs", "file")));
     }
 
+    /// <summary>A lone zero block between entries: what follows is extracted, the event is warned about on stderr and
+    /// counted in --stats (text and JSON).</summary>
+    [SkippableFact]
+    public void A_lone_zero_block_is_read_past_warned_and_counted()
+    {
+        string bin = Tool.RequireNativeInit();
+        using var tmp = new TempDir();
+        string archive = tmp.Combine("lone.tar");
+        File.WriteAllBytes(archive, new TarBuilder().File("a", "1").Raw(new byte[512]).File("b", "2").End().ToArray());
+        string n = tmp.Combine("out");
+        Directory.CreateDirectory(n);
+        var r = Tool.Run(bin, "extract", archive, "--to", n, "--stats=json");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("\"lone_zero_blocks\":1", r.Stdout);
+        Assert.Contains("lone zero block at offset 1024", r.Stderr);
+        Assert.Equal("2", File.ReadAllText(Path.Combine(n, "b")));
+        r = Tool.Run(bin, "extract", archive, "--to", n, "--stats");
+        Assert.Contains("1 lone zero block(s) inside the archive read past (first at offset 1024)", r.Stdout);
+    }
+
     /// <summary>A plain tar from input that never ends stops at the end-of-archive marker (GNU tar reads the rest of its
     /// record and stops): /dev/zero is an empty archive; a pipe left open after the marker does not hold the command.</summary>
     [SkippableFact]
