@@ -31,8 +31,8 @@ public class TarCompatTests
     }
 
     /// <summary>ACL entries that name a user or group without a numeric id are resolved against the TARGET's etc/passwd
-    /// and etc/group (here brought by the archive itself, before the entries), not the host's: the ids are ones the
-    /// host does not have.</summary>
+    /// and etc/group (here brought by the archive itself, after the entries that need them, as in an archive in
+    /// directory order), not the host's: the ids are ones the host does not have.</summary>
     [SkippableFact]
     public void Acl_names_are_resolved_against_the_targets_accounts()
     {
@@ -42,23 +42,27 @@ public class TarCompatTests
         using var fs = Ext4Scratch.Create(64);
         string archive = Path.Combine(fs.Mount, "a.tar");
         MakePax(archive,
+            ('d', "var", "", "SCHILY.acl.access=user::rwx,group::r-x,group:gwlogs:r-x,mask::r-x,other::r-x;" +
+                "SCHILY.acl.default=user::rwx,user:gwoperator:rwx,group::r-x,mask::rwx,other::r-x"),
+            ('f', "var/log", "x", "SCHILY.acl.access=user::rw-\nuser:gwoperator:rw-\ngroup::r--\nmask::rw-\nother::---\n"),
             ('d', "etc", "", ""),
             ('f', "etc/passwd", "root:x:0:0:root:/root:/bin/sh\ngwoperator:x:4242:4242::/home/gw:/bin/sh\n", ""),
             ('f', "etc/group", "root:x:0:\ngwlogs:x:4343:gwoperator\n", ""),
-            ('d', "var", "", "SCHILY.acl.access=user::rwx,group::r-x,group:gwlogs:r-x,mask::r-x,other::r-x;" +
-                "SCHILY.acl.default=user::rwx,user:gwoperator:rwx,group::r-x,mask::rwx,other::r-x"),
-            ('f', "var/log", "x", "SCHILY.acl.access=user::rw-\nuser:gwoperator:rw-\ngroup::r--\nmask::rw-\nother::---\n"));
+            ('f', "etc/after", "y", "SCHILY.acl.access=user::rw-,group::r--,group:gwlogs:rw-,mask::rw-,other::---"));
         string n = Path.Combine(fs.Mount, "out");
         Directory.CreateDirectory(n);
         var r = Tool.Run(bin, "extract", archive, "--to", n, "--stats=json");
         Assert.True(r.ExitCode == 0, r.ToString());
-        Assert.Contains("\"acls_from_text\":3", r.Stdout);
+        Assert.Contains("\"acls_from_text\":4", r.Stdout);
         string var = Tool.Check("getfacl", "-n", "-p", Path.Combine(n, "var"));
         Assert.Contains("group:4343:r-x", var);
         Assert.Contains("default:user:4242:rwx", var);
         string log = Tool.Check("getfacl", "-n", "-p", Path.Combine(n, "var", "log"));
         Assert.Contains("user:4242:rw-", log);
         Assert.Equal("660", Tool.Check("stat", "-c", "%a", Path.Combine(n, "var", "log")).Trim()); // group bits = mask
+        Assert.Contains("group:4343:rw-", Tool.Check("getfacl", "-n", "-p", Path.Combine(n, "etc", "after")));
+        // The directory's mtime survives the late ACL (an xattr changes the ctime only).
+        Assert.Equal("1600000000", Tool.Check("stat", "-c", "%Y", Path.Combine(n, "var")).Trim());
 
         // A name the target does not know (and no numeric id): an error naming the entry, the record and the name.
         string bad = Path.Combine(fs.Mount, "bad.tar");
@@ -87,6 +91,26 @@ public class TarCompatTests
         Assert.Contains("'dir-of-nfs/file'", r.Stderr);
         Assert.Contains("NFSv4 ACL", r.Stderr);
         Assert.False(File.Exists(Path.Combine(n, "dir-of-nfs", "file")));
+    }
+
+    /// <summary>A lone zero block between entries: what follows is extracted, the event is warned about on stderr and
+    /// counted in --stats (text and JSON).</summary>
+    [SkippableFact]
+    public void A_lone_zero_block_is_read_past_warned_and_counted()
+    {
+        string bin = Tool.RequireNativeInit();
+        using var tmp = new TempDir();
+        string archive = tmp.Combine("lone.tar");
+        File.WriteAllBytes(archive, new TarBuilder().File("a", "1").Raw(new byte[512]).File("b", "2").End().ToArray());
+        string n = tmp.Combine("out");
+        Directory.CreateDirectory(n);
+        var r = Tool.Run(bin, "extract", archive, "--to", n, "--stats=json");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("\"lone_zero_blocks\":1", r.Stdout);
+        Assert.Contains("lone zero block at offset 1024", r.Stderr);
+        Assert.Equal("2", File.ReadAllText(Path.Combine(n, "b")));
+        r = Tool.Run(bin, "extract", archive, "--to", n, "--stats");
+        Assert.Contains("1 lone zero block(s) inside the archive read past (first at offset 1024)", r.Stdout);
     }
 
     /// <summary>A plain tar from input that never ends stops at the end-of-archive marker (GNU tar reads the rest of its

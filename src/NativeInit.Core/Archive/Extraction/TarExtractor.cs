@@ -54,6 +54,7 @@ public sealed class TarExtractor : IDisposable
     private TarEntry _current = null!;
 
     private readonly TargetAccounts _accounts;
+    private readonly List<(byte[] Path, bool IsDefault, byte[] Text, long Offset)> _pendingAcls = [];
 
     private TarExtractor(DirectoryHandle root, string display, bool restoreOwners)
     {
@@ -92,7 +93,9 @@ public sealed class TarExtractor : IDisposable
         }
         Stats.LoneZeroBlocks = reader.LoneZeroBlocks;
         Stats.FirstLoneZeroBlockOffset = reader.FirstLoneZeroBlockOffset;
-        if (!DryRun) ApplyDeferredDirectories();
+        if (DryRun) return;
+        ApplyDeferredDirectories();
+        ApplyPendingAcls();
     }
 
     /// <summary>Applies one entry; file data is read from <paramref name="reader"/>.</summary>
@@ -295,17 +298,60 @@ public sealed class TarExtractor : IDisposable
     {
         if (e.Type is TarEntryType.SymbolicLink or TarEntryType.HardLink) return;
         if (!e.AclAccessText.IsEmpty && !e.HasXattr(PosixAcl.AccessXattr))
-            e.SetXattr(PosixAcl.AccessXattr, EncodeAcl(e.AclAccessText, "SCHILY.acl.access"));
+            AclToXattr(e, e.AclAccessText, isDefault: false);
         if (!e.AclDefaultText.IsEmpty && e.Type == TarEntryType.Directory && !e.HasXattr(PosixAcl.DefaultXattr))
-            e.SetXattr(PosixAcl.DefaultXattr, EncodeAcl(e.AclDefaultText, "SCHILY.acl.default"));
+            AclToXattr(e, e.AclDefaultText, isDefault: true);
     }
 
-    private byte[] EncodeAcl(ReadOnlySpan<byte> text, string record)
+    private void AclToXattr(TarEntry e, ReadOnlySpan<byte> text, bool isDefault)
     {
-        var value = PosixAcl.Encode(text, _accounts, out string? error);
-        if (value is null) FailFormat($"pax record {record}: {error}");
+        var value = PosixAcl.Encode(text, _accounts, out string? error, out bool unknownName);
+        if (value is null && unknownName)
+        {
+            // The target's etc/passwd or etc/group may come later in the archive (archives in directory order): set
+            // this ACL at the end, when the whole tree is there.
+            _pendingAcls.Add((e.Path.ToArray(), isDefault, text.ToArray(), e.HeaderOffset));
+            return;
+        }
+        if (value is null) FailFormat($"pax record {AclRecord(isDefault)}: {error}");
+        e.SetXattr(isDefault ? PosixAcl.DefaultXattr : PosixAcl.AccessXattr, value);
         Stats.AclsFromText++;
-        return value;
+    }
+
+    private static string AclRecord(bool isDefault) => isDefault ? "SCHILY.acl.default" : "SCHILY.acl.access";
+
+    /// <summary>The ACLs whose names the target's accounts did not know when their entry was extracted, now that every
+    /// entry is there: set by name beneath the target (never through a symlink); still unknown names are an error.</summary>
+    private void ApplyPendingAcls()
+    {
+        foreach (var (path, isDefault, text, offset) in _pendingAcls)
+        {
+            _current = null!;
+            string who = $"entry '{TarEntry.Display(path)}' (at offset {offset})";
+            var value = PosixAcl.Encode(text, _accounts, out string? error);
+            if (value is null) throw new InvalidDataFormatException($"tar: {who}: pax record {AclRecord(isDefault)}: {error}");
+            _components.Clear();
+            int start = 0;
+            for (int k = 0; k <= path.Length; k++)
+            {
+                if (k < path.Length && path[k] != (byte)'/') continue;
+                if (k > start && !(k - start == 1 && path[start] == (byte)'.')) _components.Add((start, k - start));
+                start = k + 1;
+            }
+            if (_components.Count == 0) continue;
+            var parent = Walk(path, _components.Count - 1, create: false);
+            if (parent is null) continue; // replaced by a later entry
+            var (ls, ll) = _components[^1];
+            int rc = parent.TrySetXattrNoFollow(path.AsSpan(ls, ll), isDefault ? PosixAcl.DefaultXattr : PosixAcl.AccessXattr, value);
+            if (rc == PosixError.ENOENT) continue;
+            if (rc != 0)
+                throw new NativeInitException($"{who}: setxattr {(isDefault ? "system.posix_acl_default" : "system.posix_acl_access")}: " +
+                    $"{PosixError.Message(rc)} ({PosixError.Name(rc)})");
+            Stats.AclsFromText++;
+            Stats.XattrsSet++;
+        }
+        _pendingAcls.Clear();
+        CloseCache();
     }
 
     private void ApplyMetadata(FileHandle f, TarEntry e) =>

@@ -30,9 +30,15 @@ public static class PosixAcl
 
     /// <summary>Encodes <paramref name="text"/> as the xattr value; null with <paramref name="error"/> set when an entry
     /// is malformed or a name is not known to <paramref name="names"/>.</summary>
-    public static byte[]? Encode(ReadOnlySpan<byte> text, IAccountNames names, out string? error)
+    public static byte[]? Encode(ReadOnlySpan<byte> text, IAccountNames names, out string? error) =>
+        Encode(text, names, out error, out _);
+
+    /// <summary>As <see cref="Encode(ReadOnlySpan{byte}, IAccountNames, out string?)"/>; <paramref name="unknownName"/>
+    /// tells that the only problem is a name <paramref name="names"/> does not know (yet).</summary>
+    public static byte[]? Encode(ReadOnlySpan<byte> text, IAccountNames names, out string? error, out bool unknownName)
     {
         error = null;
+        unknownName = false;
         var entries = new List<(ushort Tag, ushort Perm, uint Id)>();
         while (!text.IsEmpty)
         {
@@ -43,7 +49,7 @@ public static class PosixAcl
             if (hash >= 0) item = item[..hash];
             item = item.Trim(" \t\r"u8);
             if (item.IsEmpty) continue;
-            if (!TryEntry(item, names, out var entry, out error)) return null;
+            if (!TryEntry(item, names, out var entry, out error, out unknownName)) return null;
             entries.Add(entry);
         }
         if (entries.Count == 0) { error = "empty ACL"; return null; }
@@ -60,10 +66,12 @@ public static class PosixAcl
         return value;
     }
 
-    private static bool TryEntry(ReadOnlySpan<byte> item, IAccountNames names, out (ushort Tag, ushort Perm, uint Id) entry, out string? error)
+    private static bool TryEntry(ReadOnlySpan<byte> item, IAccountNames names, out (ushort Tag, ushort Perm, uint Id) entry,
+        out string? error, out bool unknownName)
     {
         entry = default;
         error = null;
+        unknownName = false;
         Span<Range> fields = stackalloc Range[5];
         int n = 0, start = 0;
         for (int i = 0; i <= item.Length && n < fields.Length; i++)
@@ -117,6 +125,7 @@ public static class PosixAcl
         else if (TryId(qualifier, out id)) { }
         else if (!names.TryResolve(isGroup, qualifier, out id))
         {
+            unknownName = true;
             error = $"ACL entry '{shown}': {(isGroup ? "group" : "user")} '{TarEntry.Display(qualifier)}' is not in the target's " +
                     $"{(isGroup ? "etc/group" : "etc/passwd")} (and the archive gives no numeric id)";
             return false;

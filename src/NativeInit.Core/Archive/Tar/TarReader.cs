@@ -82,8 +82,8 @@ public sealed class TarReader : IDisposable
 
     /// <summary>
     /// Moves to the next entry (skipping whatever of the previous entry's data was not read) and returns the reused
-    /// entry object, or null at the end of the archive. At the end, the rest of the decompressed stream is read so that
-    /// the decoder's integrity checks (xz and zstd checksums) run.
+    /// entry object, or null at the end of the archive. At the end (with <see cref="DrainAfterEnd"/>), the rest of the
+    /// stream is read so that the decoder's integrity checks (xz and zstd checksums) run.
     /// </summary>
     public TarEntry? Next()
     {

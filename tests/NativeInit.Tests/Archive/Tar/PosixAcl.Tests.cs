@@ -1,5 +1,4 @@
 using System.Text;
-using NativeInit.Core.Archive;
 using NativeInit.Core.Archive.Tar;
 
 namespace NativeInit.Tests.Archive.Tar;
@@ -69,18 +68,5 @@ public class PosixAclTests
     {
         Assert.Null(PosixAcl.Encode(Encoding.UTF8.GetBytes(text), Target, out var error));
         Assert.Contains(expected, error);
-    }
-}
-
-public class CompressionDetectTests
-{
-    [Fact]
-    public void A_zstd_skippable_frame_first_is_zstd()
-    {
-        Assert.Equal(CompressionFormat.Zstd, Compression.Detect([0x50, 0x2A, 0x4D, 0x18, 4, 0]));   // pzstd
-        Assert.Equal(CompressionFormat.Zstd, Compression.Detect([0x5E, 0x2A, 0x4D, 0x18, 0, 0]));   // seekable format
-        Assert.Equal(CompressionFormat.Zstd, Compression.Detect([0x28, 0xB5, 0x2F, 0xFD, 0, 0]));
-        Assert.Equal(CompressionFormat.None, Compression.Detect([0x60, 0x2A, 0x4D, 0x18, 0, 0]));
-        Assert.Equal(CompressionFormat.None, Compression.Detect("ustar\0"u8));
     }
 }
