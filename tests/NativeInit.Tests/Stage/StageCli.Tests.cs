@@ -58,6 +58,12 @@ public class StageCliTests
         Assert.Equal(File.ReadAllBytes(fx.Kernel), File.ReadAllBytes(Path.Combine(stage, "vmlinuz-convert")));
         // The staged bundle is a complete single-file bundle.
         fx.Check("bundle", "verify", Path.Combine(stage, "bundle.tar"), "--key", fx.Public);
+        // Its physical extents are recorded, on the disk (the partition starts at sector 2048), as FIEMAP gives them.
+        var recorded = NativeInit.Core.Disk.FileExtents.Parse(File.ReadAllBytes(Path.Combine(stage, "bundle.extents.json")), "bundle.extents.json");
+        Assert.Equal("/boot/nativeinit/bundle.tar", recorded.File);
+        Assert.Equal(FakeSystem.PartitionStartSectors * 512, recorded.PartitionOffset);
+        Assert.Equal(NativeInit.Core.Disk.FileExtents.Read(Path.Combine(stage, "bundle.tar"), recorded.PartitionOffset).Extents, recorded.Extents);
+        Assert.Equal(new FileInfo(Path.Combine(stage, "bundle.tar")).Length, recorded.FileBytes);
 
         var env = GrubEnv.Parse(File.ReadAllBytes(Path.Combine(grubDir, "grubenv")), "grubenv");
         Assert.Equal(ConversionMenuEntry.Id, env["next_entry"]);
