@@ -14,7 +14,7 @@ public partial class FileExtentsTests
     public void Extents_equal_what_filefrag_reports_and_cover_the_file()
     {
         Tool.Require("filefrag");
-        using var tmp = new TempDir();
+        using var tmp = new TempDir(DiskTemp.Root);
         var file = tmp.Combine("data");
         var bytes = new byte[5_000_000];
         new Random(7).NextBytes(bytes);
@@ -39,7 +39,7 @@ public partial class FileExtentsTests
     [SkippableFact]
     public void A_written_file_has_no_problem_and_the_json_round_trips()
     {
-        using var tmp = new TempDir();
+        using var tmp = new TempDir(DiskTemp.Root);
         var file = tmp.Combine("bundle.tar");
         File.WriteAllBytes(file, new byte[2_000_000]);
         var e = FileExtents.Read(file, 512 * 2048);

@@ -12,7 +12,7 @@ public class BundlePlacementTests
 {
     private static (TempDir Tmp, string File, byte[] Hash) Staged()
     {
-        var tmp = new TempDir();
+        var tmp = new TempDir(DiskTemp.Root);
         var dir = tmp.Combine("boot/nativeinit");
         Directory.CreateDirectory(dir);
         var file = Path.Combine(dir, "bundle.tar");

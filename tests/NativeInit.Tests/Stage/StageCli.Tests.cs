@@ -155,6 +155,30 @@ public class StageCliTests
     }
 
     [SkippableFact]
+    public void A_boot_directory_without_FIEMAP_is_refused_and_left_as_it_was()
+    {
+        // Stage two reads the bundle from the disk by its extents: a filesystem that cannot say where a file lies
+        // (tmpfs here) cannot be converted from, so stage one refuses (exit 3) and undoes its writes.
+        Tool.RequireRoot();
+        var (fx, bundle) = MakeBundle(single: true);
+        using var _ = fx;
+        var mnt = fx.Tmp.Combine("tmpfs");
+        Directory.CreateDirectory(mnt);
+        Tool.Check("mount", "-t", "tmpfs", "-o", "size=64m", "nativeinit-test", mnt);
+        try
+        {
+            var root = Path.Combine(mnt, "root");
+            FakeSystem.Centos7(root);
+            var before = FakeSystem.Snapshot(root);
+            var r = fx.Run("stage", bundle, "--key", fx.Public, "--root", root);
+            Assert.True(r.ExitCode == 3, r.ToString());
+            Assert.Contains("does not report where a file lies (FIEMAP: EOPNOTSUPP)", r.Stderr);
+            Assert.Equal(before, FakeSystem.Snapshot(root));
+        }
+        finally { Tool.Run("umount", mnt); }
+    }
+
+    [SkippableFact]
     public void Undo_without_staging_says_so()
     {
         using var fx = new BundleFixture();

@@ -196,7 +196,8 @@ public partial class StageInterruptionTests
         FakeSystem.Centos7(refRoot);
         var reference = fx.Check("stage", bundle, "--key", fx.Public, "--root", refRoot);
 
-        int master = posix_openpt(O_RDWR | O_NOCTTY);
+        // O_CLOEXEC: the child must not inherit the master, or closing it here would not hang the terminal up.
+        int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
         Assert.True(master >= 0, "posix_openpt");
         Assert.Equal(0, grantpt(master));
         Assert.Equal(0, unlockpt(master));
@@ -227,7 +228,7 @@ public partial class StageInterruptionTests
             Assert.Contains(line.Replace(refRoot, root, StringComparison.Ordinal), log);
     }
 
-    private const int SIGHUP = 1, SIGINT = 2, SIGTERM = 15, O_RDWR = 2, O_NOCTTY = 0x100;
+    private const int SIGHUP = 1, SIGINT = 2, SIGTERM = 15, O_RDWR = 2, O_NOCTTY = 0x100, O_CLOEXEC = 0x80000;
 
     private static int Kill(int pid, int signal) => kill(pid, signal);
 
