@@ -102,6 +102,7 @@ public class StageCliTests
     [InlineData("disk")]
     [InlineData("no-custom-cfg")]
     [InlineData("bad-bundle")]
+    [InlineData("no-disk-identity")]
     public void Refusals_write_nothing(string what)
     {
         var (fx, bundle) = MakeBundle(single: true);
@@ -112,6 +113,10 @@ public class StageCliTests
             case "ram": FakeSystem.Centos7(root, memKb: 500_000); break;
             case "disk": FakeSystem.Centos7(root, diskSectors: (BundleFixture.MinimumDisk / 512) - 1); break;
             case "no-custom-cfg": FakeSystem.Centos7(root, sourcesCustom: false); break;
+            case "no-disk-identity":
+                FakeSystem.Centos7(root);
+                File.Delete(Path.Combine(root, "sys/devices/virtual/block/vda/vda1/uevent"));
+                break;
             default:
                 FakeSystem.Centos7(root);
                 var bytes = File.ReadAllBytes(bundle);
@@ -127,6 +132,7 @@ public class StageCliTests
             "ram" => "RAM 488.28 MiB is less than",
             "disk" => $"disk vda has {BundleFixture.MinimumDisk - 512} bytes, the layout needs {BundleFixture.MinimumDisk}",
             "no-custom-cfg" => "does not source custom.cfg",
+            "no-disk-identity" => "cannot name the disk vda holding / so that the conversion boot finds it again (rd.nativeinit.disk=)",
             _ => "part vmlinuz-convert (kernel): blake3 hash differs from the manifest",
         }, r.Stderr);
         Assert.Equal(before, FakeSystem.Snapshot(root));
