@@ -40,6 +40,23 @@ public class StagedBootEntryTests
     }
 
     [SkippableFact]
+    public void A_grubenv_that_is_a_symbolic_link_stays_one()
+    {
+        Tool.Require("grub-editenv");
+        using var tmp = new TempDir();
+        var real = Env(tmp, $"next_entry={ConversionMenuEntry.Id}\n");
+        var efi = tmp.Combine("efi-grubenv");
+        File.Move(real, efi);
+        File.CreateSymbolicLink(real, efi);
+        Assert.True(StagedBootEntry.Clear(tmp.Combine("boot")));
+        Assert.Equal(efi, new FileInfo(real).LinkTarget);
+        Assert.DoesNotContain("next_entry", Tool.Check("grub-editenv", efi, "list"));
+        StagedBootEntry.SetNextEntry(real);
+        Assert.Equal(efi, new FileInfo(real).LinkTarget);
+        Assert.Contains($"next_entry={ConversionMenuEntry.Id}", Tool.Check("grub-editenv", efi, "list"));
+    }
+
+    [SkippableFact]
     public void Clear_leaves_an_operators_one_shot_and_a_missing_grubenv_alone()
     {
         Tool.Require("grub-editenv");
