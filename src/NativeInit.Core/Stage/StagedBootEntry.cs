@@ -59,6 +59,8 @@ public static class StagedBootEntry
     /// that size, else atomically as a new file.</summary>
     public static void WriteEnvironment(string envFile, byte[] block)
     {
+        // A grubenv that is a symbolic link (EFI installs link it into the ESP) is written where it points.
+        if (File.ResolveLinkTarget(envFile, returnFinalTarget: true) is { } target) envFile = target.FullName;
         if (File.Exists(envFile) && new FileInfo(envFile).Length == block.Length)
         {
             using var h = File.OpenHandle(envFile, FileMode.Open, FileAccess.Write);

@@ -151,11 +151,16 @@ public static class Stager
         var bundle = plan.Bundle;
         var m = bundle.Manifest;
 
+        void ThrowIfInterrupted()
+        {
+            if (interrupted?.Invoke() is { } signal)
+                throw new StageInterruptedException($"interrupted by {signal} before the boot configuration was changed");
+        }
+
         void Checkpoint(string point)
         {
             StageTestHooks.Point(point);
-            if (interrupted?.Invoke() is { } signal)
-                throw new StageInterruptedException($"interrupted by {signal} before the boot configuration was changed");
+            ThrowIfInterrupted();
         }
 
         if (plan.Leftover == StagingLeftover.HalfWritten)
@@ -197,7 +202,7 @@ public static class Stager
             Checkpoint("kernel");
             CopyPart(bundle, m.Part(PartRoles.Initramfs), Path.Combine(stageDir, BundleFile.InitramfsName));
             Checkpoint("initramfs");
-            WriteStagedBundle(plan, Checkpoint);
+            WriteStagedBundle(plan, Checkpoint, ThrowIfInterrupted);
             Checkpoint("bundle");
             using (var f = new FileStream(Path.Combine(stageDir, CarryRecord.FileName), new FileStreamOptions
                    { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
@@ -282,13 +287,15 @@ public static class Stager
     }
 
     /// <summary>The single-file bundle, written and fsynced (a directory bundle is packed into that form).</summary>
-    private static void WriteStagedBundle(StagePlan plan, Action<string> checkpoint)
+    private static void WriteStagedBundle(StagePlan plan, Action<string> checkpoint, Action throwIfInterrupted)
     {
         var bundle = plan.Bundle;
         long total = plan.StagedBundleBytes, written = 0;
         bool halfTold = false;
         void Progress(long n)
         {
+            // A large bundle takes a while: a signal stops the copy every 64 MiB, not only at the end.
+            if (n >> 26 != written >> 26) throwIfInterrupted();
             written = n;
             if (!halfTold && written >= total / 2) { halfTold = true; checkpoint("bundle-half"); }
         }

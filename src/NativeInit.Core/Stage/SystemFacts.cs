@@ -42,8 +42,8 @@ public static class SystemFacts
         return (r.DiskName, r.DiskBytes);
     }
 
-    /// <summary>Where the root filesystem lies: the disk (name, sysfs directory, size) and, when / is on a partition
-    /// of it (directly, not through device-mapper), that partition (name, sysfs directory, number).</summary>
+    /// <summary>Where the root filesystem lies: the disk (name, sysfs directory, size) and the partition of it that
+    /// holds / (directly, or under device-mapper: the first slave's, e.g. the LVM PV's): name, sysfs directory, number.</summary>
     public sealed record RootLocation(string DiskName, string DiskDir, long DiskBytes, string? PartitionName, string? PartitionDir, int? PartitionNumber);
 
     public static RootLocation RootDevice(string root)
@@ -64,7 +64,12 @@ public static class SystemFacts
             }
             break;
         }
-        if (File.Exists(Path.Combine(dir, "partition"))) dir = Path.GetDirectoryName(dir)!;
+        if (File.Exists(Path.Combine(dir, "partition")))
+        {
+            // A root on device-mapper (CentOS 7's LVM install) is named by the partition under it (the PV's).
+            partDir ??= dir;
+            dir = Path.GetDirectoryName(dir)!;
+        }
         var sizeFile = Path.Combine(dir, "size");
         if (!File.Exists(sizeFile) || !long.TryParse(File.ReadAllText(sizeFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var sectors))
             throw new RefusedException($"cannot read the size of the disk holding /: {sizeFile}");
@@ -140,7 +145,7 @@ public static class SystemFacts
                 return Disk.PartitionIdentity.UuidPrefix + uuid;
             }
         }
-        else looked.Add("/ is not on a partition of the disk (device-mapper or a whole disk): no PARTUUID");
+        else looked.Add("/ is not on a partition of the disk (a whole disk): no PARTUUID");
         foreach (var (file, prefix) in new[] { ("serial", Disk.PartitionIdentity.SerialPrefix), ("device/serial", Disk.PartitionIdentity.SerialPrefix),
                      ("wwid", Disk.PartitionIdentity.WwnPrefix), ("device/wwid", Disk.PartitionIdentity.WwnPrefix) })
         {

@@ -32,6 +32,38 @@ public class SystemFactsTests
         Directory.CreateDirectory(Path.Combine(r, "sys/dev/block"));
         File.CreateSymbolicLink(Path.Combine(r, "sys/dev/block/253:0"), "../../devices/virtual/block/dm-0");
         Assert.Equal(("sda", 41943040L * 512), SystemFacts.RootDisk(r));
+        // The identity for the conversion boot is the PV partition's PARTUUID (DiskLocator resolves it to sda).
+        File.WriteAllText(Path.Combine(part, "uevent"), "DEVTYPE=partition\nPARTN=2\nPARTUUID=0a0b0c0d-02\n");
+        var where = SystemFacts.RootDevice(r);
+        Assert.Equal(("sda2", 2), (where.PartitionName, where.PartitionNumber));
+        Assert.Equal("partuuid:0a0b0c0d-02", SystemFacts.RootDiskIdentity(r, where, out _));
+    }
+
+    [Fact]
+    public void Without_a_partuuid_the_filesystem_uuid_then_the_serial_name_the_disk_and_nothing_is_refused()
+    {
+        using var tmp = new TempDir();
+        FakeSystem.Centos7(tmp.Path);
+        File.Delete(Path.Combine(tmp.Path, "sys/devices/virtual/block/vda/vda1/uevent"));
+        var where = SystemFacts.RootDevice(tmp.Path);
+        Assert.Null(SystemFacts.RootDiskIdentity(tmp.Path, where, out var tried));
+        Assert.Contains("no PARTUUID in", tried);
+        Assert.Contains("dev/vda is missing", tried);
+        Assert.Contains("no serial or wwid under", tried);
+
+        // An xfs-like superblock in ROOT/dev/vda1 (magic "XFSB", UUID at byte 32): the filesystem UUID.
+        Directory.CreateDirectory(Path.Combine(tmp.Path, "dev"));
+        var sb = new byte[4096];
+        "XFSB"u8.CopyTo(sb);
+        sb[7] = 0x10; // block size 4096 (big-endian at byte 4)
+        var uuid = Guid.Parse("11223344-5566-7788-99aa-bbccddeeff00");
+        Convert.FromHexString("112233445566778899aabbccddeeff00").CopyTo(sb, 32);
+        File.WriteAllBytes(Path.Combine(tmp.Path, "dev/vda1"), sb);
+        Assert.Equal("uuid:" + uuid, SystemFacts.RootDiskIdentity(tmp.Path, where, out _));
+
+        File.Delete(Path.Combine(tmp.Path, "dev/vda1"));
+        File.WriteAllText(Path.Combine(tmp.Path, "sys/devices/virtual/block/vda/serial"), "GW-7\n");
+        Assert.Equal("serial:GW-7", SystemFacts.RootDiskIdentity(tmp.Path, where, out _));
     }
 
     [Fact]
