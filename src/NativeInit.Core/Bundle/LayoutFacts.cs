@@ -23,7 +23,7 @@ public static class LayoutFacts
         }
         catch (JsonException e)
         {
-            throw new InvalidDataFormatException($"layout {layoutFile}: not JSON ({e.Message})", e);
+            throw new InvalidDataFormatException($"layout {layoutFile}: {JsonErrors.Reason(e)}", e);
         }
     }
 }

@@ -296,6 +296,14 @@ public class LayoutPlanApplyTests
                 Assert.Equal(first.Volumes.Select(v => v.DmUuid), resumed.Volumes.Select(v => v.DmUuid));
             }
 
+            // What `layout apply` runs (LayoutJob.Apply): the repeated apply finds the VG and writes the same ids again.
+            var log = new List<string>();
+            using (var target = LayoutJob.Open(layout, image, isImage: true, writable: true))
+                Assert.Equal(2, LayoutJob.Apply(target, LayoutWriteMode.Write, _ => { }, log.Add).Count);
+            Assert.Contains(log, l => l.Contains("reusing its ids", StringComparison.Ordinal));
+            using (var disk = DiskDevice.Open(image, writable: false))
+                Assert.Equal(first.VolumeGroup.Id, LayoutResume.ReadExisting(first, disk)!.VolumeGroup!.Id);
+
             File.WriteAllText(layout, File.ReadAllText(layout).Replace("30MiB", "20MiB", StringComparison.Ordinal));
             using (var disk = DiskDevice.Open(image, writable: false))
             {

@@ -47,15 +47,15 @@ public sealed record GptApplyPlan
         {
             if (c.Desired is { } p)
             {
-                string line = string.Create(ic, $"  {c.Action,-6} {p.Number,3}  LBA {p.FirstLba}..{p.LastLba} ({p.Sectors} sectors, {ByteSize.Format(p.ByteLength(SectorSize))})  {p.TypeName}  \"{p.Name}\"  {Guid(p.UniqueGuid)}");
-                w.WriteLine(line + (c.CurrentDescription is null || c.Action == "keep" ? "" : $"  (was {c.CurrentDescription})") + (c.OldContent is null ? "" : $"  old content: {c.OldContent}"));
+                string line = string.Create(ic, $"  {c.Action,-6} {p.Number,3}  LBA {p.FirstLba}..{p.LastLba} ({p.Sectors} sectors, {ByteSize.Format(p.ByteLength(SectorSize))})  {p.TypeName}  \"{DisplayText.Of(p.Name)}\"  {Guid(p.UniqueGuid)}");
+                w.WriteLine(line + (c.CurrentDescription is null || c.Action == "keep" ? "" : $"  (was {c.CurrentDescription})") + (c.OldContent is null ? "" : $"  old content: {DisplayText.Of(c.OldContent)}"));
             }
             else
-                w.WriteLine($"  {c.Action,-6} {c.Number,3}  {c.CurrentDescription}" + (c.OldContent is null ? "" : $"  old content: {c.OldContent}"));
+                w.WriteLine($"  {c.Action,-6} {c.Number,3}  {c.CurrentDescription}" + (c.OldContent is null ? "" : $"  old content: {DisplayText.Of(c.OldContent)}"));
         }
         w.WriteLine("writes:");
         foreach (var x in TableWrites.Concat(WipeWrites))
-            w.WriteLine(string.Create(ic, $"  LBA {x.FirstSector(SectorSize),12}..{x.LastSector(SectorSize),-12} {(x.Data is null ? "zero" : "write"),-5} {ByteSize.Format(x.Length),10}  {x.What}"));
+            w.WriteLine(string.Create(ic, $"  LBA {x.FirstSector(SectorSize),12}..{x.LastSector(SectorSize),-12} {(x.Data is null ? "zero" : "write"),-5} {ByteSize.Format(x.Length),10}  {DisplayText.Of(x.What)}"));
     }
 
     /// <summary>The plan as one JSON object.</summary>
@@ -200,13 +200,20 @@ public static class GptApply
     public static GptApplyPlan PlanFromBackup(DiskDevice disk, SgdiskBackup backup, bool wipePartitions = true) =>
         Plan(disk, backup.ForDisk(disk.Sectors, disk.LogicalSectorSize, disk.Path), wipePartitions);
 
-    /// <summary>Writes the table, then the wipes, flushes, and tells the kernel (BLKRRPART, else BLKPG; no-op on an image).</summary>
+    /// <summary>What to do after a failure inside <see cref="Execute"/>.</summary>
+    public const string HowToGoOn = "run gpt apply again with the same backup file: it rewrites the whole table";
+
+    /// <summary>Writes the table, then the wipes, flushes, and tells the kernel (BLKRRPART, else BLKPG; no-op on an
+    /// image). The first write is the point of no return: any failure after it is exit 4.</summary>
     public static KernelNotification Execute(DiskDevice disk, GptApplyPlan plan)
     {
         if (plan.DiskPath != disk.Path || plan.DiskBytes != disk.SizeBytes) throw new InvalidOperationException("the plan was made for another disk");
-        GptWriter.Execute(disk, plan.TableWrites);
-        GptWriter.Execute(disk, plan.WipeWrites);
-        return KernelPartitions.Notify(disk, plan.Desired);
+        return PointOfNoReturn.Run(disk.Path, HowToGoOn, () =>
+        {
+            GptWriter.Execute(disk, plan.TableWrites);
+            GptWriter.Execute(disk, plan.WipeWrites);
+            return KernelPartitions.Notify(disk, plan.Desired);
+        });
     }
 
     private static string? ProbeDescription(DiskDevice disk, long offset, long length)
