@@ -47,7 +47,7 @@ public static class BundleCreator
             if (!File.Exists(path)) throw new NativeInitException($"{what} {path}: no such file", ExitCodes.Refused);
         foreach (var (what, path) in new[] { ("carry policy", o.CarryPolicy), ("SELinux policy", o.SelinuxPolicy) })
             if (path is not null && !File.Exists(path)) throw new NativeInitException($"{what} {path}: no such file", ExitCodes.Refused);
-        if (Boot.ConversionMenuEntry.CommandLineProblem(o.KernelCommandLine) is { } cmdProblem) throw new NativeInitException(cmdProblem, ExitCodes.Refused);
+        if (BootCommandLine.Problem(o.KernelCommandLine) is { } cmdProblem) throw new NativeInitException(cmdProblem, ExitCodes.Refused);
         bool rootfsIsDir = Directory.Exists(o.Rootfs);
         if (!rootfsIsDir && !File.Exists(o.Rootfs)) throw new NativeInitException($"rootfs {o.Rootfs}: no such file or directory", ExitCodes.Refused);
 
