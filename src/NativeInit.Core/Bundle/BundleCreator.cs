@@ -56,7 +56,7 @@ public static class BundleCreator
         catch (InvalidDataFormatException) { throw new NativeInitException($"layout {o.Layout}: partitionTable '{tableRel}' must be a relative path inside the bundle", ExitCodes.Refused); }
         string tableSrc = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(o.Layout))!, tableRel);
         if (!File.Exists(tableSrc)) throw new NativeInitException($"layout {o.Layout}: partition table {tableSrc} not found", ExitCodes.Refused);
-        long minDisk = o.MinimumDiskBytes ?? SgdiskBackup.MinimumDiskBytes(File.ReadAllBytes(tableSrc), tableSrc);
+        long minDisk = o.MinimumDiskBytes ?? PartitionTableFacts.MinimumDiskBytes(File.ReadAllBytes(tableSrc), tableSrc);
 
         string dir = o.SingleFile ? o.Out + ".parts.tmp" : o.Out;
         if (o.SingleFile && File.Exists(o.Out)) throw new NativeInitException($"{o.Out}: exists already", ExitCodes.Refused);
