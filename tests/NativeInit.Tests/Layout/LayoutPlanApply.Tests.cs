@@ -350,6 +350,34 @@ public class LayoutPlanApplyTests
         }
     }
 
+    /// <summary>Exit 4 covers every failure after the first write, whatever its type: apply and grow on a disk opened
+    /// read-only fail at their first write (EBADF, no NativeInitException) and come out as the point-of-no-return
+    /// failure with how to go on.</summary>
+    [SkippableFact]
+    public void A_failure_inside_apply_or_grow_is_exit_4_whatever_its_type()
+    {
+        Tool.Require("sgdisk");
+        var (dir, layout) = Mini("""{ "name": "root", "size": "30MiB" }, { "name": "data", "size": "rest" }""");
+        using (dir)
+        {
+            File.WriteAllText(layout, File.ReadAllText(layout).Replace("\"extentSize\"", "\"grow\": \"root\", \"extentSize\"", StringComparison.Ordinal));
+            string image = Sparse(dir, "disk.img", 64 * MiB);
+            using (var disk = DiskDevice.Open(image, writable: true)) LayoutApplier.Apply(LayoutPlanner.Plan(LayoutFile.Load(layout), disk), disk);
+            using (var fs = new FileStream(image, FileMode.Open)) fs.SetLength(96 * MiB);
+            using (var disk = DiskDevice.Open(image, writable: false))
+            {
+                var plan = LayoutGrow.Plan(LayoutFile.Load(layout), disk);
+                Assert.False(plan.NothingToDo);
+                var e = Assert.Throws<FailedAfterPointOfNoReturnException>(() => LayoutGrow.Apply(plan, disk));
+                Assert.Equal(ExitCodes.FailedAfterPointOfNoReturn, e.ExitCode);
+                Assert.Contains(LayoutGrow.HowToGoOn, e.Message);
+            }
+            // Apply refuses a read-only disk before its first write: a caller's error, not exit 4.
+            using (var disk = DiskDevice.Open(image, writable: false))
+                Assert.Throws<InvalidOperationException>(() => LayoutApplier.Apply(LayoutPlanner.Plan(LayoutFile.Load(layout), disk), disk));
+        }
+    }
+
     [SkippableFact]
     public void Grow_gives_the_rest_of_a_larger_disk_to_the_grow_lv()
     {
