@@ -42,15 +42,11 @@ public static class ConversionMenuEntry
     public const string BeginMarker = "### BEGIN nativeinit conversion entry ###";
     public const string EndMarker = "### END nativeinit conversion entry ###";
 
-    /// <summary>Characters that GRUB's script parser would interpret on a `linux` line (quoting, variables, command
-    /// separators, blocks, comments) or that end the line. A kernel command line holding one is refused.</summary>
-    public const string UnsafeCommandLineChars = "\n\r;$`{}|&<>\\'\"#";
+    /// <inheritdoc cref="BootCommandLine.UnsafeChars"/>
+    public const string UnsafeCommandLineChars = BootCommandLine.UnsafeChars;
 
-    public static string? CommandLineProblem(string commandLine)
-    {
-        int i = commandLine.AsSpan().IndexOfAny(UnsafeCommandLineChars);
-        return i < 0 ? null : $"the kernel command line holds '{(commandLine[i] switch { '\n' => "\\n", '\r' => "\\r", var c => c.ToString() })}', which GRUB would interpret: {commandLine}";
-    }
+    /// <inheritdoc cref="BootCommandLine.Problem"/>
+    public static string? CommandLineProblem(string commandLine) => BootCommandLine.Problem(commandLine);
 
     /// <param name="grubDir">The staging directory as GRUB sees it: the path on the filesystem that holds it, e.g.
     /// "/boot/nativeinit" when /boot is on the root filesystem, "/nativeinit" when /boot is its own.</param>

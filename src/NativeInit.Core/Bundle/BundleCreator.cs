@@ -46,7 +46,7 @@ public static class BundleCreator
             if (!File.Exists(path)) throw new NativeInitException($"{what} {path}: no such file", ExitCodes.Refused);
         foreach (var (what, path) in new[] { ("carry policy", o.CarryPolicy), ("SELinux policy", o.SelinuxPolicy) })
             if (path is not null && !File.Exists(path)) throw new NativeInitException($"{what} {path}: no such file", ExitCodes.Refused);
-        if (Boot.ConversionMenuEntry.CommandLineProblem(o.KernelCommandLine) is { } cmdProblem) throw new NativeInitException(cmdProblem, ExitCodes.Refused);
+        if (BootCommandLine.Problem(o.KernelCommandLine) is { } cmdProblem) throw new NativeInitException(cmdProblem, ExitCodes.Refused);
         bool rootfsIsDir = Directory.Exists(o.Rootfs);
         if (!rootfsIsDir && !File.Exists(o.Rootfs)) throw new NativeInitException($"rootfs {o.Rootfs}: no such file or directory", ExitCodes.Refused);
 
@@ -55,7 +55,7 @@ public static class BundleCreator
         catch (InvalidDataFormatException) { throw new NativeInitException($"layout {o.Layout}: partitionTable '{tableRel}' must be a relative path inside the bundle", ExitCodes.Refused); }
         string tableSrc = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(o.Layout))!, tableRel);
         if (!File.Exists(tableSrc)) throw new NativeInitException($"layout {o.Layout}: partition table {tableSrc} not found", ExitCodes.Refused);
-        long minDisk = o.MinimumDiskBytes ?? SgdiskBackup.MinimumDiskBytes(File.ReadAllBytes(tableSrc), tableSrc);
+        long minDisk = o.MinimumDiskBytes ?? PartitionTableFacts.MinimumDiskBytes(File.ReadAllBytes(tableSrc), tableSrc);
 
         string dir = o.SingleFile ? o.Out + ".parts.tmp" : o.Out;
         if (o.SingleFile && File.Exists(o.Out)) throw new NativeInitException($"{o.Out}: exists already", ExitCodes.Refused);

@@ -1,6 +1,7 @@
 using System.Text;
 using Org.BouncyCastle.Crypto.Parameters;
 using Org.BouncyCastle.Crypto.Signers;
+using NativeInit.Core.Platform;
 
 namespace NativeInit.Core.Bundle;
 
@@ -44,7 +45,10 @@ public static class BundleKeys
     public static void WriteFiles(string privatePath, string publicPath, byte[] seed, byte[] publicKey)
     {
         foreach (var p in new[] { privatePath, publicPath })
+        {
+            IoErrors.RequireCreatable("key file", p);
             if (File.Exists(p)) throw new NativeInitException($"{p}: exists already; not overwriting a key", ExitCodes.Refused);
+        }
         using (var f = new FileStream(privatePath, new FileStreamOptions
                {
                    Mode = FileMode.CreateNew, Access = FileAccess.Write,
@@ -60,7 +64,7 @@ public static class BundleKeys
         try { text = File.ReadAllText(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new NativeInitException($"key file {path}: {e.Message}", ExitCodes.Refused, e);
+            throw IoErrors.Refuse("key file", path, e);
         }
         var lines = text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).ToList();
         string begin = $"-----BEGIN {label}-----", end = $"-----END {label}-----";

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using NativeInit.Core.Platform;
 
 namespace NativeInit.Core.Bundle;
 
@@ -142,7 +143,7 @@ public sealed record BundleManifest
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
         {
-            throw Bad(e.Message);
+            throw Bad(e is JsonException j ? JsonErrors.Reason(j) : IoErrors.Readable(e.Message));
         }
     }
 

@@ -85,7 +85,7 @@ public static class BundleVerifier
             try { return VerifySingleFile(path, publicKey, log); }
             catch (InvalidDataFormatException e) { throw new BundleVerificationException(e.Message, e); }
         }
-        throw new BundleVerificationException($"bundle {path}: no such file or directory");
+        throw new BundleVerificationException($"bundle {path}: {Platform.PosixError.Message(Platform.PosixError.ENOENT)} (ENOENT)");
     }
 
     private static BundleManifest CheckSignature(byte[] manifestBytes, byte[] sigBytes, byte[] publicKey, string where)
@@ -120,7 +120,7 @@ public static class BundleVerifier
             var (hash, _) = ContentHash.HashFile(file);
             if (hash != part.Hash)
                 throw new BundleVerificationException($"{dir}: part {part.Name} ({part.Role}): {ContentHash.Algorithm} hash differs from the manifest (corrupted or changed)");
-            log?.Invoke($"part {part.Name}: {part.Size} bytes, hash good");
+            log?.Invoke($"part {DisplayText.Of(part.Name)}: {part.Size} bytes, hash good");
             parts[part.Name] = new PartLocation(part, file, 0);
         }
         var allowed = new HashSet<string>(manifest.Parts.Select(p => p.Name), StringComparer.Ordinal)
@@ -180,7 +180,7 @@ public static class BundleVerifier
                 throw new BundleVerificationException($"{file}: part {part.Name} ({part.Role}) has {got.Size} bytes, the manifest says {part.Size}");
             if (got.Hash != part.Hash)
                 throw new BundleVerificationException($"{file}: part {part.Name} ({part.Role}): {ContentHash.Algorithm} hash differs from the manifest (corrupted or changed)");
-            log?.Invoke($"part {part.Name}: {part.Size} bytes, hash good");
+            log?.Invoke($"part {DisplayText.Of(part.Name)}: {part.Size} bytes, hash good");
             parts[part.Name] = new PartLocation(part, file, got.Offset);
         }
         if (extras.Count > 0) throw new BundleVerificationException($"{file}: extra file {extras[0]} is not in the manifest");
@@ -213,8 +213,14 @@ public static class BundleVerifier
         }
     }
 
-    private static FileStream OpenFile(string path) =>
-        new(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+    private static FileStream OpenFile(string path)
+    {
+        try { return new(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan); }
+        catch (Exception e) when (Platform.IoErrors.IsFileError(e))
+        {
+            throw new BundleVerificationException($"bundle {path}: {Platform.IoErrors.Reason(e, path)}", e);
+        }
+    }
 
     private static byte[] ReadSmall(string path, string bundle)
     {

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using NativeInit.Core.Platform;
 
 namespace NativeInit.Core.Carry;
 
@@ -113,7 +114,7 @@ public sealed record CarryRecord(IReadOnlyList<CarriedFile> Files, IReadOnlyList
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
-            throw new InvalidDataFormatException($"{what}: {e.Message}", e);
+            throw new InvalidDataFormatException($"{what}: {(e is JsonException j ? JsonErrors.Reason(j) : IoErrors.Readable(e.Message))}", e);
         }
     }
 }

@@ -1,6 +1,6 @@
 namespace NativeInit.Core;
 
-/// <summary>Process exit codes shared by every command (see ARCHITECTURE.md, Conventions).</summary>
+/// <summary>Process exit codes shared by every command (see docs/architecture.md, Conventions).</summary>
 public static class ExitCodes
 {
     /// <summary>Done.</summary>

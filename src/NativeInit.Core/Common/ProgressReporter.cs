@@ -4,7 +4,7 @@ using System.Globalization;
 namespace NativeInit.Core;
 
 /// <summary>
-/// The one progress reporter (ARCHITECTURE.md): byte-based, on standard error. On a TTY it redraws one line with '\r'
+/// The one progress reporter (docs/architecture.md, Conventions): byte-based, on standard error. On a TTY it redraws one line with '\r'
 /// (at most 5 times a second); otherwise (serial console, pipe, log file) it prints plain lines, one per 5% step but
 /// not more often than every 2 seconds, or every 10 seconds when the total is unknown, so a serial console is not flooded.
 /// <see cref="Tick"/> is cheap (one timestamp read) and may be called often.

@@ -59,11 +59,7 @@ public sealed partial class SelfTest
         {
             string disk = Step("disk", () =>
             {
-                string dev = DiskLocator.Wait(_options.Disk, _options.DiskTimeout);
-                long size = DeviceSize(dev);
-                if (size > _options.MaxDiskSize)
-                    throw new RefusedException($"{dev} ({_options.Disk}) is {size >> 20} MiB, more than {_options.MaxDiskSize >> 20} MiB: not a scratch disk, refused");
-                if (IsMounted(dev)) throw new RefusedException($"{dev} is mounted: not a scratch disk, refused");
+                var (dev, size) = CheckDisk(_options, DiskLocator.Wait(_options.Disk, _options.DiskTimeout));
                 return (dev, $"{dev}, {size >> 20} MiB");
             });
             Step("kernel", () => ((object?)null, KernelSummary()));
@@ -80,7 +76,7 @@ public sealed partial class SelfTest
         }
         catch (Exception e)
         {
-            string reason = e is NativeInitException ? e.Message : e.GetType().Name + ": " + e.Message;
+            string reason = e is NativeInitException ? e.Message : IoErrors.IsFileError(e) ? IoErrors.Describe(e) : e.GetType().Name + ": " + IoErrors.Readable(e.Message);
             try { RunCleanup(); } catch (Exception c) { reason += $" (cleanup: {c.Message})"; }
             FailureReason = reason.ReplaceLineEndings(" ");
             _out.WriteLine($"{FailMarker}: {reason.ReplaceLineEndings(" ")}");
@@ -88,6 +84,31 @@ public sealed partial class SelfTest
             return e is NativeInitException n ? n.ExitCode : ExitCodes.Failure;
         }
     }
+
+    /// <summary>The checks that make a disk a scratch disk (exit 3 when one fails, nothing written): present, not a
+    /// directory, no smaller than <see cref="MinDiskSize"/>, no larger than <see cref="SelfTestOptions.MaxDiskSize"/>, not mounted. <paramref name="found"/>
+    /// is the device already waited for; null looks it up once (the dry run).</summary>
+    public static (string Device, long Size) CheckDisk(SelfTestOptions options, string? found = null)
+    {
+        if (found is null && Directory.Exists(options.Disk))
+            throw new RefusedException($"disk {options.Disk}: {PosixError.Message(PosixError.EISDIR)} (EISDIR): the self-test needs a scratch block device");
+        string dev = found ?? DiskLocator.Find(options.Disk)
+            ?? throw new RefusedException($"disk {options.Disk}: {PosixError.Message(PosixError.ENOENT)} (ENOENT)");
+        if (Directory.Exists(dev))
+            throw new RefusedException($"disk {dev}: {PosixError.Message(PosixError.EISDIR)} (EISDIR): the self-test needs a scratch block device");
+        long size;
+        try { size = DeviceSize(dev); }
+        catch (Exception e) when (IoErrors.IsFileError(e)) { throw IoErrors.Refuse("disk", dev, e); }
+        if (size < MinDiskSize)
+            throw new RefusedException($"disk {dev} ({options.Disk}) is {size} bytes, less than {MinDiskSize >> 20} MiB: too small for a scratch disk, refused");
+        if (size > options.MaxDiskSize)
+            throw new RefusedException($"{dev} ({options.Disk}) is {size >> 20} MiB, more than {options.MaxDiskSize >> 20} MiB: not a scratch disk, refused");
+        if (IsMounted(dev)) throw new RefusedException($"{dev} is mounted: not a scratch disk, refused");
+        return (dev, size);
+    }
+
+    /// <summary>The smallest scratch disk (or image) the self-test takes.</summary>
+    public const long MinDiskSize = 1L << 20;
 
     private T Step<T>(string name, Func<(T Value, string Detail)> body)
     {
@@ -108,7 +129,7 @@ public sealed partial class SelfTest
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
         {
-            throw new NativeInitException($"step {name}: {e.Message}", ExitCodes.Failure, e);
+            throw new NativeInitException($"step {name}: {(IoErrors.IsFileError(e) ? IoErrors.Describe(e) : IoErrors.Readable(e.Message))}", ExitCodes.Failure, e);
         }
     }
 

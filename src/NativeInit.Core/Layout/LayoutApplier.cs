@@ -4,6 +4,7 @@ using NativeInit.Core.Disk.DeviceMapper;
 using NativeInit.Core.Disk.Gpt;
 using NativeInit.Core.Disk.Loop;
 using NativeInit.Core.Lvm;
+using NativeInit.Core.Platform;
 
 namespace NativeInit.Core.Layout;
 
@@ -34,13 +35,20 @@ public static class LayoutApplier
                 throw new RefusedException($"LV {v.Name}: {MkfsProgram(fs)} is not installed (needed for filesystem {fs})");
     }
 
+    /// <summary>What to do after a failure inside <see cref="Apply"/>.</summary>
+    public const string HowToGoOn = "run layout apply again with the same layout: it finds the VG written so far and reuses its ids";
+
+    /// <summary>Writes the plan. Everything after <see cref="Preflight"/> is the point of no return: any failure in
+    /// it, whatever its type, is exit 4 (<see cref="PointOfNoReturn"/>).</summary>
     public static List<AppliedVolume> Apply(LayoutPlan plan, DiskDevice disk, Action<string>? log = null)
     {
-        log ??= _ => { };
         Preflight(plan);
         if (!disk.IsWritable) throw new InvalidOperationException($"{disk.Path} was opened read-only");
+        return PointOfNoReturn.Run(plan.Target, HowToGoOn, () => Write(plan, disk, log ?? (_ => { })));
+    }
 
-        // point of no return
+    private static List<AppliedVolume> Write(LayoutPlan plan, DiskDevice disk, Action<string> log)
+    {
         var notified = GptApply.Execute(disk, plan.Gpt);
         log($"wrote the GPT: {plan.Table.Partitions.Count} partitions, backup header at LBA {plan.Table.BackupHeaderLba}; " +
             $"wiped {plan.Gpt.WipeWrites.Count} regions of the partitions; kernel: {notified}");
@@ -173,18 +181,8 @@ public static class LayoutApplier
         p.StandardOutput.ReadToEnd();
         p.WaitForExit();
         if (p.ExitCode != 0)
-            throw new NativeInitException($"{program} {string.Join(' ', psi.ArgumentList)} failed (exit {p.ExitCode}): {stderr.Result.Trim()}", ExitCodes.FailedAfterPointOfNoReturn);
+            throw new NativeInitException($"{program} {string.Join(' ', psi.ArgumentList)} failed (exit {p.ExitCode}): {stderr.Result.Trim()}");
     }
 
-    private static string? FindProgram(string name)
-    {
-        var dirs = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Concat(["/usr/sbin", "/sbin", "/usr/bin", "/bin"]);
-        foreach (var d in dirs)
-        {
-            string p = Path.Combine(d, name);
-            if (File.Exists(p)) return p;
-        }
-        return null;
-    }
+    private static string? FindProgram(string name) => ProgramPath.Find(name);
 }

@@ -1,5 +1,6 @@
 using NativeInit.Core.Disk;
 using System.Text.Json;
+using NativeInit.Core.Platform;
 
 namespace NativeInit.Core.Layout;
 
@@ -42,8 +43,7 @@ public sealed class LayoutFile
     {
         string text;
         try { text = File.ReadAllText(path); }
-        catch (IOException e) { throw new RefusedException($"layout {path}: {e.Message}"); }
-        catch (UnauthorizedAccessException e) { throw new RefusedException($"layout {path}: {e.Message}"); }
+        catch (Exception e) when (IoErrors.IsFileError(e)) { throw IoErrors.Refuse("layout", path, e); }
         return Parse(text, path);
     }
 
@@ -51,7 +51,7 @@ public sealed class LayoutFile
     {
         JsonDocument doc;
         try { doc = JsonDocument.Parse(json, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }); }
-        catch (JsonException e) { throw new RefusedException($"layout {path}: not valid JSON (line {e.LineNumber + 1}): {e.Message}"); }
+        catch (JsonException e) { throw new RefusedException($"layout {path}: {JsonErrors.Reason(e)}", e); }
         using (doc)
         {
             var root = doc.RootElement;

@@ -36,9 +36,9 @@ public sealed class LayoutGrowPlan
         w.WriteLine($"  PV: dev_size {pv0.DevSize} -> {pv1.DevSize} sectors, pe_count {pv0.PeCount} -> {pv1.PeCount}");
         var lv0 = VgBefore.FindLv(LvName)!;
         var lv1 = VgAfter.FindLv(LvName)!;
-        w.WriteLine($"  LV {VgAfter.Name}/{LvName}: {lv0.ExtentCount} -> {lv1.ExtentCount} extents ({ByteSize.Format(lv0.ExtentCount * VgAfter.ExtentSizeBytes)} -> {ByteSize.Format(lv1.ExtentCount * VgAfter.ExtentSizeBytes)})");
+        w.WriteLine($"  LV {DisplayText.Of(VgAfter.Name)}/{DisplayText.Of(LvName)}: {lv0.ExtentCount} -> {lv1.ExtentCount} extents ({ByteSize.Format(lv0.ExtentCount * VgAfter.ExtentSizeBytes)} -> {ByteSize.Format(lv1.ExtentCount * VgAfter.ExtentSizeBytes)})");
         foreach (var s in lv1.Segments)
-            w.WriteLine($"    segment extents {s.StartExtent}-{s.StartExtent + s.ExtentCount - 1} -> {s.Stripes[0].Pv}:{s.Stripes[0].StartExtent}-{s.Stripes[0].StartExtent + s.ExtentCount - 1}");
+            w.WriteLine($"    segment extents {s.StartExtent}-{s.StartExtent + s.ExtentCount - 1} -> {DisplayText.Of(s.Stripes[0].Pv)}:{s.Stripes[0].StartExtent}-{s.Stripes[0].StartExtent + s.ExtentCount - 1}");
         if (NothingToDo) w.WriteLine("  nothing to grow");
     }
 
@@ -89,10 +89,19 @@ public static class LayoutGrow
         };
     }
 
+    /// <summary>What to do after a failure inside <see cref="Apply"/>.</summary>
+    public const string HowToGoOn = "run layout grow again with the same layout: it plans from what is on the disk now";
+
+    /// <summary>Writes the plan; the first write is the point of no return (any failure after it is exit 4).</summary>
     public static void Apply(LayoutGrowPlan plan, DiskDevice disk, Action<string>? log = null)
     {
         log ??= _ => { };
         if (plan.NothingToDo) { log("nothing to grow"); return; }
+        PointOfNoReturn.Run(disk.Path, HowToGoOn, () => Write(plan, disk, log));
+    }
+
+    private static void Write(LayoutGrowPlan plan, DiskDevice disk, Action<string> log)
+    {
         GptWriter.Write(disk, plan.After);
         log($"GPT: partition {plan.Partition} now ends at LBA {plan.After.Find(plan.Partition)!.LastLba}");
         if (disk.IsBlockDevice) log($"kernel: {KernelPartitions.Notify(disk, plan.After)}");

@@ -49,22 +49,22 @@ public sealed class LayoutPlan
         foreach (var line in gptText.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)) w.WriteLine("  " + line.TrimEnd());
         w.WriteLine("LV wipes (before the PV is written):");
         foreach (var x in VolumeWipes)
-            w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  LBA {x.FirstSector(ss)}..{x.LastSector(ss)}  zero {ByteSize.Format(x.Length),10}  {x.What}"));
+            w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  LBA {x.FirstSector(ss)}..{x.LastSector(ss)}  zero {ByteSize.Format(x.Length),10}  {DisplayText.Of(x.What)}"));
         var g2 = Geometry;
         w.WriteLine($"PV {PvDevice}: partition {PvPartition.Number}, bytes {PvOffset}-{PvOffset + PvSize - 1} ({ByteSize.Format(PvSize)}), id {VolumeGroup.PhysicalVolumes[0].Id}");
         w.WriteLine($"  label at PV sector {LvmDiskFormat.LabelSector} (disk sector {PvOffset / ss + LvmDiskFormat.LabelSector * LvmDiskFormat.SectorSize / ss}), " +
             $"metadata area at byte {g2.MetadataAreaStart} size {g2.MetadataAreaSize}, pe_start {g2.PeStartSectors} sectors ({g2.PeStartBytes} bytes)");
         w.WriteLine($"  extent size {g2.ExtentSizeSectors} sectors ({ByteSize.Format(g2.ExtentSizeBytes)}), pe_count {g2.PeCount}, free after the LVs {FreeExtents}");
-        w.WriteLine($"VG {VolumeGroup.Name}: id {VolumeGroup.Id}{(Layout.Grow is null ? "" : $", grows LV {Layout.Grow} later")}");
+        w.WriteLine($"VG {DisplayText.Of(VolumeGroup.Name)}: id {VolumeGroup.Id}{(Layout.Grow is null ? "" : $", grows LV {DisplayText.Of(Layout.Grow)} later")}");
         w.WriteLine("  LV           extents  PV extents        size        disk sectors                   device                 filesystem  mount");
         foreach (var v in Volumes)
         {
             long first = v.DiskOffset / ss, last = (v.DiskOffset + v.SizeBytes) / ss - 1;
             w.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {v.Name,-12} {v.Extents,7}  {v.PvStartExtent + "-" + (v.PvStartExtent + v.Extents - 1),-16}  {ByteSize.Format(v.SizeBytes),-10}  {first + "-" + last,-29}  {v.Device,-22} {v.Spec.Filesystem ?? "-",-10}  {v.Spec.MountPoint ?? "-"}"));
+                $"  {DisplayText.Of(v.Name),-12} {v.Extents,7}  {v.PvStartExtent + "-" + (v.PvStartExtent + v.Extents - 1),-16}  {ByteSize.Format(v.SizeBytes),-10}  {first + "-" + last,-29}  {DisplayText.Of(v.Device),-22} {v.Spec.Filesystem ?? "-",-10}  {v.Spec.MountPoint ?? "-"}"));
         }
         foreach (var v in Volumes)
-            w.WriteLine($"  {v.Name}: byte offset {v.DiskOffset} on the disk ({v.OffsetInPv} in the PV), {v.SizeBytes} bytes, dm {v.DmName} uuid {v.DmUuid}" +
+            w.WriteLine($"  {DisplayText.Of(v.Name)}: byte offset {v.DiskOffset} on the disk ({v.OffsetInPv} in the PV), {v.SizeBytes} bytes, dm {DisplayText.Of(v.DmName)} uuid {v.DmUuid}" +
                 (v.Spec.Label is null ? "" : $", label {v.Spec.Label}") + (v.Spec.MkfsOptions.Count == 0 ? "" : $", mkfs options {string.Join(' ', v.Spec.MkfsOptions)}"));
     }
 

@@ -20,9 +20,7 @@ public static class LayoutPlanner
 
         SgdiskBackup backup;
         try { backup = SgdiskBackup.Load(layout.PartitionTablePath); }
-        catch (FileNotFoundException) { throw new RefusedException($"layout {layout.Path}: partitionTable {layout.PartitionTablePath} does not exist"); }
-        catch (DirectoryNotFoundException) { throw new RefusedException($"layout {layout.Path}: partitionTable {layout.PartitionTablePath} does not exist"); }
-        catch (InvalidDataFormatException e) { throw new RefusedException($"layout {layout.Path}: partitionTable {layout.PartitionTablePath}: {e.Message}", e); }
+        catch (NativeInitException e) when (e is RefusedException or InvalidDataFormatException) { throw new RefusedException($"layout {layout.Path}: partitionTable {layout.PartitionTablePath}: {e.Message}", e); }
 
         var gpt = GptApply.PlanFromBackup(disk, backup, wipePartitions: true);
         var table = gpt.Desired;

@@ -38,9 +38,7 @@ public static class LvmActivation
     /// </summary>
     public static (LvmVolumeGroup Vg, List<ActivatedVolume> Volumes) ActivateFromDevice(string pvDevice)
     {
-        LvmVolumeGroup vg;
-        using (var h = File.OpenHandle(pvDevice, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
-            vg = LvmDiskFormat.Read(h, 0, pvDevice).VolumeGroup ?? throw new NativeInitException($"{pvDevice}: the PV belongs to no volume group");
+        var vg = PhysicalVolumeLookup.VolumeGroup(pvDevice);
         var (major, minor) = DeviceNumber(pvDevice);
         return (vg, Activate(vg, major, minor));
     }

@@ -10,7 +10,7 @@ public static class LvmReport
     {
         var l = pv.Label;
         w.WriteLine($"PV {device}{(baseOffset != 0 ? $" at byte {baseOffset}" : "")}");
-        w.WriteLine($"  id            {l.PvId}");
+        w.WriteLine($"  id            {DisplayText.Of(l.PvId)}");
         w.WriteLine($"  label         sector {l.Sector}, device size {l.DeviceSize} bytes ({ByteSize.Format(l.DeviceSize)})");
         foreach (var d in l.DataAreas) w.WriteLine($"  data area     offset {d.Offset} size {d.Size}{(d.Size == 0 ? " (to the end)" : "")}");
         foreach (var m in l.MetadataAreas) w.WriteLine($"  metadata area offset {m.Offset} size {m.Size}");
@@ -20,31 +20,31 @@ public static class LvmReport
         var vg = pv.VolumeGroup;
         if (vg is null) { w.WriteLine("  no volume group"); return; }
         long es = vg.ExtentSize;
-        w.WriteLine($"VG {vg.Name}");
-        w.WriteLine($"  id            {vg.Id}");
+        w.WriteLine($"VG {DisplayText.Of(vg.Name)}");
+        w.WriteLine($"  id            {DisplayText.Of(vg.Id)}");
         w.WriteLine($"  seqno         {vg.Seqno}");
         w.WriteLine($"  extent size   {es} sectors ({ByteSize.Format(vg.ExtentSizeBytes)})");
-        w.WriteLine($"  status        {string.Join(',', vg.Status)}");
+        w.WriteLine($"  status        {DisplayText.Of(string.Join(',', vg.Status))}");
         foreach (var p in vg.PhysicalVolumes)
         {
             long alloc = vg.LogicalVolumes.SelectMany(x => x.Segments).Where(s => s.Stripes.Any(t => t.Pv == p.Name)).Sum(s => s.ExtentCount);
-            w.WriteLine($"  {p.Name,-12}  id {p.Id} device {p.Device} dev_size {p.DevSize} pe_start {p.PeStart} pe_count {p.PeCount} allocated {alloc} free {p.PeCount - alloc}");
+            w.WriteLine($"  {DisplayText.Of(p.Name),-12}  id {DisplayText.Of(p.Id)} device {DisplayText.Of(p.Device)} dev_size {p.DevSize} pe_start {p.PeStart} pe_count {p.PeCount} allocated {alloc} free {p.PeCount - alloc}");
         }
         foreach (var lv in vg.LogicalVolumes)
         {
-            w.WriteLine($"LV {vg.Name}/{lv.Name}  {lv.ExtentCount} extents, {lv.ExtentCount * vg.ExtentSizeBytes} bytes ({ByteSize.Format(lv.ExtentCount * vg.ExtentSizeBytes)})  {string.Join(',', lv.Status)}");
-            w.WriteLine($"  id            {lv.Id}");
-            w.WriteLine($"  device        {DmNames.MapperPath(vg.Name, lv.Name)} (dm uuid {DmNames.Uuid(vg.Id, lv.Id)})");
+            w.WriteLine($"LV {DisplayText.Of(vg.Name)}/{DisplayText.Of(lv.Name)}  {lv.ExtentCount} extents, {lv.ExtentCount * vg.ExtentSizeBytes} bytes ({ByteSize.Format(lv.ExtentCount * vg.ExtentSizeBytes)})  {DisplayText.Of(string.Join(',', lv.Status))}");
+            w.WriteLine($"  id            {DisplayText.Of(lv.Id)}");
+            w.WriteLine($"  device        {DisplayText.Of(DmNames.MapperPath(vg.Name, lv.Name))} (dm uuid {DisplayText.Of(DmNames.Uuid(vg.Id, lv.Id))})");
             foreach (var s in lv.Segments)
             {
                 if (s.IsLinear && vg.FindPv(s.Stripes[0].Pv) is { } p)
                 {
                     long start = s.Stripes[0].StartExtent;
                     long off = p.PeStart * LvmConstants.SectorSize + start * vg.ExtentSizeBytes;
-                    w.WriteLine($"  segment       extents {s.StartExtent}-{s.StartExtent + s.ExtentCount - 1} -> {p.Name}:{start}-{start + s.ExtentCount - 1}  byte offset {off} size {s.ExtentCount * vg.ExtentSizeBytes}" +
+                    w.WriteLine($"  segment       extents {s.StartExtent}-{s.StartExtent + s.ExtentCount - 1} -> {DisplayText.Of(p.Name)}:{start}-{start + s.ExtentCount - 1}  byte offset {off} size {s.ExtentCount * vg.ExtentSizeBytes}" +
                         $" (sector {off / LvmConstants.SectorSize}, {s.ExtentCount * es} sectors)");
                 }
-                else w.WriteLine($"  segment       extents {s.StartExtent}-{s.StartExtent + s.ExtentCount - 1} type {s.Type} stripes {s.StripeCount}");
+                else w.WriteLine($"  segment       extents {s.StartExtent}-{s.StartExtent + s.ExtentCount - 1} type {DisplayText.Of(s.Type)} stripes {s.StripeCount}");
             }
         }
     }

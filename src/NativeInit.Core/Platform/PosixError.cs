@@ -25,6 +25,7 @@ public static class PosixError
     public const int EPERM = 1, ENOENT = 2, EINTR = 4, EIO = 5, ENXIO = 6, E2BIG = 7, EBADF = 9, EAGAIN = 11, ENOMEM = 12,
         EACCES = 13, EBUSY = 16, EEXIST = 17, EXDEV = 18, ENODEV = 19, ENOTDIR = 20, EISDIR = 21, EINVAL = 22, ENOSPC = 28,
         EROFS = 30, EMLINK = 31, EPIPE = 32, ERANGE = 34, ENOSYS = 38, ENOTEMPTY = 39, ELOOP = 40, ENODATA = 61, EOPNOTSUPP = 95;
+    public const int EFBIG = 27, ENAMETOOLONG = 36;
 
     /// <summary>errno of the last P/Invoke declared with SetLastError = true.</summary>
     public static int Last => Marshal.GetLastPInvokeError();
@@ -36,6 +37,7 @@ public static class PosixError
         EEXIST => "EEXIST", EXDEV => "EXDEV", ENODEV => "ENODEV", ENOTDIR => "ENOTDIR", EISDIR => "EISDIR",
         EINVAL => "EINVAL", ENOSPC => "ENOSPC", EROFS => "EROFS", EMLINK => "EMLINK", EPIPE => "EPIPE", ERANGE => "ERANGE",
         ENOSYS => "ENOSYS", ENOTEMPTY => "ENOTEMPTY", ELOOP => "ELOOP", ENODATA => "ENODATA", EOPNOTSUPP => "EOPNOTSUPP",
+        EFBIG => "EFBIG", ENAMETOOLONG => "ENAMETOOLONG",
         _ => $"errno {errno}",
     };
 

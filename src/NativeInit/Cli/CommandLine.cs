@@ -1,5 +1,6 @@
 using System.Reflection;
 using NativeInit.Core;
+using NativeInit.Core.Platform;
 
 namespace NativeInit.Cli;
 
@@ -66,9 +67,15 @@ internal static class CommandLine
             stderr.WriteLine($"nativeinit {spec.Name}: error: {e.Message}");
             return e.ExitCode;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (IoErrors.IsFileError(e))
         {
-            stderr.WriteLine($"nativeinit {spec.Name}: error: {e.Message}");
+            // A base-library file error no Core boundary named: its runtime text is a resource key.
+            stderr.WriteLine($"nativeinit {spec.Name}: error: {IoErrors.Describe(e)}");
+            return ExitCodes.Failure;
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            stderr.WriteLine($"nativeinit {spec.Name}: error: {JsonErrors.Reason(e)}");
             return ExitCodes.Failure;
         }
         catch (Exception e)

@@ -76,7 +76,7 @@ internal static class BundleCommands
             bool json = a.Has("json");
             var b = BundleVerifier.Verify(a.Arguments[0], key, json ? null : ctx.Out.WriteLine);
             if (json) WriteJson(ctx, b.Manifest, b.Path, b.KeyId, verified: true);
-            else ctx.Out.WriteLine($"bundle {b.Path}: good ({b.Manifest.ProductName} {b.Manifest.ProductVersion}, {b.Manifest.Parts.Count} parts, signed by key {b.KeyId})");
+            else ctx.Out.WriteLine($"bundle {b.Path}: good ({DisplayText.Of(b.Manifest.ProductName)} {DisplayText.Of(b.Manifest.ProductVersion)}, {b.Manifest.Parts.Count} parts, signed by key {DisplayText.Of(b.KeyId)})");
             return ExitCodes.Success;
         },
     };
@@ -111,13 +111,13 @@ internal static class BundleCommands
             if (a.Has("json")) { WriteJson(ctx, m, a.Arguments[0], keyId, verified); return ExitCodes.Success; }
             var w = ctx.Out;
             w.WriteLine($"bundle     {a.Arguments[0]} ({(verified ? "verified" : "NOT verified: give --key to verify")})");
-            w.WriteLine($"product    {m.ProductName} {m.ProductVersion}");
-            w.WriteLine($"signed by  key {keyId ?? "?"}");
-            w.WriteLine($"rootfs     {m.Rootfs.Compression}, {m.Rootfs.Entries} entries, {ByteSize.Format(m.Rootfs.UncompressedSize)} uncompressed");
+            w.WriteLine($"product    {DisplayText.Of(m.ProductName)} {DisplayText.Of(m.ProductVersion)}");
+            w.WriteLine($"signed by  key {DisplayText.Of(keyId ?? "?")}");
+            w.WriteLine($"rootfs     {DisplayText.Of(m.Rootfs.Compression)}, {m.Rootfs.Entries} entries, {ByteSize.Format(m.Rootfs.UncompressedSize)} uncompressed");
             w.WriteLine($"needs      RAM >= {ByteSize.Format(m.MinimumRamBytes)}, disk >= {ByteSize.Format(m.MinimumDiskBytes)}, stage two {ByteSize.Format(m.StageTwoMemoryBytes)} beyond the bundle");
-            w.WriteLine($"cmdline    {m.KernelCommandLine}");
+            w.WriteLine($"cmdline    {DisplayText.Of(m.KernelCommandLine)}");
             w.WriteLine("parts:");
-            foreach (var p in m.Parts) w.WriteLine($"  {p.Role,-16} {p.Name,-28} {p.Size,14} {m.HashAlgorithm}:{p.Hash}");
+            foreach (var p in m.Parts) w.WriteLine($"  {DisplayText.Of(p.Role),-16} {DisplayText.Of(p.Name),-28} {p.Size,14} {DisplayText.Of(m.HashAlgorithm)}:{DisplayText.Of(p.Hash)}");
             return ExitCodes.Success;
         },
     };

@@ -1,6 +1,7 @@
 using NativeInit.Cli;
 using NativeInit.Core;
 using NativeInit.Core.Archive;
+using NativeInit.Core.Platform;
 
 namespace NativeInit;
 
@@ -39,7 +40,7 @@ internal static class DecompressCommand
         using Stream input = file == "-" ? Console.OpenStandardInput() : OpenInput(file);
         using var decoder = Compression.OpenDetected(input, options, out var format);
         if (format == CompressionFormat.None)
-            throw new InvalidDataFormatException($"decompress: {file}: not an xz or zstd stream (unknown magic bytes)");
+            throw new RefusedException($"input {file}: not an xz or zstd stream (unknown magic bytes{(input.CanSeek && input.Length == 0 ? "; the file is empty" : "")})");
 
         bool toStdout = output is null or "-";
         Stream sink = toStdout ? StandardStreams.OpenOutput() : new FileStream(output!, FileMode.Create, FileAccess.Write, FileShare.None, 1);
@@ -73,13 +74,14 @@ internal static class DecompressCommand
 
     private static FileStream OpenInput(string file)
     {
+        IoErrors.RequireReadableFile("input", file);
         try
         {
             return new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
         }
-        catch (FileNotFoundException)
+        catch (Exception e) when (IoErrors.IsFileError(e))
         {
-            throw new NativeInitException($"decompress: {file}: no such file");
+            throw IoErrors.Refuse("input", file, e);
         }
     }
 }

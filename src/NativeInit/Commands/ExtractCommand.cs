@@ -53,6 +53,11 @@ internal static class ExtractCommand
         {
             report = ArchiveExtraction.Run(input, extractor, new DecoderOptions { Threads = threads }, progress is null ? null : progress.Tick);
         }
+        catch (InvalidDataFormatException e)
+        {
+            progress?.Abort();
+            throw new InvalidDataFormatException($"archive {archive}: {e.Message}", e);
+        }
         catch
         {
             progress?.Abort();

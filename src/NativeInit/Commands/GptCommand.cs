@@ -48,16 +48,15 @@ internal static class GptCommand
         Run = RunApply,
     };
 
-    private static int ImageSectorSize(ParsedArgs args, string path) =>
-        args.Get("sector-size") is null ? (File.Exists(path) ? GptReader.DetectSectorSize(path) : 512)
-        : args.GetInt("sector-size", 512, 512, 4096);
+    private static int? SectorSize(ParsedArgs args) =>
+        args.Get("sector-size") is null ? null : args.GetInt("sector-size", 512, 512, 4096);
 
     private static int RunShow(ParsedArgs args, CommandContext ctx)
     {
         string path = args.Arguments[0];
-        using var disk = DiskDevice.Open(path, writable: false, ImageSectorSize(args, path));
-        var read = GptReader.Read(disk);
-        var mbr = read.Table is null ? MbrTable.Read(disk) : [];
+        var disk = GptJob.Show(path, SectorSize(args));
+        var read = disk.Read;
+        var mbr = disk.Mbr;
         if (args.Has("json"))
         {
             ctx.Out.WriteJson(j =>
@@ -84,7 +83,7 @@ internal static class GptCommand
                 else
                 {
                     j.WriteStartArray("mbrPartitions");
-                    foreach (var p in mbr)
+                    foreach (var (p, fs) in mbr)
                     {
                         j.WriteStartObject();
                         j.WriteNumber("number", p.Number);
@@ -94,7 +93,7 @@ internal static class GptCommand
                         j.WriteNumber("firstLba", p.FirstLba);
                         j.WriteNumber("lastLba", p.LastLba);
                         j.WriteNumber("sectors", p.Sectors);
-                        if (Probe(disk, p) is { } fs)
+                        if (fs is not null)
                         {
                             j.WriteString("filesystem", fs.Type);
                             j.WriteString("label", fs.Label);
@@ -113,7 +112,7 @@ internal static class GptCommand
         var o = ctx.Out;
         o.WriteLine(string.Create(ic, $"Disk {path}: {disk.Sectors} sectors, {ByteSize.Format(disk.SizeBytes)}, {(disk.IsBlockDevice ? "block device" : "image file")}"));
         o.WriteLine(string.Create(ic, $"Sector size (logical/physical): {disk.LogicalSectorSize}/{disk.PhysicalSectorSize} bytes"));
-        foreach (var p in read.Problems) o.WriteLine($"Problem: {p}");
+        foreach (var p in read.Problems) o.WriteLine($"Problem: {DisplayText.Of(p)}");
         if (read.Table is { } t)
         {
             o.WriteLine($"Protective MBR: {(read.HasProtectiveMbr ? "present" : "missing")}; table read from the {read.Source} copy");
@@ -127,26 +126,22 @@ internal static class GptCommand
             foreach (var p in t.Partitions)
             {
                 string code = GptPartitionTypes.Find(p.Type)?.Code ?? "----";
-                o.WriteLine(string.Create(ic, $"{p.Number,6}  {p.FirstLba,14}  {p.LastLba,14}  {ByteSize.Format(p.ByteLength(t.SectorSize)),-10}  {code}  {p.TypeName,-22}  \"{p.Name}\"  {p.UniqueGuid.ToString("D").ToUpperInvariant()}  0x{(ulong)p.Attributes:X16}"));
+                o.WriteLine(string.Create(ic, $"{p.Number,6}  {p.FirstLba,14}  {p.LastLba,14}  {ByteSize.Format(p.ByteLength(t.SectorSize)),-10}  {code}  {p.TypeName,-22}  \"{DisplayText.Of(p.Name)}\"  {p.UniqueGuid.ToString("D").ToUpperInvariant()}  0x{(ulong)p.Attributes:X16}"));
             }
         }
         else if (mbr.Count > 0)
         {
             o.WriteLine("No GPT. MBR partitions:");
             o.WriteLine("Number  Boot  Start (sector)    End (sector)  Size        Type                   Content");
-            foreach (var p in mbr)
+            foreach (var (p, fs) in mbr)
             {
-                var fs = Probe(disk, p);
-                string content = fs is null ? "" : fs.Label.Length > 0 ? $"{fs.Type} \"{fs.Label}\" {fs.Uuid}" : $"{fs.Type} {fs.Uuid}";
+                string content = fs is null ? "" : fs.Label.Length > 0 ? $"{fs.Type} \"{DisplayText.Of(fs.Label)}\" {fs.Uuid}" : $"{fs.Type} {fs.Uuid}";
                 o.WriteLine(string.Create(ic, $"{p.Number,6}  {(p.Bootable ? "*" : " "),4}  {p.FirstLba,14}  {p.LastLba,14}  {ByteSize.Format(p.ByteLength(disk.LogicalSectorSize)),-10}  {MbrTable.TypeName(p.Type),-21}  {content}"));
             }
         }
         else o.WriteLine("No GPT and no MBR partition table.");
         return ExitCodes.Success;
     }
-
-    private static ProbeResult? Probe(DiskDevice disk, MbrPartition p) =>
-        p.IsExtended || p.LastLba >= disk.Sectors ? null : FilesystemProbe.Probe(disk, p.ByteOffset(disk.LogicalSectorSize), p.ByteLength(disk.LogicalSectorSize));
 
     private static void WriteHeaderText(TextWriter o, string what, GptHeader? h, bool arrayOk)
     {
@@ -179,23 +174,16 @@ internal static class GptCommand
     private static int RunApply(ParsedArgs args, CommandContext ctx)
     {
         string backupPath = args.Arguments[0];
-        string diskPath = args.Require("disk");
         bool dryRun = args.Has("dry-run");
-        // Everything that can refuse runs before the first write: the backup, the disk size, the disk in use.
-        var backup = SgdiskBackup.Load(backupPath);
-        int sectorSize = args.Get("sector-size") is null ? backup.SourceSectorSize : args.GetInt("sector-size", 512, 512, 4096);
-        DiskDevice disk;
-        try { disk = DiskDevice.Open(diskPath, writable: !dryRun, sectorSize); }
-        catch (Core.Platform.PosixException e) { throw new RefusedException(e.Message, e); } // nothing written yet
-        using var _ = disk;
-        var plan = GptApply.PlanFromBackup(disk, backup, wipePartitions: !args.Has("no-wipe"));
+        using var job = GptJob.Prepare(backupPath, args.Require("disk"), SectorSize(args), dryRun, wipePartitions: !args.Has("no-wipe"));
+        var plan = job.Plan;
         if (args.Has("json"))
         {
             ctx.Out.WriteJson(j => plan.WriteJson(j));
         }
         else
         {
-            ctx.Out.WriteLine($"GPT backup {backupPath}: {backup.Table.Partitions.Count} partitions, made on a disk of {backup.Table.DiskSectors} sectors");
+            ctx.Out.WriteLine($"GPT backup {backupPath}: {job.Backup.Table.Partitions.Count} partitions, made on a disk of {job.Backup.Table.DiskSectors} sectors");
             plan.WriteText(ctx.Out);
         }
         if (dryRun)
@@ -203,7 +191,7 @@ internal static class GptCommand
             if (!args.Has("json")) ctx.Out.WriteLine("dry run: nothing written");
             return ExitCodes.Success;
         }
-        var how = GptApply.Execute(disk, plan);
+        var how = job.Execute();
         if (!args.Has("json"))
             ctx.Out.WriteLine(how switch
             {

@@ -51,6 +51,7 @@ internal static class InitramfsCommand
         };
         if (args.Has("dry-run"))
         {
+            InitramfsBuilder.CheckInputs(options, output);
             if (options.ModuleDirectory is { } d)
                 foreach (var m in new ModuleIndex(d).Resolve(options.Modules)) ctx.Out.WriteLine($"module  {m}");
             foreach (var t in tools)

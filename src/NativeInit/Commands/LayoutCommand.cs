@@ -1,8 +1,6 @@
 using System.Text.Json;
 using NativeInit.Cli;
 using NativeInit.Core;
-using NativeInit.Core.Disk;
-using NativeInit.Core.Disk.Gpt;
 using NativeInit.Core.Layout;
 
 namespace NativeInit;
@@ -62,43 +60,25 @@ internal static class LayoutCommand
 
     private static int RunGrow(ParsedArgs args, CommandContext ctx)
     {
-        var (layout, target, image) = Target(args);
-        bool write = args.Has("yes") && !args.Has("dry-run");
-        using var disk = Open(target, image, writable: write, layout);
-        var plan = LayoutGrow.Plan(layout, disk);
-        if (args.Has("json"))
+        var mode = Mode(args);
+        using var target = Open(args, writable: mode == LayoutWriteMode.Write);
+        LayoutJob.Grow(target, mode, plan =>
         {
-            ctx.Out.WriteJson(j => plan.WriteJson(j));
-        }
-        else plan.WriteText(ctx.Out);
-        if (plan.NothingToDo || args.Has("dry-run")) return ExitCodes.Success;
-        if (!args.Has("yes")) throw new RefusedException($"{target}: nothing was written. Add --yes to grow");
-        LayoutGrow.Apply(plan, disk, m => ctx.Error.WriteLine(m));
+            if (args.Has("json")) ctx.Out.WriteJson(j => plan.WriteJson(j));
+            else plan.WriteText(ctx.Out);
+        }, ctx.Error.WriteLine);
         return ExitCodes.Success;
     }
 
-    private static (LayoutFile Layout, string Target, bool Image) Target(ParsedArgs args)
+    private static LayoutWriteMode Mode(ParsedArgs args) =>
+        args.Has("dry-run") ? LayoutWriteMode.DryRun : args.Has("yes") ? LayoutWriteMode.Write : LayoutWriteMode.RefuseUnconfirmed;
+
+    private static LayoutTarget Open(ParsedArgs args, bool writable)
     {
-        var layout = LayoutFile.Load(args.Require("layout"));
         string? disk = args.Get("disk"), image = args.Get("image");
+        string layout = args.Require("layout");
         if ((disk is null) == (image is null)) throw new UsageException($"{args.Command}: give exactly one of --disk DEV or --image FILE");
-        if (disk is not null && !File.Exists(disk)) throw new RefusedException($"{disk}: no such device");
-        if (image is not null && !File.Exists(image)) throw new RefusedException($"{image}: no such image file");
-        return (layout, disk ?? image!, image is not null);
-    }
-
-    private static DiskDevice Open(string target, bool image, bool writable, LayoutFile layout)
-    {
-        var disk = DiskDevice.Open(target, writable, image ? SectorSizeOf(layout) : 512);
-        if (image && disk.IsBlockDevice) { disk.Dispose(); throw new UsageException($"{target} is a block device: use --disk"); }
-        if (!image && !disk.IsBlockDevice) { disk.Dispose(); throw new UsageException($"{target} is not a block device: use --image"); }
-        return disk;
-    }
-
-    private static int SectorSizeOf(LayoutFile layout)
-    {
-        try { return SgdiskBackup.Load(layout.PartitionTablePath).SourceSectorSize; }
-        catch (Exception e) when (e is IOException or InvalidDataFormatException) { return 512; } // the planner reports it
+        return LayoutJob.Open(layout, disk ?? image!, isImage: image is not null, writable);
     }
 
     private static void Print(LayoutPlan plan, ParsedArgs args, CommandContext ctx)
@@ -112,43 +92,18 @@ internal static class LayoutCommand
 
     private static int RunPlan(ParsedArgs args, CommandContext ctx)
     {
-        var (layout, target, image) = Target(args);
-        using var disk = Open(target, image, writable: false, layout);
-        Print(LayoutPlanner.Plan(layout, disk), args, ctx);
+        using var target = Open(args, writable: false);
+        Print(LayoutJob.Plan(target), args, ctx);
         return ExitCodes.Success;
     }
 
     private static int RunApply(ParsedArgs args, CommandContext ctx)
     {
-        var (layout, target, image) = Target(args);
-        bool write = args.Has("yes") && !args.Has("dry-run");
-        using var disk = Open(target, image, writable: write, layout);
-        var plan = LayoutPlanner.Plan(layout, disk);
-        // Resume: an earlier apply of the same layout left its VG on disk; keep its ids so the metadata is identical.
-        if (LayoutResume.IdentityFrom(plan, LayoutResume.ReadExisting(plan, disk)) is { } same)
-        {
-            plan = LayoutPlanner.Plan(layout, disk, same);
-            ctx.Error.WriteLine($"{target}: VG {plan.VolumeGroup.Name} from an earlier apply of this layout is on disk; reusing its ids");
-        }
-        LayoutApplier.Preflight(plan);
-        Print(plan, args, ctx);
-        if (args.Has("dry-run"))
-        {
-            ctx.Error.WriteLine("dry run: every check passed; nothing was written");
-            return ExitCodes.Success;
-        }
-        if (!args.Has("yes"))
-            throw new RefusedException($"{target}: this would overwrite the partition table and data; nothing was written. Add --yes to apply");
-        try
-        {
-            var done = LayoutApplier.Apply(plan, disk, m => ctx.Error.WriteLine(m));
-            foreach (var v in done) ctx.Error.WriteLine($"LV {v.Name}: {v.Filesystem ?? "no filesystem"} on {v.Device}");
-        }
-        catch (NativeInitException e) when (e.ExitCode != ExitCodes.FailedAfterPointOfNoReturn && e is not RefusedException)
-        {
-            throw new NativeInitException($"{target}: failed after writing started: {e.Message}", ExitCodes.FailedAfterPointOfNoReturn, e);
-        }
-        ctx.Error.WriteLine($"{target}: layout applied");
+        var mode = Mode(args);
+        using var target = Open(args, writable: mode == LayoutWriteMode.Write);
+        var done = LayoutJob.Apply(target, mode, plan => Print(plan, args, ctx), ctx.Error.WriteLine);
+        foreach (var v in done) ctx.Error.WriteLine($"LV {DisplayText.Of(v.Name)}: {v.Filesystem ?? "no filesystem"} on {v.Device}");
+        if (mode == LayoutWriteMode.Write) ctx.Error.WriteLine($"{target.Path}: layout applied");
         return ExitCodes.Success;
     }
 }

@@ -33,8 +33,8 @@ internal static class LvmActivateCommand
 
     private static int RunActivate(ParsedArgs args, CommandContext ctx)
     {
-        var version = DeviceMapperControl.GetVersion();
         var (vg, done) = LvmActivation.ActivateFromDevice(args.Arguments[0]);
+        var version = DeviceMapperControl.GetVersion();
         if (args.Has("json"))
         {
             ctx.Out.WriteJson(j =>
@@ -60,7 +60,7 @@ internal static class LvmActivateCommand
         }
         else
         {
-            ctx.Out.WriteLine($"device-mapper {version}, VG {vg.Name}");
+            ctx.Out.WriteLine($"device-mapper {version}, VG {DisplayText.Of(vg.Name)}");
             foreach (var a in done) ctx.Out.WriteLine($"  {a.MapperPath} ({a.Device.Major}:{a.Device.Minor}) <- {a.LinkPath}, uuid {a.Device.Uuid}");
         }
         return ExitCodes.Success;
@@ -68,12 +68,9 @@ internal static class LvmActivateCommand
 
     private static int RunDeactivate(ParsedArgs args, CommandContext ctx)
     {
-        LvmVolumeGroup vg;
-        string dev = args.Arguments[0];
-        using (var h = File.OpenHandle(dev, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
-            vg = LvmDiskFormat.Read(h, 0, dev).VolumeGroup ?? throw new NativeInitException($"{dev}: the PV belongs to no volume group");
+        var vg = PhysicalVolumeLookup.VolumeGroup(args.Arguments[0]);
         LvmActivation.Deactivate(vg);
-        ctx.Out.WriteLine($"VG {vg.Name}: deactivated");
+        ctx.Out.WriteLine($"VG {DisplayText.Of(vg.Name)}: deactivated");
         return ExitCodes.Success;
     }
 }

@@ -1,8 +1,7 @@
 using System.Text.Json;
 using NativeInit.Cli;
 using NativeInit.Core;
-using NativeInit.Core.Disk;
-using NativeInit.Core.Disk.Gpt;
+using NativeInit.Core.Layout;
 using NativeInit.Core.Lvm;
 
 namespace NativeInit;
@@ -31,24 +30,9 @@ internal static class LvmShowCommand
     private static int Run(ParsedArgs args, CommandContext ctx)
     {
         string device = args.Arguments[0];
-        long offset = args.GetSize("offset", 0);
-        if (args.Has("partition"))
-        {
-            if (args.Has("offset")) throw new UsageException("lvm show: give --offset or --partition, not both");
-            int n = args.GetInt("partition", 0, 1, 128);
-            int imageSectorSize = File.Exists(device) && !device.StartsWith("/dev/", StringComparison.Ordinal) ? GptReader.DetectSectorSize(device) : 512;
-            using var disk = DiskDevice.Open(device, writable: false, imageSectorSize);
-            var table = GptReader.Read(disk).Table ?? throw new NativeInitException($"{device}: no valid GPT to find partition {n} in");
-            offset = (table.Find(n) ?? throw new NativeInitException($"{device}: the GPT has no partition {n}")).ByteOffset(disk.LogicalSectorSize);
-        }
-        LvmPvOnDisk pv;
-        try
-        {
-            using var h = File.OpenHandle(device, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            pv = LvmDiskFormat.Read(h, offset, device);
-        }
-        catch (IOException e) { throw new NativeInitException($"{device}: {e.Message}"); }
-        catch (UnauthorizedAccessException e) { throw new NativeInitException($"{device}: {e.Message}"); }
+        if (args.Has("partition") && args.Has("offset")) throw new UsageException("lvm show: give --offset or --partition, not both");
+        var (pv, offset) = PhysicalVolumeLookup.Read(device, args.GetSize("offset", 0),
+            args.Has("partition") ? args.GetInt("partition", 0, 1, 128) : null);
         if (args.Has("metadata"))
         {
             if (args.Has("json")) throw new UsageException("lvm show: give --json or --metadata, not both");

@@ -31,7 +31,7 @@ internal static class SelftestCommand
         var options = new SelfTestOptions { Disk = disk, MaxDiskSize = args.GetSize("max-size", 4L << 30), Bundle = args.Get("bundle") };
         if (args.Has("dry-run"))
         {
-            var dev = Core.Boot.Init.DiskLocator.Find(disk) ?? throw new NativeInitException($"disk {disk}: not present");
+            var (dev, _) = SelfTest.CheckDisk(options);
             ctx.Out.WriteLine($"selftest: would write a GPT, an LVM volume group, an ext4 file system and test files on {dev} (dry run: nothing written)");
             return ExitCodes.Success;
         }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using NativeInit.Cli;
 using NativeInit.Core;
 using NativeInit.Core.Bundle;
@@ -83,12 +82,8 @@ internal static class StageCommand
         {
             ctx.Out.WriteLine("rebooting into the conversion");
             ctx.Out.Flush();
-            var tool = File.Exists("/usr/bin/systemctl") || File.Exists("/bin/systemctl") ? "systemctl" : "reboot";
-            var psi = new ProcessStartInfo(tool) { UseShellExecute = false };
-            if (tool == "systemctl") psi.ArgumentList.Add("reboot");
-            using var p = Process.Start(psi) ?? throw new NativeInitException($"cannot start {tool}");
-            p.WaitForExit();
-            if (p.ExitCode != 0) throw new NativeInitException($"{tool} failed with exit code {p.ExitCode}; staged, reboot by hand");
+            try { Core.Platform.SystemReboot.Request(); }
+            catch (NativeInitException e) { throw new NativeInitException($"{e.Message}; staged, reboot by hand", e.ExitCode, e); }
         }
         return ExitCodes.Success;
     }

@@ -127,7 +127,7 @@ public class BundleFormatTests
         Tool.Check("sgdisk", "-n1:2048:+1M", "-t1:ef02", "-n2:0:+20M", "-n3:0:+30M", "-t3:8e00", img);
         Tool.Check("sgdisk", "--backup=" + bak, img);
         // Partition 3 ends at sector 2048 + 2048 + 40960 + 61440 - 1 = 106495: + 1 + 33 backup sectors.
-        Assert.Equal((106495L + 1 + 33) * 512, SgdiskBackup.MinimumDiskBytes(File.ReadAllBytes(bak), bak));
-        Assert.Throws<InvalidDataFormatException>(() => SgdiskBackup.MinimumDiskBytes(new byte[4096], "zeros"));
+        Assert.Equal((106495L + 1 + 33) * 512, PartitionTableFacts.MinimumDiskBytes(File.ReadAllBytes(bak), bak));
+        Assert.Throws<InvalidDataFormatException>(() => PartitionTableFacts.MinimumDiskBytes(new byte[4096], "zeros"));
     }
 }

@@ -114,8 +114,6 @@ public sealed class RuntimeClosureTests
         Tool.Sh($"tar --numeric-owner --owner=123 --group=456 -C {Tool.Quote(src)} -cf {Tool.Quote(c.Dir.Combine("work", "small.tar"))} .");
         Directory.CreateDirectory(c.Dir.Combine("work", "out"));
         var r = c.Run("extract", "/work/small.tar", "--to", "/work/out");
-        // Until the extractor (branch `extract`) is merged, the command exists but says it is not built yet.
-        Skip.If(r.ExitCode != 0 && r.Stderr.Contains("not built yet", StringComparison.Ordinal), "extract is not built yet on this branch: " + r.Stderr.Trim());
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Equal("chroot-test\n", File.ReadAllText(c.Dir.Combine("work", "out", "etc", "hostname")));
     }

@@ -63,6 +63,6 @@ public class LayoutCliTests
         Assert.Equal(show.RootElement.GetProperty("vg").GetProperty("id").GetString(), text.Id);
 
         r = Tool.Run(ni, "lvm", "show", reference);
-        Assert.True(r.ExitCode == 1 && r.Stderr.Contains("no LVM2 label", StringComparison.Ordinal), r.ToString());
+        Assert.True(r.ExitCode == 3 && r.Stderr.Contains("no LVM2 label", StringComparison.Ordinal), r.ToString());
     }
 }

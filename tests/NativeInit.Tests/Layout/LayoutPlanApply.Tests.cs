@@ -296,6 +296,14 @@ public class LayoutPlanApplyTests
                 Assert.Equal(first.Volumes.Select(v => v.DmUuid), resumed.Volumes.Select(v => v.DmUuid));
             }
 
+            // What `layout apply` runs (LayoutJob.Apply): the repeated apply finds the VG and writes the same ids again.
+            var log = new List<string>();
+            using (var target = LayoutJob.Open(layout, image, isImage: true, writable: true))
+                Assert.Equal(2, LayoutJob.Apply(target, LayoutWriteMode.Write, _ => { }, log.Add).Count);
+            Assert.Contains(log, l => l.Contains("reusing its ids", StringComparison.Ordinal));
+            using (var disk = DiskDevice.Open(image, writable: false))
+                Assert.Equal(first.VolumeGroup.Id, LayoutResume.ReadExisting(first, disk)!.VolumeGroup!.Id);
+
             File.WriteAllText(layout, File.ReadAllText(layout).Replace("30MiB", "20MiB", StringComparison.Ordinal));
             using (var disk = DiskDevice.Open(image, writable: false))
             {
@@ -308,12 +316,12 @@ public class LayoutPlanApplyTests
     }
 
     [SkippableFact]
-    public void Block_device_without_device_mapper_is_refused_before_any_write()
+    public void Block_device_preflight_asks_device_mapper_and_refuses_without_it_before_any_write()
     {
         Tool.RequireRoot();
         Tool.Require("sgdisk", "losetup");
-        Skip.If(File.Exists("/proc/misc") && File.ReadAllText("/proc/misc").Contains("device-mapper", StringComparison.Ordinal),
-            "this kernel has device-mapper: the refusal cannot be shown here (the QEMU test applies to a block device)");
+        bool hasDm = File.Exists("/dev/mapper/control") && File.Exists("/proc/misc")
+            && File.ReadAllText("/proc/misc").Contains("device-mapper", StringComparison.Ordinal);
         var (dir, layout) = Mini("""{ "name": "root", "size": "30MiB" }, { "name": "data", "size": "rest" }""");
         using (dir)
         {
@@ -321,6 +329,14 @@ public class LayoutPlanApplyTests
             File.WriteAllBytes(image, Enumerable.Range(0, (int)(64 * MiB)).Select(i => (byte)(i * 13 + i / 512)).ToArray());
             string before = Hash(image);
             using var loop = new TestLoop(image);
+            if (hasDm)
+            {
+                // With device-mapper the preflight passes (nothing else in this layout can refuse) and writes nothing.
+                using (var disk = DiskDevice.Open(loop.Device, writable: false))
+                    LayoutApplier.Preflight(LayoutPlanner.Plan(LayoutFile.Load(layout), disk));
+                Assert.Equal(before, Hash(image));
+                return;
+            }
             var e = Assert.Throws<RefusedException>(() =>
             {
                 using var disk = DiskDevice.Open(loop.Device, writable: true);
@@ -331,6 +347,34 @@ public class LayoutPlanApplyTests
             });
             Assert.Contains("device-mapper", e.Message);
             Assert.Equal(before, Hash(image));
+        }
+    }
+
+    /// <summary>Exit 4 covers every failure after the first write, whatever its type: apply and grow on a disk opened
+    /// read-only fail at their first write (EBADF, no NativeInitException) and come out as the point-of-no-return
+    /// failure with how to go on.</summary>
+    [SkippableFact]
+    public void A_failure_inside_apply_or_grow_is_exit_4_whatever_its_type()
+    {
+        Tool.Require("sgdisk");
+        var (dir, layout) = Mini("""{ "name": "root", "size": "30MiB" }, { "name": "data", "size": "rest" }""");
+        using (dir)
+        {
+            File.WriteAllText(layout, File.ReadAllText(layout).Replace("\"extentSize\"", "\"grow\": \"root\", \"extentSize\"", StringComparison.Ordinal));
+            string image = Sparse(dir, "disk.img", 64 * MiB);
+            using (var disk = DiskDevice.Open(image, writable: true)) LayoutApplier.Apply(LayoutPlanner.Plan(LayoutFile.Load(layout), disk), disk);
+            using (var fs = new FileStream(image, FileMode.Open)) fs.SetLength(96 * MiB);
+            using (var disk = DiskDevice.Open(image, writable: false))
+            {
+                var plan = LayoutGrow.Plan(LayoutFile.Load(layout), disk);
+                Assert.False(plan.NothingToDo);
+                var e = Assert.Throws<FailedAfterPointOfNoReturnException>(() => LayoutGrow.Apply(plan, disk));
+                Assert.Equal(ExitCodes.FailedAfterPointOfNoReturn, e.ExitCode);
+                Assert.Contains(LayoutGrow.HowToGoOn, e.Message);
+            }
+            // Apply refuses a read-only disk before its first write: a caller's error, not exit 4.
+            using (var disk = DiskDevice.Open(image, writable: false))
+                Assert.Throws<InvalidOperationException>(() => LayoutApplier.Apply(LayoutPlanner.Plan(LayoutFile.Load(layout), disk), disk));
         }
     }
 

@@ -37,6 +37,14 @@ public static class Tool
         foreach (var p in programs) Skip.IfNot(Exists(p), $"{p} is not installed (tools/setup installs it)");
     }
 
+    /// <summary>For a check inside a test that needs a program: skips the test when it is missing (a skip fails
+    /// tools/test under CI=true), never drops the check silently. Returns true.</summary>
+    public static bool Required(string program)
+    {
+        Require(program);
+        return true;
+    }
+
     public static void RequireRoot() => Skip.IfNot(Environment.UserName == "root", "needs root (loop devices, mknod, chown)");
 
     public static ToolResult Run(string program, IEnumerable<string> args, string? stdin = null, string? workingDirectory = null,

@@ -57,11 +57,12 @@ public static class ArchiveExtraction
                 var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
                 long length = -1;
                 try { length = fs.Length; } catch (NotSupportedException) { } catch (IOException) { }
+                if (length == 0) { fs.Dispose(); throw new RefusedException($"archive {path}: the file is empty (0 bytes): not a tar archive"); }
                 return new Input(new CountingStream(fs), length);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw new RefusedException($"archive {path}: {e.Message}", e);
+                throw IoErrors.Refuse("archive", path, e);
             }
         }
 

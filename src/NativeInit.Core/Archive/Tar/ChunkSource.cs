@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using NativeInit.Core.Platform;
 
 namespace NativeInit.Core.Archive.Tar;
 
@@ -176,7 +177,7 @@ public sealed class PipelinedChunkSource : ChunkSource
             _ended = true;
             var e = _error!;
             if (e is NativeInitException) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e);
-            throw new InvalidDataFormatException($"reading the archive: {e.Message}", e);
+            throw new InvalidDataFormatException($"reading the archive: {IoErrors.Reason(e)}", e);
         }
         if (n == 0) _ended = true;
         return n;

@@ -72,7 +72,7 @@ public sealed class InitProcess
             string? straceLog = null;
             if (Arg(cmdline, ".enosys") == "1")
             {
-                program = Boot.Initramfs.InitramfsBuilder.FindProgram("strace")
+                program = Platform.ProgramPath.Find("strace")
                     ?? throw new NativeInitException("rd.nativeinit.enosys=1 needs strace in the image (nativeinit initramfs --tool strace)");
                 straceLog = "/run/nativeinit-enosys.log";
                 argv = ["strace", .. KernelCompat.StraceInjectArguments(straceLog), self, .. argv.Skip(1)];

@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using System.Text;
 using NativeInit.Core.Boot.Init;
+using NativeInit.Core.Platform;
 
 namespace NativeInit.Core.Boot.Initramfs;
 
@@ -45,9 +46,25 @@ public static class InitramfsBuilder
         ["sh", "ls", "cat", "mount", "umount", "dmesg", "reboot", "poweroff", "mkdir", "rm", "cp", "mv", "ln", "ps",
          "kill", "sleep", "echo", "grep", "sed", "vi", "less", "hexdump", "blkid", "lsmod", "sync", "df", "free", "dd"];
 
+    /// <summary>Refuses before anything is written (exit 3): an init binary or busybox that cannot be read or is
+    /// no ELF file, a module folder that is not there, an output whose directory does not exist.</summary>
+    public static void CheckInputs(InitramfsOptions options, string output)
+    {
+        IoErrors.RequireCreatable("output", output);
+        foreach (var (what, path) in new[] { ("init binary", options.InitBinary), ("busybox", options.Busybox) })
+        {
+            if (path is null) continue;
+            IoErrors.RequireReadableFile(what, path);
+            try { ElfDependencies.Read(path); }
+            catch (InvalidDataFormatException e) { throw new RefusedException($"{what} {e.Message}", e); }
+        }
+        if (options.ModuleDirectory is { } d && !Directory.Exists(d))
+            throw new RefusedException($"module folder {d}: {PosixError.Message(PosixError.ENOENT)} (ENOENT)");
+    }
+
     public static InitramfsResult Build(InitramfsOptions options, string output)
     {
-        if (!File.Exists(options.InitBinary)) throw new NativeInitException($"{options.InitBinary}: the init binary does not exist");
+        CheckInputs(options, output);
         var (interp, _) = ElfDependencies.Read(options.InitBinary);
         if (interp is not null)
             throw new RefusedException($"{options.InitBinary} is dynamically linked (interpreter {interp}): /init must be the static build (tools/build)");
@@ -165,13 +182,7 @@ public static class InitramfsBuilder
     }
 
     /// <summary>A program by path, or looked up in PATH plus the sbin folders.</summary>
-    public static string? FindProgram(string nameOrPath)
-    {
-        if (nameOrPath.Contains('/')) return File.Exists(nameOrPath) ? nameOrPath : null;
-        var dirs = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Concat(["/usr/sbin", "/sbin", "/usr/bin", "/bin"]);
-        return dirs.Select(d => Path.Combine(d, nameOrPath)).FirstOrDefault(File.Exists);
-    }
+    public static string? FindProgram(string nameOrPath) => ProgramPath.Find(nameOrPath);
 
     /// <summary>Counts the entries of a newc archive (trailer excluded): a check that what was written reads back.</summary>
     public static int CountEntries(string path, bool compressed)

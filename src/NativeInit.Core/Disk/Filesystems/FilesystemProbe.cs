@@ -149,7 +149,7 @@ public static class FilesystemProbe
         if (head.Length >= BtrfsMagicOffset + 8 && head.Slice((int)BtrfsMagicOffset, 8).SequenceEqual("_BHRfS_M"u8)) return new ProbeResult("btrfs", "", "", BtrfsMagicOffset);
         if (head.Length >= 512 && BinaryPrimitives.ReadUInt16LittleEndian(head[510..]) == 0xAA55)
         {
-            if (Gpt.GptFormat.HasProtectiveRecord(head)) return new ProbeResult("gpt", "", "", 510);
+            if (Mbr.MbrFormat.HasProtectiveRecord(head)) return new ProbeResult("gpt", "", "", 510);
             if (Mbr.MbrTable.LooksLikePartitionTable(head[..512], length)) return new ProbeResult("dos", "", "", 510);
         }
         return null;

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Text;
+using NativeInit.Core.Disk.Mbr;
 
 namespace NativeInit.Core.Disk.Gpt;
 
@@ -56,14 +57,17 @@ public static class GptFormat
     public const int EntTypeGuid = 0, EntUniqueGuid = 16, EntStartingLba = 32, EntEndingLba = 40, EntAttributes = 48,
         EntName = 56, EntNameBytes = NameChars * 2;
 
-    // Legacy/protective MBR layout (5.2.1 table 5-1, 5.2.3 table 5-4).
-    public const int MbrSize = 512, MbrBootCode = 0, MbrBootCodeLength = 440, MbrDiskSignature = 440, MbrUnknown = 444,
-        MbrPartitionRecords = 446, MbrPartitionRecordSize = 16, MbrPartitionRecordCount = 4, MbrSignatureOffset = 510;
-    public const ushort MbrBootSignature = 0xAA55;
+    // Legacy/protective MBR layout: defined once in Mbr/MbrFormat.cs (5.2.1 table 5-1, 5.2.3 table 5-4).
+    public const int MbrSize = MbrFormat.MbrSize, MbrBootCode = MbrFormat.MbrBootCode, MbrBootCodeLength = MbrFormat.MbrBootCodeLength,
+        MbrDiskSignature = MbrFormat.MbrDiskSignature, MbrUnknown = MbrFormat.MbrUnknown, MbrPartitionRecords = MbrFormat.MbrPartitionRecords,
+        MbrPartitionRecordSize = MbrFormat.MbrPartitionRecordSize, MbrPartitionRecordCount = MbrFormat.MbrPartitionRecordCount,
+        MbrSignatureOffset = MbrFormat.MbrSignatureOffset;
+    public const ushort MbrBootSignature = MbrFormat.MbrBootSignature;
     // Partition record field offsets.
-    public const int PrBootIndicator = 0, PrStartChs = 1, PrOsType = 4, PrEndChs = 5, PrStartingLba = 8, PrSizeInLba = 12;
+    public const int PrBootIndicator = MbrFormat.PrBootIndicator, PrStartChs = MbrFormat.PrStartChs, PrOsType = MbrFormat.PrOsType,
+        PrEndChs = MbrFormat.PrEndChs, PrStartingLba = MbrFormat.PrStartingLba, PrSizeInLba = MbrFormat.PrSizeInLba;
     /// <summary>OS type of the protective partition record (GPT protective), as BIOS GRUB and the UEFI spec expect.</summary>
-    public const byte ProtectiveOsType = 0xEE;
+    public const byte ProtectiveOsType = MbrFormat.ProtectiveOsType;
     /// <summary>CHS geometry gptfdisk uses for the protective record (255 heads, 63 sectors per track, 1024 cylinders).</summary>
     public const uint ChsHeads = 255, ChsSectorsPerTrack = 63, ChsMaxCylinders = 1024;
 
@@ -222,11 +226,5 @@ public static class GptFormat
     }
 
     /// <summary>True when <paramref name="mbr"/> carries the 0xAA55 signature and a 0xEE record (protective or hybrid).</summary>
-    public static bool HasProtectiveRecord(ReadOnlySpan<byte> mbr)
-    {
-        if (mbr.Length < MbrSize || BinaryPrimitives.ReadUInt16LittleEndian(mbr[MbrSignatureOffset..]) != MbrBootSignature) return false;
-        for (int i = 0; i < MbrPartitionRecordCount; i++)
-            if (mbr[MbrPartitionRecords + i * MbrPartitionRecordSize + PrOsType] == ProtectiveOsType) return true;
-        return false;
-    }
+    public static bool HasProtectiveRecord(ReadOnlySpan<byte> mbr) => MbrFormat.HasProtectiveRecord(mbr);
 }

@@ -1,3 +1,5 @@
+using NativeInit.Core.Platform;
+
 namespace NativeInit.Core.Disk.Gpt;
 
 /// <summary>
@@ -34,8 +36,8 @@ public sealed class SgdiskBackup
     /// <summary>Reads and checks a backup file.</summary>
     public static SgdiskBackup Load(string path)
     {
+        IoErrors.RequireReadableFile("GPT backup", path);
         var info = new FileInfo(path);
-        if (!info.Exists) throw new RefusedException($"{path}: GPT backup file not found");
         if (info.Length > 4 * GptFormat.MaxEntryArrayBytes) throw new RefusedException($"{path}: {info.Length} bytes is too large for an sgdisk backup file");
         return Parse(File.ReadAllBytes(path), path);
     }

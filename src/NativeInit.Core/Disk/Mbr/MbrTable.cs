@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using NativeInit.Core.Disk.Gpt;
 
 namespace NativeInit.Core.Disk.Mbr;
 
@@ -46,7 +45,7 @@ public static class MbrTable
         var sector = new byte[ss];
         disk.ReadAt(0, sector);
         var result = new List<MbrPartition>();
-        if (BinaryPrimitives.ReadUInt16LittleEndian(sector.AsSpan(GptFormat.MbrSignatureOffset)) != GptFormat.MbrBootSignature) return result;
+        if (BinaryPrimitives.ReadUInt16LittleEndian(sector.AsSpan(MbrFormat.MbrSignatureOffset)) != MbrFormat.MbrBootSignature) return result;
         var primaries = ReadRecords(sector);
         for (int i = 0; i < 4; i++)
         {
@@ -61,7 +60,7 @@ public static class MbrTable
             for (int guard = 0; guard < MaxLogicalPartitions && ebr != 0 && ebr < disk.Sectors; guard++)
             {
                 disk.ReadAt((long)ebr * ss, sector);
-                if (BinaryPrimitives.ReadUInt16LittleEndian(sector.AsSpan(GptFormat.MbrSignatureOffset)) != GptFormat.MbrBootSignature) break;
+                if (BinaryPrimitives.ReadUInt16LittleEndian(sector.AsSpan(MbrFormat.MbrSignatureOffset)) != MbrFormat.MbrBootSignature) break;
                 ebrs?.Add(ebr);
                 var recs = ReadRecords(sector);
                 var (b0, t0, s0, n0) = recs[0];
@@ -82,9 +81,9 @@ public static class MbrTable
         var recs = new (bool, byte, ulong, ulong)[4];
         for (int i = 0; i < 4; i++)
         {
-            var r = sector.Slice(GptFormat.MbrPartitionRecords + i * GptFormat.MbrPartitionRecordSize, GptFormat.MbrPartitionRecordSize);
-            recs[i] = (r[GptFormat.PrBootIndicator] == 0x80, r[GptFormat.PrOsType],
-                BinaryPrimitives.ReadUInt32LittleEndian(r[GptFormat.PrStartingLba..]), BinaryPrimitives.ReadUInt32LittleEndian(r[GptFormat.PrSizeInLba..]));
+            var r = sector.Slice(MbrFormat.MbrPartitionRecords + i * MbrFormat.MbrPartitionRecordSize, MbrFormat.MbrPartitionRecordSize);
+            recs[i] = (r[MbrFormat.PrBootIndicator] == 0x80, r[MbrFormat.PrOsType],
+                BinaryPrimitives.ReadUInt32LittleEndian(r[MbrFormat.PrStartingLba..]), BinaryPrimitives.ReadUInt32LittleEndian(r[MbrFormat.PrSizeInLba..]));
         }
         return recs;
     }
@@ -95,11 +94,11 @@ public static class MbrTable
         bool any = false;
         for (int i = 0; i < 4; i++)
         {
-            var r = mbr.Slice(GptFormat.MbrPartitionRecords + i * GptFormat.MbrPartitionRecordSize, GptFormat.MbrPartitionRecordSize);
+            var r = mbr.Slice(MbrFormat.MbrPartitionRecords + i * MbrFormat.MbrPartitionRecordSize, MbrFormat.MbrPartitionRecordSize);
             if (r[0] is not (0 or 0x80)) return false;
-            uint start = BinaryPrimitives.ReadUInt32LittleEndian(r[GptFormat.PrStartingLba..]);
-            uint size = BinaryPrimitives.ReadUInt32LittleEndian(r[GptFormat.PrSizeInLba..]);
-            if (r[GptFormat.PrOsType] == 0 || size == 0) continue;
+            uint start = BinaryPrimitives.ReadUInt32LittleEndian(r[MbrFormat.PrStartingLba..]);
+            uint size = BinaryPrimitives.ReadUInt32LittleEndian(r[MbrFormat.PrSizeInLba..]);
+            if (r[MbrFormat.PrOsType] == 0 || size == 0) continue;
             if (start == 0 || ((long)start + size) * 512 > deviceBytes * 8) return false;
             any = true;
         }

@@ -100,7 +100,7 @@ public static class TreeFixture
     /// "path name=0xVALUE" line each, sorted.</summary>
     public static List<string> GetfattrDump(string root)
     {
-        var text = Tool.Sh($"cd {Tool.Quote(root)} && getfattr -R -h -d -m - -e hex . 2>/dev/null || true");
+        var text = Tool.Sh($"cd {Tool.Quote(root)} && getfattr -R -h -d -m - -e hex .");
         var lines = new List<string>();
         string? file = null;
         foreach (var raw in text.Split('\n'))
@@ -120,7 +120,7 @@ public static class TreeFixture
         var extra = b.Except(a).ToList();
         Assert.True(missing.Count == 0 && extra.Count == 0,
             "trees differ\n--- expected only\n" + string.Join('\n', missing) + "\n--- actual only\n" + string.Join('\n', extra));
-        if (Tool.Exists("getfattr"))
+        if (Tool.Required("getfattr"))
         {
             var xa = GetfattrDump(expected);
             Assert.Contains(xa, l => l.Contains("security.capability=" + CapabilityHex, StringComparison.Ordinal));

@@ -6,6 +6,7 @@ namespace NativeInit.Tests.Archive.Xz;
 
 /// <summary>Bad files XZ Utils' set does not cover, made by a checked-in generator (<see cref="XzHandWriter"/>):
 /// lying sizes in block headers and in the index, absurd dictionary sizes, index/block count mismatches.</summary>
+[Collection("xz allocation")] // one test counts the whole process's allocations
 public class XzHostileInputTests
 {
     private static readonly byte[] Data = XzTest.Sample(350_000, seed: 21);

@@ -10,12 +10,25 @@ namespace NativeInit.Tests.Disk.Gpt;
 [Trait("Category", "Integration")]
 public class GptApplyTests
 {
-    /// <summary>What `gpt apply` does, in its order: load the backup, open the disk, plan (may refuse), execute.</summary>
-    private static void ApplyLikeTheCommand(string backup, string disk)
+    /// <summary>What `gpt apply` runs: <see cref="GptJob.Prepare"/> (load, open, plan: may refuse), then execute.</summary>
+    private static void Apply(string backup, string disk)
     {
-        var b = SgdiskBackup.Load(backup);
-        using var d = DiskDevice.Open(disk, writable: true, b.SourceSectorSize);
-        GptApply.Execute(d, GptApply.PlanFromBackup(d, b));
+        using var job = GptJob.Prepare(backup, disk);
+        job.Execute();
+    }
+
+    [SkippableFact]
+    public void Any_failure_after_the_first_write_is_exit_4_with_how_to_go_on()
+    {
+        var (dir, backup, target) = Setup(96 * MiB);
+        using var _ = dir;
+        // Planned on a disk opened read-only (the dry run): the first write inside Execute fails with EBADF, an
+        // exception that is no NativeInitException; the point of no return turns it into exit 4 all the same.
+        using var job = GptJob.Prepare(backup, target, dryRun: true);
+        var e = Assert.Throws<FailedAfterPointOfNoReturnException>(() => job.Execute());
+        Assert.Equal(ExitCodes.FailedAfterPointOfNoReturn, e.ExitCode);
+        Assert.Contains(GptApply.HowToGoOn, e.Message);
+        Assert.StartsWith(target + ":", e.Message);
     }
 
     private static (TempDir Dir, string Backup, string Target) Setup(long targetSize)
@@ -37,7 +50,7 @@ public class GptApplyTests
         var (dir, backup, target) = Setup(96 * MiB);
         using var _ = dir;
         string before = Hash(target);
-        ApplyLikeTheCommand(backup, target);
+        Apply(backup, target);
         Assert.NotEqual(before, Hash(target));
         Assert.Contains("No problems found", Tool.Check("sgdisk", "-v", target));
     }
@@ -51,7 +64,7 @@ public class GptApplyTests
         bytes[3 * 512 + 200] ^= 0x01; // inside the second entry's first LBA
         File.WriteAllBytes(backup, bytes);
         string before = Hash(target);
-        var e = Assert.Throws<RefusedException>(() => ApplyLikeTheCommand(backup, target));
+        var e = Assert.Throws<RefusedException>(() => Apply(backup, target));
         Assert.Contains("CRC", e.Message);
         Assert.Equal(before, Hash(target));
     }
@@ -63,7 +76,7 @@ public class GptApplyTests
         using var _ = dir;
         File.WriteAllBytes(backup, File.ReadAllBytes(backup)[..10000]);
         string before = Hash(target);
-        Assert.Contains("truncated", Assert.Throws<RefusedException>(() => ApplyLikeTheCommand(backup, target)).Message);
+        Assert.Contains("truncated", Assert.Throws<RefusedException>(() => Apply(backup, target)).Message);
         Assert.Equal(before, Hash(target));
     }
 
@@ -73,7 +86,7 @@ public class GptApplyTests
         var (dir, backup, target) = Setup(48 * MiB);
         using var _ = dir;
         string before = Hash(target);
-        Assert.Contains("too small", Assert.Throws<RefusedException>(() => ApplyLikeTheCommand(backup, target)).Message);
+        Assert.Contains("too small", Assert.Throws<RefusedException>(() => Apply(backup, target)).Message);
         Assert.Equal(before, Hash(target));
     }
 
@@ -93,10 +106,10 @@ public class GptApplyTests
         try
         {
             string before = Hash(target);
-            var e = Assert.Throws<RefusedException>(() => ApplyLikeTheCommand(backup, loop.DevicePath));
+            var e = Assert.Throws<RefusedException>(() => Apply(backup, loop.DevicePath));
             Assert.Contains("mounted on " + mnt, e.Message);
             // The image file itself, while a loop device over it is mounted.
-            var e2 = Assert.Throws<RefusedException>(() => ApplyLikeTheCommand(backup, target));
+            var e2 = Assert.Throws<RefusedException>(() => Apply(backup, target));
             Assert.Contains("in use through a loop device", e2.Message);
             Assert.Equal(before, Hash(target));
         }
@@ -120,7 +133,7 @@ public class GptApplyTests
             Assert.Equal(4, NativeInit.Core.Disk.Mbr.MbrTable.Read(d).Count);
         }
         foreach (var lba in ebrs) Assert.Equal(0xAA, Sector(target, lba)[511]);
-        ApplyLikeTheCommand(backup, target);
+        Apply(backup, target);
         foreach (var lba in ebrs) Assert.All(Sector(target, lba), b => Assert.Equal(0, b));
     }
 
