@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using NativeInit.Core.Platform;
 
@@ -67,6 +68,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         public volatile bool Done; // decoded or failed; Ready is final
         public Exception? Error;
         public bool IsEnd;
+        public XzThreadTimes? Clock; // the thread writing the slot (for the statistics)
 
         void IFlatProgress.WillWrite(int end) => owner.Back(this, end);
         void IFlatProgress.Decoded(int position) => owner.Publish(this, position);
@@ -93,6 +95,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
     private XzBlockDecoder? _sequential;
     private Slot? _current;
     private bool _finished, _disposed;
+    private readonly XzDecodeStatistics _stats;
 
     public XzParallelDecoder(XzStreamParser parser, in XzBlockHeader first, DecoderOptions options)
     {
@@ -104,7 +107,10 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         _chunk = ChunkSizeFor(first);
         int chunks = SlotChunks(first, _chunk);
         _pool = new PageChunkPool(AddressArena.Shared!, _chunk, PoolChunks(_threads, chunks));
+        _stats = options.XzStatistics ?? new XzDecodeStatistics();
         _slots = new Slot[_threads + 1];
+        _stats.Start(_threads, _slots.Length);
+        _stats.PoolBytes = (long)_pool.Capacity * _chunk;
         _inFlight = new Slot?[_slots.Length];
         for (int i = 0; i < _slots.Length; i++)
         {
@@ -116,7 +122,8 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         _workers = new Thread[_threads];
         for (int i = 0; i < _threads; i++)
         {
-            _workers[i] = new Thread(WorkLoop) { IsBackground = true, Name = "xz-worker-" + i };
+            var clock = _stats.Worker(i);
+            _workers[i] = new Thread(() => WorkLoop(clock)) { IsBackground = true, Name = "xz-worker-" + i };
             _workers[i].Start();
         }
         _dispatcher = new Thread(DispatchLoop) { IsBackground = true, Name = "xz-dispatch" };
@@ -192,7 +199,17 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         while (true)
         {
             if (_finished) return 0;
-            var c = _current ??= _ordered.Take(_cts.Token);
+            var c = _current;
+            if (c is null)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                if (!_ordered.TryTake(out c))
+                {
+                    c = _ordered.Take(_cts.Token);
+                    _stats.Reader.WaitBlockTicks += Stopwatch.GetTimestamp() - t0;
+                }
+                _current = c;
+            }
             int pos = c.ReadPos;
             int ready = c.Ready;
             if (pos < ready)
@@ -219,6 +236,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
                 if (c.IsEnd)
                 {
                     _finished = true;
+                    _stats.Stop();
                     return 0;
                 }
                 if (pos < c.Ready) continue;
@@ -233,10 +251,13 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
                 _free.Add(c);
                 continue;
             }
+            long w0 = Stopwatch.GetTimestamp();
             lock (_gate)
             {
                 while (c.ReadPos == c.Ready && !c.Done) Wait();
             }
+            _stats.Reader.WaitDataTicks += Stopwatch.GetTimestamp() - w0;
+            _stats.Reader.DataWaitCount++;
         }
     }
 
@@ -267,11 +288,26 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         for (int i = first; i <= last; i++)
         {
             if (s.Backed[i]) continue;
-            while (!MayTake(s)) Wait();
+            if (!MayTake(s))
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                bool head = true;
+                while (!MayTake(s))
+                {
+                    head &= s.Seq == _headSeq;
+                    Wait();
+                }
+                var clock = s.Clock ?? _stats.Dispatcher;
+                if (head) clock.WaitReaderTicks += Stopwatch.GetTimestamp() - t0;
+                else clock.WaitMemoryTicks += Stopwatch.GetTimestamp() - t0;
+                clock.MemoryWaitCount++;
+            }
             _pool.Lend(s.Base + (long)i * _chunk);
             s.Backed[i] = true;
             s.Held++;
         }
+        long lent = (long)(_pool.Capacity - _pool.Available) * _chunk;
+        if (lent > _stats.PeakLentBytes) _stats.PeakLentBytes = lent;
     }
 
     /// <summary>Takes back the chunks of a progressive block that nothing will read again: behind the reader, and
@@ -385,6 +421,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
                 }
                 haveBlock = _parser.NextBlock(out header);
             }
+            _stats.Dispatcher.Cpu = ProcessStatus.ThreadCpuTime();
             _ordered.Add(new Slot(this) { IsEnd = true, Done = true });
         }
         catch (OperationCanceledException) when (_cts.IsCancellationRequested)
@@ -402,7 +439,8 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
 
     private void Dispatch(in XzBlockHeader h)
     {
-        var slot = _free.Take(_cts.Token);
+        var slot = TakeFree();
+        slot.Clock = null;
         int comp = (int)h.CompressedSize, unc = (int)h.UncompressedSize;
         int chunks = SlotChunks(h, _chunk);
         // A free slot holds no memory, so a bigger block just gets a bigger range; the pool grows to workers × the
@@ -429,24 +467,42 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         lock (_gate)
         {
             int capacity = PoolChunks(_threads, chunks);
-            if (capacity > _pool.Capacity) _pool.Grow(capacity - _pool.Capacity);
+            if (capacity > _pool.Capacity)
+            {
+                _pool.Grow(capacity - _pool.Capacity);
+                _stats.PoolBytes = (long)_pool.Capacity * _chunk;
+            }
             Enter(slot, need);
             Acquire(slot, inFirst, inLast);
         }
+        long t1 = Stopwatch.GetTimestamp();
         _input.ReadExactly(new Span<byte>(slot.Base + slot.InOffset, comp), "block data");
         _parser.EndBlock(h, comp, unc, slot.CheckField);
+        _stats.Dispatcher.BusyTicks += Stopwatch.GetTimestamp() - t1;
         _ordered.Add(slot);
         _work.Add(slot);
+    }
+
+    /// <summary>A free slot, waiting for one (all in flight: the reader is behind).</summary>
+    private Slot TakeFree()
+    {
+        if (_free.TryTake(out var slot)) return slot;
+        long t0 = Stopwatch.GetTimestamp();
+        slot = _free.Take(_cts.Token);
+        _stats.Dispatcher.WaitSlotTicks += Stopwatch.GetTimestamp() - t0;
+        return slot;
     }
 
     private void DecodeInline(in XzBlockHeader h)
     {
         _sequential ??= new XzBlockDecoder(_input);
         _sequential.Begin(h, _parser.Check, _options.MemoryLimit);
+        _stats.StreamedBlocks++;
         long start = _input.Consumed;
         while (true)
         {
-            var slot = _free.Take(_cts.Token);
+            var slot = TakeFree();
+            slot.Clock = null;
             slot.Progressive = false;
             int pieceChunks = Math.Min(slot.Chunks, PieceSize / _chunk);
             int piece = pieceChunks * _chunk;
@@ -481,13 +537,21 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
 
     // ---- the workers
 
-    private void WorkLoop()
+    private void WorkLoop(XzThreadTimes clock)
     {
         try
         {
             while (true)
             {
-                var slot = _work.Take(_cts.Token);
+                long t0 = Stopwatch.GetTimestamp();
+                if (!_work.TryTake(out var slot))
+                {
+                    clock.Cpu = ProcessStatus.ThreadCpuTime();
+                    slot = _work.Take(_cts.Token);
+                    clock.WaitBlockTicks += Stopwatch.GetTimestamp() - t0;
+                }
+                long t1 = Stopwatch.GetTimestamp(), waited = clock.WaitMemoryTicks + clock.WaitReaderTicks;
+                slot.Clock = clock;
                 Exception? error = null;
                 try
                 {
@@ -497,7 +561,9 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
                 {
                     error = Wrap(e);
                 }
+                clock.BusyTicks += Stopwatch.GetTimestamp() - t1 - (clock.WaitMemoryTicks + clock.WaitReaderTicks - waited);
                 Finish(slot, slot.OutLen, error);
+                lock (_gate) _stats.Blocks++;
             }
         }
         catch (OperationCanceledException)
@@ -530,6 +596,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        _stats.Stop();
         _finished = true;
         _cts.Cancel();
         lock (_gate) Monitor.PulseAll(_gate);
