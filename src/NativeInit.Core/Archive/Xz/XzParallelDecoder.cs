@@ -47,8 +47,10 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         public bool[] Backed = [];
         public int Chunks => Backed.Length;
         public int Held;
+        public int Need;        // chunks the block backs in all (its output and its input)
         public int NextChunk;   // output chunks below this one were backed (some since taken back)
         public int ReleasedTo;  // chunks below this one were taken back
+        public int InputFreedTo; // input chunks below this one that no output had reached were taken back
 
         public readonly PinnedBuffer Spill = new();
         public readonly byte[] CheckField = new byte[64];
@@ -71,7 +73,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         public XzThreadTimes? Clock; // the thread writing the slot (for the statistics)
 
         void IFlatProgress.WillWrite(int end) => owner.Back(this, end);
-        void IFlatProgress.Decoded(int position) => owner.Publish(this, position);
+        void IFlatProgress.Decoded(int position, int inputDone) => owner.Publish(this, position, inputDone);
     }
 
     private readonly XzStreamParser _parser;
@@ -106,9 +108,9 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         _threads = WorkersFor(first, options);
         _chunk = ChunkSizeFor(first);
         int chunks = SlotChunks(first, _chunk);
-        _pool = new PageChunkPool(AddressArena.Shared!, _chunk, PoolChunks(_threads, chunks));
+        _pool = new PageChunkPool(AddressArena.Shared!, _chunk, PoolChunks(_threads, first, _chunk, options.MemoryLimit));
         _stats = options.XzStatistics ?? new XzDecodeStatistics();
-        _slots = new Slot[_threads + 1];
+        _slots = new Slot[_threads + 2];
         _stats.Start(_threads, _slots.Length);
         _stats.PoolBytes = (long)_pool.Capacity * _chunk;
         _inFlight = new Slot?[_slots.Length];
@@ -146,12 +148,22 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         int chunks = SlotChunks(first, chunk);
         if (chunks < 0) return 0;
         int workers = options.EffectiveThreads;
-        while (workers > 0 && (long)PoolChunks(workers, chunks) * chunk > options.MemoryLimit) workers--;
+        while (workers > 0 && (long)workers * chunks * chunk > options.MemoryLimit) workers--;
         return workers;
     }
 
-    /// <summary>The pool: one block per worker.</summary>
-    private static int PoolChunks(int workers, int slotChunks) => workers * slotChunks;
+    /// <summary>The pool for blocks like <paramref name="h"/>: one block per worker, and as far as the memory limit
+    /// allows, the dictionary's reach once more per worker (at most a third of a block), so that a worker whose
+    /// blocks decode faster than its neighbour's can finish one and go on with the next while the oldest block is
+    /// still being decoded: <c>workers × (block + dictionary)</c> at most.</summary>
+    private static int PoolChunks(int workers, in XzBlockHeader h, int chunk, long memoryLimit)
+    {
+        int slot = SlotChunks(h, chunk);
+        long dict = (LzmaDecoder.DistanceLimit(h.DictionarySize) + (long)chunk - 1) / chunk;
+        long extra = Math.Min(dict, slot / 3);
+        long most = Math.Max((long)workers * slot, Math.Min((long)workers * (slot + extra), memoryLimit / chunk));
+        return (int)most;
+    }
 
     /// <summary>Bytes of a slot for a block: its data, the in-place margin, the input padding; -1 when the block
     /// cannot go to a slot.</summary>
@@ -179,7 +191,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
     private bool FitsSlot(in XzBlockHeader h)
     {
         long chunks = SlotChunks(h, _chunk);
-        return chunks >= 0 && PoolChunks(_threads, (int)chunks) * (long)_chunk <= _options.MemoryLimit;
+        return chunks >= 0 && _threads * chunks * _chunk <= _options.MemoryLimit;
     }
 
     /// <summary>Gives a free slot (holding no chunk) a range of <paramref name="chunks"/> chunks.</summary>
@@ -271,14 +283,23 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         _cts.Token.ThrowIfCancellationRequested();
     }
 
-    /// <summary>Whether <paramref name="s"/> may take one more chunk now.</summary>
+    /// <summary>Whether <paramref name="s"/> may take one more chunk now: the head always (while the pool has one);
+    /// a younger block only if the blocks younger than the head then hold at most the pool minus the head's reserve,
+    /// counting for every younger block older than <paramref name="s"/> what it still needs to finish. So memory goes
+    /// to blocks in file order: the input read ahead for the next block never takes what a block being decoded
+    /// needs to finish (which would stall its worker until the head is done), and the oldest younger block can
+    /// always finish.</summary>
     private bool MayTake(Slot s)
     {
         if (_pool.Available == 0) return false;
         if (s.Seq == _headSeq) return true;
         int younger = 0;
         foreach (var o in _inFlight)
-            if (o is not null && o.Seq > _headSeq) younger += o.Held;
+        {
+            if (o is null || o.Seq <= _headSeq) continue;
+            younger += o.Held;
+            if (o.Seq < s.Seq && !o.Decoded) younger += Math.Max(0, o.Need - o.Held);
+        }
         return younger + 1 <= _pool.Capacity - _reserve;
     }
 
@@ -352,6 +373,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         s.ReadPos = 0;
         s.NextChunk = 0;
         s.ReleasedTo = 0;
+        s.InputFreedTo = 0;
         s.Checked = 0;
         s.Error = null;
         _reserve = Math.Max(_reserve, need);
@@ -386,15 +408,36 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         }
     }
 
-    private void Publish(Slot s, int position)
+    private void Publish(Slot s, int position, int inputDone)
     {
-        if (!s.Progressive) return;
-        s.Check!.Append(new ReadOnlySpan<byte>(s.Base + s.Checked, position - s.Checked));
-        s.Checked = position;
+        // Input chunks read to their end that the output has not reached yet go back to the pool (the output takes
+        // fresh ones when it gets there): a block holds its output and the input still to read, not all its input.
+        int freeTo = (s.InOffset + inputDone) / _chunk;
+        bool freeInput = freeTo > Math.Max(s.InputFreedTo, s.NextChunk);
+        if (!s.Progressive && !freeInput) return;
+        if (s.Progressive)
+        {
+            s.Check!.Append(new ReadOnlySpan<byte>(s.Base + s.Checked, position - s.Checked));
+            s.Checked = position;
+        }
         lock (_gate)
         {
-            s.Ready = position;
-            TakeBackBehind(s);
+            if (freeInput)
+            {
+                for (int i = Math.Max(s.InputFreedTo, s.NextChunk); i < freeTo; i++)
+                {
+                    if (!s.Backed[i]) continue;
+                    _pool.TakeBack(s.Base + (long)i * _chunk);
+                    s.Backed[i] = false;
+                    s.Held--;
+                }
+                s.InputFreedTo = freeTo;
+            }
+            if (s.Progressive)
+            {
+                s.Ready = position;
+                TakeBackBehind(s);
+            }
             Monitor.PulseAll(_gate);
         }
     }
@@ -464,9 +507,11 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         int dictChunks = (int)Math.Min(int.MaxValue / 4, (slot.DistanceLimit + (long)_chunk - 1) / _chunk + 1);
         int ahead = (Lzma2.MaxChunkUncompressed + LzmaDecoder.WindowTail + _chunk - 1) / _chunk + 1;
         int need = slot.Progressive ? Math.Min(chunks, dictChunks + ahead + inLast - inFirst + 1) : chunks;
+        int outLast = (unc + LzmaDecoder.WindowTail - 1) / _chunk;
+        slot.Need = outLast + 1 + Math.Max(0, inLast - Math.Max(inFirst - 1, outLast));
         lock (_gate)
         {
-            int capacity = PoolChunks(_threads, chunks);
+            int capacity = PoolChunks(_threads, h, _chunk, _options.MemoryLimit);
             if (capacity > _pool.Capacity)
             {
                 _pool.Grow(capacity - _pool.Capacity);
@@ -505,6 +550,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
             slot.Clock = null;
             slot.Progressive = false;
             int pieceChunks = Math.Min(slot.Chunks, PieceSize / _chunk);
+            slot.Need = pieceChunks;
             int piece = pieceChunks * _chunk;
             lock (_gate)
             {
