@@ -14,19 +14,24 @@ namespace NativeInit.Core.Archive.Xz;
 /// end, <see cref="Lzma2.DecodeFlat"/> never overwrites unread input) and verifies the check; the reader takes the
 /// blocks in file order.
 ///
-/// Memory: a slot is only address space. The memory is a <see cref="PageChunkPool"/> of <c>workers × one block</c>,
-/// lent to slots a chunk (1 MiB, or a sixteenth of a small block) at a time as the dispatcher and the workers write,
-/// and taken back as soon as nothing will read it again. The oldest block is handed out while it is still being
-/// decoded (when LZMA2 is its only filter: its output is final as soon as it is written), so its memory circulates:
-/// what lies both behind the reader and more than the dictionary size behind the decoder goes back to the pool. Its
-/// worker thus holds about a dictionary, the next worker a whole block, and a worker that finished a quick block
-/// starts the one after with what is left (<c>workers + 1</c> slots) instead of waiting for its neighbour. Pages
-/// move between slots by mremap(2): none is copied or zeroed again after warm-up.
+/// Memory: a slot is only address space. The memory is a <see cref="PageChunkPool"/> of <c>workers × one block</c>
+/// plus, within the memory limit, an eighth of a block (at most a dictionary) per worker, lent to slots a chunk
+/// (1 MiB, or a sixteenth of a small block) at a time as the dispatcher and the workers write, and taken back as soon
+/// as nothing will read it again. The oldest block is handed out while it is still being decoded (when LZMA2 is its
+/// only filter: its output is final as soon as it is written), so its memory circulates: what lies both behind the
+/// reader and more than the dictionary size behind the decoder goes back to the pool; and every block gives back its
+/// input chunks once read to their end (until its output gets there). The head's worker thus holds about a
+/// dictionary and its unread input, and a worker whose blocks decode faster than its neighbour's (text against
+/// binaries) finishes the block after the head and goes on into the next (<c>workers + 2</c> slots) instead of
+/// waiting for the head. Pages move between slots by mremap(2): none is copied or zeroed again after warm-up.
 ///
-/// No deadlock: the blocks younger than the oldest block still being decoded (the head) together never hold more
-/// than the pool minus <see cref="_reserve"/>, the most one block can hold at once when it is the head (its input,
-/// a dictionary and the chunks being written; a whole block when its output cannot be handed out early). So the
-/// head always gets memory once the reader has taken what is in front of it.
+/// Memory goes to blocks in file order, and no deadlock: a block younger than the oldest block still being decoded
+/// (the head) may take a chunk only if the younger blocks then hold, plus what each older one of them still needs to
+/// finish, at most the pool minus what the head may hold from now on (<see cref="HeadHolds"/>: its dictionary, the
+/// LZMA2 chunk being written and its unread input; a whole block when its output cannot be handed out early). So the
+/// head always gets memory once the reader has taken what is in front of it, a younger block that becomes the head
+/// finds its whole need kept for it, and the input read ahead for the next block never takes what a block being
+/// decoded needs to finish (the earlier rule let it: a worker then waited for most of every slow head block).
 ///
 /// A block without recorded sizes is decoded on the dispatcher thread, streaming, in 1 MiB pieces, each one slot.
 /// Without an <see cref="AddressArena"/> (no low address space free) the caller decodes on one thread instead.
@@ -48,6 +53,8 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         public int Chunks => Backed.Length;
         public int Held;
         public int Need;        // chunks the block backs in all (its output and its input)
+        public int HeadBase;    // as the head it holds at most this many chunks besides its unread input
+        public int InFirst, InLast;
         public int NextChunk;   // output chunks below this one were backed (some since taken back)
         public int ReleasedTo;  // chunks below this one were taken back
         public int InputFreedTo; // input chunks below this one that no output had reached were taken back
@@ -93,7 +100,6 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
     private readonly Thread _dispatcher;
     private readonly Thread[] _workers;
     private long _nextSeq, _headSeq;
-    private int _reserve;
     private XzBlockDecoder? _sequential;
     private Slot? _current;
     private bool _finished, _disposed;
@@ -160,7 +166,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
     {
         int slot = SlotChunks(h, chunk);
         long dict = (LzmaDecoder.DistanceLimit(h.DictionarySize) + (long)chunk - 1) / chunk;
-        long extra = Math.Min(dict, slot / 3);
+        long extra = Math.Min(dict, slot / 8);
         long most = Math.Max((long)workers * slot, Math.Min((long)workers * (slot + extra), memoryLimit / chunk));
         return (int)most;
     }
@@ -300,7 +306,24 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
             younger += o.Held;
             if (o.Seq < s.Seq && !o.Decoded) younger += Math.Max(0, o.Need - o.Held);
         }
-        return younger + 1 <= _pool.Capacity - _reserve;
+        return younger + 1 <= _pool.Capacity - HeadHolds();
+    }
+
+    /// <summary>What the head block may hold from now on (once the reader has caught up): at most the dictionary
+    /// behind its position, the LZMA2 chunk ahead of it and its input not yet read (a block with other filters: all
+    /// of it), or what it holds now if that is more. Its unread input only shrinks, so the bound holds until it is
+    /// done; a younger block that becomes the head had its whole remaining need counted by the blocks after it.</summary>
+    private int HeadHolds()
+    {
+        var h = _inFlight[_headSeq % _inFlight.Length];
+        if (h is null || h.Seq != _headSeq || h.Decoded) return 0;
+        int bound = h.Need;
+        if (h.Progressive)
+        {
+            int unread = h.InLast - Math.Max(h.InFirst, Math.Max(h.InputFreedTo, h.NextChunk)) + 1;
+            bound = Math.Min(bound, h.HeadBase + Math.Max(0, unread));
+        }
+        return Math.Max(bound, h.Held);
     }
 
     /// <summary>Backs chunks [<paramref name="first"/>, <paramref name="last"/>] of a slot, waiting for memory.</summary>
@@ -363,7 +386,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
     }
 
     /// <summary>Registers a free slot as the next block in file order.</summary>
-    private void Enter(Slot s, int need)
+    private void Enter(Slot s)
     {
         s.Seq = _nextSeq++;
         _inFlight[s.Seq % _inFlight.Length] = s;
@@ -376,7 +399,6 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         s.InputFreedTo = 0;
         s.Checked = 0;
         s.Error = null;
-        _reserve = Math.Max(_reserve, need);
     }
 
     /// <summary>A block is decoded (or failed): the head moves past every decoded block.</summary>
@@ -506,9 +528,11 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         // chunk); a block with other filters holds all of it until read.
         int dictChunks = (int)Math.Min(int.MaxValue / 4, (slot.DistanceLimit + (long)_chunk - 1) / _chunk + 1);
         int ahead = (Lzma2.MaxChunkUncompressed + LzmaDecoder.WindowTail + _chunk - 1) / _chunk + 1;
-        int need = slot.Progressive ? Math.Min(chunks, dictChunks + ahead + inLast - inFirst + 1) : chunks;
         int outLast = (unc + LzmaDecoder.WindowTail - 1) / _chunk;
         slot.Need = outLast + 1 + Math.Max(0, inLast - Math.Max(inFirst - 1, outLast));
+        slot.HeadBase = dictChunks + ahead;
+        slot.InFirst = inFirst;
+        slot.InLast = inLast;
         lock (_gate)
         {
             int capacity = PoolChunks(_threads, h, _chunk, _options.MemoryLimit);
@@ -517,7 +541,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
                 _pool.Grow(capacity - _pool.Capacity);
                 _stats.PoolBytes = (long)_pool.Capacity * _chunk;
             }
-            Enter(slot, need);
+            Enter(slot);
             Acquire(slot, inFirst, inLast);
         }
         long t1 = Stopwatch.GetTimestamp();
@@ -551,10 +575,13 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
             slot.Progressive = false;
             int pieceChunks = Math.Min(slot.Chunks, PieceSize / _chunk);
             slot.Need = pieceChunks;
+            slot.HeadBase = pieceChunks;
+            slot.InFirst = 0;
+            slot.InLast = -1;
             int piece = pieceChunks * _chunk;
             lock (_gate)
             {
-                Enter(slot, pieceChunks);
+                Enter(slot);
                 Acquire(slot, 0, pieceChunks - 1);
             }
             _ordered.Add(slot);
