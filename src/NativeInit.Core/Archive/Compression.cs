@@ -21,6 +21,9 @@ public sealed record DecoderOptions
     public long MemoryLimit { get; init; } = 1L << 30;
 
     public int EffectiveThreads => Threads > 0 ? Threads : Environment.ProcessorCount;
+
+    /// <summary>Filled by the xz decoder while it runs: per-thread busy and waiting time (for --stats).</summary>
+    public Xz.XzDecodeStatistics? XzStatistics { get; init; }
 }
 
 /// <summary>Detects the compression of a stream and opens the matching decoder behind one interface: a read-only

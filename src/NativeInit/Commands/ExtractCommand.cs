@@ -4,6 +4,7 @@ using NativeInit.Cli;
 using NativeInit.Core;
 using NativeInit.Core.Archive;
 using NativeInit.Core.Archive.Extraction;
+using NativeInit.Core.Archive.Xz;
 
 namespace NativeInit;
 
@@ -41,6 +42,7 @@ internal static class ExtractCommand
         if (stats is not null and not "text" and not "json")
             throw new UsageException($"--stats takes no value or =json, not '{stats}'");
 
+        var xzStats = stats is null ? null : new XzDecodeStatistics();
         bool dryRun = args.Has("dry-run");
         using var extractor = TarExtractor.Open(dir, dryRun: dryRun);
         using var input = ArchiveExtraction.Input.Open(archive);
@@ -51,7 +53,7 @@ internal static class ExtractCommand
         ExtractionReport report;
         try
         {
-            report = ArchiveExtraction.Run(input, extractor, new DecoderOptions { Threads = threads }, progress is null ? null : progress.Tick);
+            report = ArchiveExtraction.Run(input, extractor, new DecoderOptions { Threads = threads, XzStatistics = xzStats }, progress is null ? null : progress.Tick);
         }
         catch (InvalidDataFormatException e)
         {
@@ -69,8 +71,12 @@ internal static class ExtractCommand
                 $"({report.Stats.LoneZeroBlocks} in all) is followed by more entries; they were extracted too " +
                 "(GNU tar stops at it unless --ignore-zeros, bsdtar stops silently)");
 
-        if (stats == "json") WriteJson(ctx.Out, archive, dir, report, dryRun);
-        else if (stats == "text") WriteText(ctx.Out, report, dryRun);
+        if (stats == "json") WriteJson(ctx.Out, archive, dir, report, dryRun, xzStats!);
+        else if (stats == "text")
+        {
+            WriteText(ctx.Out, report, dryRun);
+            if (report.Compression == CompressionFormat.Xz) XzStatsOutput.WriteText(ctx.Out, xzStats!);
+        }
         else if (dryRun) ctx.Out.WriteLine($"dry run: {archive} holds {report.Stats.Entries} entries, {ByteSize.Format(report.Stats.BytesWritten)} of file data; nothing written to {dir}");
         return ExitCodes.Success;
     }
@@ -94,7 +100,7 @@ internal static class ExtractCommand
         w.WriteLine($"peak RSS:      {ByteSize.Format(r.PeakRssBytes)}");
     }
 
-    private static void WriteJson(TextWriter w, string archive, string dir, ExtractionReport r, bool dryRun)
+    private static void WriteJson(TextWriter w, string archive, string dir, ExtractionReport r, bool dryRun, XzDecodeStatistics xz)
     {
         var s = r.Stats;
         w.WriteJson(j =>
@@ -128,6 +134,7 @@ internal static class ExtractCommand
             j.WriteNumber("decompress_cpu_seconds", Math.Round(r.DecodeCpuTime.TotalSeconds, 6));
             j.WriteNumber("write_cpu_seconds", Math.Round(r.WriteCpuTime.TotalSeconds, 6));
             j.WriteNumber("peak_rss_bytes", r.PeakRssBytes);
+            if (r.Compression == CompressionFormat.Xz) XzStatsOutput.WriteJson(j, xz);
             j.WriteEndObject();
         }, indented: false);
     }

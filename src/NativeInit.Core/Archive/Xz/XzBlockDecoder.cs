@@ -46,6 +46,7 @@ internal static unsafe class Lzma2
         lz.SetWindow(output, outSize, dictSize);
         bool needDict = true, needProps = true;
         bool overlaps = spill is not null;
+        bool spilled = false;
         int i = 0;
         while (true)
         {
@@ -64,6 +65,7 @@ internal static unsafe class Lzma2
                     new ReadOnlySpan<byte>(input + i, inLen - i).CopyTo(new Span<byte>(spill.Pointer, inLen - i));
                     input = spill.Pointer - i;
                     overlaps = false;
+                    spilled = true;
                 }
             }
             byte ctrl = input[i++];
@@ -89,7 +91,7 @@ internal static unsafe class Lzma2
                 if (!lz.StartChunk(input + i, packed) || !lz.Decode(lz.Position + unpacked) || !lz.FinishChunk())
                     XzFormat.Fail("corrupt LZMA data");
                 i += packed;
-                progress?.Decoded(lz.Position);
+                progress?.Decoded(lz.Position, spilled ? inLen : i);
             }
             else
             {
@@ -101,7 +103,7 @@ internal static unsafe class Lzma2
                 progress?.WillWrite(lz.Position + size);
                 lz.CopyUncompressed(new ReadOnlySpan<byte>(input + i, size));
                 i += size;
-                progress?.Decoded(lz.Position);
+                progress?.Decoded(lz.Position, spilled ? inLen : i);
             }
         }
         if (lz.Position != outSize) XzFormat.Fail("block is shorter than its recorded uncompressed size");
@@ -115,8 +117,9 @@ internal interface IFlatProgress
     /// <summary>The next chunk writes output bytes below <paramref name="end"/> (exclusive).</summary>
     void WillWrite(int end);
 
-    /// <summary>Output bytes below <paramref name="position"/> are final (LZMA2 output, before other filters).</summary>
-    void Decoded(int position);
+    /// <summary>Output bytes below <paramref name="position"/> are final (LZMA2 output, before other filters), and the
+    /// first <paramref name="inputDone"/> bytes of the input given to DecodeFlat will not be read again.</summary>
+    void Decoded(int position, int inputDone);
 }
 
 /// <summary>Pinned byte buffers that grow but are never freed while their owner lives (reused across blocks).</summary>

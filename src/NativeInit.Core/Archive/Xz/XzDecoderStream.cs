@@ -36,6 +36,7 @@ public sealed class XzDecoderStream : ReadOnlyStream
         _input = new XzInput(input);
         _parser = new XzStreamParser(_input);
         _leaveOpen = leaveOpen;
+        _options.XzStatistics?.Start(0, 0);
     }
 
     /// <summary>True once the parallel block decoder was chosen (for tests and statistics).</summary>
@@ -95,6 +96,7 @@ public sealed class XzDecoderStream : ReadOnlyStream
                     if (!_parser.NextStream())
                     {
                         _state = State.Done;
+                        _options.XzStatistics?.Stop();
                         return 0;
                     }
                     _state = State.BlockStart;
@@ -129,6 +131,7 @@ public sealed class XzDecoderStream : ReadOnlyStream
     {
         _block ??= new XzBlockDecoder(_input);
         _block.Begin(_header, _parser.Check, _options.MemoryLimit);
+        if (_options.XzStatistics is { } stats) stats.Blocks++;
         _blockDataStart = _input.Consumed;
         _state = State.InBlock;
     }
@@ -137,6 +140,7 @@ public sealed class XzDecoderStream : ReadOnlyStream
     {
         if (disposing)
         {
+            _options.XzStatistics?.Stop();
             _parallel?.Dispose();
             if (!_leaveOpen) _source.Dispose();
             _leaveOpen = true;

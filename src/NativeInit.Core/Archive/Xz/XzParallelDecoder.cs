@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using NativeInit.Core.Platform;
 
@@ -13,19 +14,24 @@ namespace NativeInit.Core.Archive.Xz;
 /// end, <see cref="Lzma2.DecodeFlat"/> never overwrites unread input) and verifies the check; the reader takes the
 /// blocks in file order.
 ///
-/// Memory: a slot is only address space. The memory is a <see cref="PageChunkPool"/> of <c>workers × one block</c>,
-/// lent to slots a chunk (1 MiB, or a sixteenth of a small block) at a time as the dispatcher and the workers write,
-/// and taken back as soon as nothing will read it again. The oldest block is handed out while it is still being
-/// decoded (when LZMA2 is its only filter: its output is final as soon as it is written), so its memory circulates:
-/// what lies both behind the reader and more than the dictionary size behind the decoder goes back to the pool. Its
-/// worker thus holds about a dictionary, the next worker a whole block, and a worker that finished a quick block
-/// starts the one after with what is left (<c>workers + 1</c> slots) instead of waiting for its neighbour. Pages
-/// move between slots by mremap(2): none is copied or zeroed again after warm-up.
+/// Memory: a slot is only address space. The memory is a <see cref="PageChunkPool"/> of <c>workers × one block</c>
+/// plus, within the memory limit, an eighth of a block (at most a dictionary) per worker, lent to slots a chunk
+/// (1 MiB, or a sixteenth of a small block) at a time as the dispatcher and the workers write, and taken back as soon
+/// as nothing will read it again. The oldest block is handed out while it is still being decoded (when LZMA2 is its
+/// only filter: its output is final as soon as it is written), so its memory circulates: what lies both behind the
+/// reader and more than the dictionary size behind the decoder goes back to the pool; and every block gives back its
+/// input chunks once read to their end (until its output gets there). The head's worker thus holds about a
+/// dictionary and its unread input, and a worker whose blocks decode faster than its neighbour's (text against
+/// binaries) finishes the block after the head and goes on into the next (<c>workers + 2</c> slots) instead of
+/// waiting for the head. Pages move between slots by mremap(2): none is copied or zeroed again after warm-up.
 ///
-/// No deadlock: the blocks younger than the oldest block still being decoded (the head) together never hold more
-/// than the pool minus <see cref="_reserve"/>, the most one block can hold at once when it is the head (its input,
-/// a dictionary and the chunks being written; a whole block when its output cannot be handed out early). So the
-/// head always gets memory once the reader has taken what is in front of it.
+/// Memory goes to blocks in file order, and no deadlock: a block younger than the oldest block still being decoded
+/// (the head) may take a chunk only if the younger blocks then hold, plus what each older one of them still needs to
+/// finish, at most the pool minus what the head may hold from now on (<see cref="HeadHolds"/>: its dictionary, the
+/// LZMA2 chunk being written and its unread input; a whole block when its output cannot be handed out early). So the
+/// head always gets memory once the reader has taken what is in front of it, a younger block that becomes the head
+/// finds its whole need kept for it, and the input read ahead for the next block never takes what a block being
+/// decoded needs to finish (the earlier rule let it: a worker then waited for most of every slow head block).
 ///
 /// A block without recorded sizes is decoded on the dispatcher thread, streaming, in 1 MiB pieces, each one slot.
 /// Without an <see cref="AddressArena"/> (no low address space free) the caller decodes on one thread instead.
@@ -46,8 +52,12 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         public bool[] Backed = [];
         public int Chunks => Backed.Length;
         public int Held;
+        public int Need;        // chunks the block backs in all (its output and its input)
+        public int HeadBase;    // as the head it holds at most this many chunks besides its unread input
+        public int InFirst, InLast;
         public int NextChunk;   // output chunks below this one were backed (some since taken back)
         public int ReleasedTo;  // chunks below this one were taken back
+        public int InputFreedTo; // input chunks below this one that no output had reached were taken back
 
         public readonly PinnedBuffer Spill = new();
         public readonly byte[] CheckField = new byte[64];
@@ -67,9 +77,10 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         public volatile bool Done; // decoded or failed; Ready is final
         public Exception? Error;
         public bool IsEnd;
+        public XzThreadTimes? Clock; // the thread writing the slot (for the statistics)
 
         void IFlatProgress.WillWrite(int end) => owner.Back(this, end);
-        void IFlatProgress.Decoded(int position) => owner.Publish(this, position);
+        void IFlatProgress.Decoded(int position, int inputDone) => owner.Publish(this, position, inputDone);
     }
 
     private readonly XzStreamParser _parser;
@@ -89,10 +100,10 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
     private readonly Thread _dispatcher;
     private readonly Thread[] _workers;
     private long _nextSeq, _headSeq;
-    private int _reserve;
     private XzBlockDecoder? _sequential;
     private Slot? _current;
     private bool _finished, _disposed;
+    private readonly XzDecodeStatistics _stats;
 
     public XzParallelDecoder(XzStreamParser parser, in XzBlockHeader first, DecoderOptions options)
     {
@@ -103,8 +114,11 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         _threads = WorkersFor(first, options);
         _chunk = ChunkSizeFor(first);
         int chunks = SlotChunks(first, _chunk);
-        _pool = new PageChunkPool(AddressArena.Shared!, _chunk, PoolChunks(_threads, chunks));
-        _slots = new Slot[_threads + 1];
+        _pool = new PageChunkPool(AddressArena.Shared!, _chunk, PoolChunks(_threads, first, _chunk, options.MemoryLimit));
+        _stats = options.XzStatistics ?? new XzDecodeStatistics();
+        _slots = new Slot[_threads + 2];
+        _stats.Start(_threads, _slots.Length);
+        _stats.PoolBytes = (long)_pool.Capacity * _chunk;
         _inFlight = new Slot?[_slots.Length];
         for (int i = 0; i < _slots.Length; i++)
         {
@@ -116,7 +130,8 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         _workers = new Thread[_threads];
         for (int i = 0; i < _threads; i++)
         {
-            _workers[i] = new Thread(WorkLoop) { IsBackground = true, Name = "xz-worker-" + i };
+            var clock = _stats.Worker(i);
+            _workers[i] = new Thread(() => WorkLoop(clock)) { IsBackground = true, Name = "xz-worker-" + i };
             _workers[i].Start();
         }
         _dispatcher = new Thread(DispatchLoop) { IsBackground = true, Name = "xz-dispatch" };
@@ -139,12 +154,22 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         int chunks = SlotChunks(first, chunk);
         if (chunks < 0) return 0;
         int workers = options.EffectiveThreads;
-        while (workers > 0 && (long)PoolChunks(workers, chunks) * chunk > options.MemoryLimit) workers--;
+        while (workers > 0 && (long)workers * chunks * chunk > options.MemoryLimit) workers--;
         return workers;
     }
 
-    /// <summary>The pool: one block per worker.</summary>
-    private static int PoolChunks(int workers, int slotChunks) => workers * slotChunks;
+    /// <summary>The pool for blocks like <paramref name="h"/>: one block per worker, and as far as the memory limit
+    /// allows, the dictionary's reach once more per worker (at most a third of a block), so that a worker whose
+    /// blocks decode faster than its neighbour's can finish one and go on with the next while the oldest block is
+    /// still being decoded: <c>workers × (block + dictionary)</c> at most.</summary>
+    private static int PoolChunks(int workers, in XzBlockHeader h, int chunk, long memoryLimit)
+    {
+        int slot = SlotChunks(h, chunk);
+        long dict = (LzmaDecoder.DistanceLimit(h.DictionarySize) + (long)chunk - 1) / chunk;
+        long extra = Math.Min(dict, slot / 8);
+        long most = Math.Max((long)workers * slot, Math.Min((long)workers * (slot + extra), memoryLimit / chunk));
+        return (int)most;
+    }
 
     /// <summary>Bytes of a slot for a block: its data, the in-place margin, the input padding; -1 when the block
     /// cannot go to a slot.</summary>
@@ -172,7 +197,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
     private bool FitsSlot(in XzBlockHeader h)
     {
         long chunks = SlotChunks(h, _chunk);
-        return chunks >= 0 && PoolChunks(_threads, (int)chunks) * (long)_chunk <= _options.MemoryLimit;
+        return chunks >= 0 && _threads * chunks * _chunk <= _options.MemoryLimit;
     }
 
     /// <summary>Gives a free slot (holding no chunk) a range of <paramref name="chunks"/> chunks.</summary>
@@ -192,7 +217,17 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         while (true)
         {
             if (_finished) return 0;
-            var c = _current ??= _ordered.Take(_cts.Token);
+            var c = _current;
+            if (c is null)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                if (!_ordered.TryTake(out c))
+                {
+                    c = _ordered.Take(_cts.Token);
+                    _stats.Reader.WaitBlockTicks += Stopwatch.GetTimestamp() - t0;
+                }
+                _current = c;
+            }
             int pos = c.ReadPos;
             int ready = c.Ready;
             if (pos < ready)
@@ -219,6 +254,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
                 if (c.IsEnd)
                 {
                     _finished = true;
+                    _stats.Stop();
                     return 0;
                 }
                 if (pos < c.Ready) continue;
@@ -233,10 +269,13 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
                 _free.Add(c);
                 continue;
             }
+            long w0 = Stopwatch.GetTimestamp();
             lock (_gate)
             {
                 while (c.ReadPos == c.Ready && !c.Done) Wait();
             }
+            _stats.Reader.WaitDataTicks += Stopwatch.GetTimestamp() - w0;
+            _stats.Reader.DataWaitCount++;
         }
     }
 
@@ -250,15 +289,41 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         _cts.Token.ThrowIfCancellationRequested();
     }
 
-    /// <summary>Whether <paramref name="s"/> may take one more chunk now.</summary>
+    /// <summary>Whether <paramref name="s"/> may take one more chunk now: the head always (while the pool has one);
+    /// a younger block only if the blocks younger than the head then hold at most the pool minus the head's reserve,
+    /// counting for every younger block older than <paramref name="s"/> what it still needs to finish. So memory goes
+    /// to blocks in file order: the input read ahead for the next block never takes what a block being decoded
+    /// needs to finish (which would stall its worker until the head is done), and the oldest younger block can
+    /// always finish.</summary>
     private bool MayTake(Slot s)
     {
         if (_pool.Available == 0) return false;
         if (s.Seq == _headSeq) return true;
         int younger = 0;
         foreach (var o in _inFlight)
-            if (o is not null && o.Seq > _headSeq) younger += o.Held;
-        return younger + 1 <= _pool.Capacity - _reserve;
+        {
+            if (o is null || o.Seq <= _headSeq) continue;
+            younger += o.Held;
+            if (o.Seq < s.Seq && !o.Decoded) younger += Math.Max(0, o.Need - o.Held);
+        }
+        return younger + 1 <= _pool.Capacity - HeadHolds();
+    }
+
+    /// <summary>What the head block may hold from now on (once the reader has caught up): at most the dictionary
+    /// behind its position, the LZMA2 chunk ahead of it and its input not yet read (a block with other filters: all
+    /// of it), or what it holds now if that is more. Its unread input only shrinks, so the bound holds until it is
+    /// done; a younger block that becomes the head had its whole remaining need counted by the blocks after it.</summary>
+    private int HeadHolds()
+    {
+        var h = _inFlight[_headSeq % _inFlight.Length];
+        if (h is null || h.Seq != _headSeq || h.Decoded) return 0;
+        int bound = h.Need;
+        if (h.Progressive)
+        {
+            int unread = h.InLast - Math.Max(h.InFirst, Math.Max(h.InputFreedTo, h.NextChunk)) + 1;
+            bound = Math.Min(bound, h.HeadBase + Math.Max(0, unread));
+        }
+        return Math.Max(bound, h.Held);
     }
 
     /// <summary>Backs chunks [<paramref name="first"/>, <paramref name="last"/>] of a slot, waiting for memory.</summary>
@@ -267,11 +332,26 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         for (int i = first; i <= last; i++)
         {
             if (s.Backed[i]) continue;
-            while (!MayTake(s)) Wait();
+            if (!MayTake(s))
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                bool head = true;
+                while (!MayTake(s))
+                {
+                    head &= s.Seq == _headSeq;
+                    Wait();
+                }
+                var clock = s.Clock ?? _stats.Dispatcher;
+                if (head) clock.WaitReaderTicks += Stopwatch.GetTimestamp() - t0;
+                else clock.WaitMemoryTicks += Stopwatch.GetTimestamp() - t0;
+                clock.MemoryWaitCount++;
+            }
             _pool.Lend(s.Base + (long)i * _chunk);
             s.Backed[i] = true;
             s.Held++;
         }
+        long lent = (long)(_pool.Capacity - _pool.Available) * _chunk;
+        if (lent > _stats.PeakLentBytes) _stats.PeakLentBytes = lent;
     }
 
     /// <summary>Takes back the chunks of a progressive block that nothing will read again: behind the reader, and
@@ -306,7 +386,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
     }
 
     /// <summary>Registers a free slot as the next block in file order.</summary>
-    private void Enter(Slot s, int need)
+    private void Enter(Slot s)
     {
         s.Seq = _nextSeq++;
         _inFlight[s.Seq % _inFlight.Length] = s;
@@ -316,9 +396,9 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         s.ReadPos = 0;
         s.NextChunk = 0;
         s.ReleasedTo = 0;
+        s.InputFreedTo = 0;
         s.Checked = 0;
         s.Error = null;
-        _reserve = Math.Max(_reserve, need);
     }
 
     /// <summary>A block is decoded (or failed): the head moves past every decoded block.</summary>
@@ -350,15 +430,36 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         }
     }
 
-    private void Publish(Slot s, int position)
+    private void Publish(Slot s, int position, int inputDone)
     {
-        if (!s.Progressive) return;
-        s.Check!.Append(new ReadOnlySpan<byte>(s.Base + s.Checked, position - s.Checked));
-        s.Checked = position;
+        // Input chunks read to their end that the output has not reached yet go back to the pool (the output takes
+        // fresh ones when it gets there): a block holds its output and the input still to read, not all its input.
+        int freeTo = (s.InOffset + inputDone) / _chunk;
+        bool freeInput = freeTo > Math.Max(s.InputFreedTo, s.NextChunk);
+        if (!s.Progressive && !freeInput) return;
+        if (s.Progressive)
+        {
+            s.Check!.Append(new ReadOnlySpan<byte>(s.Base + s.Checked, position - s.Checked));
+            s.Checked = position;
+        }
         lock (_gate)
         {
-            s.Ready = position;
-            TakeBackBehind(s);
+            if (freeInput)
+            {
+                for (int i = Math.Max(s.InputFreedTo, s.NextChunk); i < freeTo; i++)
+                {
+                    if (!s.Backed[i]) continue;
+                    _pool.TakeBack(s.Base + (long)i * _chunk);
+                    s.Backed[i] = false;
+                    s.Held--;
+                }
+                s.InputFreedTo = freeTo;
+            }
+            if (s.Progressive)
+            {
+                s.Ready = position;
+                TakeBackBehind(s);
+            }
             Monitor.PulseAll(_gate);
         }
     }
@@ -385,6 +486,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
                 }
                 haveBlock = _parser.NextBlock(out header);
             }
+            _stats.Dispatcher.Cpu = ProcessStatus.ThreadCpuTime();
             _ordered.Add(new Slot(this) { IsEnd = true, Done = true });
         }
         catch (OperationCanceledException) when (_cts.IsCancellationRequested)
@@ -402,7 +504,8 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
 
     private void Dispatch(in XzBlockHeader h)
     {
-        var slot = _free.Take(_cts.Token);
+        var slot = TakeFree();
+        slot.Clock = null;
         int comp = (int)h.CompressedSize, unc = (int)h.UncompressedSize;
         int chunks = SlotChunks(h, _chunk);
         // A free slot holds no memory, so a bigger block just gets a bigger range; the pool grows to workers × the
@@ -425,34 +528,60 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         // chunk); a block with other filters holds all of it until read.
         int dictChunks = (int)Math.Min(int.MaxValue / 4, (slot.DistanceLimit + (long)_chunk - 1) / _chunk + 1);
         int ahead = (Lzma2.MaxChunkUncompressed + LzmaDecoder.WindowTail + _chunk - 1) / _chunk + 1;
-        int need = slot.Progressive ? Math.Min(chunks, dictChunks + ahead + inLast - inFirst + 1) : chunks;
+        int outLast = (unc + LzmaDecoder.WindowTail - 1) / _chunk;
+        slot.Need = outLast + 1 + Math.Max(0, inLast - Math.Max(inFirst - 1, outLast));
+        slot.HeadBase = dictChunks + ahead;
+        slot.InFirst = inFirst;
+        slot.InLast = inLast;
         lock (_gate)
         {
-            int capacity = PoolChunks(_threads, chunks);
-            if (capacity > _pool.Capacity) _pool.Grow(capacity - _pool.Capacity);
-            Enter(slot, need);
+            int capacity = PoolChunks(_threads, h, _chunk, _options.MemoryLimit);
+            if (capacity > _pool.Capacity)
+            {
+                _pool.Grow(capacity - _pool.Capacity);
+                _stats.PoolBytes = (long)_pool.Capacity * _chunk;
+            }
+            Enter(slot);
             Acquire(slot, inFirst, inLast);
         }
+        long t1 = Stopwatch.GetTimestamp();
         _input.ReadExactly(new Span<byte>(slot.Base + slot.InOffset, comp), "block data");
         _parser.EndBlock(h, comp, unc, slot.CheckField);
+        _stats.Dispatcher.BusyTicks += Stopwatch.GetTimestamp() - t1;
         _ordered.Add(slot);
         _work.Add(slot);
+    }
+
+    /// <summary>A free slot, waiting for one (all in flight: the reader is behind).</summary>
+    private Slot TakeFree()
+    {
+        if (_free.TryTake(out var slot)) return slot;
+        long t0 = Stopwatch.GetTimestamp();
+        slot = _free.Take(_cts.Token);
+        _stats.Dispatcher.WaitSlotTicks += Stopwatch.GetTimestamp() - t0;
+        return slot;
     }
 
     private void DecodeInline(in XzBlockHeader h)
     {
         _sequential ??= new XzBlockDecoder(_input);
         _sequential.Begin(h, _parser.Check, _options.MemoryLimit);
+        _stats.StreamedBlocks++;
         long start = _input.Consumed;
         while (true)
         {
-            var slot = _free.Take(_cts.Token);
+            var slot = TakeFree();
+            slot.Clock = null;
             slot.Progressive = false;
             int pieceChunks = Math.Min(slot.Chunks, PieceSize / _chunk);
+            slot.Need = pieceChunks;
+            slot.HeadBase = pieceChunks;
+            slot.InFirst = 0;
+            slot.InLast = -1;
             int piece = pieceChunks * _chunk;
             lock (_gate)
             {
-                Enter(slot, pieceChunks);
+                Enter(slot);
                 Acquire(slot, 0, pieceChunks - 1);
             }
             _ordered.Add(slot);
@@ -481,13 +610,21 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
 
     // ---- the workers
 
-    private void WorkLoop()
+    private void WorkLoop(XzThreadTimes clock)
     {
         try
         {
             while (true)
             {
-                var slot = _work.Take(_cts.Token);
+                long t0 = Stopwatch.GetTimestamp();
+                if (!_work.TryTake(out var slot))
+                {
+                    clock.Cpu = ProcessStatus.ThreadCpuTime();
+                    slot = _work.Take(_cts.Token);
+                    clock.WaitBlockTicks += Stopwatch.GetTimestamp() - t0;
+                }
+                long t1 = Stopwatch.GetTimestamp(), waited = clock.WaitMemoryTicks + clock.WaitReaderTicks;
+                slot.Clock = clock;
                 Exception? error = null;
                 try
                 {
@@ -497,7 +634,9 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
                 {
                     error = Wrap(e);
                 }
+                clock.BusyTicks += Stopwatch.GetTimestamp() - t1 - (clock.WaitMemoryTicks + clock.WaitReaderTicks - waited);
                 Finish(slot, slot.OutLen, error);
+                lock (_gate) _stats.Blocks++;
             }
         }
         catch (OperationCanceledException)
@@ -530,6 +669,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        _stats.Stop();
         _finished = true;
         _cts.Cancel();
         lock (_gate) Monitor.PulseAll(_gate);
