@@ -120,10 +120,10 @@ public sealed class ConvertWork : IDisposable
 public static class ConvertJob
 {
     public const string StepPartitionTable = "partition-table", StepBootFilesystem = "boot-filesystem", StepBootFiles = "boot-files",
-        StepLvm = "lvm", StepExtract = "extract", StepCarry = "carry", StepFstab = "fstab", StepVolumes = "volumes", StepFinish = "finish";
+        StepLvm = "lvm", StepExtract = "extract", StepCarry = "carry", StepFstab = "fstab", StepSelinux = "selinux", StepVolumes = "volumes", StepFinish = "finish";
 
     public static readonly string[] Steps =
-        [StepPartitionTable, StepBootFilesystem, StepBootFiles, StepLvm, StepExtract, StepCarry, StepFstab, StepVolumes, StepFinish];
+        [StepPartitionTable, StepBootFilesystem, StepBootFiles, StepLvm, StepExtract, StepCarry, StepFstab, StepSelinux, StepVolumes, StepFinish];
 
     /// <summary>Where stage one stages the bundle, relative to the old root.</summary>
     public static readonly string[] BundleLocations = ["boot/nativeinit/bundle.tar", "nativeinit/bundle.tar"];
@@ -235,6 +235,10 @@ public static class ConvertJob
             throw new RefusedException($"{o.Target}: the new root can first be made with only {ByteSize.Format(initial)} ({initial} bytes) before the bundle's " +
                 $"extents inside LV {root.Name}, and the rootfs needs {ByteSize.Format(needed)} ({needed} bytes); stage again: stage one places the bundle elsewhere");
 
+        // SELinux as the bundle says (checked now: a bad part refuses before any write).
+        SelinuxSetting? selinux = bundle.Manifest.FindPart(PartRoles.SelinuxPolicy) is { } sp
+            ? SelinuxSetting.Parse(ReadPart(bundle, sp), $"bundle part {sp.Name}") : null;
+
         // Programs and memory.
         LayoutApplier.Preflight(plan);
         if (FindProgram(LayoutApplier.MkfsProgram(bootSpec.Filesystem)) is null)
@@ -269,6 +273,7 @@ public static class ConvertJob
             Steps = Steps,
             MemAvailableBytes = avail,
             MemNeededBytes = MemoryNeededBytes,
+            Selinux = selinux,
         };
     }
 
@@ -394,6 +399,12 @@ public static class ConvertJob
                     using var root = MountRoot(plan, work, boot!);
                     var text = Fstab(plan, root.Directory);
                     return ($"/etc/fstab: {journal.Filesystems.Count(f => f.MountPoint is not null)} volumes by UUID", Hash(Encoding.UTF8.GetBytes(text)));
+                });
+                runner.Run(StepSelinux, () =>
+                {
+                    if (plan.Selinux is null) return ("the bundle has no selinux-policy part: the rootfs's /etc/selinux/config is kept as it is", null);
+                    using var root = MountRoot(plan, work, boot!);
+                    return (plan.Selinux.Apply(root.Directory), null);
                 });
                 runner.Run(StepVolumes, () => OtherVolumesAndGrow(plan, disk, work, boot!));
                 runner.Run(StepFinish, () =>
@@ -645,8 +656,12 @@ public static class ConvertJob
             string dir = work.Combine($"probe{p.Number}");
             string location = $"partition {p.Number}: /{ConvertJournal.DirectoryName}/{ConvertJournal.FileName}";
             byte[]? bytes = null, carry = null;
-            // Read-only mount, writable device: a power cut leaves the journal's file system with a log to replay.
-            using (var m = VolumeMount.Mount(image, off, len, probe.Type, dir, readOnly: false, readOnlyMount: true))
+            // A clean file system is read through a read-only device (nothing written); one a power cut left with a log
+            // to replay is mounted read-only on a writable device, so the kernel replays the log (the journal's last fsync).
+            VolumeMount m;
+            try { m = VolumeMount.Mount(image, off, len, probe.Type, dir, readOnly: true, replayLog: true); }
+            catch (NativeInitException) { m = VolumeMount.Mount(image, off, len, probe.Type, dir, readOnly: false, readOnlyMount: true); }
+            using (m)
             {
                 string jp = Path.Combine(dir, ConvertJournal.DirectoryName, ConvertJournal.FileName);
                 if (!File.Exists(jp)) continue;
@@ -661,7 +676,7 @@ public static class ConvertJob
                 string kept = location;
                 if (writableForBroken)
                 {
-                    using var m = VolumeMount.Mount(image, off, len, probe.Type, dir, readOnly: false);
+                    using var rw = VolumeMount.Mount(image, off, len, probe.Type, dir, readOnly: false);
                     kept = $"partition {p.Number}: " + AtomicFile.KeepBroken(Path.Combine(dir, ConvertJournal.DirectoryName, ConvertJournal.FileName))[dir.Length..];
                 }
                 throw new NativeInitException($"{e.Message}; a conversion was under way on this disk; the journal was kept as {kept}; " +

@@ -53,6 +53,7 @@ public sealed class LegacyImageFixture : IDisposable
             printf 'root:!!:19500:0:99999:7:::\nadmin:!!:19500:0:99999:7:::\nsshd:!!:19500::::::\n' > $r/etc/shadow
             chmod 0000 $r/etc/shadow
             printf 'tmpfs /tmp tmpfs defaults 0 0\n' > $r/etc/fstab
+            mkdir -p $r/etc/selinux && printf '# SELinux\nSELINUX=enforcing\nSELINUXTYPE=targeted\n' > $r/etc/selinux/config
             printf 'kernel\n' > $r/boot/vmlinuz-5.0
             printf 'initramfs\n' > $r/boot/initramfs-5.0.img
             head -c 6000000 /dev/urandom > $r/var/lib/app/blob
@@ -64,9 +65,10 @@ public sealed class LegacyImageFixture : IDisposable
             chown -R 1000:1000 $r/var/lib/app
             chmod 1777 $r/tmp
             """);
+        File.WriteAllText(Tmp.Combine("selinux.json"), """{ "mode": "permissive" }""");
         Bundle = Tmp.Combine("bundle.tar");
         Tool.Check(Binary, "bundle", "create", "--rootfs", Rootfs, "--layout", Tmp.Combine("layout.json"), "--kernel", Tmp.Combine("vmlinuz"),
-            "--initramfs", Tmp.Combine("initramfs.img"), "--key", Tmp.Combine("vendor.key"), "--out", Bundle, "--single-file",
+            "--initramfs", Tmp.Combine("initramfs.img"), "--key", Tmp.Combine("vendor.key"), "--out", Bundle, "--single-file", "--selinux-policy", Tmp.Combine("selinux.json"),
             "--product", "gateway", "--product-version", "2.0");
         Image = Tmp.Combine("legacy.img");
         BuildLegacy(Image, fillerFirst: true);
@@ -225,7 +227,7 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
 
     private static readonly string[] CarriedOrChanged =
     [
-        "etc/hostname:", "etc/hosts:", "etc/resolv.conf", "etc/shadow:", "etc/fstab:", "etc/ssh", "etc/sysconfig/network-scripts",
+        "etc/hostname:", "etc/hosts:", "etc/resolv.conf", "etc/shadow:", "etc/fstab:", "etc/selinux/config:", "etc/ssh", "etc/sysconfig/network-scripts",
         "etc: mtime_ns", "boot/nativeinit", "only in", ".: ", "data:",
     ];
 
@@ -255,7 +257,7 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
             {Tool.Quote(Path.Combine(Tool.RepoRoot, "tools/treediff"))} --ignore-root-mtime {Tool.Quote(fx.Rootfs)} $m || true
             echo "---files"
             cat $m/etc/sysconfig/network-scripts/ifcfg-eth0; echo "---"; cat $m/etc/resolv.conf; echo "---"; cat $m/etc/hostname; echo "---"; cat $m/etc/shadow; echo "---"; cat $m/etc/fstab; echo "---"
-            cat $m/etc/ssh/ssh_host_ed25519_key; stat -c '%a %u' $m/etc/ssh/ssh_host_ed25519_key $m/etc/shadow; test ! -e $m/etc/sysconfig/network-scripts/ifcfg-lo && echo no-ifcfg-lo
+            cat $m/etc/ssh/ssh_host_ed25519_key; stat -c '%a %u' $m/etc/ssh/ssh_host_ed25519_key $m/etc/shadow; test ! -e $m/etc/sysconfig/network-scripts/ifcfg-lo && echo no-ifcfg-lo; grep '^SELINUX=' $m/etc/selinux/config
             umount $m/boot; umount $m; losetup -d $rl; losetup -d $bl
             """;
         var r = Tool.Run("bash", "-c", script);
@@ -317,7 +319,7 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         Assert.Contains(" swap swap", fstab);
         Assert.Contains("tmpfs /tmp tmpfs defaults 0 0", fstab);
         Assert.Contains("OLD-HOST-KEY", files[5]);
-        Assert.Contains("600 0\n0 0\nno-ifcfg-lo", files[5]);
+        Assert.Contains("600 0\n0 0\nno-ifcfg-lo\nSELINUX=permissive\n", files[5]);
         // The root grew to its LV once the bundle was consumed.
         long size = long.Parse(tree.Split('\n').First(l => l.StartsWith("size ")).Split(' ')[1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(size > 1100L << 20, $"root file system is {size} bytes: not grown to the 1200 MiB LV");
