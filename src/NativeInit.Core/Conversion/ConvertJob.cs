@@ -178,13 +178,40 @@ public static class ConvertJob
             var legacy = LegacyLayout.Recognise(disk);
             found = legacy.Description;
             log.WriteLine($"found {legacy.Description}");
-            string old = work.Combine("old");
-            using (var mount = VolumeMount.Mount(o.Target, legacy.RootOffset, legacy.RootLength, legacy.RootFilesystem, old, readOnly: true))
+            string old = work.Combine("old"), oldBoot = work.Combine("oldboot");
+            if (legacy.Kind == LegacyLayout.MbrBootRoot)
             {
-                string rel = FindBundle(old, o.Bundle) ?? throw new RefusedException($"{o.Target}: no staged bundle in the old root " +
+                // Which partition is the root: the one with /etc (read-only mounts, nothing written).
+                bool firstIsRoot, secondIsRoot;
+                using (var a = VolumeMount.Mount(o.Target, legacy.RootOffset, legacy.RootLength, legacy.RootFilesystem, old, readOnly: true))
+                    secondIsRoot = Directory.Exists(System.IO.Path.Combine(old, "etc"));
+                using (var b = VolumeMount.Mount(o.Target, legacy.BootOffset!.Value, legacy.BootLength!.Value, legacy.BootFilesystem!, oldBoot, readOnly: true))
+                    firstIsRoot = Directory.Exists(System.IO.Path.Combine(oldBoot, "etc"));
+                if (firstIsRoot == secondIsRoot)
+                    throw new RefusedException($"{o.Target}: {legacy.Description}: {(firstIsRoot ? "both hold" : "neither holds")} /etc: cannot tell the root from /boot");
+                if (firstIsRoot) legacy = legacy.Swapped();
+                found = legacy.Description;
+            }
+            using (var mount = VolumeMount.Mount(o.Target, legacy.RootOffset, legacy.RootLength, legacy.RootFilesystem, old, readOnly: true))
+            using (var bootMount = legacy.BootOffset is { } bo
+                ? VolumeMount.Mount(o.Target, bo, legacy.BootLength!.Value, legacy.BootFilesystem!, oldBoot, readOnly: true) : null)
+            {
+                // The bundle: on the root (/boot/nativeinit or /nativeinit), or on the old /boot partition (nativeinit/).
+                string? rel = FindBundle(old, o.Bundle);
+                string where = old;
+                long partOffset = legacy.RootOffset, partLength = legacy.RootLength;
+                if (rel is null && bootMount is not null)
+                {
+                    string? inBoot = o.Bundle is null ? "nativeinit/bundle.tar"
+                        : o.Bundle.StartsWith("/boot/", StringComparison.Ordinal) ? o.Bundle["/boot/".Length..] : null;
+                    if (inBoot is not null && File.Exists(System.IO.Path.Combine(oldBoot, inBoot)))
+                        (rel, where, partOffset, partLength) = ("boot/" + inBoot, oldBoot, legacy.BootOffset!.Value, legacy.BootLength!.Value);
+                }
+                if (rel is null) throw new RefusedException($"{o.Target}: no staged bundle in the old root " +
                     $"({string.Join(", ", (o.Bundle is null ? BundleLocations : [o.Bundle.TrimStart('/')]).Select(b => "/" + b))}): run stage one (nativeinit stage) first");
-                bundlePath = $"/{rel} on the old root ({o.Target})";
-                runs = DiskRuns(System.IO.Path.Combine(old, rel), legacy.RootOffset, legacy.RootLength, bundlePath);
+                bundlePath = $"/{rel} on the old system ({o.Target})";
+                string file = where == old ? System.IO.Path.Combine(old, rel) : System.IO.Path.Combine(oldBoot, rel["boot/".Length..]);
+                runs = DiskRuns(file, partOffset, partLength, bundlePath);
                 bundle = VerifyThroughExtents(o.Target, runs, bundlePath, o.PublicKey, log);
                 CarryPolicy? policy = null;
                 if (bundle.Manifest.FindPart(PartRoles.CarryPolicy) is { } pp)

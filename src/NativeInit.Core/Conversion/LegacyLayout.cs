@@ -11,6 +11,16 @@ public sealed record LegacyLayout(string Kind, string Description, long RootOffs
 {
     /// <summary>(a) MBR with one root partition.</summary>
     public const string MbrRoot = "a";
+    /// <summary>(b) MBR with a /boot partition and a root partition (which is which is decided by their contents:
+    /// <see cref="ConvertJob"/> mounts both read-only; the one with /etc is the root).</summary>
+    public const string MbrBootRoot = "b";
+
+    /// <summary>The same layout with root and /boot swapped (when the contents say so).</summary>
+    public LegacyLayout Swapped() => this with
+    {
+        RootOffset = BootOffset!.Value, RootLength = BootLength!.Value, RootFilesystem = BootFilesystem!,
+        BootOffset = RootOffset, BootLength = RootLength, BootFilesystem = RootFilesystem,
+    };
 
     /// <summary>
     /// Recognises the old layout of <paramref name="disk"/> from its MBR and the file systems' signatures, reading
@@ -36,7 +46,16 @@ public sealed record LegacyLayout(string Kind, string Description, long RootOffs
             return new LegacyLayout(MbrRoot, $"(a) MBR with one root partition: partition {p.Number}, {probe!.Type}, {ByteSize.Format(p.ByteLength(ss))}",
                 p.ByteOffset(ss), p.ByteLength(ss), probe.Type);
         }
+        if (found.Count == 2 && linux.Count == 2)
+        {
+            // The first is taken as /boot for now; the caller swaps them when the contents say otherwise.
+            var (b, bp) = linux[0];
+            var (r, rp) = linux[1];
+            return new LegacyLayout(MbrBootRoot, $"(b) MBR with a /boot and a root partition: partitions {b.Number} ({bp!.Type}, {ByteSize.Format(b.ByteLength(ss))}) " +
+                $"and {r.Number} ({rp!.Type}, {ByteSize.Format(r.ByteLength(ss))})",
+                r.ByteOffset(ss), r.ByteLength(ss), rp.Type, b.ByteOffset(ss), b.ByteLength(ss), bp.Type);
+        }
         throw new RefusedException($"{disk.Path}: {Describe()}: not an old layout this conversion knows " +
-            "(it converts (a) MBR with one xfs/ext4 root partition)");
+            "(it converts (a) MBR with one xfs/ext4 root partition and (b) MBR with a /boot and a root partition)");
     }
 }

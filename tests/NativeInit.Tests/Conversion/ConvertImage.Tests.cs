@@ -104,6 +104,37 @@ public sealed class LegacyImageFixture : IDisposable
             """);
     }
 
+    /// <summary>Layout (b): MBR with a 300 MiB xfs /boot (partition 1) and an xfs root (partition 2) holding the
+    /// configuration and the bundle at /nativeinit/bundle.tar.</summary>
+    public void BuildLegacyBootRoot(string image)
+    {
+        using (var f = File.Create(image)) f.SetLength(DiskBytes);
+        Tool.Sh($"""
+            set -e
+            img={Tool.Quote(image)}
+            printf 'start=2048, size=614400, type=83, bootable\nstart=616448, type=83\n' | sfdisk -q $img
+            b=$(losetup --find --show --offset $((2048 * 512)) --sizelimit $((614400 * 512)) $img)
+            mkfs.xfs -q $b
+            m=$(mktemp -d)
+            mount $b $m; mkdir -p $m/grub2; echo old-kernel > $m/vmlinuz-3.10.0; umount $m
+            losetup -d $b
+            r=$(losetup --find --show --offset $((616448 * 512)) $img)
+            mkfs.xfs -q $r
+            mount $r $m
+            mkdir -p $m/etc/sysconfig/network-scripts $m/etc/ssh $m/boot $m/nativeinit
+            printf 'nameserver 192.0.2.54\n' > $m/etc/resolv.conf
+            printf 'B-HOST-KEY\n' > $m/etc/ssh/ssh_host_ed25519_key && chmod 0600 $m/etc/ssh/ssh_host_ed25519_key
+            printf '{Ifcfg.Replace("\n", "\\n")}' > $m/etc/sysconfig/network-scripts/ifcfg-eth0
+            printf 'gw-b\n' > $m/etc/hostname
+            printf '%s' {Tool.Quote(Shadow)} > $m/etc/shadow
+            fallocate -l 700M $m/filler
+            cp {Tool.Quote(Bundle)} $m/nativeinit/bundle.tar
+            umount $m
+            rmdir $m
+            losetup -d $r
+            """);
+    }
+
     public string Binary { get; } = "";
     public TempDir Tmp { get; } = null!;
     public string Public { get; } = "";
@@ -338,6 +369,30 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         Assert.True(again.ExitCode == 0, again.ToString());
         Assert.Contains("no changes", again.Stderr);
         Assert.Equal(after, Hash(img));
+    }
+
+    [SkippableFact]
+    public void Converts_layout_b_boot_and_root_partitions_capturing_from_the_root()
+    {
+        Require();
+        using var dir = new TempDir();
+        string img = dir.Combine("b.img");
+        fx.BuildLegacyBootRoot(img);
+        var status = Tool.Run(fx.Binary, "status", "--image", img);
+        Assert.Contains("(b) MBR with a /boot and a root partition", status.Stdout);
+        var r = Convert(img, "--yes");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("(b) MBR with a /boot and a root partition: partitions 1", r.Stdout);
+        Assert.Contains("/nativeinit/bundle.tar on the old system", r.Stdout);
+        Assert.Contains("No problems found", Tool.Check("sgdisk", "-v", img));
+        var (tree, _) = CheckTree(img, dir.Path);
+        var files = tree.Split("---files")[1].Split("---\n");
+        Assert.Equal(LegacyImageFixture.Ifcfg, files[0].TrimStart('\n'));
+        Assert.Equal("nameserver 192.0.2.54\n", files[1]);
+        Assert.Equal("gw-b\n", files[2]);
+        Assert.Contains("B-HOST-KEY", files[5]);
+        Assert.Contains("OLDROOTHASH", files[3]);
+        Assert.Contains("done", Tool.Check(fx.Binary, "status", "--image", img));
     }
 
     /// <summary>A SIGKILL leaves the killed run's mounts and loop devices; a power cut would not. Unmount them
