@@ -666,12 +666,65 @@ public static class ConvertJob
         return new ConvertStatus(ConvertStatus.NotConverted, o.Target, found, null, null, "the old system (or stage one's conversion entry, when stage one set it as the next boot)");
     }
 
+    // ---------------------------------------------------------------- grow
+
+    /// <summary>
+    /// `nativeinit grow`: after a finished conversion, `layout grow` (GPT to the disk's size, the PV partition, the PV
+    /// and the layout's grow LV) with the layout recorded on /boot by the conversion, then the LV's file system grown
+    /// (xfs_growfs on a mount, resize2fs). Without <paramref name="write"/> only the plan is returned. A second run
+    /// finds nothing to grow and still makes the file system fill its LV (idempotent).
+    /// </summary>
+    public static LayoutGrowPlan Grow(ConvertOptions o, bool write, TextWriter log)
+    {
+        if (!o.IsImage) throw new RefusedException($"{o.Target}: grow --disk is not built yet; this build grows disk images (--image)");
+        if (!File.Exists(o.Target)) throw new RefusedException($"{o.Target}: no such image file");
+        if (!Environment.IsPrivilegedProcess) throw new RefusedException($"{o.Target}: growing an image's file system needs loop devices, which need root");
+        LayoutPlanner.RefuseIfImageInUse(o.Target);
+        using var work = new ConvertWork();
+        LayoutFile layout;
+        using (var disk = DiskDevice.Open(o.Target, writable: false))
+        {
+            var table = GptReader.Read(disk).Table ?? throw new RefusedException($"{o.Target}: no GPT: not a converted disk");
+            var at = FindJournal(o.Target, disk, table, work, writableForBroken: false, copyLayoutTo: work.Combine(LayoutDir))
+                ?? throw new RefusedException($"{o.Target}: no conversion journal: not a converted disk");
+            if (at.Journal.State != ConvertJournal.StateDone)
+                throw new RefusedException($"{o.Target}: the conversion is not done (next step {Steps.FirstOrDefault(x => !at.Journal.IsDone(x))}): resume it first");
+            string lp = Path.Combine(work.Combine(LayoutDir), "layout.json");
+            if (!File.Exists(lp)) throw new RefusedException($"{at.Location}: the conversion recorded no layout in /boot/{ConvertJournal.DirectoryName}/{LayoutDir}");
+            layout = LayoutFile.Load(lp);
+        }
+        var spec = layout.LogicalVolumes.First(l => l.Name == layout.Grow);
+        using var rw = DiskDevice.Open(o.Target, writable: write);
+        var plan = LayoutGrow.Plan(layout, rw);
+        if (!write) return plan;
+        PointOfNoReturn.Run(o.Target, $"run `nativeinit grow --image {o.Target} --yes` again", () =>
+        {
+            LayoutGrow.Apply(plan, rw, log.WriteLine);
+            if (spec.Filesystem is null or "swap") return;
+            var vg = plan.VgAfter;
+            var lv = vg.FindLv(spec.Name)!;
+            var segs = lv.Segments.OrderBy(x => x.StartExtent).ToList();
+            for (int i = 1; i < segs.Count; i++)
+                if (segs[i].Stripes[0].StartExtent != segs[i - 1].Stripes[0].StartExtent + segs[i - 1].ExtentCount)
+                    throw new NativeInitException($"LV {spec.Name}: its extents are not contiguous on the PV; an image's LV is reached through one loop device");
+            long ext = vg.ExtentSizeBytes;
+            long pe = LvmDiskFormat.Read(rw.Handle, plan.PvOffset, o.Target).PeStartBytes;
+            long offset = plan.PvOffset + pe + segs[0].Stripes[0].StartExtent * ext;
+            long size = lv.ExtentCount * ext;
+            using var m = VolumeMount.Mount(o.Target, offset, size, spec.Filesystem, work.Combine("grow"), readOnly: false);
+            if (spec.Filesystem == "xfs") RunTool("xfs_growfs", m.Directory);
+            else RunTool("resize2fs", m.Device);
+            log.WriteLine($"{spec.Filesystem} on LV {spec.Name} grown to {ByteSize.Format(size)}");
+        });
+        return plan;
+    }
+
     // ---------------------------------------------------------------- helpers
 
     private sealed record JournalAt(ConvertJournal Journal, string Location, CarryRecord? Carry);
 
     /// <summary>Looks on every partition with a file system for nativeinit/journal.json (mounted read-only).</summary>
-    private static JournalAt? FindJournal(string image, DiskDevice disk, GptTable table, ConvertWork work, bool writableForBroken)
+    private static JournalAt? FindJournal(string image, DiskDevice disk, GptTable table, ConvertWork work, bool writableForBroken, string? copyLayoutTo = null)
     {
         int ss = disk.LogicalSectorSize;
         foreach (var p in table.Partitions)
@@ -695,6 +748,12 @@ public static class ConvertJob
                 bytes = File.ReadAllBytes(jp);
                 string cp = Path.Combine(dir, ConvertJournal.DirectoryName, ConvertJournal.CarryFileName);
                 if (File.Exists(cp)) carry = File.ReadAllBytes(cp);
+                string ld = Path.Combine(dir, ConvertJournal.DirectoryName, LayoutDir);
+                if (copyLayoutTo is not null && Directory.Exists(ld))
+                {
+                    Directory.CreateDirectory(copyLayoutTo);
+                    foreach (var f in Directory.EnumerateFiles(ld)) File.Copy(f, Path.Combine(copyLayoutTo, Path.GetFileName(f)), overwrite: true);
+                }
             }
             ConvertJournal journal;
             try { journal = ConvertJournal.Parse(bytes, location); }

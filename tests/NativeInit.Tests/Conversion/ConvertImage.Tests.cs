@@ -369,6 +369,28 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         Assert.True(again.ExitCode == 0, again.ToString());
         Assert.Contains("no changes", again.Stderr);
         Assert.Equal(after, Hash(img));
+
+        // grow: the disk got 1 GiB larger; without --yes nothing is written, with it the data LV and its xfs take it.
+        using (var f = new FileStream(img, FileMode.Open)) f.SetLength(LegacyImageFixture.DiskBytes + (1L << 30));
+        string bigger = Hash(img);
+        var plan = Tool.Run(fx.Binary, "grow", "--image", img);
+        Assert.True(plan.ExitCode == 3, plan.ToString());
+        Assert.Contains("LV VA/data", plan.Stdout);
+        Assert.Equal(bigger, Hash(img));
+        var grow = Tool.Run(fx.Binary, "grow", "--image", img, "--yes");
+        Assert.True(grow.ExitCode == 0, grow.ToString());
+        Assert.Contains("No problems found", Tool.Check("sgdisk", "-v", img));
+        using var lvdoc = JsonDocument.Parse(Tool.Check(fx.Binary, "lvm", "show", img, "--partition", "3", "--json"));
+        var vgEl = lvdoc.RootElement.GetProperty("vg");
+        var data = vgEl.GetProperty("logicalVolumes").EnumerateArray().First(l => l.GetProperty("name").GetString() == "data");
+        long dataSize = data.GetProperty("size").GetInt64();
+        long ext = vgEl.GetProperty("extentSizeBytes").GetInt64();
+        long dataOff = lvdoc.RootElement.GetProperty("offset").GetInt64() + vgEl.GetProperty("physicalVolumes")[0].GetProperty("peStartSectors").GetInt64() * 512
+            + data.GetProperty("segments")[0].GetProperty("pvStartExtent").GetInt64() * ext;
+        Assert.True(dataSize > (1L << 30) + (1000L << 20), $"data LV is {dataSize} bytes after grow");
+        string xfsBlocks = Tool.Sh($"l=$(losetup --find --show -r --offset {dataOff} --sizelimit {dataSize} {Tool.Quote(img)}); xfs_db -r -c 'sb 0' -c 'p dblocks' -c 'p blocksize' $l; losetup -d $l");
+        var nums = xfsBlocks.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => long.Parse(l.Split('=')[1].Trim(), System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        Assert.True(nums[0] * nums[1] > dataSize - (64L << 20), $"xfs on data is {nums[0] * nums[1]} bytes, its LV {dataSize}");
     }
 
     [SkippableFact]
