@@ -135,6 +135,48 @@ public sealed class LegacyImageFixture : IDisposable
             """);
     }
 
+    /// <summary>Layout (c), CentOS 7's default: MBR with a 300 MiB xfs /boot (partition 1) and an LVM PV (partition 2)
+    /// with VG centos (swap 64 MiB, root the rest) made by lvm2's own pvcreate/vgcreate/lvcreate (metadata only:
+    /// activation = 0, no device-mapper); xfs on the root LV through a loop device at its offset.</summary>
+    public void BuildCentos(string image)
+    {
+        using (var f = File.Create(image)) f.SetLength(DiskBytes);
+        Tool.Sh($"printf 'start=2048, size=614400, type=83, bootable\\nstart=616448, type=8e\\n' | sfdisk -q {Tool.Quote(image)}");
+        using (var pv = new TestLoop(image, 616448L * 512))
+        using (var lvm = new LvmOracle(pv.Device))
+        {
+            lvm.Check("pvcreate", "-y", pv.Device);
+            lvm.Check("vgcreate", "centos", pv.Device);
+            lvm.Check("lvcreate", "-Zn", "-Wn", "-y", "-n", "swap", "-L", "64M", "centos");
+            lvm.Check("lvcreate", "-Zn", "-Wn", "-y", "-n", "root", "-l", "100%FREE", "centos");
+        }
+        using var doc = JsonDocument.Parse(Tool.Check(Binary, "lvm", "show", image, "--offset", (616448L * 512).ToString(System.Globalization.CultureInfo.InvariantCulture), "--json"));
+        var vg = doc.RootElement.GetProperty("vg");
+        var root = vg.GetProperty("logicalVolumes").EnumerateArray().First(l => l.GetProperty("name").GetString() == "root");
+        long off = doc.RootElement.GetProperty("offset").GetInt64() + vg.GetProperty("physicalVolumes")[0].GetProperty("peStartSectors").GetInt64() * 512
+            + root.GetProperty("segments")[0].GetProperty("pvStartExtent").GetInt64() * vg.GetProperty("extentSizeBytes").GetInt64();
+        long size = root.GetProperty("size").GetInt64();
+        Tool.Sh($"""
+            set -e
+            img={Tool.Quote(image)}
+            m=$(mktemp -d)
+            b=$(losetup --find --show --offset $((2048 * 512)) --sizelimit $((614400 * 512)) $img)
+            mkfs.xfs -q $b; mount $b $m; mkdir -p $m/grub2; umount $m; losetup -d $b
+            r=$(losetup --find --show --offset {off} --sizelimit {size} $img)
+            mkfs.xfs -q $r
+            mount $r $m
+            mkdir -p $m/etc/sysconfig/network-scripts $m/etc/ssh $m/boot $m/nativeinit
+            printf '{Ifcfg.Replace("\n", "\\n")}' > $m/etc/sysconfig/network-scripts/ifcfg-eth0
+            printf 'nameserver 192.0.2.55\n' > $m/etc/resolv.conf
+            printf 'gw-c\n' > $m/etc/hostname
+            printf 'C-HOST-KEY\n' > $m/etc/ssh/ssh_host_ed25519_key && chmod 0600 $m/etc/ssh/ssh_host_ed25519_key
+            printf '%s' {Tool.Quote(Shadow)} > $m/etc/shadow
+            fallocate -l 700M $m/filler
+            cp {Tool.Quote(Bundle)} $m/nativeinit/bundle.tar
+            umount $m; rmdir $m; losetup -d $r
+            """);
+    }
+
     public string Binary { get; } = "";
     public TempDir Tmp { get; } = null!;
     public string Public { get; } = "";
@@ -415,6 +457,27 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         Assert.Contains("B-HOST-KEY", files[5]);
         Assert.Contains("OLDROOTHASH", files[3]);
         Assert.Contains("done", Tool.Check(fx.Binary, "status", "--image", img));
+    }
+
+    [SkippableFact]
+    public void Converts_layout_c_centos_lvm_reading_the_old_root_through_the_lvm_reader()
+    {
+        Require();
+        Tool.Require("lvm");
+        using var dir = new TempDir();
+        string img = dir.Combine("c.img");
+        fx.BuildCentos(img);
+        var r = Convert(img, "--yes");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("(c) CentOS default: /boot partition 1 (xfs) and PV partition 2 with VG centos (LVs swap, root)", r.Stdout);
+        Assert.Contains("No problems found", Tool.Check("sgdisk", "-v", img));
+        var (tree, _) = CheckTree(img, dir.Path);
+        var files = tree.Split("---files")[1].Split("---\n");
+        Assert.Equal(LegacyImageFixture.Ifcfg, files[0].TrimStart('\n'));
+        Assert.Equal("nameserver 192.0.2.55\n", files[1]);
+        Assert.Equal("gw-c\n", files[2]);
+        Assert.Contains("OLDROOTHASH", files[3]);
+        Assert.Contains("C-HOST-KEY", files[5]);
     }
 
     /// <summary>A SIGKILL leaves the killed run's mounts and loop devices; a power cut would not. Unmount them
