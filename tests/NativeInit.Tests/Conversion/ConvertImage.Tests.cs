@@ -325,13 +325,13 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
             bl=$(losetup --find --show --offset $((6144 * 512)) --sizelimit $((300 * 1048576)) $img)
             echo "root-type $(blkid -o value -s TYPE $rl) $(blkid -o value -s UUID $rl)"
             echo "boot-type $(blkid -o value -s TYPE $bl) $(blkid -o value -s UUID $bl)"
+            trap 'umount $m/boot 2>/dev/null; umount $m 2>/dev/null; losetup -d $rl $bl 2>/dev/null; true' EXIT
             mount -o ro $rl $m; mount -o ro $bl $m/boot
             echo "size $(df -B1 --output=size $m | tail -1)"
             {Tool.Quote(Path.Combine(Tool.RepoRoot, "tools/treediff"))} --ignore-root-mtime {Tool.Quote(fx.Rootfs)} $m || true
             echo "---files"
             cat $m/etc/sysconfig/network-scripts/ifcfg-eth0; echo "---"; cat $m/etc/resolv.conf; echo "---"; cat $m/etc/hostname; echo "---"; cat $m/etc/shadow; echo "---"; cat $m/etc/fstab; echo "---"
             cat $m/etc/ssh/ssh_host_ed25519_key; stat -c '%a %u' $m/etc/ssh/ssh_host_ed25519_key $m/etc/shadow; test ! -e $m/etc/sysconfig/network-scripts/ifcfg-lo && echo no-ifcfg-lo; grep '^SELINUX=' $m/etc/selinux/config
-            umount $m/boot; umount $m; losetup -d $rl; losetup -d $bl
             """;
         var r = Tool.Run("bash", "-c", script);
         Assert.True(r.ExitCode == 0, r.ToString());
