@@ -784,13 +784,14 @@ public static class ConvertJob
     public static List<DiskRun> DiskRuns(string file, long partitionOffset, long partitionLength, string what)
     {
         long size = new FileInfo(file).Length;
-        var extents = FileExtents.Map(file);
+        List<PhysicalExtent> extents;
+        using (var handle = File.OpenHandle(file)) extents = FileMapping.Read(handle, file);
         var runs = new List<DiskRun>();
         long expect = 0;
         foreach (var e in extents)
         {
             if (e.Logical >= size) break;
-            if (FileExtents.Unusable(e.Flags) is { } bad)
+            if (FileMapping.Unusable(e.Flags) is { } bad)
                 throw new RefusedException($"{what}: the extent at file offset {e.Logical} ({e.Length} bytes) is {bad}: its bytes cannot be read from the disk; " +
                     "stage again (stage one writes the bundle out in full)");
             if (e.Logical != expect)

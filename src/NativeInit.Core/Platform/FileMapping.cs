@@ -77,6 +77,15 @@ public static unsafe class FileMapping
         }
     }
 
+    /// <summary>The names of the flags that make an extent's bytes unreadable from the raw device (unknown place,
+    /// delayed allocation, encoded, encrypted, not aligned, inline, tail-packed, unwritten), or null when it is plain.</summary>
+    public static string? Unusable(uint flags)
+    {
+        const uint unusable = ExtentUnknown | ExtentDelalloc | ExtentEncoded | ExtentDataEncrypted | ExtentNotAligned |
+            ExtentDataInline | ExtentDataTail | ExtentUnwritten;
+        return (flags & unusable) == 0 ? null : FlagNames(flags & unusable);
+    }
+
     /// <summary>The names of the set FIEMAP_EXTENT_* flags ("last" left out), e.g. "unwritten, shared".</summary>
     public static string FlagNames(uint flags)
     {
