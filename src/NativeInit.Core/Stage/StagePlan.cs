@@ -92,6 +92,7 @@ public sealed record StagePlan
     public void WriteJson(Utf8JsonWriter w, StageResult? result = null)
     {
         w.WriteStartObject();
+        w.WriteNumber("schemaVersion", 1);
         w.WriteString("bundle", Options.Bundle);
         w.WriteString("keyId", Bundle.KeyId ?? "");
         w.WriteBoolean("dryRun", DryRun);

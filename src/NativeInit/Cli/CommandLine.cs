@@ -44,9 +44,11 @@ internal static class CommandLine
             return ExitCodes.Usage;
         }
 
+        bool json = false;
         try
         {
             var rest = args[words..];
+            json = rest.Contains("--json") && spec.Options.Any(o => o.Name == "json");
             if (rest.Any(a => a is "--help" or "-h"))
             {
                 PrintHelp(spec, stdout);
@@ -60,28 +62,62 @@ internal static class CommandLine
             stderr.WriteLine($"nativeinit {spec.Name}: {e.Message}");
             stderr.WriteLine($"Usage: nativeinit {spec.Usage}");
             stderr.WriteLine($"See 'nativeinit {spec.Name} --help'.");
-            return ExitCodes.Usage;
+            return Failed(ExitCodes.Usage, e.Message);
         }
         catch (NativeInitException e)
         {
             stderr.WriteLine($"nativeinit {spec.Name}: error: {e.Message}");
-            return e.ExitCode;
+            return Failed(e.ExitCode, e.Message);
         }
         catch (Exception e) when (IoErrors.IsFileError(e))
         {
             // A base-library file error no Core boundary named: its runtime text is a resource key.
-            stderr.WriteLine($"nativeinit {spec.Name}: error: {IoErrors.Describe(e)}");
-            return ExitCodes.Failure;
+            string message = IoErrors.Describe(e);
+            stderr.WriteLine($"nativeinit {spec.Name}: error: {message}");
+            return Failed(ExitCodes.Failure, message);
         }
         catch (System.Text.Json.JsonException e)
         {
-            stderr.WriteLine($"nativeinit {spec.Name}: error: {JsonErrors.Reason(e)}");
-            return ExitCodes.Failure;
+            string message = JsonErrors.Reason(e);
+            stderr.WriteLine($"nativeinit {spec.Name}: error: {message}");
+            return Failed(ExitCodes.Failure, message);
         }
         catch (Exception e)
         {
-            stderr.WriteLine($"nativeinit {spec.Name}: internal error: {e}");
-            return ExitCodes.Failure;
+            // One line for the operator; the stack trace goes to a file, never over the message (issue 18).
+            string message = $"{e.GetType().Name}: {e.Message}";
+            string? trace = CrashReport.Write(spec.Name, e);
+            stderr.WriteLine($"nativeinit {spec.Name}: internal error: {message}" + (trace is null ? "" : $" (stack trace in {trace})"));
+            return Failed(ExitCodes.Failure, "internal error: " + message);
+        }
+
+        // With --json, a failure is also one JSON object on standard output, so a rollout tool reads the exit code's
+        // reason from the same stream it reads results from (docs/json/error.schema.json).
+        int Failed(int exitCode, string message)
+        {
+            if (json)
+            {
+                stdout.WriteJson(w =>
+                {
+                    w.WriteStartObject();
+                    w.WriteNumber("schemaVersion", 1);
+                    w.WriteString("command", spec.Name);
+                    w.WriteStartObject("error");
+                    w.WriteNumber("exitCode", exitCode);
+                    w.WriteString("kind", exitCode switch
+                    {
+                        ExitCodes.Usage => "usage",
+                        ExitCodes.Refused => "refused",
+                        ExitCodes.FailedAfterPointOfNoReturn => "failed-after-point-of-no-return",
+                        _ => "failed",
+                    });
+                    w.WriteString("message", message);
+                    w.WriteEndObject();
+                    w.WriteEndObject();
+                });
+                stdout.WriteLine();
+            }
+            return exitCode;
         }
     }
 

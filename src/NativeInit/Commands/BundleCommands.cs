@@ -150,6 +150,7 @@ internal static class BundleCommands
         ctx.Out.WriteJson(w =>
         {
             w.WriteStartObject();
+            w.WriteNumber("schemaVersion", 1);
             w.WriteString("bundle", path);
             w.WriteBoolean("verified", verified);
             if (keyId is null) w.WriteNull("keyId"); else w.WriteString("keyId", keyId);
