@@ -53,6 +53,7 @@ public sealed record ConvertStatus(string State, string Target, string Found, Co
     public void WriteJson(Utf8JsonWriter j)
     {
         j.WriteStartObject();
+        j.WriteNumber("schemaVersion", 1);
         j.WriteString("target", Target);
         j.WriteString("state", State);
         j.WriteString("found", Found);

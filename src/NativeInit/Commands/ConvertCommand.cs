@@ -41,8 +41,16 @@ internal static class ConvertCommand
     {
         Name = "status",
         Summary = "say whether a disk is not converted, in progress at step S, or done, and what its next boot does",
-        Usage = "status (--disk DEV | --image FILE) [--json]",
-        Options = [.. Target, new("json", null, null, "print one JSON object")],
+        Usage = "status [--disk DEV | --image FILE | --root DIR [--boot-dir DIR]] [--json]",
+        Options =
+        [
+            .. Target,
+            new("root", null, "DIR", "without --disk/--image: the running system's root (default /; tests point it at a fake root)"),
+            new("boot-dir", null, "DIR", "without --disk/--image: its boot directory (default /boot)"),
+            new("json", null, null, "print one JSON object"),
+        ],
+        Description = "Without --disk or --image it reads the running system: the conversion journal on /boot (done or in " +
+            "progress), else stage one's one-shot conversion entry in grubenv (staged), else not converted.",
         Run = RunStatus,
     };
 
@@ -115,7 +123,9 @@ internal static class ConvertCommand
 
     private static int RunStatus(ParsedArgs a, CommandContext ctx)
     {
-        var s = ConvertJob.Status(Options(a, needKey: false));
+        var s = a.Has("disk") || a.Has("image")
+            ? ConvertJob.Status(Options(a, needKey: false))
+            : RunningSystemStatus.Read(a.Get("root") ?? "/", a.Get("boot-dir") ?? "/boot");
         if (a.Has("json")) ctx.Out.WriteJson(s.WriteJson);
         else s.WriteText(ctx.Out);
         return ExitCodes.Success;
