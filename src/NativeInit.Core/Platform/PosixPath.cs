@@ -37,6 +37,9 @@ internal static unsafe class PosixPath
             return Libc.fstatat(SafeFd.AtFdCwd, p, s, 0) == 0;
     }
 
+    /// <summary>The path (symlinks followed) is a regular file, not a device, pipe or directory.</summary>
+    public static bool IsRegularFile(string path) => TryStat(path, out var st) && (st.Mode & Libc.S_IFMT) == Libc.S_IFREG;
+
     /// <summary>Names in a directory (without "." and ".."), as raw bytes.</summary>
     public static List<byte[]> ListDirectory(byte[] pathZ)
     {

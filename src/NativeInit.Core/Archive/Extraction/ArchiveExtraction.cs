@@ -57,7 +57,8 @@ public static class ArchiveExtraction
                 var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
                 long length = -1;
                 try { length = fs.Length; } catch (NotSupportedException) { } catch (IOException) { }
-                if (length == 0) { fs.Dispose(); throw new RefusedException($"archive {path}: the file is empty (0 bytes): not a tar archive"); }
+                // Only a regular file is "empty" at length 0: a device (/dev/zero) or a pipe reports 0 and has data.
+                if (length == 0 && PosixPath.IsRegularFile(path)) { fs.Dispose(); throw new RefusedException($"archive {path}: the file is empty (0 bytes): not a tar archive"); }
                 return new Input(new CountingStream(fs), length);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
