@@ -49,8 +49,8 @@ public class OutputLossTests
         }
         using var tmp = new TempDir();
         string missing = tmp.Combine("missing");
-        SameExitOnFull(bin, 1, "bundle", "show", missing);
-        SameExitOnFull(bin, 1, "gpt", "show", missing);
+        SameExitOnFull(bin, 3, "bundle", "show", missing);  // a missing input is a refusal (issue 16)
+        SameExitOnFull(bin, 3, "gpt", "show", missing);
         SameExitOnFull(bin, 3, "extract", missing, "--to", tmp.Combine("out"));
     }
 
