@@ -56,3 +56,13 @@ vm_trim_kernel() {
         vm_run_in "$root" depmod "$(basename "$kv")"
     done
 }
+
+# vm_prune NAME KEEP: removes the older builds NAME-* of one artifact (an input changed), keeping the folder KEEP.
+vm_prune() {
+    local d
+    for d in "$VM_CACHE/$1"-*; do
+        [[ -d $d && $d != "$2" ]] || continue
+        [[ $(basename "$d") =~ ^$1-[0-9a-f]{16}$ ]] && rm -rf "$d"
+    done
+    return 0
+}

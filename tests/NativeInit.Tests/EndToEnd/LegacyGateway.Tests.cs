@@ -39,6 +39,29 @@ public class LegacyGatewayTests(ITestOutputHelper output)
             $"expected root=/dev/mapper/centos-root in '{outcome.SuccessLine}'\n{outcome.Report()}");
     }
 
+    /// <summary>
+    /// The expected end state of a conversion (tools/vm/build-reference: the bundle's layout applied to a 10 GiB image
+    /// with `nativeinit layout apply`, its rootfs extracted with `nativeinit extract`, the legacy configuration copied,
+    /// GRUB in the BIOS boot partition) boots the target system from VA/root with the gateway's hostname and address.
+    /// </summary>
+    [SkippableFact]
+    public void Reference_conversion_boots_the_target_system_from_VA_root_with_the_carried_configuration()
+    {
+        var image = VmMachines.Reference();
+        output.WriteLine($"reference image {image.Path}: ready after {image.Took.TotalSeconds:0.0} s (cache hit when short)");
+        var outcome = QemuRunner.Boot(new QemuOptions
+        {
+            Drives = [new QemuDrive(image.Path, Snapshot: true)],
+            MemoryMiB = 1024, Network = true, Timeout = BootTimeout, StopOnSuccess = true,
+            SuccessMarkers = ["NATIVEINIT-BOOT-OK"], FailureMarkers = BootFailures,
+        });
+        output.WriteLine($"boot to NATIVEINIT-BOOT-OK: {outcome.Elapsed.TotalSeconds:0.0} s (TCG)");
+        Assert.True(outcome.SawOk, outcome.Report());
+        var facts = VmMachines.Facts;
+        string want = $"NATIVEINIT-BOOT-OK hostname={facts["VM_LEGACY_HOSTNAME"]} ip={facts["VM_LEGACY_IP"]} root=/dev/mapper/VA-root selinux=disabled";
+        Assert.True(outcome.SuccessLine!.EndsWith(want, StringComparison.Ordinal), $"expected '{want}', got '{outcome.SuccessLine}'\n{outcome.Report()}");
+    }
+
     private QemuOutcome AssertBootsToLegacyOk(string image)
     {
         var outcome = QemuRunner.Boot(new QemuOptions

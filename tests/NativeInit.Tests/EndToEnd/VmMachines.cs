@@ -15,12 +15,17 @@ internal static class VmMachines
     private static readonly Lazy<Built> LegacyImage = new(() => Build("build-legacy"));
     private static readonly Lazy<Built> TargetFolder = new(() => Build("build-target"));
     private static readonly Lazy<Built> Centos7Image = new(() => Build("build-centos7"));
+    private static readonly Lazy<Built> ReferenceImage = new(() => Build("build-reference"));
 
     /// <summary>The legacy gateway's 10 GiB MBR disk image (boot it with snapshot=on or copy it first).</summary>
     public static Built Legacy() { Require(); return LegacyImage.Value; }
 
     /// <summary>The second legacy variant: CentOS 7's default layout (xfs /boot + LVM PV, VG centos: swap, root).</summary>
     public static Built Centos7() { Require(); Tool.RequireNativeInit(); return Centos7Image.Value; }
+
+    /// <summary>A gateway converted offline on the host (layout apply + extract + carried files + GRUB for GPT):
+    /// the expected end state of a conversion, booting the target system from VA/root.</summary>
+    public static Built Reference() { Require(); Tool.RequireNativeInit(); return ReferenceImage.Value; }
 
     /// <summary>The target folder: bundle.tar, vendor.pub, vendor.key, layout.json, target.gpt, root/.</summary>
     public static Built Target() { Require(); Tool.RequireNativeInit(); return TargetFolder.Value; }
