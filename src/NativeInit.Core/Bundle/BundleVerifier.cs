@@ -12,11 +12,14 @@ public sealed record PartLocation(BundlePart Part, string File, long Offset);
 public sealed class VerifiedBundle
 {
     internal VerifiedBundle(string path, bool singleFile, BundleManifest manifest, byte[] manifestBytes, byte[] signatureBytes,
-        string keyId, IReadOnlyDictionary<string, PartLocation> parts)
+        string keyId, IReadOnlyDictionary<string, PartLocation> parts, Func<Stream>? open = null)
     {
+        _open = open;
         Path = path; IsSingleFile = singleFile; Manifest = manifest; ManifestBytes = manifestBytes; SignatureBytes = signatureBytes;
         KeyId = keyId; Parts = parts;
     }
+
+    private readonly Func<Stream>? _open;
 
     public string Path { get; }
     public bool IsSingleFile { get; }
@@ -28,11 +31,23 @@ public sealed class VerifiedBundle
     public IReadOnlyDictionary<string, PartLocation> Parts { get; }
 
     /// <summary>Bytes the bundle occupies: the single file's size, or manifest, signature and parts.</summary>
-    public long TotalBytes => IsSingleFile ? new FileInfo(Path).Length : ManifestBytes.Length + SignatureBytes.Length + Manifest.TotalPartBytes;
+    public long TotalBytes => _open is not null ? StreamLength() : IsSingleFile ? new FileInfo(Path).Length : ManifestBytes.Length + SignatureBytes.Length + Manifest.TotalPartBytes;
+
+    private long StreamLength()
+    {
+        using var s = _open!();
+        return s.Length;
+    }
 
     public Stream OpenPart(BundlePart part)
     {
         var loc = Parts[part.Name];
+        if (_open is not null)
+        {
+            var s = _open();
+            s.Position = loc.Offset;
+            return new BoundedReadStream(s, part.Size);
+        }
         var f = new FileStream(loc.File, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
         if (!IsSingleFile) return f;
         f.Position = loc.Offset;
@@ -134,9 +149,20 @@ public static class BundleVerifier
         return new VerifiedBundle(dir, false, manifest, manifestBytes, sigBytes, BundleKeys.KeyId(publicKey), parts);
     }
 
-    private static VerifiedBundle VerifySingleFile(string file, byte[] publicKey, Action<string>? log)
+    /// <summary>
+    /// Verifies a single-file bundle read through <paramref name="open"/> (a fresh seekable stream per call, e.g. an
+    /// <see cref="Disk.ExtentReadStream"/> over the raw disk), so that what was verified is exactly what is read
+    /// later: the returned bundle opens its parts through the same function. <paramref name="name"/> names it in messages.
+    /// </summary>
+    public static VerifiedBundle VerifyStream(Func<Stream> open, string name, byte[] publicKey, Action<string>? log = null)
     {
-        using var reader = new TarReader(OpenFile(file));
+        try { return VerifySingleFile(name, publicKey, log, open); }
+        catch (InvalidDataFormatException e) { throw new BundleVerificationException(e.Message, e); }
+    }
+
+    private static VerifiedBundle VerifySingleFile(string file, byte[] publicKey, Action<string>? log, Func<Stream>? open = null)
+    {
+        using var reader = new TarReader(open is null ? OpenFile(file) : open());
         var (manifestBytes, sigBytes) = ReadManifestMembers(reader, file);
         var manifest = CheckSignature(manifestBytes, sigBytes, publicKey, file);
         log?.Invoke($"signature: good (key {BundleKeys.KeyId(publicKey)})");
@@ -184,7 +210,7 @@ public static class BundleVerifier
             parts[part.Name] = new PartLocation(part, file, got.Offset);
         }
         if (extras.Count > 0) throw new BundleVerificationException($"{file}: extra file {extras[0]} is not in the manifest");
-        return new VerifiedBundle(file, true, manifest, manifestBytes, sigBytes, BundleKeys.KeyId(publicKey), parts);
+        return new VerifiedBundle(file, true, manifest, manifestBytes, sigBytes, BundleKeys.KeyId(publicKey), parts, open);
     }
 
     private static (byte[] Manifest, byte[] Signature) ReadManifestMembers(TarReader reader, string file)

@@ -30,12 +30,17 @@ public sealed record CarryRecord(IReadOnlyList<CarriedFile> Files, IReadOnlyList
         "etc/network/interfaces.d/*",
         "etc/resolv.conf",
         "etc/hostname",
+        "etc/hosts",
+        "etc/ssh/ssh_host_*",
     ];
 
-    public static CarryRecord Capture(string root)
+    /// <summary>The carry set: <see cref="Sources"/> plus what a bundle's carry-policy.json adds, minus what it removes
+    /// (<see cref="CarryPolicy"/>).</summary>
+    public static CarryRecord Capture(string root, CarryPolicy? policy = null)
     {
         var files = new List<CarriedFile>();
-        foreach (var pattern in Sources)
+        var patterns = Sources.Concat(policy?.Add ?? []).Distinct(StringComparer.Ordinal).ToList();
+        foreach (var pattern in patterns)
         {
             var dir = Path.Combine(root, Path.GetDirectoryName(pattern)!);
             var name = Path.GetFileName(pattern);
@@ -46,6 +51,9 @@ public sealed record CarryRecord(IReadOnlyList<CarriedFile> Files, IReadOnlyList
             foreach (var full in matches)
             {
                 if (Path.GetFileName(full) == "ifcfg-lo") continue;
+                string rel = "/" + Path.GetRelativePath(root, full).Replace('\\', '/');
+                if (policy is not null && policy.Removes(rel)) continue;
+                if (files.Any(x => x.Path == rel)) continue;
                 var fi = new FileInfo(full);
                 // resolv.conf is often a symlink (NetworkManager, systemd-resolved): carry the content it shows,
                 // when the target is inside the root; a dangling one is skipped.
@@ -59,7 +67,7 @@ public sealed record CarryRecord(IReadOnlyList<CarriedFile> Files, IReadOnlyList
                 }
                 content = File.ReadAllBytes(target);
                 Platform.PosixPath.TryStat(target, out var st);
-                files.Add(new CarriedFile("/" + Path.GetRelativePath(root, full).Replace('\\', '/'), st.Mode & 0xFFF, st.Uid, st.Gid, content));
+                files.Add(new CarriedFile(rel, st.Mode & 0xFFF, st.Uid, st.Gid, content));
             }
         }
         var passwords = new List<PasswordEntry>();
@@ -112,6 +120,51 @@ public sealed record CarryRecord(IReadOnlyList<CarriedFile> Files, IReadOnlyList
             return new CarryRecord(files, pw);
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataFormatException($"{what}: {e.Message}", e);
+        }
+    }
+}
+
+/// <summary>
+/// carry-policy.json in a bundle: <c>{ "add": ["etc/foo.conf", "etc/x/*"], "remove": ["/etc/hosts"] }</c>. Paths are
+/// relative to the root (a leading '/' is allowed) and must lie under etc/; '*' matches within one file name.
+/// </summary>
+public sealed record CarryPolicy(IReadOnlyList<string> Add, IReadOnlyList<string> Remove)
+{
+    public bool Removes(string path) => Remove.Any(r => Matches(r, path));
+
+    private static bool Matches(string pattern, string path)
+    {
+        string p = "/" + pattern.TrimStart('/');
+        if (!p.Contains('*')) return p == path;
+        string dir = Path.GetDirectoryName(p)!, name = Path.GetFileName(p);
+        if (Path.GetDirectoryName(path) != dir) return false;
+        int star = name.IndexOf('*');
+        string file = Path.GetFileName(path);
+        return file.Length >= name.Length - 1 && file.StartsWith(name[..star], StringComparison.Ordinal) && file.EndsWith(name[(star + 1)..], StringComparison.Ordinal);
+    }
+
+    public static CarryPolicy Parse(ReadOnlySpan<byte> json, string what)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json.ToArray());
+            var r = doc.RootElement;
+            foreach (var p in r.EnumerateObject())
+                if (p.Name is not ("add" or "remove")) throw new InvalidDataFormatException($"{what}: unknown key '{p.Name}' (known: add, remove)");
+            List<string> List(string key)
+            {
+                if (!r.TryGetProperty(key, out var a)) return [];
+                var l = a.EnumerateArray().Select(e => e.GetString()!.TrimStart('/')).ToList();
+                foreach (var x in l)
+                    if (!x.StartsWith("etc/", StringComparison.Ordinal) || x.Split('/').Any(c => c is "" or "." or ".."))
+                        throw new InvalidDataFormatException($"{what}: {key}: '{x}' is not a path under /etc");
+                return l;
+            }
+            return new CarryPolicy(List("add"), List("remove"));
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
             throw new InvalidDataFormatException($"{what}: {e.Message}", e);
         }

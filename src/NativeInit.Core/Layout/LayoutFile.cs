@@ -9,6 +9,9 @@ public sealed record LayoutVolume(string Name, long? SizeBytes, string? Filesyst
     public bool IsRest => SizeBytes is null;
 }
 
+/// <summary>A GPT partition that carries a file system (e.g. /boot): made by `convert`, mounted by fstab.</summary>
+public sealed record LayoutPartition(int Number, string Filesystem, string? MountPoint, string? Label);
+
 /// <summary>
 /// The declarative layout file shipped in the bundle (JSON):
 /// <code>
@@ -20,7 +23,8 @@ public sealed record LayoutVolume(string Name, long? SizeBytes, string? Filesyst
 ///     "grow": "root",                                   // optional: the LV that takes the rest of the disk later
 ///     "logicalVolumes": [
 ///       { "name": "root", "size": "7.8GiB" | "rest", "filesystem": "xfs", "mountPoint": "/",
-///         "label": "root", "mkfsOptions": ["-m", "reflink=0"] } ] } }
+///         "label": "root", "mkfsOptions": ["-m", "reflink=0"] } ] },
+///   "partitions": [ { "number": 2, "filesystem": "xfs", "mountPoint": "/boot", "label": "boot" } ] }   // optional
 /// </code>
 /// Unknown keys are refused (a typo must not silently drop a setting); every error names the key.
 /// </summary>
@@ -37,6 +41,11 @@ public sealed class LayoutFile
     public long? MetadataSize { get; init; }
     public string? Grow { get; init; }
     public required IReadOnlyList<LayoutVolume> LogicalVolumes { get; init; }
+    /// <summary>GPT partitions that carry a file system (optional key "partitions").</summary>
+    public IReadOnlyList<LayoutPartition> Partitions { get; init; } = [];
+
+    /// <summary>The partition mounted at /boot, or null.</summary>
+    public LayoutPartition? BootPartition => Partitions.FirstOrDefault(p => p.MountPoint == "/boot");
 
     public static LayoutFile Load(string path)
     {
@@ -56,7 +65,7 @@ public sealed class LayoutFile
         {
             var root = doc.RootElement;
             Object(root, "(top level)", path);
-            Keys(root, "", path, "partitionTable", "volumeGroup");
+            Keys(root, "", path, "partitionTable", "volumeGroup", "partitions");
             string table = String(root, "partitionTable", "", path, required: true)!;
             var vgEl = Required(root, "volumeGroup", "", path);
             Object(vgEl, "volumeGroup", path);
@@ -115,6 +124,36 @@ public sealed class LayoutFile
             if (dupMount is not null) throw Bad(path, "volumeGroup.logicalVolumes", $"mount point {dupMount.Key} is used twice");
             if (grow is not null && lvs.All(l => l.Name != grow)) throw Bad(path, "volumeGroup.grow", $"'{grow}' is not one of the logical volumes");
 
+            var parts = new List<LayoutPartition>();
+            if (root.TryGetProperty("partitions", out var partsEl) && partsEl.ValueKind != JsonValueKind.Null)
+            {
+                if (partsEl.ValueKind != JsonValueKind.Array) throw Bad(path, "partitions", "must be an array");
+                int k = 0;
+                foreach (var pe in partsEl.EnumerateArray())
+                {
+                    string at = $"partitions[{k}]";
+                    Object(pe, at, path);
+                    Keys(pe, at + ".", path, "number", "filesystem", "mountPoint", "label");
+                    var numEl = Required(pe, "number", at + ".", path);
+                    if (numEl.ValueKind != JsonValueKind.Number || !numEl.TryGetInt32(out int number) || number < 1 || number > 128)
+                        throw Bad(path, at + ".number", "must be a GPT entry number from 1 to 128");
+                    if (number == partition) throw Bad(path, at + ".number", $"partition {number} is the LVM PV (volumeGroup.partition)");
+                    if (parts.Any(x => x.Number == number)) throw Bad(path, at + ".number", $"partition {number} is listed twice");
+                    string pfs = String(pe, "filesystem", at + ".", path, required: true)!;
+                    if (pfs is not ("xfs" or "ext4" or "ext3" or "ext2"))
+                        throw Bad(path, at + ".filesystem", $"'{pfs}' is not one of xfs, ext4, ext3, ext2");
+                    string? pmount = String(pe, "mountPoint", at + ".", path, required: false);
+                    if (pmount is not null && !pmount.StartsWith('/')) throw Bad(path, at + ".mountPoint", $"'{pmount}' is not an absolute path");
+                    if (pmount is not null && (lvs.Any(l => l.MountPoint == pmount) || parts.Any(x => x.MountPoint == pmount)))
+                        throw Bad(path, at + ".mountPoint", $"mount point {pmount} is used twice");
+                    string? plabel = String(pe, "label", at + ".", path, required: false);
+                    if (plabel is not null && plabel.Length > (pfs == "xfs" ? 12 : 16))
+                        throw Bad(path, at + ".label", $"'{plabel}' is too long for {pfs} (xfs: 12, ext4: 16 characters)");
+                    parts.Add(new LayoutPartition(number, pfs, pmount, plabel));
+                    k++;
+                }
+            }
+
             string dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? ".";
             return new LayoutFile
             {
@@ -126,6 +165,7 @@ public sealed class LayoutFile
                 MetadataSize = mda,
                 Grow = grow,
                 LogicalVolumes = lvs,
+                Partitions = parts,
             };
         }
     }

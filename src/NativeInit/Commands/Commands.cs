@@ -18,6 +18,8 @@ internal static class Commands
         LayoutCommand.Grow,
         BundleCommands.Keygen, BundleCommands.Create, BundleCommands.Verify, BundleCommands.Show,
         StageCommand.Spec,
+        ConvertCommand.Convert,
+        ConvertCommand.Status,
         DecompressCommand.Spec,
         SelftestCommand.Spec,
         InitramfsCommand.Spec,

@@ -65,6 +65,10 @@ public static class ArchiveExtraction
             }
         }
 
+        /// <summary>An archive read from an open stream (e.g. a bundle part read from the raw disk);
+        /// <paramref name="length"/> is its size for progress, or -1.</summary>
+        public static Input FromStream(Stream stream, long length) => new(new CountingStream(stream), length);
+
         public void Dispose() => Stream.Dispose();
     }
 

@@ -1,0 +1,826 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using NativeInit.Core.Archive;
+using NativeInit.Core.Archive.Extraction;
+using NativeInit.Core.Bundle;
+using NativeInit.Core.Carry;
+using NativeInit.Core.Disk;
+using NativeInit.Core.Disk.Filesystems;
+using NativeInit.Core.Disk.Gpt;
+using NativeInit.Core.Layout;
+using NativeInit.Core.Lvm;
+using NativeInit.Core.Platform;
+
+namespace NativeInit.Core.Conversion;
+
+/// <summary>What `convert` and `status` are asked to work on.</summary>
+public sealed record ConvertOptions
+{
+    /// <summary>The disk image file (or block device) to convert.</summary>
+    public required string Target { get; init; }
+    public required bool IsImage { get; init; }
+    /// <summary>The staged bundle's path inside the old root file system; null: the default places.</summary>
+    public string? Bundle { get; init; }
+    public required byte[] PublicKey { get; init; }
+}
+
+/// <summary>What `status` reports.</summary>
+public sealed record ConvertStatus(string State, string Target, string Found, ConvertJournal? Journal, string? JournalLocation, string NextBoot)
+{
+    public const string NotConverted = "not converted", InProgress = "in progress", Done = "done";
+
+    public void WriteText(TextWriter w)
+    {
+        w.WriteLine($"{Target}: {State}" + (State == InProgress && Journal?.Current is { } c ? $" at step {c.Name} ({(c.State == StepState.Pending ? "started, not finished" : "not started")})" : ""));
+        w.WriteLine($"  found: {Found}");
+        if (Journal is { } j)
+        {
+            w.WriteLine($"  journal: {JournalLocation}; started {j.StartedAt:u}" + (j.FinishedAt is { } f ? $", finished {f:u}" : ""));
+            w.WriteLine($"  bundle: {j.BundleProduct}, {ByteSize.Format(j.BundleBytes)} in {j.BundleRuns.Count} extents on the disk, key {j.BundleKeyId}");
+            w.WriteLine($"  unprotected window: {ByteSize.Format(j.UnprotectedWindowBytes)} ({j.UnprotectedWindowBytes} bytes) written in {j.UnprotectedWindowMilliseconds} ms before a resume was possible");
+            foreach (var s in j.Steps) w.WriteLine($"  step {s.Name,-16} {(s.State == StepState.Done ? "done" : "pending"),-8} {s.At:u}  {s.Detail}");
+            if (j.LastError is not null) w.WriteLine($"  last error: {j.LastError}");
+        }
+        w.WriteLine($"  next boot: {NextBoot}");
+    }
+
+    public void WriteJson(Utf8JsonWriter j)
+    {
+        j.WriteStartObject();
+        j.WriteString("target", Target);
+        j.WriteString("state", State);
+        j.WriteString("found", Found);
+        if (Journal?.Current is { } c) j.WriteString("step", c.Name);
+        if (JournalLocation is not null) j.WriteString("journal", JournalLocation);
+        if (Journal is { } jr)
+        {
+            j.WriteStartObject("unprotectedWindow");
+            j.WriteNumber("bytes", jr.UnprotectedWindowBytes);
+            j.WriteNumber("milliseconds", jr.UnprotectedWindowMilliseconds);
+            j.WriteEndObject();
+            j.WriteStartArray("steps");
+            foreach (var s in jr.Steps)
+            {
+                j.WriteStartObject();
+                j.WriteString("name", s.Name);
+                j.WriteString("state", s.State == StepState.Done ? "done" : "pending");
+                j.WriteString("detail", s.Detail);
+                j.WriteEndObject();
+            }
+            j.WriteEndArray();
+            if (jr.LastError is not null) j.WriteString("lastError", jr.LastError);
+        }
+        j.WriteString("nextBoot", NextBoot);
+        j.WriteEndObject();
+    }
+}
+
+/// <summary>A scratch directory for mount points and the layout files; removed on Dispose (after every unmount).</summary>
+public sealed class ConvertWork : IDisposable
+{
+    public ConvertWork()
+    {
+        Path = Directory.CreateTempSubdirectory("nativeinit-convert.").FullName;
+    }
+
+    public string Path { get; }
+    public string Combine(string name) => System.IO.Path.Combine(Path, name);
+
+    /// <summary>Removes the layout files and the (empty) mount point directories; never deletes recursively
+    /// through a mount point that might still be in use.</summary>
+    public void Dispose()
+    {
+        try
+        {
+            string layout = Combine("layout");
+            if (Directory.Exists(layout)) Directory.Delete(layout, recursive: true);
+            foreach (var d in Directory.EnumerateDirectories(Path))
+            {
+                try { Directory.Delete(d, recursive: false); } catch (IOException) { }
+            }
+            Directory.Delete(Path, recursive: false);
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+}
+
+/// <summary>
+/// Stage two, `nativeinit convert`: the one entry point the CLI and the tests call. <see cref="Plan"/> runs every
+/// check and writes nothing; <see cref="Run"/> executes the plan as named steps with a journal on the new /boot
+/// (docs: CONVERT-DESIGN, issue 12); <see cref="Status"/> reads that journal. The bundle is read only through its
+/// extents on the disk (<see cref="ExtentReadStream"/>), verified that way, and never copied.
+/// </summary>
+public static class ConvertJob
+{
+    public const string StepPartitionTable = "partition-table", StepBootFilesystem = "boot-filesystem", StepBootFiles = "boot-files",
+        StepLvm = "lvm", StepExtract = "extract", StepCarry = "carry", StepFstab = "fstab", StepVolumes = "volumes", StepFinish = "finish";
+
+    public static readonly string[] Steps =
+        [StepPartitionTable, StepBootFilesystem, StepBootFiles, StepLvm, StepExtract, StepCarry, StepFstab, StepVolumes, StepFinish];
+
+    /// <summary>Where stage one stages the bundle, relative to the old root.</summary>
+    public static readonly string[] BundleLocations = ["boot/nativeinit/bundle.tar", "nativeinit/bundle.tar"];
+
+    /// <summary>The memory the run needs: decoder buffers (4 x 1 MiB ring, 1 MiB reads, the zstd/xz window) and the
+    /// runtime, with room; the bundle itself is never in RAM.</summary>
+    public const long MemoryNeededBytes = 256L << 20;
+
+    /// <summary>Room the new root needs beyond the unpacked rootfs: 20% + 256 MiB.</summary>
+    public static long RootNeeded(long uncompressed) => uncompressed + uncompressed / 5 + (256L << 20);
+
+    private const string LayoutDir = "layout";
+
+    // ---------------------------------------------------------------- plan (writes nothing)
+
+    public static ConvertPlan Plan(ConvertOptions o, ConvertWork work, TextWriter log)
+    {
+        if (!o.IsImage)
+            throw new RefusedException($"{o.Target}: convert --disk is not built yet (it needs device-mapper activation of the new LVs); " +
+                "this build converts disk images (--image)");
+        if (!File.Exists(o.Target)) throw new RefusedException($"{o.Target}: no such image file");
+        if (!Environment.IsPrivilegedProcess) throw new RefusedException($"{o.Target}: converting an image needs loop devices and mounts, which need root");
+        LayoutPlanner.RefuseIfImageInUse(o.Target);
+
+        using var disk = DiskDevice.Open(o.Target, writable: false);
+        if (disk.IsBlockDevice) throw new UsageException($"{o.Target} is a block device: use --disk");
+
+        ConvertJournal? journal = null;
+        string found;
+        IReadOnlyList<DiskRun> runs;
+        string bundlePath;
+        CarryRecord carry;
+        VerifiedBundle bundle;
+        var gpt = GptReader.Read(disk);
+        if (gpt.Table is { } table)
+        {
+            var at = FindJournal(o.Target, disk, table, work, writableForBroken: true)
+                ?? throw new RefusedException($"{o.Target}: holds a GPT and no conversion journal on any of its partitions: " +
+                    "not a legacy MBR disk, and not a conversion under way");
+            journal = at.Journal;
+            found = $"a conversion journal ({at.Location}), state {journal.State}";
+            runs = journal.BundleRuns;
+            bundlePath = $"{o.Target} at the {runs.Count} extents the journal records";
+            bundle = VerifyThroughExtents(o.Target, runs, bundlePath, o.PublicKey, log);
+            if (Hash(bundle.ManifestBytes) != journal.ManifestHash)
+                throw new NativeInitException($"{o.Target}: the bundle at the journal's extents is not the one the conversion started with " +
+                    "(manifest differs)", ExitCodes.FailedAfterPointOfNoReturn);
+            carry = at.Carry ?? throw new NativeInitException($"{at.Location}: {ConvertJournal.CarryFileName} is missing beside the journal", ExitCodes.FailedAfterPointOfNoReturn);
+        }
+        else
+        {
+            var legacy = LegacyLayout.Recognise(disk);
+            found = legacy.Description;
+            log.WriteLine($"found {legacy.Description}");
+            string old = work.Combine("old");
+            using (var mount = VolumeMount.Mount(o.Target, legacy.RootOffset, legacy.RootLength, legacy.RootFilesystem, old, readOnly: true))
+            {
+                string rel = FindBundle(old, o.Bundle) ?? throw new RefusedException($"{o.Target}: no staged bundle in the old root " +
+                    $"({string.Join(", ", (o.Bundle is null ? BundleLocations : [o.Bundle.TrimStart('/')]).Select(b => "/" + b))}): run stage one (nativeinit stage) first");
+                bundlePath = $"/{rel} on the old root ({o.Target})";
+                runs = DiskRuns(System.IO.Path.Combine(old, rel), legacy.RootOffset, legacy.RootLength, bundlePath);
+                bundle = VerifyThroughExtents(o.Target, runs, bundlePath, o.PublicKey, log);
+                CarryPolicy? policy = null;
+                if (bundle.Manifest.FindPart(PartRoles.CarryPolicy) is { } pp)
+                    policy = CarryPolicy.Parse(ReadPart(bundle, pp), $"bundle part {pp.Name}");
+                carry = CarryRecord.Capture(old, policy);
+                log.WriteLine($"captured {carry.Files.Count} files and {carry.Passwords.Count} password hashes from the old root (read-only)");
+            }
+        }
+
+        // The layout from the bundle, in a scratch directory (the file and its partition table).
+        var layout = LoadLayout(bundle, work.Combine(LayoutDir));
+        var bootSpec = layout.BootPartition ?? throw new RefusedException($"bundle layout: no entry in \"partitions\" with mountPoint /boot " +
+            "(convert keeps its journal, the carried configuration and the conversion kernel on /boot)");
+        LvmIdentity? identity = journal is null ? null : new LvmIdentity
+        {
+            VgId = journal.VgId, PvId = journal.PvId, LvIds = journal.LvIds, Time = journal.LvmTime, Host = journal.LvmHost,
+        };
+        var plan = LayoutPlanner.Plan(layout, disk, identity);
+        if (journal is not null && plan.Table.DiskGuid.ToString() != journal.DiskGuid)
+            throw new NativeInitException($"{o.Target}: the bundle's partition table has disk GUID {plan.Table.DiskGuid}, the journal {journal.DiskGuid}", ExitCodes.FailedAfterPointOfNoReturn);
+        int ss = plan.SectorSize;
+        var bootPart = plan.Table.Find(bootSpec.Number) ?? throw new RefusedException($"bundle layout: partitions: /boot is partition {bootSpec.Number}, " +
+            $"which the partition table does not have (entries: {string.Join(", ", plan.Table.Partitions.Select(p => p.Number))})");
+        var root = plan.Volumes.FirstOrDefault(v => v.Spec.MountPoint == "/")
+            ?? throw new RefusedException("bundle layout: no logical volume with mountPoint /");
+        if (root.Spec.Filesystem is not ("xfs" or "ext4" or "ext3" or "ext2"))
+            throw new RefusedException($"bundle layout: LV {root.Name} (mountPoint /) has filesystem {root.Spec.Filesystem ?? "none"}; convert needs xfs or ext2/3/4");
+
+        // Early writes: until the journal, the carry record and the extents are on /boot, nothing may touch the bundle.
+        var early = new List<EarlyWrite>();
+        foreach (var w in plan.Gpt.TableWrites) early.Add(new EarlyWrite(w.What, w.Offset, w.Length));
+        foreach (var w in plan.Gpt.WipeWrites) early.Add(new EarlyWrite(w.What, w.Offset, w.Length));
+        foreach (var p in plan.Table.Partitions.Where(p => p.Type == GptPartitionTypes.BiosBoot.Guid))
+            early.Add(new EarlyWrite($"BIOS boot partition {p.Number} (GRUB core.img)", p.ByteOffset(ss), p.ByteLength(ss)));
+        early.Add(new EarlyWrite($"/boot partition {bootPart.Number} ({bootSpec.Filesystem}, journal, carry, kernel, initramfs)", bootPart.ByteOffset(ss), bootPart.ByteLength(ss)));
+        early.Add(new EarlyWrite("LVM PV label and metadata area", plan.PvOffset, plan.Geometry.PeStartBytes));
+        if (journal is null)
+            foreach (var e in early)
+                foreach (var r in runs)
+                    if (r.Overlaps(e.Offset, e.Length))
+                        throw new RefusedException($"{o.Target}: the bundle's extent at bytes {r.DiskOffset}..{r.End - 1} lies under an early write " +
+                            $"({e.What}, bytes {e.Offset}..{e.Offset + e.Length - 1}); stage again: stage one places the bundle elsewhere");
+
+        // The new root is made first only as large as fits before the bundle's first extent inside its LV.
+        long needed = RootNeeded(bundle.Manifest.Rootfs.UncompressedSize);
+        long initial = journal?.RootInitialBytes ?? RootInitial(root, runs);
+        if (initial < needed)
+            throw new RefusedException($"{o.Target}: the new root can first be made with only {ByteSize.Format(initial)} ({initial} bytes) before the bundle's " +
+                $"extents inside LV {root.Name}, and the rootfs needs {ByteSize.Format(needed)} ({needed} bytes); stage again: stage one places the bundle elsewhere");
+
+        // Programs and memory.
+        LayoutApplier.Preflight(plan);
+        if (FindProgram(LayoutApplier.MkfsProgram(bootSpec.Filesystem)) is null)
+            throw new RefusedException($"/boot partition {bootSpec.Number}: {LayoutApplier.MkfsProgram(bootSpec.Filesystem)} is not installed");
+        foreach (var grow in new[] { root.Spec.Filesystem == "xfs" ? "xfs_growfs" : "resize2fs" })
+            if (FindProgram(grow) is null) throw new RefusedException($"LV {root.Name}: {grow} is not installed (the root is grown once the bundle is consumed)");
+        long avail = MemAvailable();
+        if (avail < MemoryNeededBytes)
+            throw new RefusedException($"memory: MemAvailable is {ByteSize.Format(avail)}, the conversion needs {ByteSize.Format(MemoryNeededBytes)}");
+
+        bool resuming = journal is not null;
+        journal ??= NewJournal(o.Target, found, bundle, runs, plan, bootPart, bootSpec, initial);
+        return new ConvertPlan
+        {
+            Target = o.Target,
+            IsImage = true,
+            DiskBytes = disk.SizeBytes,
+            OldLayout = found,
+            Journal = journal,
+            Resuming = resuming,
+            BundlePath = bundlePath,
+            Bundle = bundle,
+            BundleRuns = runs,
+            Layout = plan,
+            BootSpec = bootSpec,
+            BootPartition = bootPart,
+            EarlyWrites = early,
+            RootVolume = root,
+            RootInitialBytes = initial,
+            RootNeededBytes = needed,
+            Carry = carry,
+            Steps = Steps,
+            MemAvailableBytes = avail,
+            MemNeededBytes = MemoryNeededBytes,
+        };
+    }
+
+    private static long RootInitial(PlannedVolume root, IReadOnlyList<DiskRun> runs)
+    {
+        long end = root.DiskOffset + root.SizeBytes;
+        long first = runs.Where(r => r.Overlaps(root.DiskOffset, root.SizeBytes)).Select(r => Math.Max(r.DiskOffset, root.DiskOffset)).DefaultIfEmpty(end).Min();
+        return (first - root.DiskOffset) / (1 << 20) * (1 << 20);
+    }
+
+    private static ConvertJournal NewJournal(string target, string found, VerifiedBundle bundle, IReadOnlyList<DiskRun> runs, LayoutPlan plan,
+        GptPartition bootPart, LayoutPartition bootSpec, long initial)
+    {
+        var fss = new List<PlannedFilesystem>
+        {
+            new($"partition {bootPart.Number}", bootSpec.Filesystem, Guid.NewGuid().ToString(), bootSpec.Label, bootSpec.MountPoint),
+        };
+        foreach (var v in plan.Volumes.Where(v => v.Spec.Filesystem is not null))
+            fss.Add(new PlannedFilesystem($"lv {v.Name}", v.Spec.Filesystem!, Guid.NewGuid().ToString(), v.Spec.Label, v.Spec.MountPoint));
+        var vg = plan.VolumeGroup;
+        return new ConvertJournal
+        {
+            Disk = target,
+            OldLayout = found,
+            BundleProduct = $"{bundle.Manifest.ProductName} {bundle.Manifest.ProductVersion}",
+            BundleKeyId = bundle.KeyId ?? "",
+            ManifestHash = Hash(bundle.ManifestBytes),
+            BundleRuns = runs,
+            BundleBytes = runs.Sum(r => r.Length),
+            DiskGuid = plan.Table.DiskGuid.ToString(),
+            VgId = vg.Id,
+            PvId = vg.PhysicalVolumes[0].Id,
+            LvIds = vg.LogicalVolumes.ToDictionary(l => l.Name, l => l.Id),
+            LvmTime = vg.CreationTime,
+            LvmHost = vg.CreationHost,
+            Filesystems = fss,
+            RootInitialBytes = initial,
+        };
+    }
+
+    // ---------------------------------------------------------------- run
+
+    /// <summary>Executes <paramref name="plan"/> (made by <see cref="Plan"/>): every failure after the first write is
+    /// exit 4 with the way to resume. Step lines go to <paramref name="output"/>, extraction progress to
+    /// <paramref name="progress"/>.</summary>
+    public static void Run(ConvertPlan plan, ConvertWork work, TextWriter output, TextWriter progress, bool progressIsTty)
+    {
+        if (plan.AlreadyDone)
+        {
+            output.WriteLine($"{plan.Target}: the conversion is done (journal state done); no changes");
+            return;
+        }
+        var journal = plan.Journal;
+        var log = new ConvertLog();
+        var runner = new StepRunner(journal, output, log.Write, "convert: ");
+        string how = $"run `nativeinit convert --image {plan.Target} --yes` again to resume from the journal on the new /boot " +
+            $"(`nativeinit status --image {plan.Target}` shows where it stopped)";
+        using var disk = DiskDevice.Open(plan.Target, writable: true);
+        VolumeMount? boot = null;
+        try
+        {
+            PointOfNoReturn.Run(plan.Target, how, () =>
+            {
+                var window = Stopwatch.StartNew();
+                long windowBytes = 0;
+                int ss = plan.Layout.SectorSize;
+                string bootDir = work.Combine("boot");
+
+                runner.Run(StepPartitionTable, () =>
+                {
+                    var notified = GptApply.Execute(disk, plan.Layout.Gpt);
+                    long bytes = plan.Layout.Gpt.TableWrites.Sum(w => w.Length) + plan.Layout.Gpt.WipeWrites.Sum(w => w.Length);
+                    windowBytes += bytes;
+                    var tableBytes = new List<byte>();
+                    foreach (var w in plan.Layout.Gpt.TableWrites) tableBytes.AddRange(w.Data ?? []);
+                    return ($"GPT with {plan.Layout.Table.Partitions.Count} partitions, {plan.Layout.Gpt.WipeWrites.Count} wipes, {bytes} bytes; kernel: {notified}",
+                        Hash([.. tableBytes]));
+                });
+                runner.Run(StepBootFilesystem, () =>
+                {
+                    var fs = Planned(journal, $"partition {plan.BootPartition.Number}");
+                    using (var loop = Disk.Loop.LoopDevice.Attach(plan.Target, plan.BootOffset, plan.BootLength))
+                        Mkfs(fs, loop.DevicePath, []);
+                    windowBytes += 1 << 20; // mkfs writes the superblocks, AG headers and log: counted as 1 MiB
+                    return ($"{fs.Filesystem} on partition {plan.BootPartition.Number} ({ByteSize.Format(plan.BootLength)}), UUID {fs.Uuid}", null);
+                });
+                boot = VolumeMount.Mount(plan.Target, plan.BootOffset, plan.BootLength, plan.BootSpec.Filesystem, bootDir, readOnly: false);
+                string stageDir = Path.Combine(bootDir, ConvertJournal.DirectoryName);
+                Directory.CreateDirectory(stageDir);
+                log.Path = Path.Combine(stageDir, ConvertJournal.LogFileName);
+                if (journal.IsDone(StepBootFiles)) journal.SavePath = Path.Combine(stageDir, ConvertJournal.FileName);
+                runner.Run(StepBootFiles, () =>
+                {
+                    long bytes = WriteBootFiles(plan, stageDir);
+                    journal.SavePath = Path.Combine(stageDir, ConvertJournal.FileName);
+                    windowBytes += bytes;
+                    return ($"{ConvertJournal.FileName}, {ConvertJournal.CarryFileName}, {ConvertJournal.ExtentsFileName}, layout, conversion kernel and initramfs: {bytes} bytes", null);
+                });
+                if (journal.UnprotectedWindowMilliseconds == 0)
+                {
+                    journal.UnprotectedWindowBytes = windowBytes;
+                    journal.UnprotectedWindowMilliseconds = Math.Max(1, window.ElapsedMilliseconds);
+                    journal.Save();
+                    output.WriteLine($"convert: unprotected window: {ByteSize.Format(windowBytes)} ({windowBytes} bytes) in {journal.UnprotectedWindowMilliseconds} ms; from here a power cut resumes");
+                }
+
+                runner.Run(StepLvm, () =>
+                {
+                    var l = plan.Layout;
+                    LvmDiskFormat.WriteNewPv(disk.Handle, l.PvOffset, l.Geometry, l.VolumeGroup, "pv0", l.PvDevice);
+                    disk.Flush();
+                    return ($"PV {l.PvDevice}, VG {l.VolumeGroup.Name} with {l.Volumes.Count} LVs", Hash(LvmDiskFormat.MetadataBytes(l.VolumeGroup)));
+                });
+                runner.Run(StepExtract, () => Extract(plan, work, boot!, progress, progressIsTty));
+                runner.Run(StepCarry, () =>
+                {
+                    using var root = MountRoot(plan, work, boot!);
+                    var r = CarryRestore.Apply(root.Directory, plan.Carry);
+                    return ($"{r.Written.Count} rewritten, {r.Created.Count} created, {r.Skipped.Count} skipped, password hashes of {r.PasswordUsers.Count} users merged", null);
+                });
+                runner.Run(StepFstab, () =>
+                {
+                    using var root = MountRoot(plan, work, boot!);
+                    var text = Fstab(plan, root.Directory);
+                    return ($"/etc/fstab: {journal.Filesystems.Count(f => f.MountPoint is not null)} volumes by UUID", Hash(Encoding.UTF8.GetBytes(text)));
+                });
+                runner.Run(StepVolumes, () => OtherVolumesAndGrow(plan, disk, work, boot!));
+                runner.Run(StepFinish, () =>
+                {
+                    BootCalls.Sync();
+                    return ("synced", null);
+                });
+                journal.State = ConvertJournal.StateDone;
+                journal.FinishedAt = DateTime.UtcNow;
+                journal.Save();
+                output.WriteLine($"convert: {plan.Target} converted; journal {ConvertJournal.DirectoryName}/{ConvertJournal.FileName} on /boot says done");
+            });
+        }
+        catch (NativeInitException e) when (journal.SavePath is not null)
+        {
+            try { journal.LastError = e.Message; journal.Save(); } catch (IOException) { }
+            throw;
+        }
+        finally
+        {
+            log.Close();
+            boot?.Dispose();
+        }
+    }
+
+    private static long WriteBootFiles(ConvertPlan plan, string stageDir)
+    {
+        long bytes = 0;
+        const UnixFileMode secret = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        var carry = plan.Carry.ToJson();
+        AtomicFile.Write(Path.Combine(stageDir, ConvertJournal.CarryFileName), carry, secret);
+        bytes += carry.Length;
+        var extents = JsonText.ToUtf8(w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("disk", plan.Target);
+            w.WriteStartArray("runs");
+            foreach (var r in plan.BundleRuns)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("diskOffset", r.DiskOffset);
+                w.WriteNumber("length", r.Length);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        });
+        AtomicFile.Write(Path.Combine(stageDir, ConvertJournal.ExtentsFileName), extents);
+        bytes += extents.Length;
+        // The layout (for `nativeinit grow` after the bundle is gone) and the conversion kernel + initramfs.
+        string layoutDir = Path.Combine(stageDir, LayoutDir);
+        Directory.CreateDirectory(layoutDir);
+        foreach (var role in new[] { PartRoles.Layout, PartRoles.PartitionTable, PartRoles.Kernel, PartRoles.Initramfs })
+        {
+            var part = plan.Bundle.Manifest.Part(role);
+            string dest = role is PartRoles.Kernel or PartRoles.Initramfs
+                ? Path.Combine(stageDir, role == PartRoles.Kernel ? "vmlinuz" : "initramfs.img")
+                : Path.Combine(layoutDir, role == PartRoles.Layout ? "layout.json" : LayoutFacts.PartitionTablePath(Path.Combine(layoutDir, "layout.json")));
+            using (var src = plan.Bundle.OpenPart(part))
+            using (var dst = new FileStream(dest + ".tmp", FileMode.Create, FileAccess.Write))
+            {
+                src.CopyTo(dst, 1 << 20);
+                dst.Flush(flushToDisk: true);
+            }
+            File.Move(dest + ".tmp", dest, overwrite: true);
+            bytes += part.Size;
+        }
+        AtomicFile.SyncDirectory(layoutDir);
+        AtomicFile.SyncDirectory(stageDir);
+        return bytes;
+    }
+
+    private static (string, string?) Extract(ConvertPlan plan, ConvertWork work, VolumeMount boot, TextWriter progress, bool tty)
+    {
+        var root = plan.RootVolume;
+        var fs = Planned(plan.Journal, $"lv {root.Name}");
+        // A fresh file system each time (a resumed extraction starts over), no larger than what is clear of the bundle.
+        using (var loop = Disk.Loop.LoopDevice.Attach(plan.Target, root.DiskOffset, plan.RootInitialBytes))
+            Mkfs(fs, loop.DevicePath, root.Spec.MkfsOptions);
+        using var mount = MountRoot(plan, work, boot);
+        // /boot keeps nativeinit/ (journal, carry, kernel); what an earlier extraction put there goes.
+        string bootInRoot = Path.Combine(mount.Directory, "boot");
+        foreach (var entry in Directory.EnumerateFileSystemEntries(bootInRoot))
+        {
+            string name = Path.GetFileName(entry);
+            if (name is ConvertJournal.DirectoryName or "lost+found") continue;
+            if (Directory.Exists(entry) && new FileInfo(entry).LinkTarget is null) Directory.Delete(entry, recursive: true);
+            else File.Delete(entry);
+        }
+        var part = plan.Bundle.Manifest.Part(PartRoles.Rootfs);
+        using var input = ArchiveExtraction.Input.FromStream(plan.Bundle.OpenPart(part), part.Size);
+        using var extractor = TarExtractor.Open(mount.Directory, restoreOwners: true);
+        var reporter = new ProgressReporter(progress, tty, "convert: extract", part.Size, () => input.BytesRead);
+        bool hook = TestHooks.WantsBytes(StepExtract);
+        ExtractionReport report;
+        try
+        {
+            report = ArchiveExtraction.Run(input, extractor, new DecoderOptions { Threads = 2 }, () =>
+            {
+                reporter.Tick();
+                if (hook) TestHooks.KillAfterBytes(StepExtract, input.BytesRead);
+            });
+        }
+        catch
+        {
+            reporter.Abort();
+            throw;
+        }
+        reporter.Done();
+        BootCalls.Sync();
+        var s = report.Stats;
+        return (string.Create(CultureInfo.InvariantCulture,
+            $"{fs.Filesystem} of {ByteSize.Format(plan.RootInitialBytes)} on LV {root.Name} (UUID {fs.Uuid}); {s.Entries} entries, {ByteSize.Format(s.BytesWritten)} of data from {ByteSize.Format(report.InputBytes)} of {report.Compression.ToString().ToLowerInvariant()} read from the disk"), null);
+    }
+
+    /// <summary>The new root mounted (loop device over its LV) with /boot mounted inside it.</summary>
+    private static VolumeMount MountRoot(ConvertPlan plan, ConvertWork work, VolumeMount boot)
+    {
+        var root = plan.RootVolume;
+        var m = VolumeMount.Mount(plan.Target, root.DiskOffset, root.SizeBytes, root.Spec.Filesystem!, work.Combine("root"), readOnly: false);
+        try
+        {
+            m.MountInside(boot.Device, Path.Combine(m.Directory, "boot"), plan.BootSpec.Filesystem);
+            // Unmounted before the root (Dispose unmounts in reverse order).
+            return m;
+        }
+        catch
+        {
+            m.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>/etc/fstab of the new system: every volume with a mount point by UUID, then the lines of the
+    /// bundle's fstab that name none of them (tmpfs and the like).</summary>
+    private static string Fstab(ConvertPlan plan, string root)
+    {
+        string path = Path.Combine(root, "etc/fstab");
+        var mine = plan.Journal.Filesystems.Where(f => f.MountPoint is not null)
+            .OrderBy(f => f.MountPoint == "swap" ? "~" : f.MountPoint, StringComparer.Ordinal).ToList();
+        var sb = new StringBuilder();
+        sb.Append("# /etc/fstab written by nativeinit convert: the volumes of the layout by UUID\n");
+        foreach (var f in mine)
+        {
+            bool swap = f.Filesystem == "swap";
+            string pass = swap ? "0" : f.MountPoint == "/" ? "1" : "2";
+            sb.Append(CultureInfo.InvariantCulture, $"UUID={f.Uuid} {(swap ? "swap" : f.MountPoint)} {f.Filesystem} defaults 0 {pass}\n");
+        }
+        if (File.Exists(path))
+            foreach (var line in File.ReadAllLines(path))
+            {
+                var t = line.Trim();
+                if (t.Length == 0 || t.StartsWith('#')) continue;
+                var f = t.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+                if (f.Length < 2) continue;
+                if (f[0].StartsWith("UUID=", StringComparison.Ordinal) || f[0].StartsWith("LABEL=", StringComparison.Ordinal) || f[0].StartsWith("/dev/", StringComparison.Ordinal)) continue;
+                if (mine.Any(m => m.MountPoint == f[1])) continue;
+                sb.Append(line).Append('\n');
+            }
+        string text = sb.ToString();
+        var bytes = Encoding.UTF8.GetBytes(text);
+        if (File.Exists(path) && new FileInfo(path).LinkTarget is null)
+        {
+            using var s = new FileStream(path, FileMode.Open, FileAccess.Write);
+            s.SetLength(0);
+            s.Write(bytes);
+            s.Flush(flushToDisk: true);
+        }
+        else
+        {
+            if (File.Exists(path)) File.Delete(path);
+            using var s = new FileStream(path, new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew, Access = FileAccess.Write,
+                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
+            });
+            s.Write(bytes);
+            s.Flush(flushToDisk: true);
+        }
+        return text;
+    }
+
+    private static (string, string?) OtherVolumesAndGrow(ConvertPlan plan, DiskDevice disk, ConvertWork work, VolumeMount boot)
+    {
+        var done = new List<string>();
+        foreach (var v in plan.Layout.Volumes.Where(v => v != plan.RootVolume))
+        {
+            GptWriter.Execute(disk, DiskWipe.Plan(disk, v.DiskOffset, v.SizeBytes, $"LV {v.Name}"));
+            disk.Flush();
+            if (v.Spec.Filesystem is null) { done.Add($"{v.Name} wiped"); continue; }
+            var fs = Planned(plan.Journal, $"lv {v.Name}");
+            using var loop = Disk.Loop.LoopDevice.Attach(plan.Target, v.DiskOffset, v.SizeBytes);
+            Mkfs(fs, loop.DevicePath, v.Spec.MkfsOptions);
+            done.Add($"{v.Name}: {fs.Filesystem}");
+        }
+        var root = plan.RootVolume;
+        using (var m = MountRoot(plan, work, boot))
+        {
+            if (root.Spec.Filesystem == "xfs") RunTool("xfs_growfs", m.Directory);
+            else RunTool("resize2fs", m.Device);
+        }
+        done.Add($"root grown from {ByteSize.Format(plan.RootInitialBytes)} to {ByteSize.Format(root.SizeBytes)}");
+        return (string.Join("; ", done), null);
+    }
+
+    // ---------------------------------------------------------------- status
+
+    /// <summary>`nativeinit status`: not converted / in progress at step S / done, and what the next boot does. Reads only.</summary>
+    public static ConvertStatus Status(ConvertOptions o)
+    {
+        if (!o.IsImage) throw new RefusedException($"{o.Target}: status --disk is not built yet; this build reads disk images (--image)");
+        if (!File.Exists(o.Target)) throw new RefusedException($"{o.Target}: no such image file");
+        using var work = new ConvertWork();
+        using var disk = DiskDevice.Open(o.Target, writable: false);
+        var gpt = GptReader.Read(disk);
+        if (gpt.Table is { } table)
+        {
+            var at = FindJournal(o.Target, disk, table, work, writableForBroken: false);
+            if (at is null)
+                return new ConvertStatus(ConvertStatus.NotConverted, o.Target, $"a GPT with {table.Partitions.Count} partitions and no conversion journal", null, null,
+                    "whatever this disk's boot loader boots; nativeinit has not converted it");
+            var j = at.Journal;
+            if (j.State == ConvertJournal.StateDone)
+                return new ConvertStatus(ConvertStatus.Done, o.Target, $"a converted disk (journal {at.Location})", j, at.Location,
+                    "the converted system (the boot loader step is the grub helper's; this build installs no GRUB yet)");
+            return new ConvertStatus(ConvertStatus.InProgress, o.Target, $"a conversion under way (journal {at.Location})", j, at.Location,
+                $"nothing boots by itself yet (this build installs no GRUB); run `nativeinit convert --image {o.Target} --yes` to resume at step {j.Current?.Name ?? "finish"}");
+        }
+        string found;
+        try { found = LegacyLayout.Recognise(disk).Description; }
+        catch (RefusedException e) { found = e.Message; }
+        return new ConvertStatus(ConvertStatus.NotConverted, o.Target, found, null, null, "the old system (or stage one's conversion entry, when stage one set it as the next boot)");
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private sealed record JournalAt(ConvertJournal Journal, string Location, CarryRecord? Carry);
+
+    /// <summary>Looks on every partition with a file system for nativeinit/journal.json (mounted read-only).</summary>
+    private static JournalAt? FindJournal(string image, DiskDevice disk, GptTable table, ConvertWork work, bool writableForBroken)
+    {
+        int ss = disk.LogicalSectorSize;
+        foreach (var p in table.Partitions)
+        {
+            long off = p.ByteOffset(ss), len = p.ByteLength(ss);
+            if (off + len > disk.SizeBytes) continue;
+            var probe = FilesystemProbe.Probe(disk, off, len);
+            if (probe?.Type is not ("xfs" or "ext4" or "ext3" or "ext2")) continue;
+            string dir = work.Combine($"probe{p.Number}");
+            string location = $"partition {p.Number}: /{ConvertJournal.DirectoryName}/{ConvertJournal.FileName}";
+            byte[]? bytes = null, carry = null;
+            using (var m = VolumeMount.Mount(image, off, len, probe.Type, dir, readOnly: true))
+            {
+                string jp = Path.Combine(dir, ConvertJournal.DirectoryName, ConvertJournal.FileName);
+                if (!File.Exists(jp)) continue;
+                bytes = File.ReadAllBytes(jp);
+                string cp = Path.Combine(dir, ConvertJournal.DirectoryName, ConvertJournal.CarryFileName);
+                if (File.Exists(cp)) carry = File.ReadAllBytes(cp);
+            }
+            ConvertJournal journal;
+            try { journal = ConvertJournal.Parse(bytes, location); }
+            catch (InvalidDataFormatException e)
+            {
+                string kept = location;
+                if (writableForBroken)
+                {
+                    using var m = VolumeMount.Mount(image, off, len, probe.Type, dir, readOnly: false);
+                    kept = $"partition {p.Number}: " + AtomicFile.KeepBroken(Path.Combine(dir, ConvertJournal.DirectoryName, ConvertJournal.FileName))[dir.Length..];
+                }
+                throw new NativeInitException($"{e.Message}; a conversion was under way on this disk; the journal was kept as {kept}; " +
+                    "refusing to start over (see docs/recovery.md)", ExitCodes.FailedAfterPointOfNoReturn, e);
+            }
+            return new JournalAt(journal, location, carry is null ? null : CarryRecord.Parse(carry, $"partition {p.Number}: {ConvertJournal.CarryFileName}"));
+        }
+        return null;
+    }
+
+    private static string? FindBundle(string oldRoot, string? explicitPath)
+    {
+        foreach (var rel in explicitPath is null ? BundleLocations : [explicitPath.TrimStart('/')])
+            if (File.Exists(Path.Combine(oldRoot, rel)) && new FileInfo(Path.Combine(oldRoot, rel)).LinkTarget is null) return rel;
+        return null;
+    }
+
+    /// <summary>The bundle's bytes as runs of the disk: FIEMAP on the read-only old file system, plus the partition's offset.</summary>
+    public static List<DiskRun> DiskRuns(string file, long partitionOffset, long partitionLength, string what)
+    {
+        long size = new FileInfo(file).Length;
+        var extents = FileExtents.Map(file);
+        var runs = new List<DiskRun>();
+        long expect = 0;
+        foreach (var e in extents)
+        {
+            if (e.Logical >= size) break;
+            if (FileExtents.Unusable(e.Flags) is { } bad)
+                throw new RefusedException($"{what}: the extent at file offset {e.Logical} ({e.Length} bytes) is {bad}: its bytes cannot be read from the disk; " +
+                    "stage again (stage one writes the bundle out in full)");
+            if (e.Logical != expect)
+                throw new RefusedException($"{what}: has a hole at file offset {expect}..{e.Logical - 1}; stage again");
+            long len = Math.Min(e.Length, size - e.Logical);
+            if (e.Physical < 0 || e.Physical + len > partitionLength)
+                throw new RefusedException($"{what}: extent at file offset {e.Logical} lies outside its partition");
+            long at = partitionOffset + e.Physical;
+            if (runs.Count > 0 && runs[^1].End == at) runs[^1] = runs[^1] with { Length = runs[^1].Length + len };
+            else runs.Add(new DiskRun(at, len));
+            expect = e.Logical + e.Length;
+        }
+        if (runs.Sum(r => r.Length) != size) throw new RefusedException($"{what}: FIEMAP maps {runs.Sum(r => r.Length)} of its {size} bytes; stage again");
+        return runs;
+    }
+
+    private static VerifiedBundle VerifyThroughExtents(string image, IReadOnlyList<DiskRun> runs, string what, byte[] key, TextWriter log)
+    {
+        var b = BundleVerifier.VerifyStream(() => ExtentReadStream.Open(image, runs), what, key);
+        log.WriteLine($"bundle {what}: signature and {b.Manifest.Parts.Count} parts verified through {runs.Count} extents on the disk");
+        return b;
+    }
+
+    private static byte[] ReadPart(VerifiedBundle b, BundlePart p)
+    {
+        if (p.Size > 16 << 20) throw new RefusedException($"bundle part {p.Name}: {p.Size} bytes is too large for a {p.Role}");
+        using var s = b.OpenPart(p);
+        var ms = new MemoryStream();
+        s.CopyTo(ms);
+        return ms.ToArray();
+    }
+
+    private static LayoutFile LoadLayout(VerifiedBundle bundle, string dir)
+    {
+        Directory.CreateDirectory(dir);
+        string layoutPath = Path.Combine(dir, "layout.json");
+        File.WriteAllBytes(layoutPath, ReadPart(bundle, bundle.Manifest.Part(PartRoles.Layout)));
+        string table = LayoutFacts.PartitionTablePath(layoutPath);
+        string tablePath = Path.GetFullPath(Path.Combine(dir, table));
+        if (!tablePath.StartsWith(dir + "/", StringComparison.Ordinal)) throw new RefusedException($"bundle layout: partitionTable '{table}' leaves the layout's directory");
+        Directory.CreateDirectory(Path.GetDirectoryName(tablePath)!);
+        File.WriteAllBytes(tablePath, ReadPart(bundle, bundle.Manifest.Part(PartRoles.PartitionTable)));
+        return LayoutFile.Load(layoutPath);
+    }
+
+    private static PlannedFilesystem Planned(ConvertJournal j, string volume) =>
+        j.Filesystems.FirstOrDefault(f => f.Volume == volume) ?? throw new NativeInitException($"journal: no planned file system for {volume}");
+
+    private static void Mkfs(PlannedFilesystem fs, string device, IReadOnlyList<string> extra)
+    {
+        var opts = new List<string>(extra);
+        if (fs.Filesystem == "xfs") opts.AddRange(["-m", "uuid=" + fs.Uuid]);
+        else opts.AddRange(["-U", fs.Uuid]);
+        var spec = new LayoutVolume(fs.Volume, null, fs.Filesystem, fs.MountPoint, fs.Label, opts);
+        RunTool(LayoutApplier.MkfsProgram(fs.Filesystem), [.. LayoutApplier.MkfsArguments(spec, device)]);
+    }
+
+    private static void RunTool(string name, params string[] args)
+    {
+        string program = FindProgram(name) ?? throw new NativeInitException($"{name} is not installed");
+        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi) ?? throw new NativeInitException($"cannot start {program}");
+        var err = p.StandardError.ReadToEndAsync();
+        p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new NativeInitException($"{name} {string.Join(' ', args)} failed (exit {p.ExitCode}): {err.Result.Trim()}");
+    }
+
+    private static string? FindProgram(string name)
+    {
+        foreach (var d in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Concat(["/usr/sbin", "/sbin", "/usr/bin", "/bin"]))
+            if (File.Exists(Path.Combine(d, name))) return Path.Combine(d, name);
+        return null;
+    }
+
+    /// <summary>MemAvailable from /proc/meminfo, in bytes.</summary>
+    public static long MemAvailable()
+    {
+        foreach (var line in File.ReadLines("/proc/meminfo"))
+            if (line.StartsWith("MemAvailable:", StringComparison.Ordinal))
+                return long.Parse(line["MemAvailable:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
+        throw new RefusedException("memory: /proc/meminfo has no MemAvailable line");
+    }
+
+    /// <summary>BLAKE3 of <paramref name="bytes"/> in hex (the bundle's hash; no OpenSSL in the static binary).</summary>
+    public static string Hash(byte[] bytes)
+    {
+        using var h = Blake3.Hasher.New();
+        h.Update(bytes);
+        return System.Convert.ToHexStringLower(h.Finalize().AsSpan());
+    }
+}
+
+/// <summary>The conversion's JSON-lines log (<c>/boot/nativeinit/convert.log</c>): buffered until /boot exists.</summary>
+internal sealed class ConvertLog
+{
+    private readonly List<string> _pending = [];
+    private StreamWriter? _writer;
+    private string? _path;
+
+    public string? Path
+    {
+        get => _path;
+        set
+        {
+            _path = value;
+            if (value is null) return;
+            _writer = new StreamWriter(new FileStream(value, FileMode.Append, FileAccess.Write), new UTF8Encoding(false));
+            foreach (var l in _pending) _writer.Write(l + "\n");
+            _pending.Clear();
+            _writer.Flush();
+        }
+    }
+
+    public void Write(StepEvent e)
+    {
+        string line = Encoding.UTF8.GetString(JsonText.ToUtf8(w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("at", DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture));
+            w.WriteString("step", e.Step);
+            w.WriteString("event", e.Kind);
+            if (e.Detail.Length > 0) w.WriteString("detail", e.Detail);
+            if (e.Kind is "done" or "failed") w.WriteNumber("milliseconds", e.Milliseconds);
+            w.WriteEndObject();
+        }, indented: false)).TrimEnd('\n');
+        if (_writer is null) { _pending.Add(line); return; }
+        _writer.Write(line + "\n");
+        _writer.Flush();
+        _writer.BaseStream.Flush();
+    }
+
+    public void Close()
+    {
+        _writer?.Dispose();
+        _writer = null;
+    }
+}

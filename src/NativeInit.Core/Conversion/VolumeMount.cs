@@ -1,0 +1,65 @@
+using NativeInit.Core.Disk.Loop;
+using NativeInit.Core.Platform;
+
+namespace NativeInit.Core.Conversion;
+
+/// <summary>A file system at a byte range of a disk image, reached through a loop device and mounted; Dispose
+/// unmounts it and detaches the loop device (in that order).</summary>
+public sealed class VolumeMount : IDisposable
+{
+    private const ulong MsRdOnly = 1;
+    private LoopDevice? _loop;
+    private readonly List<string> _mounted = [];
+
+    private VolumeMount(LoopDevice loop, string dir) => (_loop, Directory) = (loop, dir);
+
+    public string Directory { get; }
+    public string Device => _loop!.DevicePath;
+
+    public static VolumeMount Mount(string image, long offset, long length, string filesystem, string dir, bool readOnly)
+    {
+        System.IO.Directory.CreateDirectory(dir);
+        var loop = LoopDevice.Attach(image, offset, length, readOnly);
+        try
+        {
+            // A read-only mount of an old file system must not replay its log (that would write).
+            string? data = readOnly ? filesystem == "xfs" ? "norecovery" : filesystem is "ext4" or "ext3" ? "noload" : null : null;
+            BootCalls.Mount(loop.DevicePath, dir, filesystem, readOnly ? MsRdOnly : 0, data);
+            var m = new VolumeMount(loop, dir);
+            m._mounted.Add(dir);
+            return m;
+        }
+        catch
+        {
+            loop.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Mounts <paramref name="device"/> at <paramref name="dir"/> inside this file system (e.g. /boot inside the
+    /// new root); Dispose unmounts it first.</summary>
+    public void MountInside(string device, string dir, string filesystem)
+    {
+        System.IO.Directory.CreateDirectory(dir);
+        BootCalls.Mount(device, dir, filesystem);
+        _mounted.Add(dir);
+    }
+
+    public void Unmount(string dir)
+    {
+        if (!_mounted.Remove(dir)) return;
+        BootCalls.Unmount(dir);
+    }
+
+    public void Dispose()
+    {
+        for (int i = _mounted.Count - 1; i >= 0; i--)
+        {
+            try { BootCalls.Unmount(_mounted[i]); }
+            catch (NativeInitException) { BootCalls.Unmount(_mounted[i], detach: true); }
+        }
+        _mounted.Clear();
+        _loop?.Dispose();
+        _loop = null;
+    }
+}

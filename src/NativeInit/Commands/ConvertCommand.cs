@@ -1,0 +1,94 @@
+using NativeInit.Cli;
+using NativeInit.Core;
+using NativeInit.Core.Bundle;
+using NativeInit.Core.Conversion;
+
+namespace NativeInit;
+
+/// <summary>`nativeinit convert` (stage two) and `nativeinit status`: parse, call <see cref="ConvertJob"/>, print.</summary>
+internal static class ConvertCommand
+{
+    private const string DefaultKey = "/etc/nativeinit/vendor.pub";
+
+    private static readonly OptionSpec[] Target =
+    [
+        new("disk", null, "DEV", "the disk to convert (the one stage one found holding /)"),
+        new("image", null, "FILE", "a disk image file (loop devices at the volumes' offsets, no device-mapper)"),
+    ];
+
+    public static readonly CommandSpec Convert = new()
+    {
+        Name = "convert",
+        Summary = "stage two: convert a legacy MBR disk in place to the bundle's GPT + LVM layout (resumes after a power cut)",
+        Usage = "convert (--disk DEV | --image FILE) [--bundle PATH] [--key PUB] [--dry-run] [--yes] [--json]",
+        Options =
+        [
+            .. Target,
+            new("bundle", null, "PATH", "the staged bundle's path inside the old root (default /boot/nativeinit/bundle.tar or /nativeinit/bundle.tar)"),
+            new("key", null, "PUB", $"the vendor's public key (default {DefaultKey})"),
+            new("dry-run", "n", null, "run every check and print the plan; write nothing"),
+            new("yes", "y", null, "really convert (without it the plan is printed and nothing is written: exit 3)"),
+            new("json", null, null, "print the plan (and the result) as JSON"),
+        ],
+        Description = "Every check runs before the first write (exit 3, nothing written): the bundle's signature and hashes read " +
+            "through its extents on the disk, the old layout, the layout against the disk, the bundle clear of the early writes, " +
+            "mkfs programs, memory. After the first write a failure is exit 4; run the same command again to resume from the " +
+            "journal on the new /boot. A second run after success writes nothing.",
+        Run = RunConvert,
+    };
+
+    public static readonly CommandSpec Status = new()
+    {
+        Name = "status",
+        Summary = "say whether a disk is not converted, in progress at step S, or done, and what its next boot does",
+        Usage = "status (--disk DEV | --image FILE) [--json]",
+        Options = [.. Target, new("json", null, null, "print one JSON object")],
+        Run = RunStatus,
+    };
+
+    private static ConvertOptions Options(ParsedArgs a, bool needKey)
+    {
+        string? disk = a.Get("disk"), image = a.Get("image");
+        if ((disk is null) == (image is null)) throw new UsageException($"{a.Command}: give exactly one of --disk DEV or --image FILE");
+        byte[] key = [];
+        if (needKey)
+        {
+            string keyPath = a.Get("key") ?? DefaultKey;
+            if (!File.Exists(keyPath)) throw new RefusedException($"public key {keyPath}: no such file (give --key PUB)");
+            key = BundleKeys.ReadPublic(keyPath);
+        }
+        return new ConvertOptions { Target = disk ?? image!, IsImage = image is not null, Bundle = a.Get("bundle"), PublicKey = key };
+    }
+
+    private static int RunConvert(ParsedArgs a, CommandContext ctx)
+    {
+        var o = Options(a, needKey: true);
+        bool json = a.Has("json");
+        using var work = new ConvertWork();
+        var plan = ConvertJob.Plan(o, work, json ? TextWriter.Null : ctx.Error);
+        if (json) ctx.Out.WriteJson(plan.WriteJson);
+        else plan.WriteText(ctx.Out);
+        if (plan.AlreadyDone)
+        {
+            ctx.Error.WriteLine($"{o.Target}: already converted (journal state done); no changes");
+            return ExitCodes.Success;
+        }
+        if (a.Has("dry-run"))
+        {
+            ctx.Error.WriteLine("dry run: every check passed; nothing was written");
+            return ExitCodes.Success;
+        }
+        if (!a.Has("yes"))
+            throw new RefusedException($"{o.Target}: this converts the disk in place (partition table, LVM, file systems); nothing was written. Add --yes to convert");
+        ConvertJob.Run(plan, work, json ? ctx.Error : ctx.Out, ctx.Error, !Console.IsErrorRedirected);
+        return ExitCodes.Success;
+    }
+
+    private static int RunStatus(ParsedArgs a, CommandContext ctx)
+    {
+        var s = ConvertJob.Status(Options(a, needKey: false));
+        if (a.Has("json")) ctx.Out.WriteJson(s.WriteJson);
+        else s.WriteText(ctx.Out);
+        return ExitCodes.Success;
+    }
+}

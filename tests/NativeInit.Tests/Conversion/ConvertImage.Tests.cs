@@ -1,0 +1,374 @@
+using System.IO.Hashing;
+using System.Text.Json;
+using NativeInit.Tests.TestSupport;
+using NativeInit.Tests.Lvm;
+
+namespace NativeInit.Tests.Conversion;
+
+/// <summary>
+/// A legacy gateway disk of layout (a): a 3 GiB image with an MBR and one xfs root partition holding CentOS-style
+/// configuration and a signed single-file bundle at /boot/nativeinit/bundle.tar (placed after a 700 MiB filler, as
+/// stage one places it clear of the new layout's early writes). Built once with the project's own `bundle create`
+/// and standard tools; each test converts a sparse copy.
+/// </summary>
+public sealed class LegacyImageFixture : IDisposable
+{
+    public const long DiskBytes = 3L << 30;
+    public const string Shadow = "root:$6$oldsalt$OLDROOTHASH:18000:0:99999:7:::\nadmin:$6$adminsalt$ADMINHASH:18001:0:99999:7:::\nbin:*:17000:0:99999:7:::\n";
+    public const string Ifcfg = "DEVICE=eth0\nBOOTPROTO=static\nIPADDR=192.0.2.10\nNETMASK=255.255.255.0\nGATEWAY=192.0.2.1\nONBOOT=yes\n";
+
+    public LegacyImageFixture()
+    {
+        if (!Tool.Exists(Tool.NativeInitBinary) || Environment.UserName != "root") return;
+        Binary = Tool.NativeInitBinary;
+        Tmp = new TempDir();
+        Tool.Check(Binary, "bundle", "keygen", "--private", Tmp.Combine("vendor.key"), "--public", Public = Tmp.Combine("vendor.pub"));
+        // The target's partition table: 1 BIOS boot, 2 /boot (300 MiB, the xfs minimum), 3 LVM to the end.
+        string reference = Tmp.Combine("ref.img");
+        using (var f = File.Create(reference)) f.SetLength(DiskBytes);
+        Tool.Check("sgdisk", "-o", "-n1:2048:+2M", "-t1:ef02", "-c1:bios", "-n2:0:+300M", "-t2:8300", "-c2:boot", "-n3:0:0", "-t3:8e00", "-c3:lvm",
+            "-U", "0C1B2A39-4857-6574-8392-A1B2C3D4E5F6", reference);
+        Tool.Check("sgdisk", "--backup=" + (Backup = Tmp.Combine("target.gpt")), reference);
+        File.Delete(reference);
+        File.WriteAllText(Tmp.Combine("layout.json"), """
+            { "partitionTable": "target.gpt",
+              "volumeGroup": { "name": "VA", "partition": 3, "extentSize": "4MiB", "grow": "data",
+                "logicalVolumes": [
+                  { "name": "root", "size": "1200MiB", "filesystem": "xfs", "mountPoint": "/", "label": "root" },
+                  { "name": "swap", "size": "64MiB", "filesystem": "swap", "mountPoint": "swap" },
+                  { "name": "data", "size": "rest", "filesystem": "xfs", "mountPoint": "/data" } ] },
+              "partitions": [ { "number": 2, "filesystem": "xfs", "mountPoint": "/boot", "label": "boot" } ] }
+            """);
+        File.WriteAllText(Tmp.Combine("vmlinuz"), "conversion kernel\n");
+        File.WriteAllText(Tmp.Combine("initramfs.img"), "conversion initramfs\n");
+        // The target system's tree (owners, modes, xattrs, links, a kernel in /boot, its own fstab and shadow).
+        Rootfs = Tmp.Combine("rootfs");
+        Tool.Sh($"""
+            set -e
+            r={Tool.Quote(Rootfs)}
+            mkdir -p $r/etc/sysconfig/network-scripts $r/etc/ssh $r/boot $r/usr/bin $r/var/lib/app $r/data $r/tmp
+            printf 'NAME=Target\n' > $r/etc/os-release
+            printf 'target-default\n' > $r/etc/hostname
+            printf '127.0.0.1 localhost\n' > $r/etc/hosts
+            printf 'root:!!:19500:0:99999:7:::\nadmin:!!:19500:0:99999:7:::\nsshd:!!:19500::::::\n' > $r/etc/shadow
+            chmod 0000 $r/etc/shadow
+            printf 'tmpfs /tmp tmpfs defaults 0 0\n' > $r/etc/fstab
+            printf 'kernel\n' > $r/boot/vmlinuz-5.0
+            printf 'initramfs\n' > $r/boot/initramfs-5.0.img
+            head -c 6000000 /dev/urandom > $r/var/lib/app/blob
+            for i in $(seq 1 50); do head -c $((i * 997)) /dev/urandom > $r/var/lib/app/f$i; done
+            cp /bin/true $r/usr/bin/tool && chmod 4755 $r/usr/bin/tool
+            setfattr -n user.demo -v hello $r/usr/bin/tool
+            ln $r/usr/bin/tool $r/usr/bin/tool2
+            ln -s ../usr/bin/tool $r/etc/tool-link
+            chown -R 1000:1000 $r/var/lib/app
+            chmod 1777 $r/tmp
+            """);
+        Bundle = Tmp.Combine("bundle.tar");
+        Tool.Check(Binary, "bundle", "create", "--rootfs", Rootfs, "--layout", Tmp.Combine("layout.json"), "--kernel", Tmp.Combine("vmlinuz"),
+            "--initramfs", Tmp.Combine("initramfs.img"), "--key", Tmp.Combine("vendor.key"), "--out", Bundle, "--single-file",
+            "--product", "gateway", "--product-version", "2.0");
+        Image = Tmp.Combine("legacy.img");
+        BuildLegacy(Image, fillerFirst: true);
+    }
+
+    /// <summary>MBR + one xfs root partition with CentOS-style configuration and the staged bundle. With
+    /// <paramref name="fillerFirst"/> false the bundle is the first file written (it lands under the new /boot).</summary>
+    public void BuildLegacy(string image, bool fillerFirst, string at = "boot/nativeinit/bundle.tar")
+    {
+        using (var f = File.Create(image)) f.SetLength(DiskBytes);
+        Tool.Sh($"""
+            set -e
+            img={Tool.Quote(image)}
+            echo 'start=2048, type=83, bootable' | sfdisk -q $img
+            loop=$(losetup --find --show --offset $((2048 * 512)) $img)
+            mkfs.xfs -q $loop
+            m=$(mktemp -d)
+            mount $loop $m
+            mkdir -p $m/etc/sysconfig/network-scripts $m/etc/ssh $m/boot/nativeinit
+            printf '{Ifcfg.Replace("\n", "\\n")}' > $m/etc/sysconfig/network-scripts/ifcfg-eth0
+            printf 'DEVICE=lo\n' > $m/etc/sysconfig/network-scripts/ifcfg-lo
+            printf 'nameserver 192.0.2.53\nsearch example.net\n' > $m/etc/resolv.conf
+            printf 'gw-0042\n' > $m/etc/hostname
+            printf '127.0.0.1 localhost\n192.0.2.10 gw-0042\n' > $m/etc/hosts
+            printf '%s' {Tool.Quote(Shadow)} > $m/etc/shadow
+            chmod 0000 $m/etc/shadow
+            printf 'OLD-HOST-KEY\n' > $m/etc/ssh/ssh_host_ed25519_key && chmod 0600 $m/etc/ssh/ssh_host_ed25519_key
+            {(fillerFirst ? "fallocate -l 700M $m/filler" : "")}
+            cp {Tool.Quote(Bundle)} $m/{at}
+            umount $m
+            rmdir $m
+            losetup -d $loop
+            """);
+    }
+
+    public string Binary { get; } = "";
+    public TempDir Tmp { get; } = null!;
+    public string Public { get; } = "";
+    public string Backup { get; } = "";
+    public string Rootfs { get; } = "";
+    public string Bundle { get; } = "";
+    public string Image { get; } = "";
+
+    public void Dispose() => Tmp?.Dispose();
+}
+
+[Trait("Category", "Integration")]
+public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImageFixture>
+{
+    private static string Hash(string path)
+    {
+        var h = new XxHash128();
+        using var fs = File.OpenRead(path);
+        h.Append(fs);
+        return System.Convert.ToHexString(h.GetCurrentHash());
+    }
+
+    private void Require()
+    {
+        Tool.RequireRoot();
+        Tool.RequireNativeInit();
+        Tool.Require("sgdisk", "mkfs.xfs", "xfs_growfs", "mkswap", "blkid", "sfdisk", "setfattr", "fallocate");
+    }
+
+    private string Copy(TempDir dir, string name = "disk.img")
+    {
+        string p = dir.Combine(name);
+        Tool.Check("cp", "--sparse=always", fx.Image, p);
+        return p;
+    }
+
+    private ToolResult Convert(string image, params string[] extra) =>
+        Tool.Run(fx.Binary, ["convert", "--image", image, "--key", fx.Public, .. extra], timeout: TimeSpan.FromMinutes(5));
+
+    private ToolResult ConvertWith(string image, string killAt) =>
+        Tool.Run(fx.Binary, ["convert", "--image", image, "--key", fx.Public, "--yes"], timeout: TimeSpan.FromMinutes(5),
+            environment: new Dictionary<string, string> { ["NATIVEINIT_TEST_HOOKS"] = "1", ["NATIVEINIT_TEST_KILL_AT"] = killAt });
+
+    [SkippableFact]
+    public void Without_yes_and_with_dry_run_it_prints_the_plan_and_writes_nothing()
+    {
+        Require();
+        using var dir = new TempDir();
+        string img = Copy(dir);
+        string before = Hash(img);
+        var plain = Convert(img);
+        Assert.True(plain.ExitCode == 3, plain.ToString());
+        Assert.Contains("(a) MBR with one root partition", plain.Stdout);
+        Assert.Contains("Add --yes", plain.Stderr);
+        var dry = Convert(img, "--dry-run", "--json");
+        Assert.True(dry.ExitCode == 0, dry.ToString());
+        using var doc = JsonDocument.Parse(dry.Stdout);
+        Assert.Equal("image", doc.RootElement.GetProperty("mode").GetString());
+        Assert.Contains("/etc/sysconfig/network-scripts/ifcfg-eth0", doc.RootElement.GetProperty("carry").GetProperty("files").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(before, Hash(img));
+        var status = Tool.Run(fx.Binary, "status", "--image", img);
+        Assert.True(status.ExitCode == 0, status.ToString());
+        Assert.Contains("not converted", status.Stdout);
+        Assert.Equal(before, Hash(img));
+    }
+
+    [SkippableFact]
+    public void Refusals_leave_the_image_byte_identical()
+    {
+        Require();
+        using var dir = new TempDir();
+        // The bundle written first into the old root's top directory (allocation group 0) lies under the new /boot:
+        // refused, naming the extent and the fix.
+        string under = dir.Combine("under.img");
+        fx.BuildLegacy(under, fillerFirst: false, at: "bundle.tar");
+        string h = Hash(under);
+        var r = Convert(under, "--yes", "--bundle", "/bundle.tar");
+        Assert.True(r.ExitCode == 3, r.ToString());
+        Assert.Contains("lies under an early write", r.Stderr);
+        Assert.Contains("stage again", r.Stderr);
+        Assert.Equal(h, Hash(under));
+        // A wrong key.
+        string img = Copy(dir);
+        string before = Hash(img);
+        string otherPub = dir.Combine("other.pub");
+        Tool.Check(fx.Binary, "bundle", "keygen", "--private", dir.Combine("other.key"), "--public", otherPub);
+        var wrong = Tool.Run(fx.Binary, "convert", "--image", img, "--key", otherPub, "--yes");
+        Assert.True(wrong.ExitCode == 3, wrong.ToString());
+        Assert.Contains("public key", wrong.Stderr);
+        Assert.Equal(before, Hash(img));
+        // No bundle staged at the place asked.
+        var none = Convert(img, "--yes", "--bundle", "/nativeinit/elsewhere.tar");
+        Assert.True(none.ExitCode == 3, none.ToString());
+        Assert.Contains("no staged bundle", none.Stderr);
+        Assert.Equal(before, Hash(img));
+        // Not a legacy layout: two partitions.
+        string two = dir.Combine("two.img");
+        using (var f = File.Create(two)) f.SetLength(64 << 20);
+        Tool.Sh($"printf 'start=2048, size=20480, type=83\\nstart=22528, type=8e\\n' | sfdisk -q {Tool.Quote(two)}");
+        string h2 = Hash(two);
+        var odd = Convert(two, "--yes");
+        Assert.True(odd.ExitCode == 3, odd.ToString());
+        Assert.Contains("partition 2 type 8e", odd.Stderr);
+        Assert.Equal(h2, Hash(two));
+    }
+
+    /// <summary>What a converted image holds, for comparing runs: tables, LVM metadata (without ids and times),
+    /// file system types, and the trees of /, /boot and /data compared by treediff.</summary>
+    private sealed record Converted(string Table, string Lvm, string Blkid);
+
+    private static Converted Inspect(string img)
+    {
+        string table = Tool.Check("sgdisk", "-p", img);
+        table = string.Join('\n', table.Split('\n').Where(l => !l.StartsWith("Disk " , StringComparison.Ordinal) || l.Contains("identifier")));
+        var lvm = Tool.Check(Tool.NativeInitBinary, "lvm", "show", img, "--partition", "3", "--json");
+        using var doc = JsonDocument.Parse(lvm);
+        var vg = doc.RootElement.GetProperty("vg");
+        string lvs = string.Join(";", vg.GetProperty("logicalVolumes").EnumerateArray().Select(l => $"{l.GetProperty("name").GetString()}:{l.GetProperty("size").GetInt64()}"));
+        return new Converted(table, $"{vg.GetProperty("name").GetString()} {lvs}", "");
+    }
+
+    private static readonly string[] CarriedOrChanged =
+    [
+        "etc/hostname:", "etc/hosts:", "etc/resolv.conf", "etc/shadow:", "etc/fstab:", "etc/ssh", "etc/sysconfig/network-scripts",
+        "etc: mtime_ns", "boot/nativeinit", "only in", ".: ", "data:",
+    ];
+
+    private (string RootDiff, string[] Fstab) CheckTree(string img, string workDir)
+    {
+        // Mount root (loop at the LV's offset) and /boot; compare with the bundle's tree.
+        var lvm = Tool.Check(Tool.NativeInitBinary, "lvm", "show", img, "--partition", "3", "--json");
+        using var doc = JsonDocument.Parse(lvm);
+        var d = doc.RootElement;
+        long ext = d.GetProperty("vg").GetProperty("extentSizeBytes").GetInt64();
+        long pe = d.GetProperty("vg").GetProperty("physicalVolumes")[0].GetProperty("peStartSectors").GetInt64() * 512;
+        long off = d.GetProperty("offset").GetInt64();
+        var root = d.GetProperty("vg").GetProperty("logicalVolumes").EnumerateArray().First(l => l.GetProperty("name").GetString() == "root");
+        long rootOff = off + pe + root.GetProperty("segments")[0].GetProperty("pvStartExtent").GetInt64() * ext;
+        long rootSize = root.GetProperty("size").GetInt64();
+        string m = Path.Combine(workDir, "mnt");
+        Directory.CreateDirectory(m);
+        string script = $"""
+            set -e
+            img={Tool.Quote(img)}; m={Tool.Quote(m)}
+            rl=$(losetup --find --show --offset {rootOff} --sizelimit {rootSize} $img)
+            bl=$(losetup --find --show --offset $((6144 * 512)) --sizelimit $((300 * 1048576)) $img)
+            echo "root-type $(blkid -o value -s TYPE $rl) $(blkid -o value -s UUID $rl)"
+            echo "boot-type $(blkid -o value -s TYPE $bl) $(blkid -o value -s UUID $bl)"
+            mount -o ro $rl $m; mount -o ro $bl $m/boot
+            echo "size $(df -B1 --output=size $m | tail -1)"
+            {Tool.Quote(Path.Combine(Tool.RepoRoot, "tools/treediff"))} --ignore-root-mtime {Tool.Quote(fx.Rootfs)} $m || true
+            echo "---files"
+            cat $m/etc/sysconfig/network-scripts/ifcfg-eth0; echo "---"; cat $m/etc/resolv.conf; echo "---"; cat $m/etc/hostname; echo "---"; cat $m/etc/shadow; echo "---"; cat $m/etc/fstab; echo "---"
+            cat $m/etc/ssh/ssh_host_ed25519_key; stat -c '%a %u' $m/etc/ssh/ssh_host_ed25519_key $m/etc/shadow; test ! -e $m/etc/sysconfig/network-scripts/ifcfg-lo && echo no-ifcfg-lo
+            umount $m/boot; umount $m; losetup -d $rl; losetup -d $bl
+            """;
+        var r = Tool.Run("bash", "-c", script);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        return (r.Stdout, []);
+    }
+
+    [SkippableFact]
+    public void Converts_layout_a_and_a_second_run_writes_nothing()
+    {
+        Require();
+        using var dir = new TempDir();
+        string img = Copy(dir);
+        var r = Convert(img, "--yes");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("unprotected window", r.Stdout);
+
+        // sgdisk: clean, and the same table as the vendor's backup moved to this disk.
+        var v = Tool.Check("sgdisk", "-v", img);
+        Assert.Contains("No problems found", v);
+        string reference = dir.Combine("reference.img");
+        using (var f = File.Create(reference)) f.SetLength(LegacyImageFixture.DiskBytes);
+        Tool.Check("sgdisk", "--load-backup=" + fx.Backup, "-e", reference);
+        Assert.Equal(Tool.Check("sgdisk", "-p", reference).Replace(reference, "X"), Tool.Check("sgdisk", "-p", img).Replace(img, "X"));
+
+        // LVM: names and sizes, read back by lvm2 (vgck, lvs) on a loop device of the PV partition.
+        using (var pv = new NativeInit.Tests.Lvm.TestLoop(img, 620544L * 512))
+        using (var lvm = new NativeInit.Tests.Lvm.LvmOracle(pv.Device))
+        {
+            var rows = lvm.Report("lvs", "vg_name,lv_name,lv_size");
+            Assert.Equal(["VA|root|1258291200", "VA|swap|67108864"], rows.Select(x => string.Join('|', x)).Where(x => !x.Contains("|data|")).Order());
+            Assert.Contains(rows, x => x[1] == "data");
+            var ck = lvm.Run("vgck", "VA");
+            Assert.True(ck.ExitCode == 0, ck.ToString());
+        }
+        var inspect = Inspect(img);
+        Assert.Contains("VA root:1258291200;swap:67108864;data:", inspect.Lvm);
+
+        var (tree, _) = CheckTree(img, dir.Path);
+        Assert.Contains("root-type xfs", tree);
+        Assert.Contains("boot-type xfs", tree);
+        // The new root is the bundle's tree except the carried files (and /etc's time, /boot/nativeinit, lost+found).
+        var diffs = tree.Split("---files")[0].Split('\n').Where(l => l.Length > 0 && !l.StartsWith("root-type") && !l.StartsWith("boot-type") && !l.StartsWith("size ") && !l.StartsWith("treediff:"))
+            .Where(l => !CarriedOrChanged.Any(c => l.StartsWith(c, StringComparison.Ordinal) || (l.StartsWith("only in") && (l.Contains("boot/nativeinit") || l.Contains("etc/")))))
+            .ToList();
+        Assert.True(diffs.Count == 0, "unexpected differences:\n" + string.Join('\n', diffs) + "\n\n" + tree);
+        var files = tree.Split("---files")[1].Split("---\n");
+        Assert.Equal(LegacyImageFixture.Ifcfg, files[0].TrimStart('\n'));
+        Assert.Equal("nameserver 192.0.2.53\nsearch example.net\n", files[1]);
+        Assert.Equal("gw-0042\n", files[2]);
+        Assert.Equal("root:$6$oldsalt$OLDROOTHASH:18000:0:99999:7:::\nadmin:$6$adminsalt$ADMINHASH:18001:0:99999:7:::\nsshd:!!:19500::::::\n", files[3]);
+        // fstab: every volume with a mount point by the UUID blkid sees, plus the bundle's tmpfs line.
+        string fstab = files[4];
+        string rootUuid = tree.Split('\n').First(l => l.StartsWith("root-type")).Split(' ')[2];
+        string bootUuid = tree.Split('\n').First(l => l.StartsWith("boot-type")).Split(' ')[2];
+        Assert.Contains($"UUID={rootUuid} / xfs", fstab);
+        Assert.Contains($"UUID={bootUuid} /boot xfs", fstab);
+        Assert.Contains(" /data xfs", fstab);
+        Assert.Contains(" swap swap", fstab);
+        Assert.Contains("tmpfs /tmp tmpfs defaults 0 0", fstab);
+        Assert.Contains("OLD-HOST-KEY", files[5]);
+        Assert.Contains("600 0\n0 0\nno-ifcfg-lo", files[5]);
+        // The root grew to its LV once the bundle was consumed.
+        long size = long.Parse(tree.Split('\n').First(l => l.StartsWith("size ")).Split(' ')[1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(size > 1100L << 20, $"root file system is {size} bytes: not grown to the 1200 MiB LV");
+
+        var status = Tool.Run(fx.Binary, "status", "--image", img, "--json");
+        Assert.True(status.ExitCode == 0, status.ToString());
+        using (var doc = JsonDocument.Parse(status.Stdout))
+        {
+            Assert.Equal("done", doc.RootElement.GetProperty("state").GetString());
+            Assert.True(doc.RootElement.GetProperty("unprotectedWindow").GetProperty("bytes").GetInt64() > 0);
+        }
+
+        // A second run: "no changes", the image byte-identical.
+        string after = Hash(img);
+        var again = Convert(img, "--yes");
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Assert.Contains("no changes", again.Stderr);
+        Assert.Equal(after, Hash(img));
+    }
+
+    [SkippableTheory]
+    [InlineData("boot-files")]
+    [InlineData("lvm")]
+    [InlineData("extract:1")]
+    [InlineData("extract:3000000")]
+    [InlineData("carry")]
+    [InlineData("fstab")]
+    [InlineData("volumes")]
+    [InlineData("finish")]
+    public void Killed_at_a_step_it_resumes_to_the_same_disk(string killAt)
+    {
+        Require();
+        using var dir = new TempDir();
+        string img = Copy(dir);
+        var killed = ConvertWith(img, killAt);
+        Assert.True(killed.ExitCode == 137 || killed.ExitCode == -9 || killed.ExitCode == 9, $"expected SIGKILL: {killed}");
+        var status = Tool.Run(fx.Binary, "status", "--image", img);
+        Assert.True(status.ExitCode == 0, status.ToString());
+        Assert.Contains("in progress at step " + killAt.Split(':')[0], status.Stdout);
+        var resumed = Convert(img, "--yes");
+        Assert.True(resumed.ExitCode == 0, resumed.ToString());
+        Assert.Contains("done earlier, skipped", resumed.Stdout);
+        Assert.Contains("No problems found", Tool.Check("sgdisk", "-v", img));
+        var inspect = Inspect(img);
+        Assert.Contains("VA root:1258291200;swap:67108864;data:", inspect.Lvm);
+        var (tree, _) = CheckTree(img, dir.Path);
+        var diffs = tree.Split("---files")[0].Split('\n').Where(l => l.Length > 0 && !l.StartsWith("root-type") && !l.StartsWith("boot-type") && !l.StartsWith("size ") && !l.StartsWith("treediff:"))
+            .Where(l => !CarriedOrChanged.Any(c => l.StartsWith(c, StringComparison.Ordinal) || (l.StartsWith("only in") && (l.Contains("boot/nativeinit") || l.Contains("etc/")))))
+            .ToList();
+        Assert.True(diffs.Count == 0, "unexpected differences after resume:\n" + string.Join('\n', diffs) + "\n\n" + tree);
+        Assert.Contains("gw-0042", tree);
+        Assert.Contains("OLDROOTHASH", tree);
+    }
+}
