@@ -73,6 +73,10 @@ public static class GrubBiosInstaller
     /// <summary>Refuses (<see cref="RefusedException"/>) when the install cannot work; writes nothing.</summary>
     public static void Check(GrubBiosTarget target) => Prepare(target, null);
 
+    /// <summary><see cref="Check(GrubBiosTarget)"/> against a host whose GRUB lies elsewhere (or nowhere): for tests.</summary>
+    internal static void Check(GrubBiosTarget target, string hostModuleDirectory, IReadOnlyList<string> searchPath) =>
+        Prepare(target, null, reasons => GrubImageTool.Find(target.TargetRoot, reasons, hostModuleDirectory, searchPath));
+
     public static GrubBiosInstallResult Install(GrubBiosTarget target, Action<string>? log = null)
     {
         var plan = Prepare(target, log);
@@ -125,7 +129,7 @@ public static class GrubBiosInstaller
     internal sealed record Plan(GrubImageTool Tool, string Prefix, byte[] Core, long CoreBytes, long CoreSector, byte[] MbrCode);
 
     /// <summary>Every check and the exact bytes to write; writes nothing.</summary>
-    internal static Plan Prepare(GrubBiosTarget target, Action<string>? log)
+    internal static Plan Prepare(GrubBiosTarget target, Action<string>? log, Func<List<string>, GrubImageTool?>? findTool = null)
     {
         string fsModule = target.BootFilesystem switch
         {
@@ -158,7 +162,7 @@ public static class GrubBiosInstaller
         }
 
         var reasons = new List<string>();
-        var tool = GrubImageTool.Find(target.TargetRoot, reasons)
+        var tool = (findTool is null ? GrubImageTool.Find(target.TargetRoot, reasons) : findTool(reasons))
             ?? throw new RefusedException($"grub: no grub-mkimage with i386-pc modules: {string.Join("; ", reasons)}");
         foreach (var r in reasons) log?.Invoke($"grub: {r}; using {tool.Description}");
         string[] images = ["boot.img", "diskboot.img", "kernel.img"];

@@ -187,6 +187,28 @@ public static class GrubConfigWriter
         return sb.ToString();
     }
 
+    /// <summary>Writes <see cref="Text"/> to BOOT/DIR/grub.cfg (atomically: temp file, fsync, rename) and makes sure
+    /// BOOT/DIR/grubenv is a GRUB environment block: an existing sound one is kept (its saved_entry, next_entry), a
+    /// missing or unreadable one is replaced by an empty 1024-byte block (GRUB's save_env only rewrites an existing
+    /// file in place). <paramref name="bootMountPoint"/> is where the /boot filesystem is mounted. Returns grub.cfg's path.</summary>
+    public static string WriteFiles(string bootMountPoint, GrubConfigSpec spec)
+    {
+        string text = Text(spec);
+        string dir = Path.Combine(bootMountPoint, spec.GrubDirectory.TrimStart('/'));
+        Directory.CreateDirectory(dir);
+        string env = Path.Combine(dir, "grubenv");
+        bool sound = false;
+        if (File.Exists(env))
+        {
+            try { sound = GrubEnv.Parse(File.ReadAllBytes(env), env).Size == GrubEnv.DefaultSize; }
+            catch (InvalidDataFormatException) { sound = false; }
+        }
+        if (!sound) AtomicFile.Write(env, GrubEnv.Empty().ToBytes());
+        string cfg = Path.Combine(dir, "grub.cfg");
+        AtomicFile.Write(cfg, Encoding.UTF8.GetBytes(text));
+        return cfg;
+    }
+
     private static void Entry(StringBuilder sb, string title, string id, string kernel, string initramfs, IReadOnlyList<string> args)
     {
         sb.Append($"menuentry {QuoteAlways(title)} --id {Quote(id)} {{\n");
@@ -261,6 +283,7 @@ public static class DefaultGrubFile
                 continue;
             }
             i++;
+            int firstLine = lineNo;
             var value = new StringBuilder();
             while (i < text.Length && text[i] is not (' ' or '\t' or '\n' or ';'))
             {
@@ -268,7 +291,7 @@ public static class DefaultGrubFile
                 if (c == '\'')
                 {
                     int end = text.IndexOf('\'', i + 1);
-                    if (end < 0) throw new InvalidDataFormatException($"{what}: line {lineNo}: {name}: unterminated '");
+                    if (end < 0) throw new InvalidDataFormatException($"{what}: line {firstLine}: {name}: unterminated '");
                     value.Append(text, i + 1, end - i - 1);
                     lineNo += text.AsSpan(i, end - i).Count('\n');
                     i = end + 1;
@@ -278,7 +301,7 @@ public static class DefaultGrubFile
                     i++;
                     while (true)
                     {
-                        if (i >= text.Length) throw new InvalidDataFormatException($"{what}: line {lineNo}: {name}: unterminated \"");
+                        if (i >= text.Length) throw new InvalidDataFormatException($"{what}: line {firstLine}: {name}: unterminated \"");
                         char d = text[i];
                         if (d == '"') { i++; break; }
                         if (d == '\\' && i + 1 < text.Length && text[i + 1] is '$' or '`' or '"' or '\\' or '\n')

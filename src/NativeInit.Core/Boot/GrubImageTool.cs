@@ -22,8 +22,18 @@ public sealed record GrubImageTool(
 
     /// <summary>Finds the tool for <paramref name="targetRoot"/> (null: the host's). Returns null and the reasons when
     /// there is none.</summary>
-    public static GrubImageTool? Find(string? targetRoot, List<string> reasons)
+    public static GrubImageTool? Find(string? targetRoot, List<string> reasons) =>
+        Find(targetRoot, reasons, HostModuleDirectory, DefaultSearchPath());
+
+    /// <summary>The directories searched for programs: PATH, then the usual sbin and bin directories.</summary>
+    public static IReadOnlyList<string> DefaultSearchPath() =>
+        [.. (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries), "/usr/sbin", "/sbin", "/usr/bin", "/bin"];
+
+    /// <summary><see cref="Find(string?, List{string})"/> with the host's module directory and program search path
+    /// given (tests use it to stand for a host without GRUB).</summary>
+    internal static GrubImageTool? Find(string? targetRoot, List<string> reasons, string hostModuleDirectory, IReadOnlyList<string> searchPath)
     {
+        string? FindProgram(string name) => searchPath.Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
         if (targetRoot is not null)
         {
             var modules = Path.Combine(targetRoot, ModuleSubdirectory);
@@ -39,9 +49,9 @@ public sealed record GrubImageTool(
         }
         var host = ToolNames.Select(FindProgram).FirstOrDefault(p => p is not null);
         if (host is null) reasons.Add("the host has no grub-mkimage or grub2-mkimage on PATH (Debian: grub-common)");
-        else if (!Directory.Exists(HostModuleDirectory)) reasons.Add($"the host has {host} but no {HostModuleDirectory} (Debian: grub-pc-bin)");
+        else if (!Directory.Exists(hostModuleDirectory)) reasons.Add($"the host has {host} but no {hostModuleDirectory} (Debian: grub-pc-bin)");
         else
-            return new GrubImageTool(host, HostModuleDirectory, host, [], HostModuleDirectory,
+            return new GrubImageTool(host, hostModuleDirectory, host, [], hostModuleDirectory,
                 Path.GetFileName(host).StartsWith("grub2", StringComparison.Ordinal) ? "grub2" : "grub");
         return null;
     }
@@ -81,17 +91,5 @@ public sealed record GrubImageTool(
         {
             File.Delete(hostFile);
         }
-    }
-
-    internal static string? FindProgram(string name)
-    {
-        var dirs = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Concat(["/usr/sbin", "/sbin", "/usr/bin", "/bin"]);
-        foreach (var d in dirs)
-        {
-            var p = Path.Combine(d, name);
-            if (File.Exists(p)) return p;
-        }
-        return null;
     }
 }

@@ -20,13 +20,13 @@ public class GrubBiosInstallerTests
     /// <summary>A 64 MiB GPT image: 1 BIOS boot (EF02, <paramref name="biosKiB"/> KiB at 1 MiB), 2 /boot (8300, 20 MiB),
     /// 3 LVM (8E00, the rest). sgdisk writes a protective MBR with disk signature 0 and zero code; the test puts
     /// recognisable bytes in the code area and the disk signature so "kept" and "overwritten" can be told apart.</summary>
-    internal static string MakeDisk(TempDir dir, long biosKiB = 2048, string name = "disk.img")
+    internal static string MakeDisk(TempDir dir, long biosKiB = 2048, string name = "disk.img", int diskMiB = 64, int bootMiB = 20)
     {
         Tool.Require("sgdisk", "grub-mkimage");
         Skip.IfNot(Directory.Exists(Modules), $"{Modules} missing (tools/setup installs grub-pc-bin)");
         string img = dir.Combine(name);
-        using (var f = File.Create(img)) f.SetLength(64 * MiB);
-        Tool.Check("sgdisk", "-n", $"1:2048:+{biosKiB}K", "-t", "1:EF02", "-n", "2:0:+20M", "-t", "2:8300", "-n", "3:0:0", "-t", "3:8E00", img);
+        using (var f = File.Create(img)) f.SetLength(diskMiB * MiB);
+        Tool.Check("sgdisk", "-n", $"1:2048:+{biosKiB}K", "-t", "1:EF02", "-n", $"2:0:+{bootMiB}M", "-t", "2:8300", "-n", "3:0:0", "-t", "3:8E00", img);
         using (var f = new FileStream(img, FileMode.Open, FileAccess.ReadWrite))
         {
             var mbr = new byte[512];
@@ -141,6 +141,31 @@ public class GrubBiosInstallerTests
             Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img, bootPart: 7))).Message);
         Assert.Contains("'btrfs' is not xfs",
             Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img, fs: "btrfs"))).Message);
+        Assert.Equal(h, Hash(img));
+    }
+
+    [SkippableFact]
+    public void Check_refuses_a_host_without_grub_mkimage_or_without_modules_and_writes_nothing()
+    {
+        using var dir = new TempDir();
+        string img = MakeDisk(dir);
+        string h = Hash(img);
+        string emptyBin = dir.Combine("bin");
+        Directory.CreateDirectory(emptyBin);
+        var e = Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img), Modules, [emptyBin]));
+        Assert.Equal("grub: no grub-mkimage with i386-pc modules: the host has no grub-mkimage or grub2-mkimage on PATH (Debian: grub-common)", e.Message);
+        Assert.Equal(ExitCodes.Refused, e.ExitCode);
+
+        string[] path = ["/usr/bin", "/bin"];
+        Assert.Contains($"but no {dir.Combine("nomods")} (Debian: grub-pc-bin)",
+            Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img), dir.Combine("nomods"), path)).Message);
+
+        string partial = dir.Combine("partial");
+        Directory.CreateDirectory(partial);
+        File.Copy(Path.Combine(Modules, "boot.img"), Path.Combine(partial, "boot.img"));
+        File.Copy(Path.Combine(Modules, "biosdisk.mod"), Path.Combine(partial, "biosdisk.mod"));
+        Assert.Equal($"grub: {partial} lacks diskboot.img, kernel.img, part_gpt.mod, normal.mod, configfile.mod, linux.mod, echo.mod, test.mod, xfs.mod",
+            Assert.Throws<RefusedException>(() => GrubBiosInstaller.Check(Target(img, fs: "xfs"), partial, path)).Message);
         Assert.Equal(h, Hash(img));
     }
 
