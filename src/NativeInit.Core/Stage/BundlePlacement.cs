@@ -19,6 +19,9 @@ public static class BundlePlacement
 {
     public const int MaxAttempts = 4;
 
+    /// <summary>ENOTTY: the ioctl is not known to the filesystem (older kernels answer FIEMAP this way).</summary>
+    private const int NotATypewriter = 25;
+
     /// <summary>The ranges of a disk of <paramref name="diskBytes"/> that stage two writes first.</summary>
     public static IReadOnlyList<DiskRange> KeepOut(VerifiedBundle bundle, long diskBytes)
     {
@@ -72,7 +75,13 @@ public static class BundlePlacement
     public static (FileExtents Extents, int Attempts) Place(string file, long? partitionOffset, IReadOnlyList<DiskRange> keepOut,
         TextWriter log, int maxAttempts = MaxAttempts)
     {
-        var extents = FileExtents.Read(file, partitionOffset ?? 0);
+        FileExtents extents;
+        try { extents = FileExtents.Read(file, partitionOffset ?? 0); }
+        catch (PosixException e) when (e.Errno is PosixError.EOPNOTSUPP or NotATypewriter or PosixError.EINVAL)
+        {
+            throw new RefusedException($"{file}: the filesystem holding the boot directory does not report where a file lies " +
+                $"(FIEMAP: {PosixError.Name(e.Errno)}); stage two reads the bundle from the disk by its extents and could not convert", e);
+        }
         RefuseUnreadable(extents);
         if (partitionOffset is null) return (extents, 1);
         var held = new List<string>();

@@ -7,7 +7,8 @@ namespace NativeInit.Core.Stage;
 /// (the convention `convert` uses too): NATIVEINIT_TEST_KILL_AT=POINT makes the process SIGKILL itself there (a power
 /// cut as far as the files are concerned); NATIVEINIT_TEST_WAIT_AT=POINT with NATIVEINIT_TEST_WAIT_FILE=PATH creates
 /// PATH there and waits (at most a minute) until the test removes it, so a test can hang up the terminal or send a
-/// signal half-way. Without NATIVEINIT_TEST_HOOKS=1 a point costs one cached lookup.
+/// signal half-way; NATIVEINIT_TEST_THROW_AT=POINT throws an unexpected exception (InvalidOperationException) there,
+/// as a bug would. Without NATIVEINIT_TEST_HOOKS=1 a point costs one cached lookup.
 /// </summary>
 internal static class StageTestHooks
 {
@@ -23,6 +24,8 @@ internal static class StageTestHooks
             var until = DateTime.UtcNow.AddMinutes(1);
             while (File.Exists(file) && DateTime.UtcNow < until) Thread.Sleep(20);
         }
+        if (Environment.GetEnvironmentVariable("NATIVEINIT_TEST_THROW_AT") == name)
+            throw new InvalidOperationException($"test hook: an unexpected failure at {name}");
         if (Environment.GetEnvironmentVariable("NATIVEINIT_TEST_KILL_AT") == name)
         {
             Libc.sig_kill(BootCalls.ProcessId, Libc.SIGKILL);

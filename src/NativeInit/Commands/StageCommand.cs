@@ -30,11 +30,16 @@ internal static class StageCommand
         Description = """
             Checks, in order, before writing anything (exit 3 when one fails): the bundle's signature and parts; RAM
             (MemTotal from ROOT/proc/meminfo must hold the bundle plus the stage-two budget); the size of the disk
-            holding / (ROOT/proc/self/mountinfo and ROOT/sys) against the layout; room in the boot directory; a GRUB 2
+            holding / (ROOT/proc/self/mountinfo and ROOT/sys) against the layout, and a stable name of that disk for the
+            conversion boot (rd.nativeinit.disk=partuuid:|uuid:|serial:|wwn:); room in the boot directory; a GRUB 2
             grub.cfg that sources custom.cfg and honours next_entry.
-            Then writes BOOT/nativeinit/ (kernel, initramfs, bundle.tar, carry.json, undo.json and copies of the
-            files it changes), appends the conversion entry to BOOT/grub2/custom.cfg or BOOT/grub/custom.cfg, and sets
-            it for the next boot only (grub2-reboot/grub-reboot with --root /, else next_entry in grubenv).
+            Then writes BOOT/nativeinit/ (undo.json and copies of the files it changes first, then kernel, initramfs,
+            bundle.tar, carry.json, bundle.extents.json; each fsynced, the bundle verified again and kept clear of
+            what stage two writes first), and only then, last and each atomically, appends the conversion entry to
+            BOOT/grub2/custom.cfg or BOOT/grub/custom.cfg and sets next_entry in grubenv (the next boot only).
+            The log is also written to BOOT/nativeinit/stage.log. SIGHUP is ignored; SIGINT/SIGTERM before the boot
+            configuration is written stop and undo the run. A run killed half-way is cleaned by the next stage or
+            by --undo.
             """,
         Run = Run,
     };

@@ -10,7 +10,8 @@ public sealed class BundleFixture : IDisposable
     {
         Binary = Tool.RequireNativeInit();
         Tool.Require("sgdisk");
-        Tmp = new TempDir();
+        // On a filesystem with FIEMAP: stage one stages into fake roots made here (see DiskTemp).
+        Tmp = new TempDir(DiskTemp.Root);
         Private = Tmp.Combine("vendor.key");
         Public = Tmp.Combine("vendor.pub");
         Check("bundle", "keygen", "--private", Private, "--public", Public);

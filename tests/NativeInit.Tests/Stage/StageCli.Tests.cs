@@ -58,6 +58,12 @@ public class StageCliTests
         Assert.Equal(File.ReadAllBytes(fx.Kernel), File.ReadAllBytes(Path.Combine(stage, "vmlinuz-convert")));
         // The staged bundle is a complete single-file bundle.
         fx.Check("bundle", "verify", Path.Combine(stage, "bundle.tar"), "--key", fx.Public);
+        // Its physical extents are recorded, on the disk (the partition starts at sector 2048), as FIEMAP gives them.
+        var recorded = NativeInit.Core.Disk.FileExtents.Parse(File.ReadAllBytes(Path.Combine(stage, "bundle.extents.json")), "bundle.extents.json");
+        Assert.Equal("/boot/nativeinit/bundle.tar", recorded.File);
+        Assert.Equal(FakeSystem.PartitionStartSectors * 512, recorded.PartitionOffset);
+        Assert.Equal(NativeInit.Core.Disk.FileExtents.Read(Path.Combine(stage, "bundle.tar"), recorded.PartitionOffset).Extents, recorded.Extents);
+        Assert.Equal(new FileInfo(Path.Combine(stage, "bundle.tar")).Length, recorded.FileBytes);
 
         var env = GrubEnv.Parse(File.ReadAllBytes(Path.Combine(grubDir, "grubenv")), "grubenv");
         Assert.Equal(ConversionMenuEntry.Id, env["next_entry"]);
@@ -146,6 +152,30 @@ public class StageCliTests
         Assert.Contains("staging failed: undoing what was written", kept);
         Assert.Contains("   at ", kept);
         Assert.DoesNotContain("   at ", r.Stderr);
+    }
+
+    [SkippableFact]
+    public void A_boot_directory_without_FIEMAP_is_refused_and_left_as_it_was()
+    {
+        // Stage two reads the bundle from the disk by its extents: a filesystem that cannot say where a file lies
+        // (tmpfs here) cannot be converted from, so stage one refuses (exit 3) and undoes its writes.
+        Tool.RequireRoot();
+        var (fx, bundle) = MakeBundle(single: true);
+        using var _ = fx;
+        var mnt = fx.Tmp.Combine("tmpfs");
+        Directory.CreateDirectory(mnt);
+        Tool.Check("mount", "-t", "tmpfs", "-o", "size=64m", "nativeinit-test", mnt);
+        try
+        {
+            var root = Path.Combine(mnt, "root");
+            FakeSystem.Centos7(root);
+            var before = FakeSystem.Snapshot(root);
+            var r = fx.Run("stage", bundle, "--key", fx.Public, "--root", root);
+            Assert.True(r.ExitCode == 3, r.ToString());
+            Assert.Contains("does not report where a file lies (FIEMAP: EOPNOTSUPP)", r.Stderr);
+            Assert.Equal(before, FakeSystem.Snapshot(root));
+        }
+        finally { Tool.Run("umount", mnt); }
     }
 
     [SkippableFact]

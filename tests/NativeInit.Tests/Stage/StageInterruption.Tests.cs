@@ -106,6 +106,25 @@ public partial class StageInterruptionTests
         Assert.Equal(before, FakeSystem.Snapshot(root));
     }
 
+    [SkippableTheory]
+    [InlineData("kernel")]
+    [InlineData("custom.cfg")]
+    public void An_unexpected_exception_prints_one_line_and_keeps_the_stack_trace_in_the_log(string point)
+    {
+        var (fx, bundle, root, before) = Setup();
+        using var _ = fx;
+        var r = Tool.Run(fx.Binary, ["stage", bundle, "--key", fx.Public, "--root", root], environment: Hooks(("NATIVEINIT_TEST_THROW_AT", point)));
+        Assert.True(r.ExitCode == 1, r.ToString());
+        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.Contains($"stage failed: InvalidOperationException: test hook: an unexpected failure at {point}", lines[0]);
+        Assert.Contains("staging failed: undoing what was written", r.Stdout);
+        Assert.Equal(before, FakeSystem.Snapshot(root));
+        var kept = File.ReadAllText(Path.Combine(root, "var/log/nativeinit/stage-failed.log"));
+        Assert.Contains("System.InvalidOperationException: test hook", kept);
+        Assert.Contains("   at NativeInit.Core.Stage.", kept);
+    }
+
     /// <summary>Starts stage with the wait hook at <paramref name="point"/>; returns once the process waits there.</summary>
     private static (Process Process, string WaitFile) StartWaiting(string bin, IEnumerable<string> args, string point, string dir,
         bool redirect = true, Dictionary<string, string>? env = null)
@@ -177,7 +196,8 @@ public partial class StageInterruptionTests
         FakeSystem.Centos7(refRoot);
         var reference = fx.Check("stage", bundle, "--key", fx.Public, "--root", refRoot);
 
-        int master = posix_openpt(O_RDWR | O_NOCTTY);
+        // O_CLOEXEC: the child must not inherit the master, or closing it here would not hang the terminal up.
+        int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
         Assert.True(master >= 0, "posix_openpt");
         Assert.Equal(0, grantpt(master));
         Assert.Equal(0, unlockpt(master));
@@ -208,7 +228,7 @@ public partial class StageInterruptionTests
             Assert.Contains(line.Replace(refRoot, root, StringComparison.Ordinal), log);
     }
 
-    private const int SIGHUP = 1, SIGINT = 2, SIGTERM = 15, O_RDWR = 2, O_NOCTTY = 0x100;
+    private const int SIGHUP = 1, SIGINT = 2, SIGTERM = 15, O_RDWR = 2, O_NOCTTY = 0x100, O_CLOEXEC = 0x80000;
 
     private static int Kill(int pid, int signal) => kill(pid, signal);
 

@@ -13,7 +13,7 @@ namespace NativeInit.Core.Boot.Init;
 ///
 /// Kernel command line (nativeinit.X is accepted for every rd.nativeinit.X):
 ///   rd.nativeinit=selftest|convert|resume|shell   what to run (none: a shell)
-///   rd.nativeinit.disk=/dev/vdb|serial:SERIAL      the disk handed to the command as --disk (waited for)
+///   rd.nativeinit.disk=/dev/vdb|serial:S|wwn:W|partuuid:P|uuid:U   the disk handed to the command as --disk (waited for; see DiskLocator)
 ///   rd.nativeinit.bundle=PATH                       handed to convert/resume as --bundle
 ///   rd.nativeinit.modules=mod1,mod2                 more modules to load
 ///   rd.nativeinit.done=poweroff|reboot|shell        after success (default: poweroff for selftest, reboot otherwise)
