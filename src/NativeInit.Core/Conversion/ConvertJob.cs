@@ -12,6 +12,7 @@ using NativeInit.Core.Disk.Gpt;
 using NativeInit.Core.Layout;
 using NativeInit.Core.Lvm;
 using NativeInit.Core.Platform;
+using FileExtents = NativeInit.Core.Platform.FileExtents;
 
 namespace NativeInit.Core.Conversion;
 

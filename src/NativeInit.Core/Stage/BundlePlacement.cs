@@ -3,6 +3,7 @@ using NativeInit.Core.Disk;
 using NativeInit.Core.Disk.Gpt;
 using NativeInit.Core.Layout;
 using NativeInit.Core.Platform;
+using FileExtents = NativeInit.Core.Disk.FileExtents;
 
 namespace NativeInit.Core.Stage;
 
