@@ -77,9 +77,16 @@ public static class GrubBiosInstaller
     internal static void Check(GrubBiosTarget target, string hostModuleDirectory, IReadOnlyList<string> searchPath) =>
         Prepare(target, null, reasons => GrubImageTool.Find(target.TargetRoot, reasons, hostModuleDirectory, searchPath));
 
-    public static GrubBiosInstallResult Install(GrubBiosTarget target, Action<string>? log = null)
+    public static GrubBiosInstallResult Install(GrubBiosTarget target, Action<string>? log = null) => Install(target, log, null);
+
+    /// <summary><see cref="Install(GrubBiosTarget, Action{string}?)"/> against a host whose GRUB and programs lie
+    /// elsewhere (or nowhere): for tests.</summary>
+    internal static GrubBiosInstallResult Install(GrubBiosTarget target, Action<string>? log, string hostModuleDirectory, IReadOnlyList<string> searchPath) =>
+        Install(target, log, reasons => GrubImageTool.Find(target.TargetRoot, reasons, hostModuleDirectory, searchPath));
+
+    private static GrubBiosInstallResult Install(GrubBiosTarget target, Action<string>? log, Func<List<string>, GrubImageTool?>? findTool)
     {
-        var plan = Prepare(target, log);
+        var plan = Prepare(target, log, findTool);
         using var disk = DiskDevice.Open(target.Disk, writable: true);
         var existingCore = new byte[plan.Core.Length];
         disk.ReadAt(target.BiosBootOffset, existingCore);

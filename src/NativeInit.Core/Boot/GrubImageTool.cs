@@ -4,8 +4,9 @@ namespace NativeInit.Core.Boot;
 
 /// <summary>
 /// Where grub-mkimage and the i386-pc images come from: the target root's own (run through chroot, so the tool and
-/// its modules are of one GRUB version) or else the host's (Debian grub-common + grub-pc-bin). Never a mix: a
-/// grub-mkimage of one version with the kernel.img and modules of another is not a combination GRUB supports.
+/// its modules are of one GRUB version; without a chroot program, through the target's own dynamic loader with the
+/// target's libraries) or else the host's (Debian grub-common + grub-pc-bin). Never a mix: a grub-mkimage of one
+/// version with the kernel.img and modules of another is not a combination GRUB supports.
 /// </summary>
 public sealed record GrubImageTool(
     string Description,        // "chroot /new grub2-mkimage" or "/usr/bin/grub-mkimage": for logs and the result
@@ -15,6 +16,13 @@ public sealed record GrubImageTool(
     string ModuleDirectoryArgument, // -d as the tool sees it
     string Flavor)             // "grub2" (RHEL family: grub2-*, /boot/grub2) or "grub" (Debian: grub-*, /boot/grub)
 {
+    /// <summary>The target root when the tool runs chrooted into it (its output then goes to the root's /tmp).</summary>
+    public string? ChrootDirectory { get; init; }
+
+    private static readonly string[] LoaderPaths =
+        ["lib64/ld-linux-x86-64.so.2", "usr/lib64/ld-linux-x86-64.so.2", "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"];
+    private static readonly string[] LibraryDirectories = ["usr/lib64", "lib64", "usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu"];
+
     public const string ModuleSubdirectory = "usr/lib/grub/i386-pc";
     public const string HostModuleDirectory = "/usr/lib/grub/i386-pc";
     private static readonly string[] ToolNames = ["grub2-mkimage", "grub-mkimage"];
@@ -42,10 +50,23 @@ public sealed record GrubImageTool(
             var chroot = FindProgram("chroot");
             if (!Directory.Exists(modules)) reasons.Add($"the target root {targetRoot} has no {ModuleSubdirectory} (grub2-pc-modules / grub-pc-bin)");
             else if (tool.Name is null) reasons.Add($"the target root {targetRoot} has {ModuleSubdirectory} but no grub2-mkimage or grub-mkimage");
-            else if (chroot is null) reasons.Add($"the target root has {tool.Rel} but no chroot program is on PATH to run it");
             else
-                return new GrubImageTool($"chroot {targetRoot} /{tool.Rel}", modules, chroot, [targetRoot, "/" + tool.Rel],
-                    "/" + ModuleSubdirectory, tool.Name.StartsWith("grub2", StringComparison.Ordinal) ? "grub2" : "grub");
+            {
+                string flavor = tool.Name.StartsWith("grub2", StringComparison.Ordinal) ? "grub2" : "grub";
+                if (chroot is not null)
+                    return new GrubImageTool($"chroot {targetRoot} /{tool.Rel}", modules, chroot, [targetRoot, "/" + tool.Rel],
+                        "/" + ModuleSubdirectory, flavor) { ChrootDirectory = targetRoot };
+                // No chroot program (a minimal initramfs): the target's own loader runs the target's tool with the
+                // target's libraries; -d and -o are host paths then.
+                var loader = LoaderPaths.Select(l => ResolveInRoot(targetRoot, l)).FirstOrDefault(File.Exists);
+                var libs = LibraryDirectories.Select(d => Path.Combine(targetRoot, d)).Where(Directory.Exists).ToList();
+                string toolPath = ResolveInRoot(targetRoot, tool.Rel);
+                if (loader is null)
+                    reasons.Add($"the target root has {tool.Rel} but no chroot program is on PATH and no x86-64 dynamic loader is in the target to run it");
+                else
+                    return new GrubImageTool($"{loader} --library-path {string.Join(':', libs)} {toolPath}", modules, loader,
+                        ["--library-path", string.Join(':', libs), toolPath], modules, flavor);
+            }
         }
         var host = ToolNames.Select(FindProgram).FirstOrDefault(p => p is not null);
         if (host is null) reasons.Add("the host has no grub-mkimage or grub2-mkimage on PATH (Debian: grub-common)");
@@ -61,8 +82,8 @@ public sealed record GrubImageTool(
     public byte[] MakeImage(string prefix, IEnumerable<string> modules)
     {
         string name = $"nativeinit-core-{Environment.ProcessId}-{Guid.NewGuid():N}.img";
-        bool chrooted = LeadingArguments.Count > 0;
-        string hostDir = chrooted ? Path.Combine(LeadingArguments[0], "tmp") : Path.GetTempPath();
+        bool chrooted = ChrootDirectory is not null;
+        string hostDir = chrooted ? Path.Combine(ChrootDirectory!, "tmp") : Path.GetTempPath();
         if (!Directory.Exists(hostDir))
             throw new RefusedException($"grub: {hostDir} does not exist: no place for grub-mkimage to write core.img");
         string hostFile = Path.Combine(hostDir, name);
@@ -91,5 +112,20 @@ public sealed record GrubImageTool(
         {
             File.Delete(hostFile);
         }
+    }
+
+    /// <summary>The host path of <paramref name="relative"/> inside <paramref name="root"/>, following symbolic links of
+    /// the last component as the target would (an absolute link target is taken inside the root).</summary>
+    internal static string ResolveInRoot(string root, string relative)
+    {
+        string rel = relative.TrimStart('/');
+        for (int hop = 0; hop < 40; hop++)
+        {
+            string host = Path.Combine(root, rel);
+            string? link = new FileInfo(host).LinkTarget;
+            if (link is null) return host;
+            rel = link.StartsWith('/') ? link.TrimStart('/') : Path.GetRelativePath(root, Path.GetFullPath(Path.Combine(Path.GetDirectoryName(host)!, link)));
+        }
+        return Path.Combine(root, rel);
     }
 }

@@ -220,5 +220,30 @@ public class GrubBiosInstallerTests
         Assert.Equal(b.AsSpan(0, 440).ToArray(), a.AsSpan(0, 440).ToArray());
         Assert.Equal(b.AsSpan(2048 * 512, written - 2048 * 512).ToArray(), a.AsSpan(2048 * 512, written - 2048 * 512).ToArray());
         Assert.Empty(Directory.GetFiles(Path.Combine(root, "tmp"))); // the temporary core.img is gone
+
+        // Without a chroot program (a minimal initramfs): the target's own loader runs its tool, same bytes again.
+        using var dir3 = new TempDir();
+        string img3 = MakeDisk(dir3);
+        var logs3 = new List<string>();
+        var r3 = GrubBiosInstaller.Install(Target(img3) with { TargetRoot = root }, logs3.Add, Modules, ["/usr/bin", "/bin"]);
+        Assert.StartsWith($"{root}/lib64/ld-linux-x86-64.so.2 --library-path ", r3.MkimageTool);
+        Assert.EndsWith($" {root}/usr/bin/grub2-mkimage", r3.MkimageTool);
+        byte[] c = File.ReadAllBytes(img3);
+        Assert.Equal(b.AsSpan(0, 440).ToArray(), c.AsSpan(0, 440).ToArray());
+        Assert.Equal(b.AsSpan(2048 * 512, written - 2048 * 512).ToArray(), c.AsSpan(2048 * 512, written - 2048 * 512).ToArray());
+    }
+
+    [Fact]
+    public void Paths_in_the_target_root_follow_its_links_inside_the_root()
+    {
+        using var dir = new TempDir();
+        string root = dir.Combine("root");
+        Directory.CreateDirectory(Path.Combine(root, "lib", "x86_64-linux-gnu"));
+        Directory.CreateDirectory(Path.Combine(root, "lib64"));
+        File.WriteAllText(Path.Combine(root, "lib", "x86_64-linux-gnu", "ld-2.17.so"), "");
+        File.CreateSymbolicLink(Path.Combine(root, "lib", "x86_64-linux-gnu", "ld.so"), "ld-2.17.so");          // relative
+        File.CreateSymbolicLink(Path.Combine(root, "lib64", "ld-linux-x86-64.so.2"), "/lib/x86_64-linux-gnu/ld.so"); // absolute: inside the root
+        Assert.Equal(Path.Combine(root, "lib/x86_64-linux-gnu/ld-2.17.so"), GrubImageTool.ResolveInRoot(root, "lib64/ld-linux-x86-64.so.2"));
+        Assert.Equal(Path.Combine(root, "usr/bin/none"), GrubImageTool.ResolveInRoot(root, "/usr/bin/none"));
     }
 }
