@@ -22,6 +22,10 @@ public sealed class TerminationSignals : IDisposable
         _registrations.Add(PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; _received ??= "SIGTERM"; }));
     }
 
+    /// <summary>Ignores SIGHUP only, until disposed: for a state-changing command that does not (yet) look at
+    /// <see cref="Received"/> between its steps, so that Ctrl-C still stops it as before.</summary>
+    public static IDisposable IgnoreHangUp() => PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => c.Cancel = true);
+
     /// <summary>Ignores SIGHUP and records SIGINT/SIGTERM until disposed.</summary>
     public static TerminationSignals Install() => new();
 
