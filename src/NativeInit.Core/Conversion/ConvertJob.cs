@@ -32,9 +32,13 @@ public sealed record ConvertStatus(string State, string Target, string Found, Co
 {
     public const string NotConverted = "not converted", InProgress = "in progress", Done = "done";
 
+    /// <summary>The first step of the conversion the journal does not have as Done.</summary>
+    public string? NextStep => Journal is null ? null : ConvertJob.Steps.FirstOrDefault(s => !Journal.IsDone(s));
+
     public void WriteText(TextWriter w)
     {
-        w.WriteLine($"{Target}: {State}" + (State == InProgress && Journal?.Current is { } c ? $" at step {c.Name} ({(c.State == StepState.Pending ? "started, not finished" : "not started")})" : ""));
+        w.WriteLine($"{Target}: {State}" + (State == InProgress && NextStep is { } n
+            ? $" at step {n} ({(Journal!.Find(n)?.State == StepState.Pending ? "started, not finished" : "not started")})" : ""));
         w.WriteLine($"  found: {Found}");
         if (Journal is { } j)
         {
@@ -53,7 +57,7 @@ public sealed record ConvertStatus(string State, string Target, string Found, Co
         j.WriteString("target", Target);
         j.WriteString("state", State);
         j.WriteString("found", Found);
-        if (Journal?.Current is { } c) j.WriteString("step", c.Name);
+        if (State == InProgress && NextStep is { } n) j.WriteString("step", n);
         if (JournalLocation is not null) j.WriteString("journal", JournalLocation);
         if (Journal is { } jr)
         {
@@ -617,7 +621,7 @@ public static class ConvertJob
                 return new ConvertStatus(ConvertStatus.Done, o.Target, $"a converted disk (journal {at.Location})", j, at.Location,
                     "the converted system (the boot loader step is the grub helper's; this build installs no GRUB yet)");
             return new ConvertStatus(ConvertStatus.InProgress, o.Target, $"a conversion under way (journal {at.Location})", j, at.Location,
-                $"nothing boots by itself yet (this build installs no GRUB); run `nativeinit convert --image {o.Target} --yes` to resume at step {j.Current?.Name ?? "finish"}");
+                $"nothing boots by itself yet (this build installs no GRUB); run `nativeinit convert --image {o.Target} --yes` to resume at step {ConvertJob.Steps.FirstOrDefault(s => !j.IsDone(s))}");
         }
         string found;
         try { found = LegacyLayout.Recognise(disk).Description; }
@@ -642,7 +646,8 @@ public static class ConvertJob
             string dir = work.Combine($"probe{p.Number}");
             string location = $"partition {p.Number}: /{ConvertJournal.DirectoryName}/{ConvertJournal.FileName}";
             byte[]? bytes = null, carry = null;
-            using (var m = VolumeMount.Mount(image, off, len, probe.Type, dir, readOnly: true))
+            // Read-only mount, writable device: a power cut leaves the journal's file system with a log to replay.
+            using (var m = VolumeMount.Mount(image, off, len, probe.Type, dir, readOnly: false, readOnlyMount: true))
             {
                 string jp = Path.Combine(dir, ConvertJournal.DirectoryName, ConvertJournal.FileName);
                 if (!File.Exists(jp)) continue;

@@ -16,15 +16,18 @@ public sealed class VolumeMount : IDisposable
     public string Directory { get; }
     public string Device => _loop!.DevicePath;
 
-    public static VolumeMount Mount(string image, long offset, long length, string filesystem, string dir, bool readOnly)
+    /// <param name="readOnly">Mount read-only through a read-only loop device, without replaying the file system's log
+    /// (the old root: nothing may be written to it before the point of no return).</param>
+    /// <param name="readOnlyMount">Mount read-only, but through a writable device so that the kernel can replay the
+    /// log of a file system a power cut left dirty (the new /boot holding the journal: its last fsync'd state).</param>
+    public static VolumeMount Mount(string image, long offset, long length, string filesystem, string dir, bool readOnly, bool readOnlyMount = false)
     {
         System.IO.Directory.CreateDirectory(dir);
         var loop = LoopDevice.Attach(image, offset, length, readOnly);
         try
         {
-            // A read-only mount of an old file system must not replay its log (that would write).
             string? data = readOnly ? filesystem == "xfs" ? "norecovery" : filesystem is "ext4" or "ext3" ? "noload" : null : null;
-            BootCalls.Mount(loop.DevicePath, dir, filesystem, readOnly ? MsRdOnly : 0, data);
+            BootCalls.Mount(loop.DevicePath, dir, filesystem, readOnly || readOnlyMount ? MsRdOnly : 0, data);
             var m = new VolumeMount(loop, dir);
             m._mounted.Add(dir);
             return m;

