@@ -121,10 +121,11 @@ public sealed class ConvertWork : IDisposable
 public static class ConvertJob
 {
     public const string StepPartitionTable = "partition-table", StepBootFilesystem = "boot-filesystem", StepBootFiles = "boot-files",
-        StepLvm = "lvm", StepExtract = "extract", StepCarry = "carry", StepFstab = "fstab", StepVolumes = "volumes", StepBootloader = "bootloader", StepFinish = "finish";
+        StepLvm = "lvm", StepExtract = "extract", StepCarry = "carry", StepFstab = "fstab", StepSelinux = "selinux", StepVolumes = "volumes",
+        StepBootloader = "bootloader", StepFinish = "finish";
 
     public static readonly string[] Steps =
-        [StepPartitionTable, StepBootFilesystem, StepBootFiles, StepLvm, StepExtract, StepCarry, StepFstab, StepVolumes, StepBootloader, StepFinish];
+        [StepPartitionTable, StepBootFilesystem, StepBootFiles, StepLvm, StepExtract, StepCarry, StepFstab, StepSelinux, StepVolumes, StepBootloader, StepFinish];
 
     /// <summary>Where stage one stages the bundle, relative to the old root.</summary>
     public static readonly string[] BundleLocations = ["boot/nativeinit/bundle.tar", "nativeinit/bundle.tar"];
@@ -179,13 +180,40 @@ public static class ConvertJob
             var legacy = LegacyLayout.Recognise(disk);
             found = legacy.Description;
             log.WriteLine($"found {legacy.Description}");
-            string old = work.Combine("old");
-            using (var mount = VolumeMount.Mount(o.Target, legacy.RootOffset, legacy.RootLength, legacy.RootFilesystem, old, readOnly: true))
+            string old = work.Combine("old"), oldBoot = work.Combine("oldboot");
+            if (legacy.Kind == LegacyLayout.MbrBootRoot)
             {
-                string rel = FindBundle(old, o.Bundle) ?? throw new RefusedException($"{o.Target}: no staged bundle in the old root " +
+                // Which partition is the root: the one with /etc (read-only mounts, nothing written).
+                bool firstIsRoot, secondIsRoot;
+                using (var a = VolumeMount.Mount(o.Target, legacy.RootOffset, legacy.RootLength, legacy.RootFilesystem, old, readOnly: true))
+                    secondIsRoot = Directory.Exists(System.IO.Path.Combine(old, "etc"));
+                using (var b = VolumeMount.Mount(o.Target, legacy.BootOffset!.Value, legacy.BootLength!.Value, legacy.BootFilesystem!, oldBoot, readOnly: true))
+                    firstIsRoot = Directory.Exists(System.IO.Path.Combine(oldBoot, "etc"));
+                if (firstIsRoot == secondIsRoot)
+                    throw new RefusedException($"{o.Target}: {legacy.Description}: {(firstIsRoot ? "both hold" : "neither holds")} /etc: cannot tell the root from /boot");
+                if (firstIsRoot) legacy = legacy.Swapped();
+                found = legacy.Description;
+            }
+            using (var mount = VolumeMount.Mount(o.Target, legacy.RootOffset, legacy.RootLength, legacy.RootFilesystem, old, readOnly: true))
+            using (var bootMount = legacy.BootOffset is { } bo
+                ? VolumeMount.Mount(o.Target, bo, legacy.BootLength!.Value, legacy.BootFilesystem!, oldBoot, readOnly: true) : null)
+            {
+                // The bundle: on the root (/boot/nativeinit or /nativeinit), or on the old /boot partition (nativeinit/).
+                string? rel = FindBundle(old, o.Bundle);
+                string where = old;
+                long partOffset = legacy.RootOffset, partLength = legacy.RootLength;
+                if (rel is null && bootMount is not null)
+                {
+                    string? inBoot = o.Bundle is null ? "nativeinit/bundle.tar"
+                        : o.Bundle.StartsWith("/boot/", StringComparison.Ordinal) ? o.Bundle["/boot/".Length..] : null;
+                    if (inBoot is not null && File.Exists(System.IO.Path.Combine(oldBoot, inBoot)))
+                        (rel, where, partOffset, partLength) = ("boot/" + inBoot, oldBoot, legacy.BootOffset!.Value, legacy.BootLength!.Value);
+                }
+                if (rel is null) throw new RefusedException($"{o.Target}: no staged bundle in the old root " +
                     $"({string.Join(", ", (o.Bundle is null ? BundleLocations : [o.Bundle.TrimStart('/')]).Select(b => "/" + b))}): run stage one (nativeinit stage) first");
-                bundlePath = $"/{rel} on the old root ({o.Target})";
-                runs = DiskRuns(System.IO.Path.Combine(old, rel), legacy.RootOffset, legacy.RootLength, bundlePath);
+                bundlePath = $"/{rel} on the old system ({o.Target})";
+                string file = where == old ? System.IO.Path.Combine(old, rel) : System.IO.Path.Combine(oldBoot, rel["boot/".Length..]);
+                runs = DiskRuns(file, partOffset, partLength, bundlePath);
                 bundle = VerifyThroughExtents(o.Target, runs, bundlePath, o.PublicKey, log);
                 CarryPolicy? policy = null;
                 if (bundle.Manifest.FindPart(PartRoles.CarryPolicy) is { } pp)
@@ -236,6 +264,10 @@ public static class ConvertJob
             throw new RefusedException($"{o.Target}: the new root can first be made with only {ByteSize.Format(initial)} ({initial} bytes) before the bundle's " +
                 $"extents inside LV {root.Name}, and the rootfs needs {ByteSize.Format(needed)} ({needed} bytes); stage again: stage one places the bundle elsewhere");
 
+        // SELinux as the bundle says (checked now: a bad part refuses before any write).
+        SelinuxSetting? selinux = bundle.Manifest.FindPart(PartRoles.SelinuxPolicy) is { } sp
+            ? SelinuxSetting.Parse(ReadPart(bundle, sp), $"bundle part {sp.Name}") : null;
+
         // Programs and memory.
         LayoutApplier.Preflight(plan);
         if (FindProgram(LayoutApplier.MkfsProgram(bootSpec.Filesystem)) is null)
@@ -270,6 +302,7 @@ public static class ConvertJob
             Steps = Steps,
             MemAvailableBytes = avail,
             MemNeededBytes = MemoryNeededBytes,
+            Selinux = selinux,
         };
     }
 
@@ -396,6 +429,12 @@ public static class ConvertJob
                     using var root = MountRoot(plan, work, boot!);
                     var text = Fstab(plan, root.Directory);
                     return ($"/etc/fstab: {journal.Filesystems.Count(f => f.MountPoint is not null)} volumes by UUID", Hash(Encoding.UTF8.GetBytes(text)));
+                });
+                runner.Run(StepSelinux, () =>
+                {
+                    if (plan.Selinux is null) return ("the bundle has no selinux-policy part: the rootfs's /etc/selinux/config is kept as it is", null);
+                    using var root = MountRoot(plan, work, boot!);
+                    return (plan.Selinux.Apply(root.Directory), null);
                 });
                 runner.Run(StepVolumes, () => OtherVolumesAndGrow(plan, disk, work, boot!));
                 runner.Run(StepBootloader, () => Bootloader(plan, work, boot!));
@@ -665,12 +704,65 @@ public static class ConvertJob
         return new ConvertStatus(ConvertStatus.NotConverted, o.Target, found, null, null, "the old system (or stage one's conversion entry, when stage one set it as the next boot)");
     }
 
+    // ---------------------------------------------------------------- grow
+
+    /// <summary>
+    /// `nativeinit grow`: after a finished conversion, `layout grow` (GPT to the disk's size, the PV partition, the PV
+    /// and the layout's grow LV) with the layout recorded on /boot by the conversion, then the LV's file system grown
+    /// (xfs_growfs on a mount, resize2fs). Without <paramref name="write"/> only the plan is returned. A second run
+    /// finds nothing to grow and still makes the file system fill its LV (idempotent).
+    /// </summary>
+    public static LayoutGrowPlan Grow(ConvertOptions o, bool write, TextWriter log)
+    {
+        if (!o.IsImage) throw new RefusedException($"{o.Target}: grow --disk is not built yet; this build grows disk images (--image)");
+        if (!File.Exists(o.Target)) throw new RefusedException($"{o.Target}: no such image file");
+        if (!Environment.IsPrivilegedProcess) throw new RefusedException($"{o.Target}: growing an image's file system needs loop devices, which need root");
+        LayoutPlanner.RefuseIfImageInUse(o.Target);
+        using var work = new ConvertWork();
+        LayoutFile layout;
+        using (var disk = DiskDevice.Open(o.Target, writable: false))
+        {
+            var table = GptReader.Read(disk).Table ?? throw new RefusedException($"{o.Target}: no GPT: not a converted disk");
+            var at = FindJournal(o.Target, disk, table, work, writableForBroken: false, copyLayoutTo: work.Combine(LayoutDir))
+                ?? throw new RefusedException($"{o.Target}: no conversion journal: not a converted disk");
+            if (at.Journal.State != ConvertJournal.StateDone)
+                throw new RefusedException($"{o.Target}: the conversion is not done (next step {Steps.FirstOrDefault(x => !at.Journal.IsDone(x))}): resume it first");
+            string lp = Path.Combine(work.Combine(LayoutDir), "layout.json");
+            if (!File.Exists(lp)) throw new RefusedException($"{at.Location}: the conversion recorded no layout in /boot/{ConvertJournal.DirectoryName}/{LayoutDir}");
+            layout = LayoutFile.Load(lp);
+        }
+        var spec = layout.LogicalVolumes.First(l => l.Name == layout.Grow);
+        using var rw = DiskDevice.Open(o.Target, writable: write);
+        var plan = LayoutGrow.Plan(layout, rw);
+        if (!write) return plan;
+        PointOfNoReturn.Run(o.Target, $"run `nativeinit grow --image {o.Target} --yes` again", () =>
+        {
+            LayoutGrow.Apply(plan, rw, log.WriteLine);
+            if (spec.Filesystem is null or "swap") return;
+            var vg = plan.VgAfter;
+            var lv = vg.FindLv(spec.Name)!;
+            var segs = lv.Segments.OrderBy(x => x.StartExtent).ToList();
+            for (int i = 1; i < segs.Count; i++)
+                if (segs[i].Stripes[0].StartExtent != segs[i - 1].Stripes[0].StartExtent + segs[i - 1].ExtentCount)
+                    throw new NativeInitException($"LV {spec.Name}: its extents are not contiguous on the PV; an image's LV is reached through one loop device");
+            long ext = vg.ExtentSizeBytes;
+            long pe = LvmDiskFormat.Read(rw.Handle, plan.PvOffset, o.Target).PeStartBytes;
+            long offset = plan.PvOffset + pe + segs[0].Stripes[0].StartExtent * ext;
+            long size = lv.ExtentCount * ext;
+            using var m = VolumeMount.Mount(o.Target, offset, size, spec.Filesystem, work.Combine("grow"), readOnly: false);
+            if (spec.Filesystem == "xfs") RunTool("xfs_growfs", m.Directory);
+            else RunTool("resize2fs", m.Device);
+            log.WriteLine($"{spec.Filesystem} on LV {spec.Name} grown to {ByteSize.Format(size)}");
+        });
+        return plan;
+    }
+
     // ---------------------------------------------------------------- helpers
 
     private sealed record JournalAt(ConvertJournal Journal, string Location, CarryRecord? Carry);
 
     /// <summary>Looks on every partition with a file system for nativeinit/journal.json (mounted read-only).</summary>
-    private static JournalAt? FindJournal(string image, DiskDevice disk, GptTable table, ConvertWork work, bool writableForBroken)
+    private static JournalAt? FindJournal(string image, DiskDevice disk, GptTable table, ConvertWork work, bool writableForBroken, string? copyLayoutTo = null)
     {
         int ss = disk.LogicalSectorSize;
         foreach (var p in table.Partitions)
@@ -682,14 +774,24 @@ public static class ConvertJob
             string dir = work.Combine($"probe{p.Number}");
             string location = $"partition {p.Number}: /{ConvertJournal.DirectoryName}/{ConvertJournal.FileName}";
             byte[]? bytes = null, carry = null;
-            // Read-only mount, writable device: a power cut leaves the journal's file system with a log to replay.
-            using (var m = VolumeMount.Mount(image, off, len, probe.Type, dir, readOnly: false, readOnlyMount: true))
+            // A clean file system is read through a read-only device (nothing written); one a power cut left with a log
+            // to replay is mounted read-only on a writable device, so the kernel replays the log (the journal's last fsync).
+            VolumeMount m;
+            try { m = VolumeMount.Mount(image, off, len, probe.Type, dir, readOnly: true, replayLog: true); }
+            catch (NativeInitException) { m = VolumeMount.Mount(image, off, len, probe.Type, dir, readOnly: false, readOnlyMount: true); }
+            using (m)
             {
                 string jp = Path.Combine(dir, ConvertJournal.DirectoryName, ConvertJournal.FileName);
                 if (!File.Exists(jp)) continue;
                 bytes = File.ReadAllBytes(jp);
                 string cp = Path.Combine(dir, ConvertJournal.DirectoryName, ConvertJournal.CarryFileName);
                 if (File.Exists(cp)) carry = File.ReadAllBytes(cp);
+                string ld = Path.Combine(dir, ConvertJournal.DirectoryName, LayoutDir);
+                if (copyLayoutTo is not null && Directory.Exists(ld))
+                {
+                    Directory.CreateDirectory(copyLayoutTo);
+                    foreach (var f in Directory.EnumerateFiles(ld)) File.Copy(f, Path.Combine(copyLayoutTo, Path.GetFileName(f)), overwrite: true);
+                }
             }
             ConvertJournal journal;
             try { journal = ConvertJournal.Parse(bytes, location); }
@@ -698,7 +800,7 @@ public static class ConvertJob
                 string kept = location;
                 if (writableForBroken)
                 {
-                    using var m = VolumeMount.Mount(image, off, len, probe.Type, dir, readOnly: false);
+                    using var rw = VolumeMount.Mount(image, off, len, probe.Type, dir, readOnly: false);
                     kept = $"partition {p.Number}: " + AtomicFile.KeepBroken(Path.Combine(dir, ConvertJournal.DirectoryName, ConvertJournal.FileName))[dir.Length..];
                 }
                 throw new NativeInitException($"{e.Message}; a conversion was under way on this disk; the journal was kept as {kept}; " +

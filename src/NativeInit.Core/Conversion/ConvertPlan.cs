@@ -40,6 +40,8 @@ public sealed class ConvertPlan
     public required IReadOnlyList<string> Steps { get; init; }
     public required long MemAvailableBytes { get; init; }
     public required long MemNeededBytes { get; init; }
+    /// <summary>The bundle's SELinux setting, or null when it has no selinux-policy part.</summary>
+    public SelinuxSetting? Selinux { get; init; }
 
     public bool AlreadyDone => Journal.State == ConvertJournal.StateDone;
     public long BootOffset => BootPartition.ByteOffset(Layout.SectorSize);
@@ -65,6 +67,7 @@ public sealed class ConvertPlan
         w.WriteLine($"  carry:   {Carry.Files.Count} files, password hashes of {Carry.Passwords.Count} users");
         foreach (var f in Carry.Files) w.WriteLine($"    {f.Path} ({f.Content.Length} bytes)");
         foreach (var p in Carry.Passwords) w.WriteLine($"    /etc/shadow: hash of {p.User}");
+        w.WriteLine($"  selinux: {(Selinux is null ? "no selinux-policy part: the rootfs's /etc/selinux/config as it is" : $"{Selinux.Mode}{(Selinux.Autorelabel ? ", /.autorelabel" : "")}")}");
         w.WriteLine($"  memory:  MemAvailable {ByteSize.Format(MemAvailableBytes)}, the run needs {ByteSize.Format(MemNeededBytes)} (the bundle is read from the disk, never held in RAM)");
         w.WriteLine("  steps:   " + string.Join(" → ", Steps.Select(s => Journal.IsDone(s) ? s + " (done)" : s)));
         var lp = new StringWriter();
@@ -139,6 +142,13 @@ public sealed class ConvertPlan
         foreach (var p in Carry.Passwords) j.WriteStringValue(p.User);
         j.WriteEndArray();
         j.WriteEndObject();
+        if (Selinux is not null)
+        {
+            j.WriteStartObject("selinux");
+            j.WriteString("mode", Selinux.Mode);
+            j.WriteBoolean("autorelabel", Selinux.Autorelabel);
+            j.WriteEndObject();
+        }
         j.WriteStartObject("memory");
         j.WriteNumber("memAvailableBytes", MemAvailableBytes);
         j.WriteNumber("neededBytes", MemNeededBytes);

@@ -11,6 +11,19 @@ public sealed record LegacyLayout(string Kind, string Description, long RootOffs
 {
     /// <summary>(a) MBR with one root partition.</summary>
     public const string MbrRoot = "a";
+    /// <summary>(b) MBR with a /boot partition and a root partition (which is which is decided by their contents:
+    /// <see cref="ConvertJob"/> mounts both read-only; the one with /etc is the root).</summary>
+    public const string MbrBootRoot = "b";
+    /// <summary>(c) CentOS 7's default: MBR with an xfs /boot and an LVM PV holding VG centos (root, swap); the old root
+    /// is read through the project's LVM reader (a linear LV at its byte offset), never through lvm2.</summary>
+    public const string CentosLvm = "c";
+
+    /// <summary>The same layout with root and /boot swapped (when the contents say so).</summary>
+    public LegacyLayout Swapped() => this with
+    {
+        RootOffset = BootOffset!.Value, RootLength = BootLength!.Value, RootFilesystem = BootFilesystem!,
+        BootOffset = RootOffset, BootLength = RootLength, BootFilesystem = RootFilesystem,
+    };
 
     /// <summary>
     /// Recognises the old layout of <paramref name="disk"/> from its MBR and the file systems' signatures, reading
@@ -36,7 +49,39 @@ public sealed record LegacyLayout(string Kind, string Description, long RootOffs
             return new LegacyLayout(MbrRoot, $"(a) MBR with one root partition: partition {p.Number}, {probe!.Type}, {ByteSize.Format(p.ByteLength(ss))}",
                 p.ByteOffset(ss), p.ByteLength(ss), probe.Type);
         }
+        var pvs = found.Where(f => f.Probe?.Type == "LVM2_member").ToList();
+        if (found.Count == 2 && linux.Count == 1 && pvs.Count == 1)
+        {
+            var (b, bp) = linux[0];
+            var (pv, _) = pvs[0];
+            var onDisk = Lvm.LvmDiskFormat.Read(disk.Handle, pv.ByteOffset(ss), $"{disk.Path} partition {pv.Number}");
+            var vg = onDisk.VolumeGroup;
+            var root = vg?.FindLv("root");
+            if (vg is null || vg.Name != "centos" || root is null)
+                throw new RefusedException($"{disk.Path}: {Describe()}; the PV holds {(vg is null ? "no VG" : $"VG {vg.Name} with LVs {string.Join(", ", vg.LogicalVolumes.Select(l => l.Name))}")}: " +
+                    "not an old layout this conversion knows ((c) is VG centos with LV root)");
+            if (root.Segments.Count != 1 || !root.Segments[0].IsLinear)
+                throw new RefusedException($"{disk.Path}: LV centos/root has {root.Segments.Count} segments: only a linear LV in one piece is read");
+            long offset = pv.ByteOffset(ss) + onDisk.PeStartBytes + root.Segments[0].Stripes[0].StartExtent * vg.ExtentSizeBytes;
+            long length = root.ExtentCount * vg.ExtentSizeBytes;
+            var rp = FilesystemProbe.Probe(disk, offset, length);
+            if (rp?.Type is not ("xfs" or "ext4" or "ext3" or "ext2"))
+                throw new RefusedException($"{disk.Path}: LV centos/root holds {rp?.Type ?? "no file system found"}, not xfs or ext2/3/4");
+            return new LegacyLayout(CentosLvm, $"(c) CentOS default: /boot partition {b.Number} ({bp!.Type}) and PV partition {pv.Number} with VG centos " +
+                $"(LVs {string.Join(", ", vg.LogicalVolumes.Select(l => l.Name))}); root LV {ByteSize.Format(length)} {rp.Type} at byte {offset}",
+                offset, length, rp.Type, b.ByteOffset(ss), b.ByteLength(ss), bp.Type);
+        }
+        if (found.Count == 2 && linux.Count == 2)
+        {
+            // The first is taken as /boot for now; the caller swaps them when the contents say otherwise.
+            var (b, bp) = linux[0];
+            var (r, rp) = linux[1];
+            return new LegacyLayout(MbrBootRoot, $"(b) MBR with a /boot and a root partition: partitions {b.Number} ({bp!.Type}, {ByteSize.Format(b.ByteLength(ss))}) " +
+                $"and {r.Number} ({rp!.Type}, {ByteSize.Format(r.ByteLength(ss))})",
+                r.ByteOffset(ss), r.ByteLength(ss), rp.Type, b.ByteOffset(ss), b.ByteLength(ss), bp.Type);
+        }
         throw new RefusedException($"{disk.Path}: {Describe()}: not an old layout this conversion knows " +
-            "(it converts (a) MBR with one xfs/ext4 root partition)");
+            "(it converts (a) MBR with one xfs/ext4 root partition, (b) MBR with a /boot and a root partition, " +
+            "(c) MBR with an xfs /boot and an LVM PV holding VG centos)");
     }
 }

@@ -20,13 +20,16 @@ public sealed class VolumeMount : IDisposable
     /// (the old root: nothing may be written to it before the point of no return).</param>
     /// <param name="readOnlyMount">Mount read-only, but through a writable device so that the kernel can replay the
     /// log of a file system a power cut left dirty (the new /boot holding the journal: its last fsync'd state).</param>
-    public static VolumeMount Mount(string image, long offset, long length, string filesystem, string dir, bool readOnly, bool readOnlyMount = false)
+    /// <param name="replayLog">With <paramref name="readOnly"/>: leave out norecovery/noload, so that a clean file
+    /// system mounts as it is and a dirty one fails to mount (nothing is written either way).</param>
+    public static VolumeMount Mount(string image, long offset, long length, string filesystem, string dir, bool readOnly, bool readOnlyMount = false,
+        bool replayLog = false)
     {
         System.IO.Directory.CreateDirectory(dir);
         var loop = LoopDevice.Attach(image, offset, length, readOnly);
         try
         {
-            string? data = readOnly ? filesystem == "xfs" ? "norecovery" : filesystem is "ext4" or "ext3" ? "noload" : null : null;
+            string? data = readOnly && !replayLog ? filesystem == "xfs" ? "norecovery" : filesystem is "ext4" or "ext3" ? "noload" : null : null;
             BootCalls.Mount(loop.DevicePath, dir, filesystem, readOnly || readOnlyMount ? MsRdOnly : 0, data);
             var m = new VolumeMount(loop, dir);
             m._mounted.Add(dir);

@@ -20,6 +20,7 @@ internal static class Commands
         StageCommand.Spec,
         ConvertCommand.Convert,
         ConvertCommand.Status,
+        ConvertCommand.Grow,
         DecompressCommand.Spec,
         SelftestCommand.Spec,
         InitramfsCommand.Spec,

@@ -46,6 +46,35 @@ internal static class ConvertCommand
         Run = RunStatus,
     };
 
+    public static readonly CommandSpec Grow = new()
+    {
+        Name = "grow",
+        Summary = "after a conversion: give the rest of the disk to the layout's grow LV and grow its file system",
+        Usage = "grow (--disk DEV | --image FILE) [--yes] [--dry-run] [--json]",
+        Options =
+        [
+            .. Target,
+            new("yes", "y", null, "really grow (without it the plan is printed and nothing is written: exit 3)"),
+            new("dry-run", "n", null, "print what would change; write nothing"),
+            new("json", null, null, "print the plan as one JSON object"),
+        ],
+        Description = "`layout grow` with the layout the conversion recorded on /boot, then xfs_growfs or resize2fs on the LV.",
+        Run = RunGrow,
+    };
+
+    private static int RunGrow(ParsedArgs a, CommandContext ctx)
+    {
+        var o = Options(a, needKey: false);
+        bool write = a.Has("yes") && !a.Has("dry-run");
+        var plan = ConvertJob.Grow(o, write: false, ctx.Error);
+        if (a.Has("json")) ctx.Out.WriteJson(plan.WriteJson);
+        else plan.WriteText(ctx.Out);
+        if (a.Has("dry-run")) return ExitCodes.Success;
+        if (!a.Has("yes")) throw new RefusedException($"{o.Target}: nothing was written. Add --yes to grow");
+        ConvertJob.Grow(o, write: true, ctx.Error);
+        return ExitCodes.Success;
+    }
+
     private static ConvertOptions Options(ParsedArgs a, bool needKey)
     {
         string? disk = a.Get("disk"), image = a.Get("image");

@@ -53,6 +53,7 @@ public sealed class LegacyImageFixture : IDisposable
             printf 'root:!!:19500:0:99999:7:::\nadmin:!!:19500:0:99999:7:::\nsshd:!!:19500::::::\n' > $r/etc/shadow
             chmod 0000 $r/etc/shadow
             printf 'tmpfs /tmp tmpfs defaults 0 0\n' > $r/etc/fstab
+            mkdir -p $r/etc/selinux && printf '# SELinux\nSELINUX=enforcing\nSELINUXTYPE=targeted\n' > $r/etc/selinux/config
             printf 'kernel\n' > $r/boot/vmlinuz-5.0
             printf 'initramfs\n' > $r/boot/initramfs-5.0.img
             head -c 6000000 /dev/urandom > $r/var/lib/app/blob
@@ -64,9 +65,10 @@ public sealed class LegacyImageFixture : IDisposable
             chown -R 1000:1000 $r/var/lib/app
             chmod 1777 $r/tmp
             """);
+        File.WriteAllText(Tmp.Combine("selinux.json"), """{ "mode": "permissive" }""");
         Bundle = Tmp.Combine("bundle.tar");
         Tool.Check(Binary, "bundle", "create", "--rootfs", Rootfs, "--layout", Tmp.Combine("layout.json"), "--kernel", Tmp.Combine("vmlinuz"),
-            "--initramfs", Tmp.Combine("initramfs.img"), "--key", Tmp.Combine("vendor.key"), "--out", Bundle, "--single-file",
+            "--initramfs", Tmp.Combine("initramfs.img"), "--key", Tmp.Combine("vendor.key"), "--out", Bundle, "--single-file", "--selinux-policy", Tmp.Combine("selinux.json"),
             "--product", "gateway", "--product-version", "2.0");
         Image = Tmp.Combine("legacy.img");
         BuildLegacy(Image, fillerFirst: true);
@@ -99,6 +101,79 @@ public sealed class LegacyImageFixture : IDisposable
             umount $m
             rmdir $m
             losetup -d $loop
+            """);
+    }
+
+    /// <summary>Layout (b): MBR with a 300 MiB xfs /boot (partition 1) and an xfs root (partition 2) holding the
+    /// configuration and the bundle at /nativeinit/bundle.tar.</summary>
+    public void BuildLegacyBootRoot(string image)
+    {
+        using (var f = File.Create(image)) f.SetLength(DiskBytes);
+        Tool.Sh($"""
+            set -e
+            img={Tool.Quote(image)}
+            printf 'start=2048, size=614400, type=83, bootable\nstart=616448, type=83\n' | sfdisk -q $img
+            b=$(losetup --find --show --offset $((2048 * 512)) --sizelimit $((614400 * 512)) $img)
+            mkfs.xfs -q $b
+            m=$(mktemp -d)
+            mount $b $m; mkdir -p $m/grub2; echo old-kernel > $m/vmlinuz-3.10.0; umount $m
+            losetup -d $b
+            r=$(losetup --find --show --offset $((616448 * 512)) $img)
+            mkfs.xfs -q $r
+            mount $r $m
+            mkdir -p $m/etc/sysconfig/network-scripts $m/etc/ssh $m/boot $m/nativeinit
+            printf 'nameserver 192.0.2.54\n' > $m/etc/resolv.conf
+            printf 'B-HOST-KEY\n' > $m/etc/ssh/ssh_host_ed25519_key && chmod 0600 $m/etc/ssh/ssh_host_ed25519_key
+            printf '{Ifcfg.Replace("\n", "\\n")}' > $m/etc/sysconfig/network-scripts/ifcfg-eth0
+            printf 'gw-b\n' > $m/etc/hostname
+            printf '%s' {Tool.Quote(Shadow)} > $m/etc/shadow
+            fallocate -l 700M $m/filler
+            cp {Tool.Quote(Bundle)} $m/nativeinit/bundle.tar
+            umount $m
+            rmdir $m
+            losetup -d $r
+            """);
+    }
+
+    /// <summary>Layout (c), CentOS 7's default: MBR with a 300 MiB xfs /boot (partition 1) and an LVM PV (partition 2)
+    /// with VG centos (swap 64 MiB, root the rest) made by lvm2's own pvcreate/vgcreate/lvcreate (metadata only:
+    /// activation = 0, no device-mapper); xfs on the root LV through a loop device at its offset.</summary>
+    public void BuildCentos(string image)
+    {
+        using (var f = File.Create(image)) f.SetLength(DiskBytes);
+        Tool.Sh($"printf 'start=2048, size=614400, type=83, bootable\\nstart=616448, type=8e\\n' | sfdisk -q {Tool.Quote(image)}");
+        using (var pv = new TestLoop(image, 616448L * 512))
+        using (var lvm = new LvmOracle(pv.Device))
+        {
+            lvm.Check("pvcreate", "-y", pv.Device);
+            lvm.Check("vgcreate", "centos", pv.Device);
+            lvm.Check("lvcreate", "-Zn", "-Wn", "-y", "-n", "swap", "-L", "64M", "centos");
+            lvm.Check("lvcreate", "-Zn", "-Wn", "-y", "-n", "root", "-l", "100%FREE", "centos");
+        }
+        using var doc = JsonDocument.Parse(Tool.Check(Binary, "lvm", "show", image, "--offset", (616448L * 512).ToString(System.Globalization.CultureInfo.InvariantCulture), "--json"));
+        var vg = doc.RootElement.GetProperty("vg");
+        var root = vg.GetProperty("logicalVolumes").EnumerateArray().First(l => l.GetProperty("name").GetString() == "root");
+        long off = doc.RootElement.GetProperty("offset").GetInt64() + vg.GetProperty("physicalVolumes")[0].GetProperty("peStartSectors").GetInt64() * 512
+            + root.GetProperty("segments")[0].GetProperty("pvStartExtent").GetInt64() * vg.GetProperty("extentSizeBytes").GetInt64();
+        long size = root.GetProperty("size").GetInt64();
+        Tool.Sh($"""
+            set -e
+            img={Tool.Quote(image)}
+            m=$(mktemp -d)
+            b=$(losetup --find --show --offset $((2048 * 512)) --sizelimit $((614400 * 512)) $img)
+            mkfs.xfs -q $b; mount $b $m; mkdir -p $m/grub2; umount $m; losetup -d $b
+            r=$(losetup --find --show --offset {off} --sizelimit {size} $img)
+            mkfs.xfs -q $r
+            mount $r $m
+            mkdir -p $m/etc/sysconfig/network-scripts $m/etc/ssh $m/boot $m/nativeinit
+            printf '{Ifcfg.Replace("\n", "\\n")}' > $m/etc/sysconfig/network-scripts/ifcfg-eth0
+            printf 'nameserver 192.0.2.55\n' > $m/etc/resolv.conf
+            printf 'gw-c\n' > $m/etc/hostname
+            printf 'C-HOST-KEY\n' > $m/etc/ssh/ssh_host_ed25519_key && chmod 0600 $m/etc/ssh/ssh_host_ed25519_key
+            printf '%s' {Tool.Quote(Shadow)} > $m/etc/shadow
+            fallocate -l 700M $m/filler
+            cp {Tool.Quote(Bundle)} $m/nativeinit/bundle.tar
+            umount $m; rmdir $m; losetup -d $r
             """);
     }
 
@@ -225,7 +300,7 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
 
     private static readonly string[] CarriedOrChanged =
     [
-        "etc/hostname:", "etc/hosts:", "etc/resolv.conf", "etc/shadow:", "etc/fstab:", "etc/ssh", "etc/sysconfig/network-scripts",
+        "etc/hostname:", "etc/hosts:", "etc/resolv.conf", "etc/shadow:", "etc/fstab:", "etc/selinux/config:", "etc/ssh", "etc/sysconfig/network-scripts",
         "etc: mtime_ns", "boot/nativeinit", "boot: mtime_ns" /* bootloader step: boot/grub2 */, "only in", ".: ", "data:",
     ];
 
@@ -250,13 +325,13 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
             bl=$(losetup --find --show --offset $((6144 * 512)) --sizelimit $((300 * 1048576)) $img)
             echo "root-type $(blkid -o value -s TYPE $rl) $(blkid -o value -s UUID $rl)"
             echo "boot-type $(blkid -o value -s TYPE $bl) $(blkid -o value -s UUID $bl)"
+            trap 'umount $m/boot 2>/dev/null; umount $m 2>/dev/null; losetup -d $rl $bl 2>/dev/null; true' EXIT
             mount -o ro $rl $m; mount -o ro $bl $m/boot
             echo "size $(df -B1 --output=size $m | tail -1)"
             {Tool.Quote(Path.Combine(Tool.RepoRoot, "tools/treediff"))} --ignore-root-mtime {Tool.Quote(fx.Rootfs)} $m || true
             echo "---files"
             cat $m/etc/sysconfig/network-scripts/ifcfg-eth0; echo "---"; cat $m/etc/resolv.conf; echo "---"; cat $m/etc/hostname; echo "---"; cat $m/etc/shadow; echo "---"; cat $m/etc/fstab; echo "---"
-            cat $m/etc/ssh/ssh_host_ed25519_key; stat -c '%a %u' $m/etc/ssh/ssh_host_ed25519_key $m/etc/shadow; test ! -e $m/etc/sysconfig/network-scripts/ifcfg-lo && echo no-ifcfg-lo
-            umount $m/boot; umount $m; losetup -d $rl; losetup -d $bl
+            cat $m/etc/ssh/ssh_host_ed25519_key; stat -c '%a %u' $m/etc/ssh/ssh_host_ed25519_key $m/etc/shadow; test ! -e $m/etc/sysconfig/network-scripts/ifcfg-lo && echo no-ifcfg-lo; grep '^SELINUX=' $m/etc/selinux/config
             """;
         var r = Tool.Run("bash", "-c", script);
         Assert.True(r.ExitCode == 0, r.ToString());
@@ -317,7 +392,7 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         Assert.Contains(" swap swap", fstab);
         Assert.Contains("tmpfs /tmp tmpfs defaults 0 0", fstab);
         Assert.Contains("OLD-HOST-KEY", files[5]);
-        Assert.Contains("600 0\n0 0\nno-ifcfg-lo", files[5]);
+        Assert.Contains("600 0\n0 0\nno-ifcfg-lo\nSELINUX=permissive\n", files[5]);
         // The root grew to its LV once the bundle was consumed.
         long size = long.Parse(tree.Split('\n').First(l => l.StartsWith("size ")).Split(' ')[1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(size > 1100L << 20, $"root file system is {size} bytes: not grown to the 1200 MiB LV");
@@ -336,6 +411,73 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         Assert.True(again.ExitCode == 0, again.ToString());
         Assert.Contains("no changes", again.Stderr);
         Assert.Equal(after, Hash(img));
+
+        // grow: the disk got 1 GiB larger; without --yes nothing is written, with it the data LV and its xfs take it.
+        using (var f = new FileStream(img, FileMode.Open)) f.SetLength(LegacyImageFixture.DiskBytes + (1L << 30));
+        string bigger = Hash(img);
+        var plan = Tool.Run(fx.Binary, "grow", "--image", img);
+        Assert.True(plan.ExitCode == 3, plan.ToString());
+        Assert.Contains("LV VA/data", plan.Stdout);
+        Assert.Equal(bigger, Hash(img));
+        var grow = Tool.Run(fx.Binary, "grow", "--image", img, "--yes");
+        Assert.True(grow.ExitCode == 0, grow.ToString());
+        Assert.Contains("No problems found", Tool.Check("sgdisk", "-v", img));
+        using var lvdoc = JsonDocument.Parse(Tool.Check(fx.Binary, "lvm", "show", img, "--partition", "3", "--json"));
+        var vgEl = lvdoc.RootElement.GetProperty("vg");
+        var data = vgEl.GetProperty("logicalVolumes").EnumerateArray().First(l => l.GetProperty("name").GetString() == "data");
+        long dataSize = data.GetProperty("size").GetInt64();
+        long ext = vgEl.GetProperty("extentSizeBytes").GetInt64();
+        long dataOff = lvdoc.RootElement.GetProperty("offset").GetInt64() + vgEl.GetProperty("physicalVolumes")[0].GetProperty("peStartSectors").GetInt64() * 512
+            + data.GetProperty("segments")[0].GetProperty("pvStartExtent").GetInt64() * ext;
+        Assert.True(dataSize > (1L << 30) + (1000L << 20), $"data LV is {dataSize} bytes after grow");
+        string xfsBlocks = Tool.Sh($"l=$(losetup --find --show -r --offset {dataOff} --sizelimit {dataSize} {Tool.Quote(img)}); xfs_db -r -c 'sb 0' -c 'p dblocks' -c 'p blocksize' $l; losetup -d $l");
+        var nums = xfsBlocks.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => long.Parse(l.Split('=')[1].Trim(), System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        Assert.True(nums[0] * nums[1] > dataSize - (64L << 20), $"xfs on data is {nums[0] * nums[1]} bytes, its LV {dataSize}");
+    }
+
+    [SkippableFact]
+    public void Converts_layout_b_boot_and_root_partitions_capturing_from_the_root()
+    {
+        Require();
+        using var dir = new TempDir();
+        string img = dir.Combine("b.img");
+        fx.BuildLegacyBootRoot(img);
+        var status = Tool.Run(fx.Binary, "status", "--image", img);
+        Assert.Contains("(b) MBR with a /boot and a root partition", status.Stdout);
+        var r = Convert(img, "--yes");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("(b) MBR with a /boot and a root partition: partitions 1", r.Stdout);
+        Assert.Contains("/nativeinit/bundle.tar on the old system", r.Stdout);
+        Assert.Contains("No problems found", Tool.Check("sgdisk", "-v", img));
+        var (tree, _) = CheckTree(img, dir.Path);
+        var files = tree.Split("---files")[1].Split("---\n");
+        Assert.Equal(LegacyImageFixture.Ifcfg, files[0].TrimStart('\n'));
+        Assert.Equal("nameserver 192.0.2.54\n", files[1]);
+        Assert.Equal("gw-b\n", files[2]);
+        Assert.Contains("B-HOST-KEY", files[5]);
+        Assert.Contains("OLDROOTHASH", files[3]);
+        Assert.Contains("done", Tool.Check(fx.Binary, "status", "--image", img));
+    }
+
+    [SkippableFact]
+    public void Converts_layout_c_centos_lvm_reading_the_old_root_through_the_lvm_reader()
+    {
+        Require();
+        Tool.Require("lvm");
+        using var dir = new TempDir();
+        string img = dir.Combine("c.img");
+        fx.BuildCentos(img);
+        var r = Convert(img, "--yes");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("(c) CentOS default: /boot partition 1 (xfs) and PV partition 2 with VG centos (LVs swap, root)", r.Stdout);
+        Assert.Contains("No problems found", Tool.Check("sgdisk", "-v", img));
+        var (tree, _) = CheckTree(img, dir.Path);
+        var files = tree.Split("---files")[1].Split("---\n");
+        Assert.Equal(LegacyImageFixture.Ifcfg, files[0].TrimStart('\n'));
+        Assert.Equal("nameserver 192.0.2.55\n", files[1]);
+        Assert.Equal("gw-c\n", files[2]);
+        Assert.Contains("OLDROOTHASH", files[3]);
+        Assert.Contains("C-HOST-KEY", files[5]);
     }
 
     /// <summary>A SIGKILL leaves the killed run's mounts and loop devices; a power cut would not. Unmount them

@@ -206,3 +206,36 @@ public class LayoutPartitionsTests
         Assert.Contains(message, e.Message);
     }
 }
+
+public class SelinuxSettingTests
+{
+    [Theory]
+    [InlineData("""{ "mode": "strict" }""", "mode 'strict' is not disabled, permissive or enforcing")]
+    [InlineData("""{ "autorelabel": true }""", "\"mode\" is missing")]
+    [InlineData("""{ "mode": "enforcing", "labels": 1 }""", "unknown key 'labels'")]
+    [InlineData("""{ mode""", "not valid JSON")]
+    public void Bad_parts_are_refused_before_any_write(string json, string message)
+    {
+        var e = Assert.Throws<RefusedException>(() => SelinuxSetting.Parse(System.Text.Encoding.UTF8.GetBytes(json), "part selinux-policy"));
+        Assert.Contains(message, e.Message);
+        Assert.StartsWith("part selinux-policy: ", e.Message);
+    }
+
+    [Fact]
+    public void Permissive_rewrites_the_line_and_enforcing_with_autorelabel_marks_the_root()
+    {
+        string root = Directory.CreateTempSubdirectory("selinux-").FullName;
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(root, "etc/selinux"));
+            File.WriteAllText(Path.Combine(root, "etc/selinux/config"), "# c\nSELINUX=enforcing\nSELINUXTYPE=targeted\n");
+            new SelinuxSetting("permissive", false).Apply(root);
+            Assert.Equal("# c\nSELINUX=permissive\nSELINUXTYPE=targeted\n", File.ReadAllText(Path.Combine(root, "etc/selinux/config")));
+            Assert.False(File.Exists(Path.Combine(root, ".autorelabel")));
+            new SelinuxSetting("enforcing", true).Apply(root);
+            Assert.Contains("SELINUX=enforcing\n", File.ReadAllText(Path.Combine(root, "etc/selinux/config")));
+            Assert.True(File.Exists(Path.Combine(root, ".autorelabel")));
+        }
+        finally { Directory.Delete(root, true); }
+    }
+}
