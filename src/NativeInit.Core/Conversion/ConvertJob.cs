@@ -694,9 +694,9 @@ public static class ConvertJob
             var j = at.Journal;
             if (j.State == ConvertJournal.StateDone)
                 return new ConvertStatus(ConvertStatus.Done, o.Target, $"a converted disk (journal {at.Location})", j, at.Location,
-                    "the converted system (the boot loader step is the grub helper's; this build installs no GRUB yet)");
+                    "the converted system (GRUB on the disk, grub.cfg on /boot)");
             return new ConvertStatus(ConvertStatus.InProgress, o.Target, $"a conversion under way (journal {at.Location})", j, at.Location,
-                $"nothing boots by itself yet (this build installs no GRUB); run `nativeinit convert --image {o.Target} --yes` to resume at step {ConvertJob.Steps.FirstOrDefault(s => !j.IsDone(s))}");
+                $"nothing boots by itself yet (the resume entry is not written until the bootloader step); run `nativeinit convert {(o.IsImage ? "--image" : "--disk")} {o.Target} --yes` to resume at step {ConvertJob.Steps.FirstOrDefault(s => !j.IsDone(s))}");
         }
         string found;
         try { found = LegacyLayout.Recognise(disk).Description; }
