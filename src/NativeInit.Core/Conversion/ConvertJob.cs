@@ -121,10 +121,11 @@ public sealed class ConvertWork : IDisposable
 public static class ConvertJob
 {
     public const string StepPartitionTable = "partition-table", StepBootFilesystem = "boot-filesystem", StepBootFiles = "boot-files",
-        StepLvm = "lvm", StepExtract = "extract", StepCarry = "carry", StepFstab = "fstab", StepSelinux = "selinux", StepVolumes = "volumes", StepFinish = "finish";
+        StepLvm = "lvm", StepExtract = "extract", StepCarry = "carry", StepFstab = "fstab", StepSelinux = "selinux", StepVolumes = "volumes",
+        StepBootloader = "bootloader", StepFinish = "finish";
 
     public static readonly string[] Steps =
-        [StepPartitionTable, StepBootFilesystem, StepBootFiles, StepLvm, StepExtract, StepCarry, StepFstab, StepSelinux, StepVolumes, StepFinish];
+        [StepPartitionTable, StepBootFilesystem, StepBootFiles, StepLvm, StepExtract, StepCarry, StepFstab, StepSelinux, StepVolumes, StepBootloader, StepFinish];
 
     /// <summary>Where stage one stages the bundle, relative to the old root.</summary>
     public static readonly string[] BundleLocations = ["boot/nativeinit/bundle.tar", "nativeinit/bundle.tar"];
@@ -142,15 +143,15 @@ public static class ConvertJob
 
     public static ConvertPlan Plan(ConvertOptions o, ConvertWork work, TextWriter log)
     {
-        if (!o.IsImage)
-            throw new RefusedException($"{o.Target}: convert --disk is not built yet (it needs device-mapper activation of the new LVs); " +
-                "this build converts disk images (--image)");
-        if (!File.Exists(o.Target)) throw new RefusedException($"{o.Target}: no such image file");
-        if (!Environment.IsPrivilegedProcess) throw new RefusedException($"{o.Target}: converting an image needs loop devices and mounts, which need root");
-        LayoutPlanner.RefuseIfImageInUse(o.Target);
+        if (!File.Exists(o.Target)) throw new RefusedException($"{o.Target}: no such {(o.IsImage ? "image file" : "disk")}");
+        if (!Environment.IsPrivilegedProcess) throw new RefusedException($"{o.Target}: converting needs loop devices and mounts, which need root");
+        if (o.IsImage) LayoutPlanner.RefuseIfImageInUse(o.Target);
 
         using var disk = DiskDevice.Open(o.Target, writable: false);
-        if (disk.IsBlockDevice) throw new UsageException($"{o.Target} is a block device: use --disk");
+        // --disk takes the same path as --image: loop devices over the disk at the volumes' offsets (the kernel's loop
+        // driver takes a block device as its backing file), so the steps are the ones the image tests check.
+        if (o.IsImage && disk.IsBlockDevice) throw new UsageException($"{o.Target} is a block device: use --disk");
+        if (!o.IsImage && !disk.IsBlockDevice) throw new UsageException($"{o.Target} is not a block device: use --image for an image file");
 
         ConvertJournal? journal = null;
         string found;
@@ -282,7 +283,7 @@ public static class ConvertJob
         return new ConvertPlan
         {
             Target = o.Target,
-            IsImage = true,
+            IsImage = o.IsImage,
             DiskBytes = disk.SizeBytes,
             OldLayout = found,
             Journal = journal,
@@ -357,8 +358,9 @@ public static class ConvertJob
         var journal = plan.Journal;
         var log = new ConvertLog();
         var runner = new StepRunner(journal, output, log.Write, "convert: ");
-        string how = $"run `nativeinit convert --image {plan.Target} --yes` again to resume from the journal on the new /boot " +
-            $"(`nativeinit status --image {plan.Target}` shows where it stopped)";
+        string flag = plan.IsImage ? "--image" : "--disk";
+        string how = $"run `nativeinit convert {flag} {plan.Target} --yes` again to resume from the journal on the new /boot " +
+            $"(`nativeinit status {flag} {plan.Target}` shows where it stopped)";
         using var disk = DiskDevice.Open(plan.Target, writable: true);
         VolumeMount? boot = null;
         try
@@ -435,6 +437,7 @@ public static class ConvertJob
                     return (plan.Selinux.Apply(root.Directory), null);
                 });
                 runner.Run(StepVolumes, () => OtherVolumesAndGrow(plan, disk, work, boot!));
+                runner.Run(StepBootloader, () => Bootloader(plan, work, boot!));
                 runner.Run(StepFinish, () =>
                 {
                     BootCalls.Sync();
@@ -638,13 +641,47 @@ public static class ConvertJob
         return (string.Join("; ", done), null);
     }
 
+    /// <summary>GRUB for BIOS on the new GPT (Boot/GrubBiosInstaller: core.img from the target's own grub-mkimage and
+    /// modules into the BIOS boot partition, boot.img into the MBR) and grub.cfg + grubenv on /boot for the converted
+    /// system (Boot/GrubConfigWriter: root on the LV, the target's GRUB_CMDLINE_LINUX, its serial terminal).</summary>
+    private static (string, string?) Bootloader(ConvertPlan plan, ConvertWork work, VolumeMount boot)
+    {
+        int ss = plan.Layout.SectorSize;
+        var bios = plan.Layout.Table.Partitions.FirstOrDefault(p => p.Type == GptPartitionTypes.BiosBoot.Guid)
+            ?? throw new NativeInitException($"{plan.Target}: the bundle's partition table has no BIOS boot (EF02) partition for GRUB's core.img",
+                ExitCodes.FailedAfterPointOfNoReturn);
+        using var root = MountRoot(plan, work, boot);
+        var target = new Boot.GrubBiosTarget(plan.Target, bios.ByteOffset(ss), bios.ByteLength(ss), plan.BootPartition.Number,
+            plan.BootSpec.Filesystem, root.Directory);
+        var installed = Boot.GrubBiosInstaller.Install(target);
+        string bootDir = Path.Combine(root.Directory, "boot");
+        var defaults = File.Exists(Path.Combine(root.Directory, Boot.DefaultGrubFile.RelativePath))
+            ? Boot.DefaultGrubFile.Parse(File.ReadAllText(Path.Combine(root.Directory, Boot.DefaultGrubFile.RelativePath)), "/" + Boot.DefaultGrubFile.RelativePath)
+            : new Dictionary<string, string>();
+        bool serial = defaults.TryGetValue("GRUB_TERMINAL", out var term) && term.Contains("serial", StringComparison.Ordinal);
+        var spec = new Boot.GrubConfigSpec
+        {
+            BootFilesystemUuid = Planned(plan.Journal, $"partition {plan.BootPartition.Number}").Uuid,
+            GrubDirectory = "/" + installed.GrubDirectory,
+            VolumeGroup = plan.Layout.VolumeGroup.Name,
+            RootVolume = plan.RootVolume.Name,
+            Kernels = Boot.BootKernel.Find(bootDir),
+            TargetArguments = Boot.DefaultGrubFile.CommandLine(root.Directory),
+            Serial = serial ? new Boot.GrubSerial() : null,
+        };
+        string cfg = Boot.GrubConfigWriter.WriteFiles(bootDir, spec);
+        BootCalls.Sync();
+        return ($"core.img ({installed.CoreImageBytes} bytes, {installed.MkimageTool}) in BIOS boot partition {bios.Number}, boot.img in the MBR, " +
+            $"prefix {installed.Prefix}; /boot{cfg[bootDir.Length..]} boots {spec.Kernels.FirstOrDefault()?.Kernel ?? "(no kernel)"} with root on {plan.Layout.VolumeGroup.Name}/{plan.RootVolume.Name}",
+            Hash(File.ReadAllBytes(cfg)));
+    }
+
     // ---------------------------------------------------------------- status
 
     /// <summary>`nativeinit status`: not converted / in progress at step S / done, and what the next boot does. Reads only.</summary>
     public static ConvertStatus Status(ConvertOptions o)
     {
-        if (!o.IsImage) throw new RefusedException($"{o.Target}: status --disk is not built yet; this build reads disk images (--image)");
-        if (!File.Exists(o.Target)) throw new RefusedException($"{o.Target}: no such image file");
+        if (!File.Exists(o.Target)) throw new RefusedException($"{o.Target}: no such {(o.IsImage ? "image file" : "disk")}");
         using var work = new ConvertWork();
         using var disk = DiskDevice.Open(o.Target, writable: false);
         var gpt = GptReader.Read(disk);
@@ -657,9 +694,9 @@ public static class ConvertJob
             var j = at.Journal;
             if (j.State == ConvertJournal.StateDone)
                 return new ConvertStatus(ConvertStatus.Done, o.Target, $"a converted disk (journal {at.Location})", j, at.Location,
-                    "the converted system (the boot loader step is the grub helper's; this build installs no GRUB yet)");
+                    "the converted system (GRUB on the disk, grub.cfg on /boot)");
             return new ConvertStatus(ConvertStatus.InProgress, o.Target, $"a conversion under way (journal {at.Location})", j, at.Location,
-                $"nothing boots by itself yet (this build installs no GRUB); run `nativeinit convert --image {o.Target} --yes` to resume at step {ConvertJob.Steps.FirstOrDefault(s => !j.IsDone(s))}");
+                $"nothing boots by itself yet (the resume entry is not written until the bootloader step); run `nativeinit convert {(o.IsImage ? "--image" : "--disk")} {o.Target} --yes` to resume at step {ConvertJob.Steps.FirstOrDefault(s => !j.IsDone(s))}");
         }
         string found;
         try { found = LegacyLayout.Recognise(disk).Description; }

@@ -3,8 +3,6 @@ using NativeInit.Core.Disk;
 using NativeInit.Core.Disk.Gpt;
 using NativeInit.Core.Layout;
 using NativeInit.Core.Platform;
-// Both Disk and Platform may hold a FileExtents (stage two has one in Platform): this file means Disk's.
-using FileExtents = NativeInit.Core.Disk.FileExtents;
 
 namespace NativeInit.Core.Stage;
 

@@ -22,6 +22,7 @@ internal static class InitramfsCommand
             new("tool", "t", "PROGRAM", "a program to include with its libraries (default: " + string.Join(' ', InitramfsBuilder.DefaultTools) + ", when present)", Repeatable: true),
             new("no-tools", null, null, "include no tools"),
             new("busybox", null, "PATH", "a static busybox for the rescue shell (/bin/sh)"),
+            new("key", null, "PUB", "the vendor's public key, installed as /etc/nativeinit/vendor.pub (convert's default --key)"),
             new("init", null, "PATH", "the nativeinit executable to use as /init (default: this one)"),
             new("no-compress", null, null, "write the cpio uncompressed"),
             new("dry-run", "n", null, "print what would go in; write nothing"),
@@ -47,6 +48,7 @@ internal static class InitramfsCommand
             Modules = modules.Count > 0 ? modules : InitramfsBuilder.DefaultModules,
             Tools = tools,
             Busybox = args.Get("busybox"),
+            VendorKey = args.Get("key"),
             Compress = !args.Has("no-compress"),
         };
         if (args.Has("dry-run"))

@@ -23,7 +23,7 @@ public class KernelCommandLineTests
     {
         var c = new KernelCommandLine("rd.nativeinit=resume rd.nativeinit.bundle=/boot/b.nib nativeinit.disk=serial:abc");
         var argv = InitProcess.BuildArguments("resume", c, out var disk);
-        Assert.Equal(["nativeinit", "convert", "--resume", "--bundle", "/boot/b.nib", "--disk", "serial:abc"], argv);
+        Assert.Equal(["nativeinit", "convert", "--yes", "--bundle", "/boot/b.nib", "--disk", "serial:abc"], argv);
         Assert.Equal("serial:abc", disk);
         Assert.Throws<NativeInit.Core.NativeInitException>(() => InitProcess.BuildArguments("format-everything", c, out _));
     }

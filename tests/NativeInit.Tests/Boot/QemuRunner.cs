@@ -61,7 +61,8 @@ internal static class QemuRunner
     public static IReadOnlyList<string> Arguments(QemuOptions o)
     {
         var args = new List<string> { "-machine", $"{o.Machine},accel={QemuOptions.Accelerator}", "-m", o.MemoryMiB.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "-smp", "1", "-nographic", "-no-reboot" };
+            "-smp", o.Cpus.ToString(System.Globalization.CultureInfo.InvariantCulture), "-nographic" };
+        if (!o.Reboot) args.Add("-no-reboot");
         if (o.Kernel is not null) args.AddRange(["-kernel", o.Kernel]);
         if (o.Initrd is not null) args.AddRange(["-initrd", o.Initrd]);
         if (o.Append is not null) args.AddRange(["-append", o.Append.Trim()]);
@@ -249,4 +250,10 @@ internal sealed record QemuOptions
 
     /// <summary>Stop the machine as soon as a success marker is seen (a full system that does not power off).</summary>
     public bool StopOnSuccess { get; init; }
+
+    /// <summary>A reboot of the guest restarts it in the same QEMU process (no -no-reboot): for runs through several boots.</summary>
+    public bool Reboot { get; init; }
+
+    /// <summary>-smp: virtual CPUs.</summary>
+    public int Cpus { get; init; } = 1;
 }

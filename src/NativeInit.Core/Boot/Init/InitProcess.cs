@@ -60,9 +60,13 @@ public sealed class InitProcess
             {
                 string dev = DiskLocator.Wait(disk, TimeSpan.FromSeconds(60), Log);
                 Log($"disk {disk} is {dev}");
+                // convert opens the device it is given: hand it the disk found, not the identity.
+                argv[argv.IndexOf("--disk") + 1] = dev;
             }
             int b = argv.IndexOf("--bundle");
-            if (b > 0)
+            // convert reads the bundle through its extents on the disk it converts (--bundle is the path inside the
+            // old root): mounting that file system here would hold the disk it repartitions.
+            if (b > 0 && argv[1] != "convert")
             {
                 WaitForBlockDevices();
                 argv[b + 1] = BundleLocator.Locate(argv[b + 1], Log);
@@ -110,8 +114,10 @@ public sealed class InitProcess
         switch (command)
         {
             case "selftest": argv.Add("selftest"); break;
-            case "convert": argv.Add("convert"); break;
-            case "resume": argv.AddRange(["convert", "--resume"]); break;
+            // The kernel argument is the operator's consent (stage one wrote it): --yes. A resume is the same command:
+            // convert finds the journal on the new /boot and continues from it.
+            case "convert": argv.AddRange(["convert", "--yes"]); break;
+            case "resume": argv.AddRange(["convert", "--yes"]); break;
             default: throw new NativeInitException($"rd.nativeinit={command}: not one of selftest, convert, resume, shell");
         }
         if (bundle is not null) argv.AddRange(["--bundle", bundle]);
@@ -207,7 +213,7 @@ public sealed class InitProcess
             Log("FAILED: " + failure);
             Log("Nothing is retried automatically. If the conversion had not passed its point of no return, the old " +
                 "system is intact: power the machine off and on (or 'reboot -f') and it boots the old system. After the " +
-                "point of no return, 'nativeinit convert --resume' continues from the journal.");
+                "point of no return, 'nativeinit convert --disk DEV --yes' continues from the journal.");
         }
         if (!_isPid1) return failure is null ? 0 : 1;
         while (true)

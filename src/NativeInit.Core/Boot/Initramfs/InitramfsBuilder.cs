@@ -19,6 +19,8 @@ public sealed record InitramfsOptions
     public IReadOnlyList<string> Tools { get; init; } = [];
     /// <summary>A static busybox for the rescue shell (/bin/sh and a few applets); null for none.</summary>
     public string? Busybox { get; init; }
+    /// <summary>The vendor's public key, installed as /etc/nativeinit/vendor.pub (convert's default --key); null for none.</summary>
+    public string? VendorKey { get; init; }
     public bool Compress { get; init; } = true;
 }
 
@@ -89,6 +91,7 @@ public static class InitramfsBuilder
                 cpio.AddDevice("dev/console", block: false, 5, 1);
                 cpio.AddDevice("dev/null", block: false, 1, 3, 0x1B6);
                 cpio.AddFile("init", File.ReadAllBytes(options.InitBinary), 0x1ED);
+                if (options.VendorKey is { } key) cpio.AddFile("etc/nativeinit/vendor.pub", File.ReadAllBytes(key), 0x1A4);
 
                 if (options.ModuleDirectory is { } moddir)
                 {
