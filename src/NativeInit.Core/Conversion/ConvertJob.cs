@@ -42,7 +42,7 @@ public sealed record ConvertStatus(string State, string Target, string Found, Co
         if (Journal is { } j)
         {
             w.WriteLine($"  journal: {JournalLocation}; started {j.StartedAt:u}" + (j.FinishedAt is { } f ? $", finished {f:u}" : ""));
-            w.WriteLine($"  bundle: {j.BundleProduct}, {ByteSize.Format(j.BundleBytes)} in {j.BundleRuns.Count} extents on the disk, key {j.BundleKeyId}");
+            w.WriteLine($"  bundle: {DisplayText.Of(j.BundleProduct)}, {ByteSize.Format(j.BundleBytes)} in {j.BundleRuns.Count} extents on the disk, key {j.BundleKeyId}");
             w.WriteLine($"  unprotected window: {ByteSize.Format(j.UnprotectedWindowBytes)} ({j.UnprotectedWindowBytes} bytes) written in {j.UnprotectedWindowMilliseconds} ms before a resume was possible");
             foreach (var s in j.Steps) w.WriteLine($"  step {s.Name,-16} {(s.State == StepState.Done ? "done" : "pending"),-8} {s.At:u}  {s.Detail}");
             if (j.LastError is not null) w.WriteLine($"  last error: {j.LastError}");

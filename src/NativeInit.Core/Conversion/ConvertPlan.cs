@@ -54,7 +54,7 @@ public sealed class ConvertPlan
         w.WriteLine($"Conversion of {(IsImage ? "image" : "disk")} {Target} ({ByteSize.Format(DiskBytes)}, {DiskBytes} bytes)");
         w.WriteLine($"  found:   {OldLayout}");
         if (Resuming) w.WriteLine($"  journal: state {Journal.State}, next step {Journal.Current?.Name ?? (AlreadyDone ? "none (done)" : Steps.FirstOrDefault(s => !Journal.IsDone(s)) ?? "none")}");
-        w.WriteLine($"  bundle:  {BundlePath}: {m.ProductName} {m.ProductVersion}, {ByteSize.Format(Journal.BundleBytes)}, signed by key {Bundle.KeyId}; " +
+        w.WriteLine($"  bundle:  {BundlePath}: {DisplayText.Of(m.ProductName)} {DisplayText.Of(m.ProductVersion)}, {ByteSize.Format(Journal.BundleBytes)}, signed by key {Bundle.KeyId}; " +
             $"signature and every part's {ContentHash.Algorithm} verified by reading the disk at its extents");
         w.WriteLine($"  extents: {BundleRuns.Count} on the disk: " + string.Join(", ", BundleRuns.Take(6).Select(r => $"{r.DiskOffset}+{r.Length}")) + (BundleRuns.Count > 6 ? ", ..." : ""));
         w.WriteLine("  early writes (before a resume is possible), none may touch the bundle's extents:");

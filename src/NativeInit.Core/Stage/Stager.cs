@@ -61,7 +61,7 @@ public static class Stager
         log.WriteLine($"verifying bundle {o.Bundle}");
         var bundle = BundleVerifier.Verify(o.Bundle, o.PublicKey);
         var m = bundle.Manifest;
-        log.WriteLine($"  good: {m.ProductName} {m.ProductVersion}, {m.Parts.Count} parts, {ByteSize.Format(bundle.TotalBytes)}, signed by key {bundle.KeyId}");
+        log.WriteLine($"  good: {DisplayText.Of(m.ProductName)} {DisplayText.Of(m.ProductVersion)}, {m.Parts.Count} parts, {ByteSize.Format(bundle.TotalBytes)}, signed by key {bundle.KeyId}");
 
         var problems = new List<string>();
         long ram = SystemFacts.MemTotalBytes(root);
@@ -117,8 +117,8 @@ public static class Stager
         }
         if (problems.Count > 0) throw new RefusedException("refused, nothing was written: " + string.Join("; ", problems));
 
-        log.WriteLine($"carry: {carry.Files.Count} files ({string.Join(", ", carry.Files.Select(f => f.Path))}), " +
-            $"password hashes of {carry.Passwords.Count} users ({string.Join(", ", carry.Passwords.Select(p => p.User))})");
+        log.WriteLine($"carry: {carry.Files.Count} files ({string.Join(", ", carry.Files.Select(f => DisplayText.Of(f.Path)))}), " +
+            $"password hashes of {carry.Passwords.Count} users ({string.Join(", ", carry.Passwords.Select(p => DisplayText.Of(p.User)))})");
 
         string grubPath = SystemFacts.PathOnItsFilesystem(root, boot) + "/" + StageDirName;
         string cmdline = $"rd.nativeinit=convert rd.nativeinit.bundle={grubPath}/{BundleFileName} rd.nativeinit.disk={identity}" +

@@ -1,5 +1,6 @@
 using NativeInit.Cli;
 using NativeInit.Core;
+using NativeInit.Core.Platform;
 using NativeInit.Core.Bundle;
 using NativeInit.Core.Conversion;
 
@@ -72,6 +73,7 @@ internal static class ConvertCommand
 
     private static int RunGrow(ParsedArgs a, CommandContext ctx)
     {
+        using var hangUp = TerminationSignals.IgnoreHangUp(); // a lost terminal never stops a write (issue 18)
         var o = Options(a, needKey: false);
         bool write = a.Has("yes") && !a.Has("dry-run");
         var plan = ConvertJob.Grow(o, write: false, ctx.Error);
@@ -99,6 +101,7 @@ internal static class ConvertCommand
 
     private static int RunConvert(ParsedArgs a, CommandContext ctx)
     {
+        using var hangUp = TerminationSignals.IgnoreHangUp(); // a lost terminal never stops a write (issue 18)
         var o = Options(a, needKey: true);
         bool json = a.Has("json");
         using var work = new ConvertWork();

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using NativeInit.Cli;
 using NativeInit.Core;
+using NativeInit.Core.Platform;
 using NativeInit.Core.Disk;
 using NativeInit.Core.Disk.Filesystems;
 using NativeInit.Core.Disk.Gpt;
@@ -173,6 +174,7 @@ internal static class GptCommand
 
     private static int RunApply(ParsedArgs args, CommandContext ctx)
     {
+        using var hangUp = TerminationSignals.IgnoreHangUp(); // a lost terminal never stops a write (issue 18)
         string backupPath = args.Arguments[0];
         bool dryRun = args.Has("dry-run");
         using var job = GptJob.Prepare(backupPath, args.Require("disk"), SectorSize(args), dryRun, wipePartitions: !args.Has("no-wipe"));

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using NativeInit.Cli;
 using NativeInit.Core;
+using NativeInit.Core.Platform;
 using NativeInit.Core.Layout;
 
 namespace NativeInit;
@@ -60,6 +61,7 @@ internal static class LayoutCommand
 
     private static int RunGrow(ParsedArgs args, CommandContext ctx)
     {
+        using var hangUp = TerminationSignals.IgnoreHangUp(); // a lost terminal never stops a write (issue 18)
         var mode = Mode(args);
         using var target = Open(args, writable: mode == LayoutWriteMode.Write);
         LayoutJob.Grow(target, mode, plan =>
@@ -99,6 +101,7 @@ internal static class LayoutCommand
 
     private static int RunApply(ParsedArgs args, CommandContext ctx)
     {
+        using var hangUp = TerminationSignals.IgnoreHangUp(); // a lost terminal never stops a write (issue 18)
         var mode = Mode(args);
         using var target = Open(args, writable: mode == LayoutWriteMode.Write);
         var done = LayoutJob.Apply(target, mode, plan => Print(plan, args, ctx), ctx.Error.WriteLine);

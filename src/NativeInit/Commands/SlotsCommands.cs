@@ -1,5 +1,6 @@
 using NativeInit.Cli;
 using NativeInit.Core;
+using NativeInit.Core.Platform;
 using NativeInit.Core.Boot;
 using NativeInit.Core.Boot.Init;
 
@@ -42,6 +43,7 @@ internal static class SlotsCommands
 
     private static int RunMarkGood(ParsedArgs a, CommandContext ctx)
     {
+        using var hangUp = TerminationSignals.IgnoreHangUp(); // a lost terminal never stops a write (issue 18)
         string boot = a.Get("boot-dir") ?? "/boot";
         var cmdline = KernelCommandLine.ReadProc();
         var slots = BootSlotsStore.MarkGood(boot, cmdline, a.Get("slot"));
