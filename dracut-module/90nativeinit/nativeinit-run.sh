@@ -26,7 +26,7 @@ nativeinit_failed() {
     echo "nativeinit: FAILED: $1" >>"$NATIVEINIT_CONSOLE"
     echo "nativeinit: nothing is retried automatically. Before the point of no return the old system is intact:" >>"$NATIVEINIT_CONSOLE"
     echo "nativeinit:   remove rd.nativeinit= from the kernel command line (or just reboot: the boot entry was one-shot)." >>"$NATIVEINIT_CONSOLE"
-    echo "nativeinit: after it, 'nativeinit convert --resume${NATIVEINIT_BUNDLE:+ --bundle $NATIVEINIT_BUNDLE}' continues from the journal." >>"$NATIVEINIT_CONSOLE"
+    echo "nativeinit: after it, 'nativeinit convert --yes --disk ${NATIVEINIT_DISK:-DISK}' continues from the journal (docs/recovery.md)." >>"$NATIVEINIT_CONSOLE"
     case "${NATIVEINIT_ONFAIL:-shell}" in
         poweroff|reboot) nativeinit_end "$NATIVEINIT_ONFAIL" ;;
         *) emergency_shell -n nativeinit "nativeinit: $1" ;;
@@ -55,13 +55,17 @@ if [ -n "$NATIVEINIT_MODE" ]; then
     case "$NATIVEINIT_MODE" in
         shell) emergency_shell -n nativeinit "rd.nativeinit=shell" ;;
         selftest) set -- selftest ;;
-        convert) set -- convert ;;
-        resume) set -- convert --resume ;;
+        convert) set -- convert --yes ;;
+        resume) set -- convert --yes --resume ;;
         *) nativeinit_failed "rd.nativeinit=$NATIVEINIT_MODE is not one of convert, resume, shell, selftest" ;;
     esac
     # udev does not load device-mapper by itself, nor the file systems (needed to find the bundle, too).
     [ $# -gt 0 ] && modprobe -a dm-mod loop ext4 xfs vfat >/dev/null 2>&1
-    if [ $# -gt 0 ] && [ -n "$NATIVEINIT_BUNDLE" ]; then
+    # convert finds the bundle inside the old root itself (it must not be mounted: that would hold the disk it
+    # repartitions), so --bundle passes the path as stage one wrote it; the self-test reads the file: mount and find it.
+    if [ $# -gt 0 ] && [ -n "$NATIVEINIT_BUNDLE" ] && [ "$NATIVEINIT_MODE" != selftest ]; then
+        set -- "$@" --bundle "$NATIVEINIT_BUNDLE"
+    elif [ $# -gt 0 ] && [ -n "$NATIVEINIT_BUNDLE" ]; then
         if nativeinit_bundle_path=$(nativeinit_find_bundle "$NATIVEINIT_BUNDLE"); then
             echo "nativeinit: bundle $NATIVEINIT_BUNDLE is $nativeinit_bundle_path" >>"$NATIVEINIT_CONSOLE"
             set -- "$@" --bundle "$nativeinit_bundle_path"

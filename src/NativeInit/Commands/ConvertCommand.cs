@@ -1,6 +1,7 @@
 using NativeInit.Cli;
 using NativeInit.Core;
 using NativeInit.Core.Platform;
+using NativeInit.Core.Boot.Init;
 using NativeInit.Core.Bundle;
 using NativeInit.Core.Conversion;
 
@@ -13,7 +14,7 @@ internal static class ConvertCommand
 
     private static readonly OptionSpec[] Target =
     [
-        new("disk", null, "DEV", "the disk to convert (the one stage one found holding /)"),
+        new("disk", null, "DEV", "the disk: a device path, or serial:S, wwn:W, partuuid:P, uuid:U (as rd.nativeinit.disk= names it)"),
         new("image", null, "FILE", "a disk image file (loop devices at the volumes' offsets, no device-mapper)"),
     ];
 
@@ -30,6 +31,7 @@ internal static class ConvertCommand
             new("dry-run", "n", null, "run every check and print the plan; write nothing"),
             new("yes", "y", null, "really convert (without it the plan is printed and nothing is written: exit 3)"),
             new("json", null, null, "print the plan (and the result) as JSON"),
+            new("resume", null, null, "accepted for the initramfs hooks: every run resumes from the journal when there is one"),
         ],
         Description = "Every check runs before the first write (exit 3, nothing written): the bundle's signature and hashes read " +
             "through its extents on the disk, the old layout, the layout against the disk, the bundle clear of the early writes, " +
@@ -96,6 +98,8 @@ internal static class ConvertCommand
             if (!File.Exists(keyPath)) throw new RefusedException($"public key {keyPath}: no such file (give --key PUB)");
             key = BundleKeys.ReadPublic(keyPath);
         }
+        if (disk is not null && !disk.StartsWith('/'))
+            disk = DiskLocator.Find(disk) ?? throw new RefusedException($"disk {disk}: no such disk is present (nothing was written)");
         return new ConvertOptions { Target = disk ?? image!, IsImage = image is not null, Bundle = a.Get("bundle"), PublicKey = key };
     }
 

@@ -50,10 +50,10 @@ public class DracutHooksTests
     public void A_failed_conversion_ends_in_the_emergency_shell_with_recovery_text_never_a_reboot()
     {
         string log = Run("convert", exitCode: 4);
-        Assert.Contains("nativeinit convert --disk serial:x", log);
+        Assert.Contains("nativeinit convert --yes --disk serial:x", log);
         Assert.Contains("emergency_shell -n nativeinit", log);
-        Assert.Contains("nativeinit: FAILED: 'nativeinit convert --disk serial:x' exited with code 4", log);
-        Assert.Contains("convert --resume", log);
+        Assert.Contains("nativeinit: FAILED: 'nativeinit convert --yes --disk serial:x' exited with code 4", log);
+        Assert.Contains("'nativeinit convert --yes --disk serial:x' continues from the journal", log);
         Assert.DoesNotContain("reboot", log.Split("--- console")[0]);
         Assert.DoesNotContain("poweroff", log);
     }
@@ -72,13 +72,15 @@ public class DracutHooksTests
     [SkippableFact]
     public void Resume_runs_convert_resume_and_an_unknown_mode_or_a_missing_bundle_runs_nothing()
     {
-        Assert.Contains("nativeinit convert --resume --disk serial:x", Run("resume", 0));
+        Assert.Contains("nativeinit convert --yes --resume --disk serial:x", Run("resume", 0));
         var bad = Run("wipe-all", 0);
         Assert.DoesNotContain("nativeinit wipe-all", bad);
         Assert.DoesNotContain("\nnativeinit ", "\n" + bad.Split("--- console")[0]);
         Assert.Contains("emergency_shell", bad);
-        var noBundle = Run("convert", 0, bundle: "/nativeinit/bundle.tar");
-        Assert.DoesNotContain("\nnativeinit convert", "\n" + noBundle.Split("--- console")[0]);
+        // convert gets the bundle's path inside the old root, unmounted; the self-test must find the file.
+        Assert.Contains("nativeinit convert --yes --bundle /nativeinit/bundle.tar --disk serial:x", Run("convert", 0, bundle: "/nativeinit/bundle.tar"));
+        var noBundle = Run("selftest", 0, bundle: "/nativeinit/bundle.tar");
+        Assert.DoesNotContain("\nnativeinit selftest", "\n" + noBundle.Split("--- console")[0]);
         Assert.Contains("bundle /nativeinit/bundle.tar (rd.nativeinit.bundle=) is on no block device", noBundle);
         Assert.Contains("emergency_shell", noBundle);
     }
