@@ -16,7 +16,8 @@ internal static class CommandLine
 
     public static int Run(string[] args, CommandSpec[] commands, TextWriter stdout, TextWriter stderr)
     {
-        var ctx = new CommandContext(stdout, stderr);
+        var tracked = new TrackingWriter(stdout);
+        var ctx = new CommandContext(tracked, stderr);
         if (args.Length == 0)
         {
             PrintOverview(commands, stderr);
@@ -95,7 +96,9 @@ internal static class CommandLine
         // reason from the same stream it reads results from (docs/json/error.schema.json).
         int Failed(int exitCode, string message)
         {
-            if (json)
+            // Only when the command printed nothing yet: stdout stays one JSON document (a plan printed before a
+            // refusal, as `convert --json` without --yes does, is that document; the exit code says it was refused).
+            if (json && !tracked.Written)
             {
                 stdout.WriteJson(w =>
                 {
