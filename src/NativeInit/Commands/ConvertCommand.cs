@@ -91,6 +91,8 @@ internal static class ConvertCommand
     {
         string? disk = a.Get("disk"), image = a.Get("image");
         if ((disk is null) == (image is null)) throw new UsageException($"{a.Command}: give exactly one of --disk DEV or --image FILE");
+        if (disk is not null && !disk.StartsWith('/'))
+            disk = DiskLocator.Find(disk) ?? throw new RefusedException($"disk {disk}: no such disk is present (nothing was written)");
         byte[] key = [];
         if (needKey)
         {
@@ -98,8 +100,6 @@ internal static class ConvertCommand
             if (!File.Exists(keyPath)) throw new RefusedException($"public key {keyPath}: no such file (give --key PUB)");
             key = BundleKeys.ReadPublic(keyPath);
         }
-        if (disk is not null && !disk.StartsWith('/'))
-            disk = DiskLocator.Find(disk) ?? throw new RefusedException($"disk {disk}: no such disk is present (nothing was written)");
         return new ConvertOptions { Target = disk ?? image!, IsImage = image is not null, Bundle = a.Get("bundle"), PublicKey = key };
     }
 
