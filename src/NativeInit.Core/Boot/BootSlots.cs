@@ -98,15 +98,14 @@ public sealed class BootSlots
     /// state, as GRUB saves them before booting), or null for the recovery entry.</summary>
     public string? Choose()
     {
-        foreach (var n in Order)
-        {
-            var s = _slots[n];
-            if (!s.Bootable) continue;
-            _slots[n] = s with { Tries = s.Tries - 1 };
-            return n;
-        }
-        return null;
+        if (Next() is not { } n) return null;
+        _slots[n] = _slots[n] with { Tries = _slots[n].Tries - 1 };
+        return n;
     }
+
+    /// <summary>The slot GRUB would boot next (the first of ORDER that is OK with tries left), without counting the
+    /// boot; null for the recovery entry.</summary>
+    public string? Next() => Order.FirstOrDefault(n => _slots[n].Bootable);
 
     /// <summary>The running slot reached multi-user: it is good, first in ORDER, with its tries re-armed. When it
     /// runs because the preferred slot used up its tries, that slot failed: it is marked not OK.</summary>

@@ -10,6 +10,21 @@ public sealed record DiskRange(long Offset, long Length, string What)
     public long End => Offset + Length;
     public bool Overlaps(long offset, long length) => offset < End && Offset < offset + length;
     public override string ToString() => $"{What} (bytes {Offset}..{End - 1})";
+
+    /// <summary>Writes <paramref name="ranges"/> as a JSON array property of objects { what, offset, length }.</summary>
+    public static void WriteJsonArray(System.Text.Json.Utf8JsonWriter w, string property, IEnumerable<DiskRange> ranges)
+    {
+        w.WriteStartArray(property);
+        foreach (var r in ranges)
+        {
+            w.WriteStartObject();
+            w.WriteString("what", r.What);
+            w.WriteNumber("offset", r.Offset);
+            w.WriteNumber("length", r.Length);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
 }
 
 /// <summary>One extent of a file: <paramref name="Logical"/> bytes into the file, <paramref name="DiskOffset"/> on the
@@ -91,16 +106,7 @@ public sealed class FileExtents
         w.WriteEndArray();
         if (keepOut is not null)
         {
-            w.WriteStartArray("keepOut");
-            foreach (var r in keepOut)
-            {
-                w.WriteStartObject();
-                w.WriteString("what", r.What);
-                w.WriteNumber("offset", r.Offset);
-                w.WriteNumber("length", r.Length);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
+            DiskRange.WriteJsonArray(w, "keepOut", keepOut);
         }
         w.WriteEndObject();
     }

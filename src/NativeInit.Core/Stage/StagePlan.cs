@@ -122,16 +122,7 @@ public sealed record StagePlan
         w.WriteString("kernelCommandLine", KernelCommandLine);
         w.WriteString("oneShot", "grubenv");
         w.WriteEndObject();
-        w.WriteStartArray("keepOut");
-        foreach (var r in KeepOut)
-        {
-            w.WriteStartObject();
-            w.WriteString("what", r.What);
-            w.WriteNumber("offset", r.Offset);
-            w.WriteNumber("length", r.Length);
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
+        DiskRange.WriteJsonArray(w, "keepOut", KeepOut);
         if (result?.Extents is { } e)
         {
             w.WriteStartObject("bundleExtents");

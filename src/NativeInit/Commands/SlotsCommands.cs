@@ -91,14 +91,7 @@ internal static class SlotsCommands
                 $"{(r.Preference >= 0 ? (r.Preference + 1).ToString() : "-"),-5}  {DisplayText.Of(r.Record?.BundleVersion ?? "-"),-18}  " +
                 $"{r.Record?.WrittenAt?.ToString("u") ?? "-"}");
         }
-        var next = BootSlots.Read(ToEnv(slots)).Choose();
+        var next = slots.Next();
         ctx.Out.WriteLine(next is null ? "next boot: the recovery entry (no slot is good with tries left)" : $"next boot: slot {next}");
-    }
-
-    private static GrubEnv ToEnv(BootSlots slots)
-    {
-        var env = GrubEnv.Empty();
-        slots.WriteTo(env);
-        return env;
     }
 }
