@@ -11,7 +11,16 @@ public sealed record GrubBiosTarget(
     long BiosBootLength,         // its length in bytes
     int BootPartitionNumber,     // GPT number of /boot (for the prefix "(,gptN)/grub2")
     string BootFilesystem,       // "xfs" or "ext2" (ext4 uses the ext2 module)
-    string? TargetRoot);         // mounted new root: its /usr/lib/grub/i386-pc modules and grub-mkimage if present
+    string? TargetRoot)          // mounted new root: its /usr/lib/grub/i386-pc modules and grub-mkimage if present
+{
+    /// <summary>Where core.img starts inside the BIOS boot partition (a multiple of 512; 0: at its start). A conversion
+    /// keeps two: its own at 0 and the converted system's at the partition's second half, so that switching from
+    /// one to the other is the one-sector write of boot.img (<see cref="ConversionGrub"/>).</summary>
+    public long CoreOffset { get; init; }
+
+    /// <summary>Bytes of the BIOS boot partition from <see cref="CoreOffset"/> to its end: the room core.img has.</summary>
+    public long CoreRoom => BiosBootLength - CoreOffset;
+}
 
 /// <summary>What <see cref="GrubBiosInstaller.Install"/> did.</summary>
 public sealed record GrubBiosInstallResult(long CoreImageBytes, string ModuleDirectory, string MkimageTool)
@@ -84,12 +93,23 @@ public static class GrubBiosInstaller
     internal static GrubBiosInstallResult Install(GrubBiosTarget target, Action<string>? log, string hostModuleDirectory, IReadOnlyList<string> searchPath) =>
         Install(target, log, reasons => GrubImageTool.Find(target.TargetRoot, reasons, hostModuleDirectory, searchPath));
 
-    private static GrubBiosInstallResult Install(GrubBiosTarget target, Action<string>? log, Func<List<string>, GrubImageTool?>? findTool)
+    private static GrubBiosInstallResult Install(GrubBiosTarget target, Action<string>? log, Func<List<string>, GrubImageTool?>? findTool) =>
+        Write(target, Prepare(target, log, findTool), log);
+
+    /// <summary>Installs a core.img and boot.img made beforehand (the conversion's own, carried in the bundle:
+    /// <see cref="ConversionGrub"/>) with the same checks and patches as <see cref="Install(GrubBiosTarget, Action{string}?)"/>:
+    /// core.img first, then the MBR's boot code pointing at it.</summary>
+    public static GrubBiosInstallResult InstallImages(GrubBiosTarget target, byte[] coreImage, byte[] bootImage, string source, string prefix, Action<string>? log = null)
     {
-        var plan = Prepare(target, log, findTool);
+        var mbr = CheckDisk(target);
+        return Write(target, Lay(target, coreImage, bootImage, mbr, source, prefix, new GrubImageTool(source, "", "", [], "", "grub2")), log);
+    }
+
+    private static GrubBiosInstallResult Write(GrubBiosTarget target, Plan plan, Action<string>? log)
+    {
         using var disk = DiskDevice.Open(target.Disk, writable: true);
         var existingCore = new byte[plan.Core.Length];
-        disk.ReadAt(target.BiosBootOffset, existingCore);
+        disk.ReadAt(target.BiosBootOffset + target.CoreOffset, existingCore);
         var existingMbr = new byte[GrubPcFormat.MbrCodeLength];
         disk.ReadAt(0, existingMbr);
         bool coreChanged = !existingCore.AsSpan().SequenceEqual(plan.Core);
@@ -97,7 +117,7 @@ public static class GrubBiosInstaller
         // core.img first: the MBR must never point at a half-written core.
         if (coreChanged)
         {
-            disk.WriteAt(target.BiosBootOffset, plan.Core);
+            disk.WriteAt(target.BiosBootOffset + target.CoreOffset, plan.Core);
             disk.Flush();
         }
         if (mbrChanged)
@@ -111,7 +131,7 @@ public static class GrubBiosInstaller
             : $"grub: {target.Disk} already holds this core.img and boot.img: nothing written");
         return new GrubBiosInstallResult(plan.CoreBytes, plan.Tool.ModuleDirectory, plan.Tool.Description)
         {
-            Prefix = plan.Prefix, GrubDirectory = GrubDirectoryName(target.TargetRoot), CoreSector = plan.CoreSector,
+            Prefix = plan.Prefix, GrubDirectory = plan.Prefix[(plan.Prefix.IndexOf(")/", StringComparison.Ordinal) + 2)..], CoreSector = plan.CoreSector,
             Changed = coreChanged || mbrChanged,
         };
     }
@@ -138,14 +158,52 @@ public static class GrubBiosInstaller
     /// <summary>Every check and the exact bytes to write; writes nothing.</summary>
     internal static Plan Prepare(GrubBiosTarget target, Action<string>? log, Func<List<string>, GrubImageTool?>? findTool = null)
     {
-        string fsModule = target.BootFilesystem switch
-        {
-            "xfs" => "xfs",
-            "ext2" or "ext3" or "ext4" => "ext2",
-            _ => throw new RefusedException($"grub: /boot filesystem '{target.BootFilesystem}' is not xfs, ext2, ext3 or ext4"),
-        };
+        var mbr = CheckDisk(target);
+        var reasons = new List<string>();
+        var tool = (findTool is null ? GrubImageTool.Find(target.TargetRoot, reasons) : findTool(reasons))
+            ?? throw new RefusedException($"grub: no grub-mkimage with i386-pc modules: {string.Join("; ", reasons)}");
+        foreach (var r in reasons) log?.Invoke($"grub: {r}; using {tool.Description}");
+        string prefix = Prefix(target);
+        var (image, bootImg, modules) = MakeImages(tool, prefix, target.BootFilesystem);
+        log?.Invoke($"grub: {tool.Description} -d {tool.ModuleDirectory} -p {prefix}: core.img {image.Length} bytes ({string.Join(' ', modules)})");
+        return Lay(target, image, bootImg, mbr, tool.Description, prefix, tool);
+    }
+
+    /// <summary>GRUB's module for reading /boot.</summary>
+    public static string FilesystemModule(string bootFilesystem) => bootFilesystem switch
+    {
+        "xfs" => "xfs",
+        "ext2" or "ext3" or "ext4" => "ext2",
+        _ => throw new RefusedException($"grub: /boot filesystem '{bootFilesystem}' is not xfs, ext2, ext3 or ext4"),
+    };
+
+    /// <summary>core.img (grub-mkimage's output, not yet patched for a disk) with <see cref="RequiredModules"/>, the
+    /// /boot filesystem's module and those of <see cref="OptionalModules"/> the tool has, and the tool's boot.img.</summary>
+    public static (byte[] Core, byte[] BootImage, IReadOnlyList<string> Modules) MakeImages(GrubImageTool tool, string prefix, string bootFilesystem)
+    {
+        string fsModule = FilesystemModule(bootFilesystem);
+        string[] images = ["boot.img", "diskboot.img", "kernel.img"];
+        var missing = images.Where(i => !File.Exists(Path.Combine(tool.ModuleDirectory, i)))
+            .Concat(RequiredModules.Append(fsModule).Where(m => !File.Exists(Path.Combine(tool.ModuleDirectory, m + ".mod"))).Select(m => m + ".mod"))
+            .ToList();
+        if (missing.Count > 0)
+            throw new RefusedException($"grub: {tool.ModuleDirectory} lacks {string.Join(", ", missing)}");
+        var modules = RequiredModules.Append(fsModule)
+            .Concat(OptionalModules.Where(m => File.Exists(Path.Combine(tool.ModuleDirectory, m + ".mod"))))
+            .Distinct(StringComparer.Ordinal).ToList();
+        var bootImg = File.ReadAllBytes(Path.Combine(tool.ModuleDirectory, "boot.img"));
+        return (tool.MakeImage(prefix, modules), bootImg, modules);
+    }
+
+    /// <summary>The checks of the disk (GPT, protective MBR, the BIOS boot partition where the target says, /boot's
+    /// partition); returns the disk's first sector.</summary>
+    private static byte[] CheckDisk(GrubBiosTarget target)
+    {
+        FilesystemModule(target.BootFilesystem);
         if (target.BootPartitionNumber < 1)
             throw new RefusedException($"grub: /boot partition number {target.BootPartitionNumber} is not a GPT partition number");
+        if (target.CoreOffset < 0 || target.CoreOffset % GrubPcFormat.SectorSize != 0 || target.CoreOffset >= target.BiosBootLength)
+            throw new RefusedException($"grub: core.img offset {target.CoreOffset} is not a sector inside the BIOS boot partition ({target.BiosBootLength} bytes)");
 
         byte[] mbr = new byte[GrubPcFormat.SectorSize];
         using (var disk = OpenForCheck(target.Disk))
@@ -175,42 +233,29 @@ public static class GrubBiosInstaller
                 throw new RefusedException($"grub: {target.Disk} has no GPT partition {target.BootPartitionNumber} for /boot");
             disk.ReadAt(0, mbr);
         }
+        return mbr;
+    }
 
-        var reasons = new List<string>();
-        var tool = (findTool is null ? GrubImageTool.Find(target.TargetRoot, reasons) : findTool(reasons))
-            ?? throw new RefusedException($"grub: no grub-mkimage with i386-pc modules: {string.Join("; ", reasons)}");
-        foreach (var r in reasons) log?.Invoke($"grub: {r}; using {tool.Description}");
-        string[] images = ["boot.img", "diskboot.img", "kernel.img"];
-        var missing = images.Where(i => !File.Exists(Path.Combine(tool.ModuleDirectory, i)))
-            .Concat(RequiredModules.Append(fsModule).Where(m => !File.Exists(Path.Combine(tool.ModuleDirectory, m + ".mod"))).Select(m => m + ".mod"))
-            .ToList();
-        if (missing.Count > 0)
-            throw new RefusedException($"grub: {tool.ModuleDirectory} lacks {string.Join(", ", missing)}");
-        var modules = RequiredModules.Append(fsModule)
-            .Concat(OptionalModules.Where(m => File.Exists(Path.Combine(tool.ModuleDirectory, m + ".mod"))))
-            .Distinct(StringComparer.Ordinal).ToList();
-
-        var bootImg = File.ReadAllBytes(Path.Combine(tool.ModuleDirectory, "boot.img"));
+    /// <summary>The exact bytes to write for <paramref name="image"/> and <paramref name="bootImg"/> at the target's
+    /// core offset: the block list and boot.img patched. Writes nothing.</summary>
+    private static Plan Lay(GrubBiosTarget target, byte[] image, byte[] bootImg, byte[] mbr, string source, string prefix, GrubImageTool tool)
+    {
         if (bootImg.Length != GrubPcFormat.SectorSize)
-            throw new RefusedException($"grub: {tool.ModuleDirectory}/boot.img is {bootImg.Length} bytes, not {GrubPcFormat.SectorSize}");
-
-        string prefix = Prefix(target);
-        var image = tool.MakeImage(prefix, modules);
+            throw new RefusedException($"grub: boot.img from {source} is {bootImg.Length} bytes, not {GrubPcFormat.SectorSize}");
         int coreSectors = (image.Length + GrubPcFormat.SectorSize - 1) / GrubPcFormat.SectorSize;
         if (image.Length < GrubPcFormat.SectorSize)
-            throw new RefusedException($"grub: {tool.Description} made a core.img of {image.Length} bytes, less than one sector");
+            throw new RefusedException($"grub: core.img from {source} is {image.Length} bytes, less than one sector");
         if (coreSectors > GrubPcFormat.MaxCoreSectors)
             throw new RefusedException($"grub: core.img is {image.Length} bytes; GRUB for BIOS loads at most {GrubPcFormat.MaxCoreSectors * GrubPcFormat.SectorSize}");
-        if ((long)coreSectors * GrubPcFormat.SectorSize > target.BiosBootLength)
+        if ((long)coreSectors * GrubPcFormat.SectorSize > target.CoreRoom)
             throw new RefusedException($"grub: core.img ({image.Length} bytes, {coreSectors} sectors) does not fit the BIOS boot partition of " +
-                $"{target.Disk} ({target.BiosBootLength} bytes)");
+                $"{target.Disk} ({target.BiosBootLength} bytes{(target.CoreOffset > 0 ? $", {target.CoreRoom} from byte {target.CoreOffset} of it" : "")})");
 
-        long coreSector = target.BiosBootOffset / GrubPcFormat.SectorSize;
+        long coreSector = (target.BiosBootOffset + target.CoreOffset) / GrubPcFormat.SectorSize;
         var core = new byte[coreSectors * GrubPcFormat.SectorSize];
         image.CopyTo(core, 0);
-        PatchBlocklist(core, coreSector, coreSectors, tool.Description);
+        PatchBlocklist(core, coreSector, coreSectors, source);
         var mbrCode = PatchBootImage(bootImg, mbr, coreSector);
-        log?.Invoke($"grub: {tool.Description} -d {tool.ModuleDirectory} -p {prefix}: core.img {image.Length} bytes ({string.Join(' ', modules)})");
         return new Plan(tool, prefix, core, image.Length, coreSector, mbrCode);
     }
 

@@ -25,6 +25,9 @@ public sealed record BundleCreateOptions
     public long StageTwoMemoryBytes { get; init; } = BundleManifest.DefaultStageTwoMemoryBytes;
     public string? CarryPolicy { get; init; }
     public string? SelinuxPolicy { get; init; }
+    /// <summary>The conversion's GRUB core.img and boot.img (made by Conversion/ConversionBundle), or null.</summary>
+    public string? GrubCore { get; init; }
+    public string? GrubBoot { get; init; }
 }
 
 public sealed record BundleCreateResult(string Path, BundleManifest Manifest, ArchiveStats? ArchiveStats);
@@ -38,7 +41,8 @@ public sealed record BundleCreateResult(string Path, BundleManifest Manifest, Ar
 public static class BundleCreator
 {
     public const string LayoutName = BundleFile.LayoutName, KernelName = BundleFile.KernelName, InitramfsName = BundleFile.InitramfsName,
-        CarryPolicyName = BundleFile.CarryPolicyName, SelinuxPolicyName = BundleFile.SelinuxPolicyName;
+        CarryPolicyName = BundleFile.CarryPolicyName, SelinuxPolicyName = BundleFile.SelinuxPolicyName,
+        GrubCoreName = "grub-core.img", GrubBootName = "grub-boot.img";
 
     public static BundleCreateResult Create(BundleCreateOptions o, Action<string>? log = null)
     {
@@ -103,6 +107,8 @@ public static class BundleCreator
             Copy(o.Initramfs, InitramfsName, PartRoles.Initramfs);
             if (o.CarryPolicy is not null) Copy(o.CarryPolicy, CarryPolicyName, PartRoles.CarryPolicy);
             if (o.SelinuxPolicy is not null) Copy(o.SelinuxPolicy, SelinuxPolicyName, PartRoles.SelinuxPolicy);
+            if (o.GrubCore is not null) Copy(o.GrubCore, GrubCoreName, PartRoles.GrubCore);
+            if (o.GrubBoot is not null) Copy(o.GrubBoot, GrubBootName, PartRoles.GrubBoot);
 
             var parts = new List<BundlePart>();
             foreach (var (name, role) in files)

@@ -8,9 +8,11 @@ namespace NativeInit.Core.Bundle;
 public static class PartRoles
 {
     public const string Layout = "layout", PartitionTable = "partition-table", Rootfs = "rootfs", Kernel = "kernel",
-        Initramfs = "initramfs", CarryPolicy = "carry-policy", SelinuxPolicy = "selinux-policy";
+        Initramfs = "initramfs", CarryPolicy = "carry-policy", SelinuxPolicy = "selinux-policy",
+        // The conversion's own GRUB (Boot/ConversionGrub): core.img as grub-mkimage made it, and boot.img of that GRUB.
+        GrubCore = "grub-core", GrubBoot = "grub-boot";
 
-    public static readonly string[] All = [Layout, PartitionTable, Rootfs, Kernel, Initramfs, CarryPolicy, SelinuxPolicy];
+    public static readonly string[] All = [Layout, PartitionTable, Rootfs, Kernel, Initramfs, CarryPolicy, SelinuxPolicy, GrubCore, GrubBoot];
     /// <summary>Roles every bundle has exactly once.</summary>
     public static readonly string[] Required = [Layout, PartitionTable, Rootfs, Kernel, Initramfs];
 }

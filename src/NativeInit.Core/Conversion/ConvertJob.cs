@@ -242,6 +242,21 @@ public static class ConvertJob
         if (root.Spec.Filesystem is not ("xfs" or "ext4" or "ext3" or "ext2"))
             throw new RefusedException($"bundle layout: LV {root.Name} (mountPoint /) has filesystem {root.Spec.Filesystem ?? "none"}; convert needs xfs or ext2/3/4");
 
+        // The conversion's own GRUB: installed with /boot's files, so that from then on the disk boots into the resume.
+        var bios = plan.Table.Partitions.FirstOrDefault(p => p.Type == GptPartitionTypes.BiosBoot.Guid)
+            ?? throw new RefusedException("bundle partition table: no BIOS boot (EF02) partition for GRUB's core.img");
+        var grubCorePart = bundle.Manifest.FindPart(PartRoles.GrubCore);
+        var grubBootPart = bundle.Manifest.FindPart(PartRoles.GrubBoot);
+        if (grubCorePart is null || grubBootPart is null)
+            throw new RefusedException($"bundle {DisplayText.Of(bundle.Manifest.ProductName)} {DisplayText.Of(bundle.Manifest.ProductVersion)}: no conversion GRUB " +
+                $"(parts with roles {PartRoles.GrubCore} and {PartRoles.GrubBoot}); without it a power cut during the conversion leaves a disk that does not boot: " +
+                "make the bundle again with this version's `nativeinit bundle create`");
+        byte[] grubCore = ReadPart(bundle, grubCorePart), grubBoot = ReadPart(bundle, grubBootPart);
+        if (grubBoot.Length != Boot.GrubPcFormat.SectorSize)
+            throw new RefusedException($"bundle part {grubBootPart.Name}: {grubBoot.Length} bytes; a GRUB boot.img is {Boot.GrubPcFormat.SectorSize}");
+        if (Boot.ConversionGrub.RoomProblem(grubCore.Length, bios.ByteLength(ss)) is { } room)
+            throw new RefusedException($"bundle partition table: BIOS boot partition {bios.Number}: {room}");
+
         // Early writes: until the journal, the carry record and the extents are on /boot, nothing may touch the bundle.
         var early = new List<EarlyWrite>();
         foreach (var w in plan.Gpt.TableWrites) early.Add(new EarlyWrite(w.What, w.Offset, w.Length));
@@ -303,6 +318,9 @@ public static class ConvertJob
             MemAvailableBytes = avail,
             MemNeededBytes = MemoryNeededBytes,
             Selinux = selinux,
+            GrubCore = grubCore,
+            GrubBoot = grubBoot,
+            BiosBootPartition = bios,
         };
     }
 
@@ -399,8 +417,13 @@ public static class ConvertJob
                 {
                     long bytes = WriteBootFiles(plan, stageDir);
                     journal.SavePath = Path.Combine(stageDir, ConvertJournal.FileName);
+                    // Last: the conversion's GRUB (grub.cfg whose default is the resume, core.img, then boot.img in the
+                    // MBR). From the MBR's write on, the disk boots into the resume by itself.
+                    var (cfg, grub) = InstallConversionGrub(plan, disk, bootDir);
+                    bytes += cfg + grub.CoreImageBytes + Boot.GrubPcFormat.MbrCodeLength;
                     windowBytes += bytes;
-                    return ($"{ConvertJournal.FileName}, {ConvertJournal.CarryFileName}, {ConvertJournal.ExtentsFileName}, layout, conversion kernel and initramfs: {bytes} bytes", null);
+                    return ($"{ConvertJournal.FileName}, {ConvertJournal.CarryFileName}, {ConvertJournal.ExtentsFileName}, layout, conversion kernel and initramfs, " +
+                        $"/boot/{Boot.ConversionGrub.ConfigPath} (default: resume), conversion core.img ({grub.CoreImageBytes} bytes) at LBA {grub.CoreSector} and boot.img in the MBR: {bytes} bytes", null);
                 });
                 if (journal.UnprotectedWindowMilliseconds == 0)
                 {
@@ -506,6 +529,41 @@ public static class ConvertJob
         AtomicFile.SyncDirectory(layoutDir);
         AtomicFile.SyncDirectory(stageDir);
         return bytes;
+    }
+
+    /// <summary>The conversion's GRUB (Boot/ConversionGrub): /boot/nativeinit/grub/grub.cfg with the resume entry as
+    /// the default (and a shell entry), written atomically; then the bundle's core.img at the start of the BIOS boot
+    /// partition and boot.img in the MBR pointing at it. Idempotent (a repeated install writes nothing that is
+    /// already there). Returns grub.cfg's length and what the installer did.</summary>
+    private static (long, Boot.GrubBiosInstallResult) InstallConversionGrub(ConvertPlan plan, DiskDevice disk, string bootDir)
+    {
+        var bootFs = Planned(plan.Journal, $"partition {plan.BootPartition.Number}");
+        var cmdline = plan.Bundle.Manifest.KernelCommandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var spec = new Boot.GrubConfigSpec
+        {
+            BootFilesystemUuid = bootFs.Uuid,
+            GrubDirectory = "/" + Boot.ConversionGrub.Directory,
+            VolumeGroup = plan.Layout.VolumeGroup.Name,
+            RootVolume = plan.RootVolume.Name,
+            Conversion = new Boot.GrubConversionEntry(Boot.ConversionGrub.Kernel, Boot.ConversionGrub.Initramfs, Disk.PartitionIdentity.UuidPrefix + bootFs.Uuid)
+            {
+                ExtraArguments = cmdline,
+            },
+            // GRUB talks on the serial port too when the conversion kernel does (a gateway's console is often only that).
+            Serial = cmdline.Any(a => a.StartsWith("console=ttyS", StringComparison.Ordinal)) ? new Boot.GrubSerial() : null,
+            SystemName = plan.Bundle.Manifest.ProductName,
+            TimeoutSeconds = 3,
+        };
+        string cfg = Boot.GrubConfigWriter.WriteFiles(bootDir, spec);
+        AtomicFile.SyncDirectory(Path.GetDirectoryName(cfg)!);
+        BootCalls.Sync();
+        int ss = plan.Layout.SectorSize;
+        var target = new Boot.GrubBiosTarget(plan.Target, plan.BiosBootPartition.ByteOffset(ss), plan.BiosBootPartition.ByteLength(ss),
+            plan.BootPartition.Number, plan.BootSpec.Filesystem, null) { CoreOffset = Boot.ConversionGrub.ConversionCoreOffset };
+        disk.Flush();
+        var installed = Boot.GrubBiosInstaller.InstallImages(target, plan.GrubCore, plan.GrubBoot, "the bundle's conversion GRUB",
+            Boot.ConversionGrub.Prefix(plan.BootPartition.Number));
+        return (new FileInfo(cfg).Length, installed);
     }
 
     private static (string, string?) Extract(ConvertPlan plan, ConvertWork work, VolumeMount boot, TextWriter progress, bool tty)
@@ -651,9 +709,11 @@ public static class ConvertJob
             ?? throw new NativeInitException($"{plan.Target}: the bundle's partition table has no BIOS boot (EF02) partition for GRUB's core.img",
                 ExitCodes.FailedAfterPointOfNoReturn);
         using var root = MountRoot(plan, work, boot);
+        // The system's core.img goes to the second half of the BIOS boot partition, the conversion's stays in the first:
+        // the MBR's boot code, written last in one sector, switches from one to the other (Boot/ConversionGrub).
         var target = new Boot.GrubBiosTarget(plan.Target, bios.ByteOffset(ss), bios.ByteLength(ss), plan.BootPartition.Number,
-            plan.BootSpec.Filesystem, root.Directory);
-        var installed = Boot.GrubBiosInstaller.Install(target);
+            plan.BootSpec.Filesystem, root.Directory) { CoreOffset = Boot.ConversionGrub.SystemCoreOffset(bios.ByteLength(ss)) };
+        string grubDir = Boot.GrubBiosInstaller.GrubDirectoryName(root.Directory);
         string bootDir = Path.Combine(root.Directory, "boot");
         var defaults = File.Exists(Path.Combine(root.Directory, Boot.DefaultGrubFile.RelativePath))
             ? Boot.DefaultGrubFile.Parse(File.ReadAllText(Path.Combine(root.Directory, Boot.DefaultGrubFile.RelativePath)), "/" + Boot.DefaultGrubFile.RelativePath)
@@ -662,16 +722,20 @@ public static class ConvertJob
         var spec = new Boot.GrubConfigSpec
         {
             BootFilesystemUuid = Planned(plan.Journal, $"partition {plan.BootPartition.Number}").Uuid,
-            GrubDirectory = "/" + installed.GrubDirectory,
+            GrubDirectory = "/" + grubDir,
             VolumeGroup = plan.Layout.VolumeGroup.Name,
             RootVolume = plan.RootVolume.Name,
             Kernels = Boot.BootKernel.Find(bootDir),
             TargetArguments = Boot.DefaultGrubFile.CommandLine(root.Directory),
             Serial = serial ? new Boot.GrubSerial() : null,
         };
+        // grub.cfg of the system before its core.img, and both before the MBR: the MBR never points at a GRUB whose
+        // configuration is not there yet.
         string cfg = Boot.GrubConfigWriter.WriteFiles(bootDir, spec);
+        AtomicFile.SyncDirectory(Path.GetDirectoryName(cfg)!);
         BootCalls.Sync();
-        return ($"core.img ({installed.CoreImageBytes} bytes, {installed.MkimageTool}) in BIOS boot partition {bios.Number}, boot.img in the MBR, " +
+        var installed = Boot.GrubBiosInstaller.Install(target);
+        return ($"core.img ({installed.CoreImageBytes} bytes, {installed.MkimageTool}) at LBA {installed.CoreSector} in BIOS boot partition {bios.Number}, boot.img in the MBR now points at it, " +
             $"prefix {installed.Prefix}; /boot{cfg[bootDir.Length..]} boots {spec.Kernels.FirstOrDefault()?.Kernel ?? "(no kernel)"} with root on {plan.Layout.VolumeGroup.Name}/{plan.RootVolume.Name}",
             Hash(File.ReadAllBytes(cfg)));
     }
@@ -695,13 +759,38 @@ public static class ConvertJob
             if (j.State == ConvertJournal.StateDone)
                 return new ConvertStatus(ConvertStatus.Done, o.Target, $"a converted disk (journal {at.Location})", j, at.Location,
                     "the converted system (GRUB on the disk, grub.cfg on /boot)");
+            string resume = $"`nativeinit convert {(o.IsImage ? "--image" : "--disk")} {o.Target} --yes` resumes at step {ConvertJob.Steps.FirstOrDefault(s => !j.IsDone(s))}";
             return new ConvertStatus(ConvertStatus.InProgress, o.Target, $"a conversion under way (journal {at.Location})", j, at.Location,
-                $"nothing boots by itself yet (the resume entry is not written until the bootloader step); run `nativeinit convert {(o.IsImage ? "--image" : "--disk")} {o.Target} --yes` to resume at step {ConvertJob.Steps.FirstOrDefault(s => !j.IsDone(s))}");
+                MbrPointsAt(disk, table) switch
+                {
+                    BootCore.Conversion => $"the conversion's GRUB (core.img at the start of the BIOS boot partition, /boot/{Boot.ConversionGrub.ConfigPath}) " +
+                        $"boots the conversion kernel with rd.nativeinit=resume, which finishes it; by hand: {resume}",
+                    BootCore.System => $"the converted system (the MBR already points at its GRUB; the run stopped before the journal said done); {resume}",
+                    _ => $"nothing boots by itself: the run stopped before the conversion's GRUB was installed (step {StepBootFiles}); {resume}",
+                });
         }
         string found;
         try { found = LegacyLayout.Recognise(disk).Description; }
         catch (RefusedException e) { found = e.Message; }
         return new ConvertStatus(ConvertStatus.NotConverted, o.Target, found, null, null, "the old system (or stage one's conversion entry, when stage one set it as the next boot)");
+    }
+
+    private enum BootCore { None, Conversion, System }
+
+    /// <summary>Which core.img the MBR's boot code loads: the conversion's (start of the BIOS boot partition), the
+    /// system's (its second half), or neither (no GRUB boot code, or another LBA).</summary>
+    private static BootCore MbrPointsAt(DiskDevice disk, GptTable table)
+    {
+        int ss = disk.LogicalSectorSize;
+        var bios = table.Partitions.FirstOrDefault(p => p.Type == GptPartitionTypes.BiosBoot.Guid);
+        if (bios is null || ss != Boot.GrubPcFormat.SectorSize) return BootCore.None;
+        var mbr = new byte[Boot.GrubPcFormat.SectorSize];
+        disk.ReadAt(0, mbr);
+        ulong lba = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(mbr.AsSpan(Boot.GrubPcFormat.KernelSectorOffset, Boot.GrubPcFormat.KernelSectorLength));
+        long start = bios.ByteOffset(ss) / ss;
+        if (lba == (ulong)start) return BootCore.Conversion;
+        if (lba == (ulong)(start + Boot.ConversionGrub.SystemCoreOffset(bios.ByteLength(ss)) / ss)) return BootCore.System;
+        return BootCore.None;
     }
 
     // ---------------------------------------------------------------- grow

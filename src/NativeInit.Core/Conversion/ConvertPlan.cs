@@ -42,6 +42,11 @@ public sealed class ConvertPlan
     public required long MemNeededBytes { get; init; }
     /// <summary>The bundle's SELinux setting, or null when it has no selinux-policy part.</summary>
     public SelinuxSetting? Selinux { get; init; }
+    /// <summary>The conversion's GRUB from the bundle (Boot/ConversionGrub): core.img as grub-mkimage made it, boot.img.</summary>
+    public required byte[] GrubCore { get; init; }
+    public required byte[] GrubBoot { get; init; }
+    /// <summary>The BIOS boot (EF02) partition of the new table.</summary>
+    public required GptPartition BiosBootPartition { get; init; }
 
     public bool AlreadyDone => Journal.State == ConvertJournal.StateDone;
     public long BootOffset => BootPartition.ByteOffset(Layout.SectorSize);

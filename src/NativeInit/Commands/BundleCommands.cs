@@ -130,7 +130,7 @@ internal static class BundleCommands
             "xz" => CompressionFormat.Xz,
             var other => throw new UsageException($"--compress: '{other}' is not xz or zstd"),
         };
-        var r = BundleCreator.Create(new BundleCreateOptions
+        var r = NativeInit.Core.Conversion.ConversionBundle.Create(new BundleCreateOptions
         {
             Rootfs = a.Require("rootfs"), Layout = a.Require("layout"), Kernel = a.Require("kernel"), Initramfs = a.Require("initramfs"),
             PrivateKey = BundleKeys.ReadPrivate(a.Require("key")), Out = a.Require("out"), Compression = compress,

@@ -76,7 +76,7 @@ public sealed class LegacyImageFixture : IDisposable
 
     /// <summary>MBR + one xfs root partition with CentOS-style configuration and the staged bundle. With
     /// <paramref name="fillerFirst"/> false the bundle is the first file written (it lands under the new /boot).</summary>
-    public void BuildLegacy(string image, bool fillerFirst, string at = "boot/nativeinit/bundle.tar")
+    public void BuildLegacy(string image, bool fillerFirst, string at = "boot/nativeinit/bundle.tar", string? bundle = null)
     {
         using (var f = File.Create(image)) f.SetLength(DiskBytes);
         Tool.Sh($"""
@@ -97,7 +97,7 @@ public sealed class LegacyImageFixture : IDisposable
             chmod 0000 $m/etc/shadow
             printf 'OLD-HOST-KEY\n' > $m/etc/ssh/ssh_host_ed25519_key && chmod 0600 $m/etc/ssh/ssh_host_ed25519_key
             {(fillerFirst ? "fallocate -l 700M $m/filler" : "")}
-            cp {Tool.Quote(Bundle)} $m/{at}
+            cp {Tool.Quote(bundle ?? Bundle)} $m/{at}
             umount $m
             rmdir $m
             losetup -d $loop
@@ -272,6 +272,21 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         Assert.True(none.ExitCode == 3, none.ToString());
         Assert.Contains("no staged bundle", none.Stderr);
         Assert.Equal(before, Hash(img));
+        // A bundle without the conversion's GRUB (as bundle create made them before it built one): a power cut during
+        // the conversion would leave a disk that boots nothing, so convert refuses it.
+        string noGrub = dir.Combine("nogrub.tar");
+        NativeInit.Core.Bundle.BundleCreator.Create(new NativeInit.Core.Bundle.BundleCreateOptions
+        {
+            Rootfs = fx.Rootfs, Layout = fx.Tmp.Combine("layout.json"), Kernel = fx.Tmp.Combine("vmlinuz"), Initramfs = fx.Tmp.Combine("initramfs.img"),
+            PrivateKey = NativeInit.Core.Bundle.BundleKeys.ReadPrivate(fx.Tmp.Combine("vendor.key")), Out = noGrub, SingleFile = true,
+        });
+        string old = dir.Combine("old-bundle.img");
+        fx.BuildLegacy(old, fillerFirst: true, bundle: noGrub);
+        string h3 = Hash(old);
+        var noGrubRun = Convert(old, "--yes");
+        Assert.True(noGrubRun.ExitCode == 3, noGrubRun.ToString());
+        Assert.Contains("no conversion GRUB (parts with roles grub-core and grub-boot)", noGrubRun.Stderr);
+        Assert.Equal(h3, Hash(old));
         // Not a legacy layout: two partitions.
         string two = dir.Combine("two.img");
         using (var f = File.Create(two)) f.SetLength(64 << 20);
@@ -303,6 +318,47 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         "etc/hostname:", "etc/hosts:", "etc/resolv.conf", "etc/shadow:", "etc/fstab:", "etc/selinux/config:", "etc/ssh", "etc/sysconfig/network-scripts",
         "etc: mtime_ns", "boot/nativeinit", "boot: mtime_ns" /* bootloader step: boot/grub2 */, "only in", ".: ", "data:",
     ];
+
+    /// <summary>LBA 2048: the BIOS boot partition (2 MiB) of the fixture's table; the conversion's core.img lies at its
+    /// start, the converted system's in its second half (Boot/ConversionGrub).</summary>
+    private const long BiosBootLba = 2048, SystemCoreLba = BiosBootLba + 2048;
+
+    /// <summary>The LBA of core.img that the MBR's boot code (GRUB boot.img) loads.</summary>
+    private static long BootCodeLoads(string img)
+    {
+        var mbr = new byte[512];
+        using (var f = File.OpenRead(img)) f.ReadExactly(mbr);
+        return (long)System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(mbr.AsSpan(0x5c, 8));
+    }
+
+    /// <summary>The bundle's conversion core.img equals the disk's at LBA 2048 but for the block list grub-setup patches
+    /// (the first sector's last 12 bytes).</summary>
+    private void AssertConversionCoreInstalled(string img, TempDir dir)
+    {
+        string core = dir.Combine("grub-core.img");
+        Tool.Check("tar", "-xf", fx.Bundle, "-C", dir.Path, "grub-core.img");
+        var want = File.ReadAllBytes(core);
+        var got = new byte[want.Length];
+        using (var f = File.OpenRead(img)) { f.Position = BiosBootLba * 512; f.ReadExactly(got); }
+        Assert.True(want.AsSpan(0, 500).SequenceEqual(got.AsSpan(0, 500)) && want.AsSpan(512).SequenceEqual(got.AsSpan(512)),
+            "the disk's core.img at LBA 2048 is not the bundle's conversion core.img");
+        Assert.Equal(BiosBootLba + 1, (long)System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(got.AsSpan(500, 8)));
+    }
+
+    /// <summary>/boot/nativeinit/grub/grub.cfg and the /boot file system's UUID.</summary>
+    private static (string Cfg, string BootUuid, string Listing) ConversionGrubCfg(string img)
+    {
+        var r = Tool.Run("bash", "-c", $"""
+            set -e
+            bl=$(losetup --find --show -r --offset $((6144 * 512)) --sizelimit $((300 * 1048576)) {Tool.Quote(img)})
+            m=$(mktemp -d); trap 'umount $m 2>/dev/null; losetup -d $bl; rmdir $m' EXIT
+            blkid -o value -s UUID $bl; mount -o ro,norecovery $bl $m
+            ls $m/nativeinit | tr '\n' ' '; echo; cat $m/nativeinit/grub/grub.cfg
+            """);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var lines = r.Stdout.Split('\n', 3);
+        return (lines[2], lines[0].Trim(), lines[1]);
+    }
 
     private (string RootDiff, string[] Fstab) CheckTree(string img, string workDir)
     {
@@ -396,6 +452,11 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         // The root grew to its LV once the bundle was consumed.
         long size = long.Parse(tree.Split('\n').First(l => l.StartsWith("size ")).Split(' ')[1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(size > 1100L << 20, $"root file system is {size} bytes: not grown to the 1200 MiB LV");
+
+        // GRUB: the MBR loads the converted system's core.img (second half of the BIOS boot partition); the
+        // conversion's stays where the boot-files step put it.
+        Assert.Equal(SystemCoreLba, BootCodeLoads(img));
+        AssertConversionCoreInstalled(img, dir);
 
         var status = Tool.Run(fx.Binary, "status", "--image", img, "--json");
         Assert.True(status.ExitCode == 0, status.ToString());
@@ -500,6 +561,7 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
     [InlineData("carry")]
     [InlineData("fstab")]
     [InlineData("volumes")]
+    [InlineData("bootloader")]
     [InlineData("finish")]
     public void Killed_at_a_step_it_resumes_to_the_same_disk(string killAt)
     {
@@ -512,6 +574,28 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         var status = Tool.Run(fx.Binary, "status", "--image", img);
         Assert.True(status.ExitCode == 0, status.ToString());
         Assert.Contains("in progress at step " + killAt.Split(':')[0], status.Stdout);
+        // Every kill point lies after boot-files: the disk boots by itself into the resume. The MBR loads the
+        // conversion's core.img, whose grub.cfg (on /boot) has the resume entry as its default, naming the disk by
+        // the new /boot's UUID and the conversion kernel and initramfs that are there.
+        // After the bootloader step the MBR loads the converted system's GRUB instead.
+        AssertConversionCoreInstalled(img, dir);
+        if (killAt == "finish")
+        {
+            Assert.Contains("the converted system (the MBR already points at its GRUB", status.Stdout);
+            Assert.Equal(SystemCoreLba, BootCodeLoads(img));
+        }
+        else
+        {
+            Assert.Contains("the conversion's GRUB", status.Stdout);
+            Assert.Equal(BiosBootLba, BootCodeLoads(img));
+        }
+        var (cfg, bootUuid, listing) = ConversionGrubCfg(img);
+        Assert.Contains("set default=nativeinit-resume", cfg);
+        Assert.Contains($"search --no-floppy --fs-uuid --set=root {bootUuid}", cfg);
+        Assert.Matches($@"linux /nativeinit/vmlinuz rd.nativeinit=resume rd.nativeinit.disk=uuid:{bootUuid}", cfg);
+        Assert.Contains("initrd /nativeinit/initramfs.img", cfg);
+        Assert.Contains("vmlinuz", listing);
+        Assert.Contains("initramfs.img", listing);
         var resumed = Convert(img, "--yes");
         Assert.True(resumed.ExitCode == 0, resumed.ToString());
         Assert.Contains("done earlier, skipped", resumed.Stdout);
@@ -525,5 +609,6 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         Assert.True(diffs.Count == 0, "unexpected differences after resume:\n" + string.Join('\n', diffs) + "\n\n" + tree);
         Assert.Contains("gw-0042", tree);
         Assert.Contains("OLDROOTHASH", tree);
+        Assert.Equal(SystemCoreLba, BootCodeLoads(img));
     }
 }
