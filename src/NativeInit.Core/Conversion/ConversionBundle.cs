@@ -18,6 +18,13 @@ public static class ConversionBundle
         var boot = BootPartitionForGrub(o.Layout);
         if (boot is null) return BundleCreator.Create(o, log);
         var (number, filesystem) = boot.Value;
+        // A conversion bundle's system must boot: its /boot needs a kernel with an initramfs (the bootloader step's
+        // grub.cfg names them). Checked here, on the vendor's machine, rather than at the gateway after the point of
+        // no return. (A rootfs given as an archive is not listed here; convert's bootloader step names the problem.)
+        string rootfsBoot = Path.Combine(o.Rootfs, "boot");
+        if (Directory.Exists(o.Rootfs) && (!Directory.Exists(rootfsBoot) || BootKernel.Find(rootfsBoot).Count == 0))
+            throw new RefusedException($"rootfs {o.Rootfs}: /boot has no kernel with an initramfs (vmlinuz-V with initramfs-V.img or initrd.img-V): " +
+                "the converted system could not boot");
         var tmp = Directory.CreateTempSubdirectory("nativeinit-bundle-grub.");
         try
         {

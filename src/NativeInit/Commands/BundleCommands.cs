@@ -54,6 +54,9 @@ internal static class BundleCommands
             new("carry-policy", null, "FILE", "optional: which configuration to carry"),
             new("selinux-policy", null, "FILE", "optional: the SELinux state of the target"),
         ],
+        Description = "When the layout has a /boot partition and a BIOS boot (EF02) partition, the bundle also carries the conversion's " +
+            "own GRUB (parts grub-core, grub-boot): a core.img for (,gptN)/nativeinit/grub built with the rootfs directory's grub-mkimage " +
+            "and modules, else the host's (Debian: grub-pc-bin). Stage two installs it early so that a power cut boots into the resume.",
         Run = RunCreate,
     };
 

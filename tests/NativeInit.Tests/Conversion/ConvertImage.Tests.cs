@@ -287,6 +287,15 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         Assert.True(noGrubRun.ExitCode == 3, noGrubRun.ToString());
         Assert.Contains("no conversion GRUB (parts with roles grub-core and grub-boot)", noGrubRun.Stderr);
         Assert.Equal(h3, Hash(old));
+        // bundle create refuses a conversion bundle whose system could not boot (no kernel with an initramfs in /boot).
+        string bare = dir.Combine("bare");
+        Directory.CreateDirectory(Path.Combine(bare, "boot"));
+        File.WriteAllText(Path.Combine(bare, "boot", "vmlinuz-5.0"), "a kernel without its initramfs\n");
+        var bareRun = Tool.Run(fx.Binary, "bundle", "create", "--rootfs", bare, "--layout", fx.Tmp.Combine("layout.json"), "--kernel", fx.Tmp.Combine("vmlinuz"),
+            "--initramfs", fx.Tmp.Combine("initramfs.img"), "--key", fx.Tmp.Combine("vendor.key"), "--out", dir.Combine("bare.tar"), "--single-file");
+        Assert.True(bareRun.ExitCode == 3, bareRun.ToString());
+        Assert.Contains("/boot has no kernel with an initramfs", bareRun.Stderr);
+        Assert.False(File.Exists(dir.Combine("bare.tar")));
         // Not a legacy layout: two partitions.
         string two = dir.Combine("two.img");
         using (var f = File.Create(two)) f.SetLength(64 << 20);
