@@ -556,7 +556,9 @@ public static class ConvertJob
         };
         string cfg = Boot.GrubConfigWriter.WriteFiles(bootDir, spec);
         AtomicFile.SyncDirectory(Path.GetDirectoryName(cfg)!);
-        BootCalls.Sync();
+        // GRUB does not replay the file system's log: until the metadata is written back in place, the files just
+        // written do not exist for it after a power cut (seen in QEMU: "grub>" with an empty /boot).
+        FilesystemCheckpoint.Run(bootDir);
         int ss = plan.Layout.SectorSize;
         var target = new Boot.GrubBiosTarget(plan.Target, plan.BiosBootPartition.ByteOffset(ss), plan.BiosBootPartition.ByteLength(ss),
             plan.BootPartition.Number, plan.BootSpec.Filesystem, null) { CoreOffset = Boot.ConversionGrub.ConversionCoreOffset };
@@ -733,7 +735,7 @@ public static class ConvertJob
         // configuration is not there yet.
         string cfg = Boot.GrubConfigWriter.WriteFiles(bootDir, spec);
         AtomicFile.SyncDirectory(Path.GetDirectoryName(cfg)!);
-        BootCalls.Sync();
+        FilesystemCheckpoint.Run(bootDir); // GRUB reads /boot without its log: the kernels and grub.cfg in place first
         var installed = Boot.GrubBiosInstaller.Install(target);
         return ($"core.img ({installed.CoreImageBytes} bytes, {installed.MkimageTool}) at LBA {installed.CoreSector} in BIOS boot partition {bios.Number}, boot.img in the MBR now points at it, " +
             $"prefix {installed.Prefix}; /boot{cfg[bootDir.Length..]} boots {spec.Kernels.FirstOrDefault()?.Kernel ?? "(no kernel)"} with root on {plan.Layout.VolumeGroup.Name}/{plan.RootVolume.Name}",

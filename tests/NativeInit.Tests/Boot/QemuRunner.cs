@@ -109,18 +109,22 @@ internal static class QemuRunner
         var clock = Stopwatch.StartNew();
         using var p = Process.Start(psi)!;
         var typed = new HashSet<string>(StringComparer.Ordinal);
+        void Type(string text)
+        {
+            foreach (var (trigger, input) in o.Script)
+                if (text.Contains(trigger, StringComparison.Ordinal) && typed.Add(trigger))
+                {
+                    p.StandardInput.Write(input);
+                    p.StandardInput.Flush();
+                }
+        }
         void OnLine(string? l)
         {
             if (l is null) return;
             lock (console)
             {
                 console.AppendLine(l);
-                foreach (var (trigger, input) in o.Script)
-                    if (l.Contains(trigger, StringComparison.Ordinal) && typed.Add(trigger))
-                    {
-                        p.StandardInput.Write(input);
-                        p.StandardInput.Flush();
-                    }
+                Type(l);
                 if (o.SuccessMarkers.Any(m => l.Contains(m, StringComparison.Ordinal)))
                 {
                     ok = true;
@@ -134,9 +138,36 @@ internal static class QemuRunner
                 }
             }
         }
-        p.OutputDataReceived += (_, e) => OnLine(e.Data);
+        // The console is read in chunks, not lines: GRUB's prompts ("grub> ") and its menu end without a newline, and a
+        // script's trigger may be in the line not yet ended.
+        var partial = new StringBuilder();
+        var reader = new Thread(() =>
+        {
+            var buf = new char[4096];
+            int n;
+            while ((n = p.StandardOutput.Read(buf, 0, buf.Length)) > 0)
+                lock (console)
+                {
+                    for (int i = 0; i < n; i++)
+                    {
+                        if (buf[i] != '\n') { partial.Append(buf[i]); continue; }
+                        OnLine(partial.ToString().TrimEnd('\r'));
+                        partial.Clear();
+                    }
+                    if (partial.Length == 0) continue;
+                    string tail = partial.ToString(Math.Max(0, partial.Length - 512), Math.Min(partial.Length, 512));
+                    Type(tail);
+                    // A prompt waiting for input (GRUB's "grub> " when nothing is scripted for it) fails the boot now.
+                    if (o.PromptFailureMarkers.FirstOrDefault(m => tail.EndsWith(m, StringComparison.Ordinal)) is { } prompt && !o.Script.Any(x => x.Trigger == prompt))
+                    {
+                        failure ??= $"waiting at the prompt '{prompt.Trim()}'";
+                        done.Set();
+                    }
+                }
+            lock (console) if (partial.Length > 0) OnLine(partial.ToString());
+        }) { IsBackground = true };
+        reader.Start();
         p.ErrorDataReceived += (_, e) => OnLine(e.Data);
-        p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         bool exited = false;
         while (clock.Elapsed < o.Timeout)
@@ -148,6 +179,7 @@ internal static class QemuRunner
         }
         if (!p.HasExited) { try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { } p.WaitForExit(); }
         else p.WaitForExit();
+        reader.Join(5000);
         string text;
         lock (console) text = console.ToString();
         bool stoppedOnSuccess = o.StopOnSuccess && success.IsSet;
@@ -247,6 +279,9 @@ internal sealed record QemuOptions
     public IReadOnlyList<(string Trigger, string Input)> Script { get; init; } = [];
     public IReadOnlyList<string> SuccessMarkers { get; init; } = ["NATIVEINIT-SELFTEST-OK"];
     public IReadOnlyList<string> FailureMarkers { get; init; } = SelftestFailureMarkers;
+    /// <summary>Prompts (the end of the console, no newline after them) that fail the boot unless a script entry
+    /// answers them: GRUB's, when it found no configuration or a command failed.</summary>
+    public IReadOnlyList<string> PromptFailureMarkers { get; init; } = ["grub> ", "grub rescue> "];
 
     /// <summary>Stop the machine as soon as a success marker is seen (a full system that does not power off).</summary>
     public bool StopOnSuccess { get; init; }

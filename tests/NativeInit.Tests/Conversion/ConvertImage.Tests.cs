@@ -203,7 +203,7 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
     {
         Tool.RequireRoot();
         Tool.RequireNativeInit();
-        Tool.Require("sgdisk", "mkfs.xfs", "xfs_growfs", "mkswap", "blkid", "sfdisk", "setfattr", "fallocate");
+        Tool.Require("sgdisk", "mkfs.xfs", "xfs_growfs", "mkswap", "blkid", "sfdisk", "setfattr", "fallocate", "grub-fstest");
     }
 
     private string Copy(TempDir dir, string name = "disk.img")
@@ -579,6 +579,15 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         string img = Copy(dir);
         var killed = ConvertWith(img, killAt);
         Assert.True(killed.ExitCode == 137 || killed.ExitCode == -9 || killed.ExitCode == 9, $"expected SIGKILL: {killed}");
+        // Before anything unmounts the killed run's file systems (an unmount writes the log back in place; a power cut
+        // does not): GRUB's own file system code (grub-fstest), which does not replay the log, reads the conversion's
+        // grub.cfg, kernel and initramfs on /boot as the converted disk's GRUB would after a power cut here.
+        var fstest = Tool.Run("grub-fstest", img, "-r", "loop0,gpt2", "cat", "/nativeinit/grub/grub.cfg");
+        Assert.True(fstest.ExitCode == 0 && fstest.Stdout.Contains("rd.nativeinit=resume", StringComparison.Ordinal),
+            "GRUB (grub-fstest, no log replay) cannot read /nativeinit/grub/grub.cfg on /boot: " + fstest);
+        var ls = Tool.Run("grub-fstest", img, "-r", "loop0,gpt2", "ls", "/nativeinit/");
+        Assert.True(ls.ExitCode == 0 && ls.Stdout.Contains("vmlinuz", StringComparison.Ordinal) && ls.Stdout.Contains("initramfs.img", StringComparison.Ordinal),
+            "GRUB (grub-fstest) does not see the conversion kernel and initramfs in /boot/nativeinit: " + ls);
         ForgetKernelState(img);
         var status = Tool.Run(fx.Binary, "status", "--image", img);
         Assert.True(status.ExitCode == 0, status.ToString());

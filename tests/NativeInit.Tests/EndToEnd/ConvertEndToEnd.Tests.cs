@@ -45,10 +45,11 @@ public class ConvertEndToEndTests(ITestOutputHelper output)
     /// has printed progress. The disk is then booted again, with no bundle disk and nothing else: the MBR loads the
     /// conversion's own GRUB (installed in the boot-files step), whose default entry boots the conversion kernel with
     /// rd.nativeinit=resume; the conversion resumes from its journal on /boot, reading the bundle where it lies on
-    /// the disk, finishes, reboots, and the converted system boots as in (a).
+    /// the disk, finishes, reboots, and the converted system boots as in (a). Then scenario (g) on a copy of the cut
+    /// disk: the resume typed by hand at GRUB's prompt as docs/recovery.md says.
     /// </summary>
     [SkippableFact]
-    public void Power_cut_during_the_extraction_boots_into_the_resume_which_finishes_the_conversion()
+    public void Power_cut_during_the_extraction_boots_into_the_resume_which_finishes_the_conversion_and_so_does_the_resume_by_hand()
     {
         using var dir = new TempDir("/var/tmp");
         var (disk, bundleDisk) = Machines(dir);
@@ -61,6 +62,8 @@ public class ConvertEndToEndTests(ITestOutputHelper output)
         });
         output.WriteLine($"legacy boot + stage one + conversion until the power cut: {cut.Elapsed.TotalSeconds:0.0} s; cut after: {cut.SuccessLine}");
         Assert.True(cut.SawOk, "the conversion never reached the extraction's progress\n" + cut.Report());
+        string byHand = dir.Combine("by-hand.img");
+        Tool.Check("cp", "--sparse=always", disk, byHand);
 
         var outcome = QemuRunner.Boot(new QemuOptions
         {
@@ -74,6 +77,28 @@ public class ConvertEndToEndTests(ITestOutputHelper output)
         Assert.True(outcome.Console.Contains("lvm: done earlier, skipped", StringComparison.Ordinal),
             "the resumed conversion did not continue from the journal\n" + outcome.Report());
         AssertConverted(outcome);
+
+        // docs/recovery.md, section 3, on a copy of the disk as the power cut left it: at GRUB's menu, `c`, then the
+        // documented commands with the new /boot's UUID (the arguments in another order than the menu entry's, so
+        // that the kernel's "Command line:" shows which of the two booted).
+        string bootUuid = Tool.Sh($"l=$(losetup --find --show -r --offset {6144L * 512} --sizelimit {1L << 30} {Tool.Quote(byHand)}); " +
+            "blkid -o value -s UUID $l; losetup -d $l").Trim();
+        string args = $"console=ttyS0,115200 rd.nativeinit=resume rd.nativeinit.disk=uuid:{bootUuid}";
+        var manual = QemuRunner.Boot(new QemuOptions
+        {
+            Drives = [new QemuDrive(byHand)],
+            MemoryMiB = 1536, Cpus = 2, Reboot = true, Network = true, Timeout = TimeSpan.FromMinutes(40), StopOnSuccess = true,
+            SuccessMarkers = ["NATIVEINIT-BOOT-OK"], FailureMarkers = Failures,
+            Script =
+            [
+                ("NativeInit: resume the conversion", "c"),
+                ("grub> ", $"set root=(hd0,gpt2)\rlinux /nativeinit/vmlinuz {args}\rinitrd /nativeinit/initramfs.img\rboot\r"),
+            ],
+        });
+        output.WriteLine($"after the power cut, resumed by hand from GRUB's prompt: {manual.Elapsed.TotalSeconds:0.0} s");
+        Assert.True(manual.Console.Contains("Command line: BOOT_IMAGE=/nativeinit/vmlinuz " + args, StringComparison.Ordinal),
+            "the kernel was not booted with the commands typed at GRUB's prompt\n" + manual.Report());
+        AssertConverted(manual);
     }
 
     /// <summary>A copy of the legacy gateway's disk and a disk holding the target bundle, its key and the binary.</summary>
