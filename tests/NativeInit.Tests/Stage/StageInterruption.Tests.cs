@@ -208,7 +208,12 @@ public partial class StageInterruptionTests
             env: new() { ["PTS"] = slave });
         var buffer = new byte[65536];
         var seen = new System.Text.StringBuilder();
-        while (Poll(master) && read(master, buffer, buffer.Length) is var n && n > 0) seen.Append(System.Text.Encoding.UTF8.GetString(buffer, 0, (int)n));
+        // Until the run waits at its hook having printed its first line (on a loaded machine the start alone can take
+        // longer than one poll), then until the terminal is quiet.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline && !seen.ToString().Contains("verifying bundle", StringComparison.Ordinal))
+            if (Poll(master) && read(master, buffer, buffer.Length) is var n && n > 0) seen.Append(System.Text.Encoding.UTF8.GetString(buffer, 0, (int)n));
+        while (Poll(master) && read(master, buffer, buffer.Length) is var m && m > 0) seen.Append(System.Text.Encoding.UTF8.GetString(buffer, 0, (int)m));
         Assert.Contains("verifying bundle", seen.ToString());
         Assert.Equal(0, close(master)); // hang-up: SIGHUP to the session, EIO on every later write
         File.Delete(wait);
