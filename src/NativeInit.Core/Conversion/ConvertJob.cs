@@ -669,7 +669,10 @@ public static class ConvertJob
             TargetArguments = Boot.DefaultGrubFile.CommandLine(root.Directory),
             Serial = serial ? new Boot.GrubSerial() : null,
         };
-        string cfg = Boot.GrubConfigWriter.WriteFiles(bootDir, spec);
+        // An A/B layout (issue 14): slot kernels, the boot-counting grub.cfg and grubenv instead (Boot/SlotBootConfig).
+        string cfg = Boot.SlotBootConfig.SlotsOf(plan.Layout.Volumes.Select(v => v.Spec)) is { } slots
+            ? Boot.SlotBootConfig.WriteAfterConversion(bootDir, spec, slots, new Boot.SlotRecord(plan.Bundle.Manifest.ProductVersion, DateTimeOffset.UtcNow))
+            : Boot.GrubConfigWriter.WriteFiles(bootDir, spec);
         BootCalls.Sync();
         return ($"core.img ({installed.CoreImageBytes} bytes, {installed.MkimageTool}) in BIOS boot partition {bios.Number}, boot.img in the MBR, " +
             $"prefix {installed.Prefix}; /boot{cfg[bootDir.Length..]} boots {spec.Kernels.FirstOrDefault()?.Kernel ?? "(no kernel)"} with root on {plan.Layout.VolumeGroup.Name}/{plan.RootVolume.Name}",
