@@ -205,7 +205,8 @@ public static class UpdateJob
         if (!File.Exists(device)) throw new RefusedException($"{device}: slot {target.Name}'s LV is not active (no such device)");
         long bytes;
         using (var d = DiskDevice.Open(device, writable: false)) bytes = d.SizeBytes;
-        if (MountedDevices().Contains(Path.GetFullPath(device)))
+        var mounted = MountedDevices();
+        if (mounted.Contains(Path.GetFullPath(device)) || (new FileInfo(device).ResolveLinkTarget(true) is { } real && mounted.Contains(real.FullName)))
             throw new RefusedException($"{device}: slot {target.Name}'s LV is mounted; unmount it first");
         var carry = CarryRecord.Capture(o.Root, policy);
         string fstab = File.Exists(Path.Combine(o.Root, "etc/fstab")) ? File.ReadAllText(Path.Combine(o.Root, "etc/fstab")) : "";
@@ -232,7 +233,12 @@ public static class UpdateJob
             string? fs = FilesystemProbe.Probe(disk, off, len)?.Type;
             if (fs is not ("xfs" or "ext4" or "ext3" or "ext2")) continue;
             string dir = work.Combine($"probe{p.Number}");
-            using var m = VolumeMount.Mount(image, off, len, fs!, dir, readOnly: true, replayLog: true);
+            // A clean file system through a read-only device; one a power cut left with a log to replay is mounted
+            // read-only on a writable device, so that the kernel replays the log (as convert reads its journal).
+            VolumeMount m;
+            try { m = VolumeMount.Mount(image, off, len, fs, dir, readOnly: true, replayLog: true); }
+            catch (NativeInitException) { m = VolumeMount.Mount(image, off, len, fs, dir, readOnly: false, readOnlyMount: true); }
+            using var mounted = m;
             if (!File.Exists(Path.Combine(dir, LayoutDir, "layout.json"))) continue;
             string copy = work.Combine("layout");
             Directory.CreateDirectory(copy);
