@@ -48,9 +48,10 @@ public class ConvertAbLayoutTests(AbImageFixture fx)
         string cfg = boot.Split("---cfg")[1].Split("---editenv")[0];
         Assert.Contains($"search --no-floppy --fs-uuid --set=root {bootUuid}", cfg);
         Assert.Contains(BootCountingScript.Decision(), cfg);
+        Assert.Contains("serial --unit=0 --speed=115200\n", cfg); // GRUB_TERMINAL="serial console" of the target
         Assert.Contains("--id nativeinit-slot-A", cfg);
-        Assert.Contains("linux '/slot-A/vmlinuz' root=/dev/mapper/VA-root_a ro rd.lvm.lv=VA/root_a console=ttyS0,115200 quiet nativeinit.slot=A", cfg);
-        Assert.Contains("linux '/slot-B/vmlinuz' root=/dev/mapper/VA-root_b ro rd.lvm.lv=VA/root_b console=ttyS0,115200 quiet nativeinit.slot=B", cfg);
+        Assert.Contains("linux '/slot-A/vmlinuz' root=/dev/mapper/VA-root_a ro rd.lvm.lv=VA/root_a console=ttyS0,115200 panic=1 nativeinit.slot=A", cfg);
+        Assert.Contains("linux '/slot-B/vmlinuz' root=/dev/mapper/VA-root_b ro rd.lvm.lv=VA/root_b console=ttyS0,115200 panic=1 nativeinit.slot=B", cfg);
         Assert.Contains("--id nativeinit-recovery", cfg);
         Assert.Contains("nativeinit.slot=A single", cfg);
         // grubenv as grub-editenv (GRUB's own tool) reads it: slot A freshly written, one counted try; B empty.

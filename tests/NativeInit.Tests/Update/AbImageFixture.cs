@@ -64,7 +64,7 @@ public sealed class AbImageFixture : IDisposable
             printf 'root:!!:19500:0:99999:7:::\nadmin:!!:19500:0:99999:7:::\nsshd:!!:19500::::::\n' > $r/etc/shadow
             chmod 0000 $r/etc/shadow
             printf 'tmpfs /tmp tmpfs defaults 0 0\n' > $r/etc/fstab
-            printf 'GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX="console=ttyS0,115200 quiet"\n' > $r/etc/default/grub
+            printf 'GRUB_TIMEOUT=5\nGRUB_TERMINAL="serial console"\nGRUB_CMDLINE_LINUX="console=ttyS0,115200 panic=1"\n' > $r/etc/default/grub
             printf 'SELINUX=enforcing\nSELINUXTYPE=targeted\n' > $r/etc/selinux/config
             printf 'kernel 5.0\n' > $r/boot/vmlinuz-5.0
             printf 'initramfs 5.0\n' > $r/boot/initramfs-5.0.img
@@ -117,7 +117,8 @@ public sealed class AbImageFixture : IDisposable
         Converted = legacy;
     }
 
-    private string MakeBundle(string rootfs, string version)
+    /// <summary>A signed single-file bundle of <paramref name="rootfs"/> with the A/B layout, in the fixture's folder.</summary>
+    public string MakeBundle(string rootfs, string version)
     {
         string b = Tmp.Combine($"bundle-{version}.tar");
         Tool.Check(Binary, "bundle", "create", "--rootfs", rootfs, "--layout", Tmp.Combine("layout.json"), "--kernel", Tmp.Combine("vmlinuz"),
