@@ -72,6 +72,21 @@ public static class BootSlotsStore
 
     public static string RecordPath(string bootDir, string slot) => Path.Combine(bootDir, "nativeinit", $"slot-{slot}.json");
 
+    /// <summary>Writes slot <paramref name="slot"/>'s record (atomically) under <paramref name="bootDir"/>.</summary>
+    public static void WriteRecord(string bootDir, string slot, SlotRecord record)
+    {
+        string p = RecordPath(bootDir, slot);
+        Directory.CreateDirectory(Path.GetDirectoryName(p)!);
+        AtomicFile.Write(p, JsonText.ToUtf8(w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("slot", slot);
+            if (record.BundleVersion is { } v) w.WriteString("bundleVersion", v); else w.WriteNull("bundleVersion");
+            if (record.WrittenAt is { } t) w.WriteString("writtenAt", t); else w.WriteNull("writtenAt");
+            w.WriteEndObject();
+        }));
+    }
+
     private static SlotRecord? ReadRecord(string bootDir, string slot)
     {
         string p = RecordPath(bootDir, slot);

@@ -732,8 +732,11 @@ public static class ConvertJob
             Serial = serial ? new Boot.GrubSerial() : null,
         };
         // grub.cfg of the system before its core.img, and both before the MBR: the MBR never points at a GRUB whose
-        // configuration is not there yet.
-        string cfg = Boot.GrubConfigWriter.WriteFiles(bootDir, spec);
+        // configuration is not there yet. An A/B layout (issue 14): slot kernels, the boot-counting grub.cfg and
+        // grubenv instead (Boot/SlotBootConfig).
+        string cfg = Boot.SlotBootConfig.SlotsOf(plan.Layout.Volumes.Select(v => v.Spec)) is { } slots
+            ? Boot.SlotBootConfig.WriteAfterConversion(bootDir, spec, slots, new Boot.SlotRecord(plan.Bundle.Manifest.ProductVersion, DateTimeOffset.UtcNow))
+            : Boot.GrubConfigWriter.WriteFiles(bootDir, spec);
         AtomicFile.SyncDirectory(Path.GetDirectoryName(cfg)!);
         FilesystemCheckpoint.Run(bootDir); // GRUB reads /boot without its log: the kernels and grub.cfg in place first
         var installed = Boot.GrubBiosInstaller.Install(target);

@@ -171,7 +171,8 @@ public static class LayoutApplier
         return args;
     }
 
-    private static void Mkfs(LayoutVolume v, string device)
+    /// <summary>Runs mkfs for <paramref name="v"/> on <paramref name="device"/> (<see cref="MkfsArguments"/>); a failure names the command and its message.</summary>
+    public static void Mkfs(LayoutVolume v, string device)
     {
         string program = FindProgram(MkfsProgram(v.Filesystem!)) ?? throw new NativeInitException($"{MkfsProgram(v.Filesystem!)} is not installed");
         var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };

@@ -8,6 +8,9 @@ namespace NativeInit.Core.Layout;
 public sealed record LayoutVolume(string Name, long? SizeBytes, string? Filesystem, string? MountPoint, string? Label, IReadOnlyList<string> MkfsOptions)
 {
     public bool IsRest => SizeBytes is null;
+
+    /// <summary>The A/B slot this LV is ("A" or "B", optional key "slot"), or null: an ordinary volume.</summary>
+    public string? Slot { get; init; }
 }
 
 /// <summary>A GPT partition that carries a file system (e.g. /boot): made by `convert`, mounted by fstab.</summary>
@@ -24,10 +27,15 @@ public sealed record LayoutPartition(int Number, string Filesystem, string? Moun
 ///     "grow": "root",                                   // optional: the LV that takes the rest of the disk later
 ///     "logicalVolumes": [
 ///       { "name": "root", "size": "7.8GiB" | "rest", "filesystem": "xfs", "mountPoint": "/",
-///         "label": "root", "mkfsOptions": ["-m", "reflink=0"] } ] },
+///         "label": "root", "mkfsOptions": ["-m", "reflink=0"],
+///         "slot": "A" } ] },                          // optional: an A/B root slot (see below)
 ///   "partitions": [ { "number": 2, "filesystem": "xfs", "mountPoint": "/boot", "label": "boot" } ] }   // optional
 /// </code>
 /// Unknown keys are refused (a typo must not silently drop a setting); every error names the key.
+/// <para>A/B layouts: two LVs carry <c>"slot": "A"</c> and <c>"slot": "B"</c> (both or neither). Slot A is the root the
+/// conversion writes (mountPoint "/"); slot B has no mount point (it is not mounted by A's system; `update` writes it).
+/// Both need a file system xfs or ext2/3/4, a fixed size (not "rest") and may not be the grow LV, so the two slots
+/// stay the same size. Layouts without "slot" are read exactly as before.</para>
 /// </summary>
 public sealed class LayoutFile
 {
@@ -47,6 +55,15 @@ public sealed class LayoutFile
 
     /// <summary>The partition mounted at /boot, or null.</summary>
     public LayoutPartition? BootPartition => Partitions.FirstOrDefault(p => p.MountPoint == "/boot");
+
+    /// <summary>The slot names the layout knows.</summary>
+    public static readonly string[] SlotNames = ["A", "B"];
+
+    /// <summary>True when the layout has A/B root slots.</summary>
+    public bool HasSlots => LogicalVolumes.Any(v => v.Slot is not null);
+
+    /// <summary>The LV of slot <paramref name="slot"/>, or null (no slots, or no such slot).</summary>
+    public LayoutVolume? SlotVolume(string slot) => LogicalVolumes.FirstOrDefault(v => v.Slot == slot);
 
     public static LayoutFile Load(string path)
     {
@@ -91,7 +108,7 @@ public sealed class LayoutFile
             {
                 string at = $"volumeGroup.logicalVolumes[{i}]";
                 Object(lv, at, path);
-                Keys(lv, at + ".", path, "name", "size", "filesystem", "mountPoint", "label", "mkfsOptions");
+                Keys(lv, at + ".", path, "name", "size", "filesystem", "mountPoint", "label", "mkfsOptions", "slot");
                 string lvName = String(lv, "name", at + ".", path, required: true)!;
                 Check(() => Lvm.LvmBuilder.ValidateName(lvName, "logical volume"), at + ".name", path);
                 if (lvs.Any(l => l.Name == lvName)) throw Bad(path, at + ".name", $"'{lvName}' is used twice");
@@ -116,13 +133,27 @@ public sealed class LayoutFile
                     if (fs is null) throw Bad(path, at + ".mkfsOptions", "needs a filesystem");
                     opts.AddRange(o.EnumerateArray().Select(e => e.GetString()!));
                 }
-                lvs.Add(new LayoutVolume(lvName, size, fs, mount, label, opts));
+                string? slot = String(lv, "slot", at + ".", path, required: false);
+                if (slot is not null)
+                {
+                    if (!SlotNames.Contains(slot)) throw Bad(path, at + ".slot", $"'{slot}' is not one of {string.Join(", ", SlotNames)}");
+                    if (lvs.FirstOrDefault(l => l.Slot == slot) is { } other) throw Bad(path, at + ".slot", $"slot {slot} is already LV {other.Name}");
+                    if (fs is not ("xfs" or "ext4" or "ext3" or "ext2")) throw Bad(path, at + ".slot", $"a root slot needs filesystem xfs, ext4, ext3 or ext2, not {fs ?? "none"}");
+                    if (size is null) throw Bad(path, at + ".slot", "a root slot needs a fixed size, not \"rest\" (both slots hold the same system)");
+                    if (slot == "A" && mount != "/") throw Bad(path, at + ".slot", "slot A is the root the conversion writes: its mountPoint must be \"/\"");
+                    if (slot != "A" && mount is not null) throw Bad(path, at + ".mountPoint", $"slot {slot} is not mounted by slot A's system: leave out mountPoint");
+                }
+                lvs.Add(new LayoutVolume(lvName, size, fs, mount, label, opts) { Slot = slot });
                 i++;
             }
+            if (lvs.Any(l => l.Slot is not null) && SlotNames.FirstOrDefault(n => lvs.All(l => l.Slot != n)) is { } missing)
+                throw Bad(path, "volumeGroup.logicalVolumes", $"an A/B layout needs both slots; no LV has \"slot\": \"{missing}\"");
             if (lvs.Count(l => l.IsRest) > 1) throw Bad(path, "volumeGroup.logicalVolumes", "only one logical volume may have size \"rest\"");
             var dupMount = lvs.Where(l => l.MountPoint is not null && l.MountPoint != "swap").GroupBy(l => l.MountPoint).FirstOrDefault(g => g.Count() > 1);
             if (dupMount is not null) throw Bad(path, "volumeGroup.logicalVolumes", $"mount point {dupMount.Key} is used twice");
             if (grow is not null && lvs.All(l => l.Name != grow)) throw Bad(path, "volumeGroup.grow", $"'{grow}' is not one of the logical volumes");
+            if (grow is not null && lvs.First(l => l.Name == grow).Slot is { } gs)
+                throw Bad(path, "volumeGroup.grow", $"'{grow}' is root slot {gs}: growing one slot would leave the other too small for the same system");
 
             var parts = new List<LayoutPartition>();
             if (root.TryGetProperty("partitions", out var partsEl) && partsEl.ValueKind != JsonValueKind.Null)

@@ -25,5 +25,6 @@ internal static class Commands
         SelftestCommand.Spec,
         InitramfsCommand.Spec,
         SlotsCommands.Slots, SlotsCommands.MarkGood,
+        UpdateCommand.Spec,
     ];
 }

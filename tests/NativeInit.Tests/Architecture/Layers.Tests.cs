@@ -19,7 +19,7 @@ public class LayersTests
         ["Archive", "Disk", "Lvm"],
         ["Layout"],
         ["Bundle", "Carry", "Boot"],
-        ["Stage", "Conversion"],
+        ["Stage", "Conversion", "Update"],
     ];
 
     /// <summary>Known references against the order, each with the helper branch that removes it. Keep it short.</summary>

@@ -21,7 +21,7 @@ public class GrubBiosQemuTests(ITestOutputHelper output)
 
     /// <summary>Makes /boot from <paramref name="bootTree"/> (ext4: mkfs.ext4 -d; xfs: mkfs.xfs -p with a protofile,
     /// which lists directories and files) and copies it into partition 2 of the image.</summary>
-    private static void PutBootFilesystem(TempDir dir, string img, string bootTree, string type = "ext4")
+    internal static void PutBootFilesystem(TempDir dir, string img, string bootTree, string type = "ext4")
     {
         GptPartition part;
         using (var disk = DiskDevice.Open(img, writable: false)) part = GptReader.Read(disk).Table!.Find(2)!;
@@ -113,7 +113,7 @@ public class GrubBiosQemuTests(ITestOutputHelper output)
 
     /// <summary>A busybox initramfs whose /init prints "CMDLINE: " + /proc/cmdline, then NATIVEINIT-LINUX-OK, and
     /// powers off.</summary>
-    private static byte[] MarkerInitramfs(TempDir dir)
+    internal static byte[] MarkerInitramfs(TempDir dir)
     {
         Tool.Require("cpio");
         string root = dir.Combine("initramfs");

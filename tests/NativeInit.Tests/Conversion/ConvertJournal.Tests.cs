@@ -1,4 +1,5 @@
 using NativeInit.Core;
+using NativeInit.Core.Carry;
 using NativeInit.Core.Conversion;
 using NativeInit.Core.Disk;
 using NativeInit.Core.Layout;

@@ -1,5 +1,6 @@
 using NativeInit.Core;
 using NativeInit.Core.Layout;
+using NativeInit.Tests.TestSupport;
 
 namespace NativeInit.Tests.Layout;
 
@@ -77,5 +78,68 @@ public class LayoutFileTests
         var e = Assert.Throws<RefusedException>(() => LayoutFile.Parse(json, "layout.json"));
         Assert.Contains(expected, e.Message);
         Assert.Equal(ExitCodes.Refused, e.ExitCode);
+    }
+
+    // ---------------------------------------------------------------- A/B slots (issue 14)
+
+    private const string AbVolumes = """
+        { "partitionTable": "t", "volumeGroup": { "name": "VA", "partition": 3, "logicalVolumes": [
+          { "name": "root_a", "size": "1GiB", "filesystem": "xfs", "mountPoint": "/", "slot": "A" },
+          { "name": "root_b", "size": "1GiB", "filesystem": "xfs", "slot": "B" },
+          { "name": "data", "size": "rest", "filesystem": "xfs", "mountPoint": "/data" } ] } }
+        """;
+
+    [Fact]
+    public void Slots_parse_and_a_layout_without_them_has_none()
+    {
+        var l = LayoutFile.Parse(AbVolumes, "ab.json");
+        Assert.True(l.HasSlots);
+        Assert.Equal("root_a", l.SlotVolume("A")!.Name);
+        Assert.Equal("root_b", l.SlotVolume("B")!.Name);
+        Assert.Null(l.LogicalVolumes[2].Slot);
+        var plain = LayoutFile.Parse(IssueExample, "l.json");
+        Assert.False(plain.HasSlots);
+        Assert.Null(plain.SlotVolume("A"));
+        Assert.All(plain.LogicalVolumes, v => Assert.Null(v.Slot));
+    }
+
+    [Theory]
+    [InlineData("\"slot\": \"B\" }", "\"slot\": \"C\" }", "logicalVolumes[1].slot: 'C' is not one of A, B")]
+    [InlineData("\"slot\": \"B\" }", "\"slot\": \"A\" }", "slot A is already LV root_a")]
+    [InlineData("{ \"name\": \"root_b\", \"size\": \"1GiB\", \"filesystem\": \"xfs\", \"slot\": \"B\" },", "", "needs both slots; no LV has \"slot\": \"B\"")]
+    [InlineData("\"filesystem\": \"xfs\", \"slot\": \"B\"", "\"slot\": \"B\"", "logicalVolumes[1].slot: a root slot needs filesystem")]
+    [InlineData("\"size\": \"1GiB\", \"filesystem\": \"xfs\", \"slot\": \"B\"", "\"size\": \"1GiB\", \"filesystem\": \"xfs\", \"mountPoint\": \"/b\", \"slot\": \"B\"", "logicalVolumes[1].mountPoint: slot B is not mounted")]
+    [InlineData("\"mountPoint\": \"/\", \"slot\": \"A\"", "\"mountPoint\": \"/a\", \"slot\": \"A\"", "its mountPoint must be \"/\"")]
+    [InlineData("{ \"name\": \"root_b\", \"size\": \"1GiB\"", "{ \"name\": \"root_b\", \"size\": \"rest\"", "a fixed size")]
+    [InlineData("\"partition\": 3,", "\"partition\": 3, \"grow\": \"root_b\",", "volumeGroup.grow: 'root_b' is root slot B")]
+    public void Bad_slots_are_refused_naming_the_key(string from, string to, string expected)
+    {
+        string json = AbVolumes.Replace(from, to, StringComparison.Ordinal);
+        Assert.NotEqual(AbVolumes, json);
+        var e = Assert.Throws<RefusedException>(() => LayoutFile.Parse(json, "ab.json"));
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Theory]
+    [InlineData("layout-field.json", false)]
+    [InlineData("layout-ab.json", true)]
+    public void The_reference_layouts_in_examples_parse_and_fit_the_10_GiB_reference_disk(string file, bool slots)
+    {
+        var l = LayoutFile.Load(Path.Combine(Tool.RepoRoot, "examples", file));
+        Assert.Equal("VA", l.VolumeGroupName);
+        Assert.Equal(slots, l.HasSlots);
+        Assert.Equal("/boot", l.BootPartition!.MountPoint);
+        Assert.Equal("/", l.LogicalVolumes.Single(v => v.MountPoint == "/").MountPoint);
+        if (slots)
+        {
+            Assert.Equal(["root_a", "root_b", "image", "data"], l.LogicalVolumes.Select(v => v.Name));
+            Assert.Equal("/", l.SlotVolume("A")!.MountPoint);
+            Assert.Equal(l.SlotVolume("A")!.SizeBytes, l.SlotVolume("B")!.SizeBytes);
+        }
+        // The fixed sizes fit the LVM partition of the 10 GiB reference disk (BIOS boot 2 MiB, /boot 1 GiB, the rest),
+        // leaving room for "rest", the metadata and the GPT.
+        long pv = (10L << 30) - (1L << 20) - (2L << 20) - (1L << 30) - (1L << 20) - (1L << 20);
+        long fixedSizes = l.LogicalVolumes.Where(v => !v.IsRest).Sum(v => (v.SizeBytes!.Value + l.ExtentSize - 1) / l.ExtentSize * l.ExtentSize);
+        Assert.True(fixedSizes + (64L << 20) < pv, $"{file}: {fixedSizes} bytes of fixed LVs on a {pv}-byte PV");
     }
 }

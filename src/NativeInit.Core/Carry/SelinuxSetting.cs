@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 
-namespace NativeInit.Core.Conversion;
+namespace NativeInit.Core.Carry;
 
 /// <summary>
 /// The bundle's selinux-policy part: <c>{ "mode": "disabled" | "permissive" | "enforcing", "autorelabel": false }</c>.

@@ -1,7 +1,7 @@
 using NativeInit.Core.Disk.Loop;
 using NativeInit.Core.Platform;
 
-namespace NativeInit.Core.Conversion;
+namespace NativeInit.Core.Disk;
 
 /// <summary>A file system at a byte range of a disk image, reached through a loop device and mounted; Dispose
 /// unmounts it and detaches the loop device (in that order).</summary>
@@ -11,10 +11,25 @@ public sealed class VolumeMount : IDisposable
     private LoopDevice? _loop;
     private readonly List<string> _mounted = [];
 
+    private readonly string? _device;
+
     private VolumeMount(LoopDevice loop, string dir) => (_loop, Directory) = (loop, dir);
 
+    private VolumeMount(string device, string dir) => (_device, Directory) = (device, dir);
+
     public string Directory { get; }
-    public string Device => _loop!.DevicePath;
+    public string Device => _loop?.DevicePath ?? _device!;
+
+    /// <summary>Mounts a block device (e.g. /dev/mapper/VA-root_b on a running system) read-write at
+    /// <paramref name="dir"/>, no loop device; Dispose unmounts it.</summary>
+    public static VolumeMount MountDevice(string device, string filesystem, string dir)
+    {
+        System.IO.Directory.CreateDirectory(dir);
+        BootCalls.Mount(device, dir, filesystem);
+        var m = new VolumeMount(device, dir);
+        m._mounted.Add(dir);
+        return m;
+    }
 
     /// <param name="readOnly">Mount read-only through a read-only loop device, without replaying the file system's log
     /// (the old root: nothing may be written to it before the point of no return).</param>
