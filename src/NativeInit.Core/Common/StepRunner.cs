@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using NativeInit.Core.Platform;
 
 namespace NativeInit.Core;
 
@@ -9,9 +10,18 @@ public interface IStepJournal
     bool IsDone(string step);
     void MarkPending(string step);
     void MarkDone(string step, string detail, string? outputHash);
+
+    /// <summary>True once the journal is kept where a later run finds it (a journal still held in memory, before the
+    /// place it is saved exists, is not): only then may a run stop between steps on SIGINT/SIGTERM.</summary>
+    bool IsDurable => true;
+
+    /// <summary>Records that the run stopped on <paramref name="signal"/> before <paramref name="step"/> (the steps
+    /// before it are done).</summary>
+    void MarkInterrupted(string step, string signal) { }
 }
 
-/// <summary>One event of a step runner (for a JSON-lines log): kind is "start", "done", "skipped" or "failed".</summary>
+/// <summary>One event of a step runner (for a JSON-lines log): kind is "start", "done", "skipped", "failed" or
+/// "interrupted".</summary>
 public sealed record StepEvent(string Step, string Kind, string Detail, long Milliseconds);
 
 /// <summary>
@@ -19,13 +29,23 @@ public sealed record StepEvent(string Step, string Kind, string Detail, long Mil
 /// before writing and "ok" after): prints "NAME ..." and "NAME: done (detail) [ms]", skips a step the journal has as
 /// Done ("NAME: done earlier, skipped"), and prefixes a failure with the step's name. The test hook
 /// (<see cref="TestHooks"/>) may kill the process at a step's start.
+/// SIGINT/SIGTERM (issue 18): the step in progress finishes; before the next one starts the runner records the
+/// interruption in the journal and throws <see cref="RunInterruptedException"/> (exit 4 inside
+/// <see cref="PointOfNoReturn"/>, whose message says how to resume). <paramref name="stopRequested"/> says whether a
+/// stop was asked for (the signal's name, or null); by default it reads <see cref="TerminationSignals.Active"/>. While
+/// the journal is not durable yet (<see cref="IStepJournal.IsDurable"/>) the run goes on to the step that makes it so.
 /// </summary>
-public sealed class StepRunner(IStepJournal journal, TextWriter output, Action<StepEvent>? events = null, string prefix = "")
+public sealed class StepRunner(IStepJournal journal, TextWriter output, Action<StepEvent>? events = null, string prefix = "",
+    Func<string?>? stopRequested = null)
 {
+    private readonly Func<string?> _stopRequested = stopRequested ?? (() => TerminationSignals.Active?.Received);
+    private bool _noted;
+
     /// <summary>Runs <paramref name="body"/> unless the journal has the step as Done. The body returns a detail for
     /// the log and an output hash (or null) for the journal.</summary>
     public void Run(string name, Func<(string Detail, string? OutputHash)> body)
     {
+        StopIfAsked(name);
         if (journal.IsDone(name))
         {
             output.WriteLine($"{prefix}{name}: done earlier, skipped");
@@ -55,6 +75,34 @@ public sealed class StepRunner(IStepJournal journal, TextWriter output, Action<S
         output.Flush();
         events?.Invoke(new StepEvent(name, "done", result.Detail, clock.ElapsedMilliseconds));
     }
+
+    private void StopIfAsked(string next)
+    {
+        if (_stopRequested() is not { } signal) return;
+        if (!journal.IsDurable)
+        {
+            if (!_noted) output.WriteLine($"{prefix}{signal} received: going on until the journal is on disk, then stopping");
+            _noted = true;
+            output.Flush();
+            return;
+        }
+        journal.MarkInterrupted(next, signal);
+        output.WriteLine($"{prefix}{signal} received: stopped before step {next}; the steps before it are done");
+        output.Flush();
+        events?.Invoke(new StepEvent(next, "interrupted", signal, 0));
+        throw new RunInterruptedException(next, signal);
+    }
+}
+
+/// <summary>A run stopped between two steps on SIGINT/SIGTERM (exit 4: it is past its point of no return when it has
+/// a journal to resume from).</summary>
+public sealed class RunInterruptedException(string nextStep, string signal)
+    : NativeInitException($"interrupted by {signal} before step {nextStep} (the steps before it are done)", ExitCodes.FailedAfterPointOfNoReturn)
+{
+    /// <summary>The step that was not started.</summary>
+    public string NextStep { get; } = nextStep;
+    /// <summary>"SIGINT" or "SIGTERM".</summary>
+    public string Signal { get; } = signal;
 }
 
 /// <summary>

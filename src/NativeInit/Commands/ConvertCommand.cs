@@ -36,7 +36,10 @@ internal static class ConvertCommand
         Description = "Every check runs before the first write (exit 3, nothing written): the bundle's signature and hashes read " +
             "through its extents on the disk, the old layout, the layout against the disk, the bundle clear of the early writes, " +
             "mkfs programs, memory. After the first write a failure is exit 4; run the same command again to resume from the " +
-            "journal on the new /boot. A second run after success writes nothing.",
+            "journal on the new /boot. A second run after success writes nothing. " +
+            "SIGHUP is ignored (the step lines and /boot/nativeinit/convert.log keep going). SIGINT or SIGTERM before the first " +
+            "write stops the run (exit 3, nothing written); after it the step in progress finishes, the journal records that " +
+            "the run stopped before the next step, and the run ends with exit 4 (resume with the same command).",
         Run = RunConvert,
     };
 
@@ -105,7 +108,10 @@ internal static class ConvertCommand
 
     private static int RunConvert(ParsedArgs a, CommandContext ctx)
     {
-        using var hangUp = TerminationSignals.IgnoreHangUp(); // a lost terminal never stops a write (issue 18)
+        // Issue 18: SIGHUP is ignored; SIGINT/SIGTERM are recorded. Before the first write they stop the run (exit 3,
+        // nothing written); after it the step in progress finishes and the step runner stops before the next one,
+        // recording where in the journal (exit 4, resume with the same command).
+        using var signals = TerminationSignals.Install();
         var o = Options(a, needKey: true);
         bool json = a.Has("json");
         using var work = new ConvertWork();
@@ -124,6 +130,7 @@ internal static class ConvertCommand
         }
         if (!a.Has("yes"))
             throw new RefusedException($"{o.Target}: this converts the disk in place (partition table, LVM, file systems); nothing was written. Add --yes to convert");
+        if (signals.Received is { } signal) throw new RefusedException($"{o.Target}: interrupted by {signal} before the first write; nothing was written");
         ConvertJob.Run(plan, work, json ? ctx.Error : ctx.Out, ctx.Error, !Console.IsErrorRedirected);
         return ExitCodes.Success;
     }
