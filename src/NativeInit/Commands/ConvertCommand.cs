@@ -71,23 +71,29 @@ internal static class ConvertCommand
             new("yes", "y", null, "really grow (without it the plan is printed and nothing is written: exit 3)"),
             new("dry-run", "n", null, "print what would change; write nothing"),
             new("json", null, null, "print the plan as one JSON object"),
+            CommandLog.Option,
         ],
-        Description = "`layout grow` with the layout the conversion recorded on /boot, then xfs_growfs or resize2fs on the LV.",
+        Description = "`layout grow` with the layout the conversion recorded on /boot, then xfs_growfs or resize2fs on the LV. " +
+            "When writing, the whole output is also appended to the log file (--log). SIGHUP is ignored; SIGINT or SIGTERM " +
+            "before the first write stop the run (exit 3), after it the grow is completed.",
         Run = RunGrow,
     };
 
     private static int RunGrow(ParsedArgs a, CommandContext ctx)
     {
-        using var hangUp = TerminationSignals.IgnoreHangUp(); // a lost terminal never stops a write (issue 18)
-        var o = Options(a, needKey: false);
-        bool write = a.Has("yes") && !a.Has("dry-run");
-        var plan = ConvertJob.Grow(o, write: false, ctx.Error);
-        if (a.Has("json")) ctx.Out.WriteJson(plan.WriteJson);
-        else plan.WriteText(ctx.Out);
-        if (a.Has("dry-run")) return ExitCodes.Success;
-        if (!a.Has("yes")) throw new RefusedException($"{o.Target}: nothing was written. Add --yes to grow");
-        ConvertJob.Grow(o, write: true, ctx.Error);
-        return ExitCodes.Success;
+        using var log = new CommandLog(a, ctx); // issue 18: signals, best-effort output, the log file
+        return log.Run(() =>
+        {
+            var o = Options(a, needKey: false);
+            var plan = ConvertJob.Grow(o, write: false, log.Error);
+            if (a.Has("json")) log.Out.WriteJson(plan.WriteJson);
+            else plan.WriteText(log.Out);
+            if (a.Has("dry-run")) return ExitCodes.Success;
+            if (!a.Has("yes")) throw new RefusedException($"{o.Target}: nothing was written. Add --yes to grow");
+            log.BeginWrites(o.Target, isBlockDevice: !o.IsImage);
+            ConvertJob.Grow(o, write: true, log.Error);
+            return ExitCodes.Success;
+        });
     }
 
     private static ConvertOptions Options(ParsedArgs a, bool needKey)

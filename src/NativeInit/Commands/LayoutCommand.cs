@@ -36,9 +36,12 @@ internal static class LayoutCommand
             new("yes", "y", null, "really write (without it the plan is printed and nothing is written)"),
             new("dry-run", "n", null, "run every check and print the plan; write nothing"),
             new("json", null, null, "print the plan as one JSON object"),
+            CommandLog.Option,
         ],
         Description = "Every check runs before the first write: disk size, partition table, LV sizes, mkfs programs, " +
-            "nothing on the target mounted or in use. Exit 3 means refused with nothing written.",
+            "nothing on the target mounted or in use. Exit 3 means refused with nothing written. " +
+            "When writing, the whole output is also appended to the log file (--log). SIGHUP is ignored; SIGINT or SIGTERM " +
+            "before the first write stop the run (exit 3), after it the write is completed.",
         Run = RunApply,
     };
 
@@ -53,23 +56,29 @@ internal static class LayoutCommand
             new("yes", "y", null, "really write (without it the plan is printed and nothing is written)"),
             new("dry-run", "n", null, "print what would change; write nothing"),
             new("json", null, null, "print the plan as one JSON object"),
+            CommandLog.Option,
         ],
         Description = "The GPT is moved to the disk's size and the PV partition extended to its end; the PV and the LV named by " +
-            "volumeGroup.grow take the new extents. The filesystem is not grown: run xfs_growfs or resize2fs afterwards.",
+            "volumeGroup.grow take the new extents. The filesystem is not grown: run xfs_growfs or resize2fs afterwards. When writing, the whole output " +
+            "is also appended to the log file (--log); SIGHUP is ignored, SIGINT or SIGTERM stop the run only before the first write.",
         Run = RunGrow,
     };
 
     private static int RunGrow(ParsedArgs args, CommandContext ctx)
     {
-        using var hangUp = TerminationSignals.IgnoreHangUp(); // a lost terminal never stops a write (issue 18)
-        var mode = Mode(args);
-        using var target = Open(args, writable: mode == LayoutWriteMode.Write);
-        LayoutJob.Grow(target, mode, plan =>
+        using var log = new CommandLog(args, ctx); // issue 18: signals, best-effort output, the log file
+        return log.Run(() =>
         {
-            if (args.Has("json")) ctx.Out.WriteJson(j => plan.WriteJson(j));
-            else plan.WriteText(ctx.Out);
-        }, ctx.Error.WriteLine);
-        return ExitCodes.Success;
+            var mode = Mode(args);
+            using var target = Open(args, writable: mode == LayoutWriteMode.Write);
+            LayoutJob.Grow(target, mode, plan =>
+            {
+                if (args.Has("json")) log.Out.WriteJson(j => plan.WriteJson(j));
+                else plan.WriteText(log.Out);
+                if (mode == LayoutWriteMode.Write && !plan.NothingToDo) log.BeginWrites(target.Path, target.Disk.IsBlockDevice);
+            }, log.Error.WriteLine);
+            return ExitCodes.Success;
+        });
     }
 
     private static LayoutWriteMode Mode(ParsedArgs args) =>
@@ -101,12 +110,20 @@ internal static class LayoutCommand
 
     private static int RunApply(ParsedArgs args, CommandContext ctx)
     {
-        using var hangUp = TerminationSignals.IgnoreHangUp(); // a lost terminal never stops a write (issue 18)
-        var mode = Mode(args);
-        using var target = Open(args, writable: mode == LayoutWriteMode.Write);
-        var done = LayoutJob.Apply(target, mode, plan => Print(plan, args, ctx), ctx.Error.WriteLine);
-        foreach (var v in done) ctx.Error.WriteLine($"LV {DisplayText.Of(v.Name)}: {v.Filesystem ?? "no filesystem"} on {v.Device}");
-        if (mode == LayoutWriteMode.Write) ctx.Error.WriteLine($"{target.Path}: layout applied");
-        return ExitCodes.Success;
+        using var log = new CommandLog(args, ctx); // issue 18: signals, best-effort output, the log file
+        return log.Run(() =>
+        {
+            var mode = Mode(args);
+            using var target = Open(args, writable: mode == LayoutWriteMode.Write);
+            var done = LayoutJob.Apply(target, mode, plan =>
+            {
+                if (args.Has("json")) log.Out.WriteJson(j => plan.WriteJson(j));
+                else plan.WriteText(log.Out);
+                if (mode == LayoutWriteMode.Write) log.BeginWrites(target.Path, target.Disk.IsBlockDevice);
+            }, log.Error.WriteLine);
+            foreach (var v in done) log.Error.WriteLine($"LV {DisplayText.Of(v.Name)}: {v.Filesystem ?? "no filesystem"} on {v.Device}");
+            if (mode == LayoutWriteMode.Write) log.Error.WriteLine($"{target.Path}: layout applied");
+            return ExitCodes.Success;
+        });
     }
 }

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Text;
 using System.Text.Json;
 using NativeInit.Tests.TestSupport;
 
@@ -13,34 +11,10 @@ namespace NativeInit.Tests.Conversion;
 [Trait("Category", "Integration")]
 public class ConvertInterruptionTests(LegacyImageFixture fx) : IClassFixture<LegacyImageFixture>
 {
-    /// <summary>Runs convert and sends <paramref name="signal"/> (by kill, from outside) when the line
+    /// <summary>Runs convert and sends SIG<paramref name="signal"/> (by kill, from outside) when the line
     /// "convert: <paramref name="atStep"/> ..." appears.</summary>
-    private ToolResult ConvertSignalledAt(string image, string atStep, string signal)
-    {
-        var psi = new ProcessStartInfo(fx.Binary) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "convert", "--image", image, "--key", fx.Public, "--yes" }) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = new StringBuilder();
-        var stderr = new StringBuilder();
-        bool sent = false;
-        p.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is null) return;
-            lock (stdout) stdout.AppendLine(e.Data);
-            if (!sent && e.Data == $"convert: {atStep} ...")
-            {
-                sent = true;
-                Tool.Check("kill", "-" + signal, p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            }
-        };
-        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (stderr) stderr.AppendLine(e.Data); };
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(5))) { p.Kill(true); throw new TimeoutException("convert did not end"); }
-        p.WaitForExit();
-        Assert.True(sent, $"the line 'convert: {atStep} ...' never came:\n{stdout}");
-        return new ToolResult(p.ExitCode, stdout.ToString(), stderr.ToString(), $"convert --image {image} (kill -{signal} at {atStep})");
-    }
+    private ToolResult ConvertSignalledAt(string image, string atStep, string signal) =>
+        SignalRun.Run(fx.Binary, ["convert", "--image", image, "--key", fx.Public, "--yes"], l => l == $"convert: {atStep} ...", signal);
 
     private void Require()
     {
@@ -105,5 +79,35 @@ public class ConvertInterruptionTests(LegacyImageFixture fx) : IClassFixture<Leg
         Assert.Contains("convert: finish: done", r.Stdout);
         using var doc = JsonDocument.Parse(Tool.Check(fx.Binary, "status", "--image", img, "--json"));
         Assert.Equal("done", doc.RootElement.GetProperty("state").GetString());
+    }
+
+    [SkippableFact]
+    public void Grow_with_its_output_lost_grows_and_keeps_the_whole_output_beside_the_image()
+    {
+        Require();
+        using var dir = new TempDir();
+        string img = dir.Combine("disk.img");
+        Tool.Check("cp", "--sparse=always", fx.Image, img);
+        var c = Tool.Run(fx.Binary, ["convert", "--image", img, "--key", fx.Public, "--yes"], timeout: TimeSpan.FromMinutes(5));
+        Assert.True(c.ExitCode == 0, c.ToString());
+        using (var f = new FileStream(img, FileMode.Open)) f.SetLength(LegacyImageFixture.DiskBytes + (512L << 20));
+        string log = img + ".nativeinit.log";
+        // The plan alone (no --yes, --dry-run) writes no log file.
+        Assert.Equal(3, Tool.Run(fx.Binary, "grow", "--image", img).ExitCode);
+        Assert.Equal(0, Tool.Run(fx.Binary, "grow", "--image", img, "--dry-run").ExitCode);
+        Assert.False(File.Exists(log), "a run that writes nothing left a log file");
+        var full = NativeInit.Tests.Cli.OutputLossTests.RunOnFull(fx.Binary, "grow", "--image", img, "--yes");
+        Assert.True(full.ExitCode == 0, full.ToString());
+        Assert.Contains("No problems found", Tool.Check("sgdisk", "-v", img));
+        string text = File.ReadAllText(log);
+        Assert.Contains("nativeinit grow (pid", text);
+        Assert.Contains("LV VA/data", text);             // the plan (standard output)
+        Assert.Contains("on LV data grown to", text);   // the progress (standard error)
+        // A second run finds nothing to grow; its log is appended, the first one kept.
+        var again = Tool.Run(fx.Binary, "grow", "--image", img, "--yes", "--log", dir.Combine("second.log"));
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Assert.Equal(text, File.ReadAllText(log));
+        foreach (var line in (again.Stdout + again.Stderr).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            Assert.Contains(line, File.ReadAllText(dir.Combine("second.log")));
     }
 }
