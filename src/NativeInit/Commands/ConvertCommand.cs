@@ -21,6 +21,7 @@ internal static class ConvertCommand
     public static readonly CommandSpec Convert = new()
     {
         Name = "convert",
+        JsonSchema = "convert",
         Summary = "stage two: convert a legacy MBR disk in place to the bundle's GPT + LVM layout (resumes after a power cut)",
         Usage = "convert (--disk DEV | --image FILE) [--bundle PATH] [--key PUB] [--dry-run] [--yes] [--json]",
         Options =
@@ -46,6 +47,7 @@ internal static class ConvertCommand
     public static readonly CommandSpec Status = new()
     {
         Name = "status",
+        JsonSchema = "status",
         Summary = "say whether a disk is not converted, in progress at step S, or done, and what its next boot does",
         Usage = "status [--disk DEV | --image FILE | --root DIR [--boot-dir DIR]] [--json]",
         Options =
@@ -63,6 +65,7 @@ internal static class ConvertCommand
     public static readonly CommandSpec Grow = new()
     {
         Name = "grow",
+        JsonSchema = "layout-grow",
         Summary = "after a conversion: give the rest of the disk to the layout's grow LV and grow its file system",
         Usage = "grow (--disk DEV | --image FILE) [--yes] [--dry-run] [--json]",
         Options =

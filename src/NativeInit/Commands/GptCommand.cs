@@ -19,6 +19,7 @@ internal static class GptCommand
     public static readonly CommandSpec Show = new()
     {
         Name = "gpt show",
+        JsonSchema = "gpt-show",
         Summary = "show the GPT (or legacy MBR) of a disk or disk image: headers, usable range, partitions",
         Usage = "gpt show DISK [--json] [--sector-size N]",
         MinArguments = 1,
@@ -31,6 +32,7 @@ internal static class GptCommand
     public static readonly CommandSpec Apply = new()
     {
         Name = "gpt apply",
+        JsonSchema = "gpt-apply",
         Summary = "write the partition table of an `sgdisk --backup` file to a disk of any size (as sgdisk --load-backup + -e)",
         Usage = "gpt apply BACKUP --disk DISK [--dry-run] [--json] [--sector-size N] [--no-wipe]",
         MinArguments = 1,
@@ -66,6 +68,7 @@ internal static class GptCommand
             ctx.Out.WriteJson(j =>
             {
                 j.WriteStartObject();
+                j.WriteNumber("schemaVersion", 1);
                 j.WriteString("disk", path);
                 j.WriteBoolean("blockDevice", disk.IsBlockDevice);
                 j.WriteNumber("sizeBytes", disk.SizeBytes);

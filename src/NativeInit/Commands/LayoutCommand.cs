@@ -19,6 +19,7 @@ internal static class LayoutCommand
     public static readonly CommandSpec Plan = new()
     {
         Name = "layout plan",
+        JsonSchema = "layout-plan",
         Summary = "print exactly what `layout apply` would write (sectors, extents, devices); changes nothing",
         Usage = "layout plan --layout FILE (--disk DEV | --image FILE) [--json]",
         Options = [.. Common, new("json", null, null, "print one JSON object")],
@@ -28,6 +29,7 @@ internal static class LayoutCommand
     public static readonly CommandSpec Apply = new()
     {
         Name = "layout apply",
+        JsonSchema = "layout-plan",
         Summary = "write the GPT, the LVM PV/VG/LVs and the filesystems of a layout onto a disk or an image",
         Usage = "layout apply --layout FILE (--disk DEV | --image FILE) [--yes] [--dry-run] [--json]",
         Options =
@@ -48,6 +50,7 @@ internal static class LayoutCommand
     public static readonly CommandSpec Grow = new()
     {
         Name = "layout grow",
+        JsonSchema = "layout-grow",
         Summary = "after a conversion: give the rest of the disk to the layout's grow LV (partition, PV, LV, dm table)",
         Usage = "layout grow --layout FILE (--disk DEV | --image FILE) [--yes] [--dry-run] [--json]",
         Options =
