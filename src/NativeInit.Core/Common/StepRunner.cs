@@ -108,10 +108,24 @@ public sealed class RunInterruptedException(string nextStep, string signal)
 /// <summary>
 /// Test hooks for interruption tests, read only when NATIVEINIT_TEST_HOOKS=1: NATIVEINIT_TEST_KILL_AT=STEP kills the
 /// process (SIGKILL) at the start of step STEP; NATIVEINIT_TEST_KILL_AT=STEP:BYTES kills it inside STEP once
-/// BYTES bytes were processed (<see cref="KillAfterBytes"/>).
+/// BYTES bytes were processed (<see cref="KillAfterBytes"/>); NATIVEINIT_TEST_WAIT_AT=POINT with
+/// NATIVEINIT_TEST_WAIT_FILE=PATH makes <see cref="WaitAt"/> create PATH at POINT and wait (at most a minute) until the
+/// test removes it, so a test can send a signal there (stage one's own points are in Stage/StageTestHooks).
 /// </summary>
 public static class TestHooks
 {
+    private static readonly bool Enabled = Environment.GetEnvironmentVariable("NATIVEINIT_TEST_HOOKS") == "1";
+
+    /// <summary>Waits at <paramref name="point"/> when a test asks for it (see above); otherwise returns at once.</summary>
+    public static void WaitAt(string point)
+    {
+        if (!Enabled || Environment.GetEnvironmentVariable("NATIVEINIT_TEST_WAIT_AT") != point ||
+            Environment.GetEnvironmentVariable("NATIVEINIT_TEST_WAIT_FILE") is not { Length: > 0 } file) return;
+        File.WriteAllText(file, point);
+        var until = DateTime.UtcNow.AddMinutes(1);
+        while (File.Exists(file) && DateTime.UtcNow < until) Thread.Sleep(20);
+    }
+
     private static readonly (string Step, long Bytes)? Target = Read();
 
     private static (string, long)? Read()

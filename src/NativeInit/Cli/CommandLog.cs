@@ -52,6 +52,7 @@ internal sealed class CommandLog : IDisposable
     /// SIGTERM arrived, then opens the log file with every line so far.</summary>
     public void BeginWrites(string target, bool isBlockDevice)
     {
+        TestHooks.WaitAt("first-write");
         if (_signals.Received is { } signal)
             throw new RefusedException($"{target}: interrupted by {signal} before the first write; nothing was written");
         string path = _logOption ?? DefaultPath(target, isBlockDevice);

@@ -139,6 +139,7 @@ internal static class ConvertCommand
         }
         if (!a.Has("yes"))
             throw new RefusedException($"{o.Target}: this converts the disk in place (partition table, LVM, file systems); nothing was written. Add --yes to convert");
+        TestHooks.WaitAt("first-write");
         if (signals.Received is { } signal) throw new RefusedException($"{o.Target}: interrupted by {signal} before the first write; nothing was written");
         ConvertJob.Run(plan, work, json ? ctx.Error : ctx.Out, ctx.Error, !Console.IsErrorRedirected);
         return ExitCodes.Success;

@@ -129,4 +129,29 @@ public class WriteLogsTests
             Assert.Equal(t.Image, plan.RootElement.GetProperty("disk").GetString());
         Assert.Contains("written (image file: no kernel notification)", text);
     }
+
+    [SkippableFact]
+    public void A_signal_before_the_first_write_stops_layout_apply_and_gpt_apply_with_nothing_written()
+    {
+        string ni = Tool.RequireNativeInit();
+        Tool.Require("sgdisk");
+        using var t = new Target(filesystems: false);
+        foreach (var (args, signal) in new (string[], string)[]
+        {
+            (["layout", "apply", "--layout", t.Layout, "--image", t.Image, "--yes"], "INT"),
+            (["gpt", "apply", t.Backup, "--disk", t.Image], "TERM"),
+        })
+        {
+            var r = SignalRun.AtPoint(ni, args, "first-write", signal, t.Dir.Path);
+            Assert.True(r.ExitCode == 3, r.ToString());
+            Assert.Contains($"interrupted by SIG{signal} before the first write; nothing was written", r.Stderr);
+            Assert.True(File.ReadAllBytes(t.Image).AsSpan().IndexOfAnyExcept((byte)0) < 0, $"{args[0]} {args[1]} wrote to the image");
+            Assert.False(File.Exists(t.Log), "a run that wrote nothing left a log file");
+        }
+        // The same point without a signal: the write goes on.
+        var go = SignalRun.AtPoint(ni, ["gpt", "apply", t.Backup, "--disk", t.Image], "first-write", "HUP", t.Dir.Path);
+        Assert.True(go.ExitCode == 0, go.ToString());
+        Assert.Contains("No problems found", Tool.Check("sgdisk", "-v", t.Image));
+        Assert.Contains("written (image file", File.ReadAllText(t.Log));
+    }
 }

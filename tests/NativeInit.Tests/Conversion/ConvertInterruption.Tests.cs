@@ -110,4 +110,19 @@ public class ConvertInterruptionTests(LegacyImageFixture fx) : IClassFixture<Leg
         foreach (var line in (again.Stdout + again.Stderr).Split('\n', StringSplitOptions.RemoveEmptyEntries))
             Assert.Contains(line, File.ReadAllText(dir.Combine("second.log")));
     }
+
+    [SkippableFact]
+    public void A_signal_before_the_first_write_stops_convert_with_the_image_untouched()
+    {
+        Require();
+        using var dir = new TempDir();
+        string img = dir.Combine("disk.img");
+        Tool.Check("cp", "--sparse=always", fx.Image, img);
+        string before = Tool.Check("b2sum", img);
+        var r = SignalRun.AtPoint(fx.Binary, ["convert", "--image", img, "--key", fx.Public, "--yes"], "first-write", "INT", dir.Path);
+        Assert.True(r.ExitCode == 3, r.ToString());
+        Assert.Contains("interrupted by SIGINT before the first write; nothing was written", r.Stderr);
+        Assert.Equal(before, Tool.Check("b2sum", img));
+        Assert.Contains("not converted", Tool.Check(fx.Binary, "status", "--image", img));
+    }
 }

@@ -41,4 +41,33 @@ public static class SignalRun
         Assert.True(killResult is null, $"kill -{signal} failed (the process had ended?): {killResult}\n{result}");
         return result;
     }
+
+    /// <summary>Runs <paramref name="program"/> with the test hook NATIVEINIT_TEST_WAIT_AT=<paramref name="point"/>
+    /// (Common/TestHooks.WaitAt); once it waits there sends <paramref name="signal"/>, lets it go on and returns
+    /// when it ends.</summary>
+    public static ToolResult AtPoint(string program, IEnumerable<string> args, string point, string signal, string dir)
+    {
+        string waitFile = Path.Combine(dir, "wait-" + point);
+        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["NATIVEINIT_TEST_HOOKS"] = "1";
+        psi.Environment["NATIVEINIT_TEST_WAIT_AT"] = point;
+        psi.Environment["NATIVEINIT_TEST_WAIT_FILE"] = waitFile;
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        var until = DateTime.UtcNow.AddSeconds(120);
+        while (!File.Exists(waitFile))
+        {
+            if (p.HasExited) Assert.Fail($"exited ({p.ExitCode}) before reaching {point}\n{stdout.Result}\n{stderr.Result}");
+            Assert.True(DateTime.UtcNow < until, $"did not reach {point} within 120 s");
+            Thread.Sleep(20);
+        }
+        Tool.Check("kill", "-" + signal, p.Id.ToString(CultureInfo.InvariantCulture));
+        Thread.Sleep(200); // the runtime's signal thread records it
+        File.Delete(waitFile);
+        if (!p.WaitForExit(TimeSpan.FromMinutes(5))) { p.Kill(true); throw new TimeoutException($"{program} did not end"); }
+        p.WaitForExit();
+        return new ToolResult(p.ExitCode, stdout.Result, stderr.Result, $"{program} {string.Join(' ', psi.ArgumentList)} (kill -{signal} at {point})");
+    }
 }
