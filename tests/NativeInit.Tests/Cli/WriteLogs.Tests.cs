@@ -154,4 +154,22 @@ public class WriteLogsTests
         Assert.Contains("No problems found", Tool.Check("sgdisk", "-v", t.Image));
         Assert.Contains("written (image file", File.ReadAllText(t.Log));
     }
+
+    [SkippableFact]
+    public void A_failure_after_the_first_write_is_in_the_log_with_the_way_to_go_on()
+    {
+        string ni = Tool.RequireNativeInit();
+        Tool.RequireRoot();
+        Tool.Require("sgdisk", "mkfs.xfs");
+        using var t = new Target(filesystems: false);
+        // xfs needs 300 MB: mkfs.xfs fails on the 40 MiB LV after the GPT and the PV were written.
+        File.WriteAllText(t.Layout, File.ReadAllText(t.Layout).Replace("\"size\": \"40MiB\"", "\"size\": \"40MiB\", \"filesystem\": \"xfs\"", StringComparison.Ordinal));
+        var r = OutputLossTests.RunOnFull(ni, "layout", "apply", "--layout", t.Layout, "--image", t.Image, "--yes");
+        Assert.True(r.ExitCode == 4, r.ToString());
+        string log = File.ReadAllText(t.Log);
+        Assert.Contains("wrote PV ", log);
+        Assert.Contains("nativeinit layout apply: error: ", log);
+        Assert.Contains("mkfs.xfs", log);
+        Assert.Contains("run layout apply again with the same layout", log);
+    }
 }
