@@ -172,4 +172,26 @@ public class WriteLogsTests
         Assert.Contains("mkfs.xfs", log);
         Assert.Contains("run layout apply again with the same layout", log);
     }
+
+    [SkippableFact]
+    public void Layout_grow_with_its_output_lost_grows_and_logs_beside_the_image()
+    {
+        string ni = Tool.RequireNativeInit();
+        Tool.Require("sgdisk");
+        using var t = new Target(filesystems: false);
+        File.WriteAllText(t.Layout, File.ReadAllText(t.Layout).Replace("\"extentSize\"", "\"grow\": \"data\", \"extentSize\"", StringComparison.Ordinal));
+        var apply = Tool.Run(ni, "layout", "apply", "--layout", t.Layout, "--image", t.Image, "--yes", "--log", t.Dir.Combine("apply.log"));
+        Assert.True(apply.ExitCode == 0, apply.ToString());
+        using (var f = new FileStream(t.Image, FileMode.Open)) f.SetLength(192 * MiB);
+        Assert.Equal(0, Tool.Run(ni, "layout", "grow", "--layout", t.Layout, "--image", t.Image, "--dry-run").ExitCode);
+        Assert.False(File.Exists(t.Log), "a dry run left a log file");
+        var full = OutputLossTests.RunOnFull(ni, "layout", "grow", "--layout", t.Layout, "--image", t.Image, "--yes");
+        Assert.True(full.ExitCode == 0, full.ToString());
+        Assert.Contains("No problems found", Tool.Check("sgdisk", "-v", t.Image));
+        string log = File.ReadAllText(t.Log);
+        Assert.Contains("nativeinit layout grow (pid", log);
+        Assert.Contains($"grow on image {t.Image}: ", log);              // the plan
+        Assert.Contains("GPT: partition 3 now ends at LBA ", log);       // the progress
+        Assert.Contains("LVM: PV has ", log);
+    }
 }
