@@ -8,8 +8,9 @@ namespace NativeInit.Core;
 /// Lines written before the file exists (the checks run before the first write) are held and written when
 /// <see cref="OpenFile"/> is called. A failing log file is dropped too: the log never stops the work.
 /// Use it as the <see cref="TextWriter"/> a command reports to; <see cref="FileOnly"/> adds what belongs only in the
-/// file (a stack trace). Stage one (`stage`) uses it for BOOT/nativeinit/stage.log; `layout apply`, `gpt apply`,
-/// `convert` and `grow` can use it for theirs.
+/// file (a stack trace), <see cref="Also"/> a second stream into the same file. Stage one (`stage`) uses it for
+/// BOOT/nativeinit/stage.log; `layout apply`, `layout grow`, `gpt apply` and `grow` for IMAGE.nativeinit.log (beside an
+/// image), /var/log/nativeinit.log (a disk) or --log FILE.
 /// </summary>
 public sealed class RunLog(TextWriter console) : TextWriter
 {
@@ -43,7 +44,7 @@ public sealed class RunLog(TextWriter console) : TextWriter
             {
                 _file = null;
                 FilePath = null;
-                SafeConsole($"(log file {path} cannot be written: {e.Message}; the log goes to the terminal only)\n");
+                SafeConsole(console, $"(log file {path} cannot be written: {e.Message}; the log goes to the terminal only)\n");
             }
         }
     }
@@ -86,15 +87,43 @@ public sealed class RunLog(TextWriter console) : TextWriter
 
     public override void Write(char value) => Write(value.ToString());
 
-    public override void Write(string? value)
+    public override void Write(string? value) => WriteVia(console, value);
+
+    /// <summary>A second writer into the same log: it prints to <paramref name="otherConsole"/> (best-effort, e.g.
+    /// standard error when this log prints to standard output) and writes to this log's file, in order with the
+    /// lines of this writer. For a command whose plan goes to one stream and its progress to the other.</summary>
+    public TextWriter Also(TextWriter otherConsole) => new Tee(this, otherConsole);
+
+    private void WriteVia(TextWriter to, string? value)
     {
         if (string.IsNullOrEmpty(value)) return;
         lock (_lock)
         {
-            SafeConsole(value);
+            SafeConsole(to, value);
             if (_file is null) { if (_holding) _held.Append(value); }
             else ToFile(value);
         }
+    }
+
+    private void FlushVia(TextWriter to)
+    {
+        lock (_lock)
+        {
+            SafeConsoleFlush(to);
+            try { _file?.Flush(); }
+            catch (IOException) { DropFile(); }
+        }
+    }
+
+    private sealed class Tee(RunLog log, TextWriter to) : TextWriter
+    {
+        public override Encoding Encoding => Encoding.UTF8;
+        public override void Write(char value) => log.WriteVia(to, value.ToString());
+        public override void Write(string? value) => log.WriteVia(to, value);
+        public override void Write(char[] buffer, int index, int count) => log.WriteVia(to, new string(buffer, index, count));
+        public override void WriteLine(string? value) => log.WriteVia(to, (value ?? "") + "\n");
+        public override void WriteLine() => log.WriteVia(to, "\n");
+        public override void Flush() => log.FlushVia(to);
     }
 
     public override void Write(char[] buffer, int index, int count) => Write(new string(buffer, index, count));
@@ -103,15 +132,7 @@ public sealed class RunLog(TextWriter console) : TextWriter
 
     public override void WriteLine() => Write("\n");
 
-    public override void Flush()
-    {
-        lock (_lock)
-        {
-            SafeConsoleFlush();
-            try { _file?.Flush(); }
-            catch (IOException) { DropFile(); }
-        }
-    }
+    public override void Flush() => FlushVia(console);
 
     protected override void Dispose(bool disposing)
     {
@@ -136,15 +157,15 @@ public sealed class RunLog(TextWriter console) : TextWriter
         FilePath = null;
     }
 
-    private void SafeConsole(string text)
+    private static void SafeConsole(TextWriter to, string text)
     {
-        try { console.Write(text); }
+        try { to.Write(text); }
         catch (Exception e) when (e is IOException or ObjectDisposedException) { }
     }
 
-    private void SafeConsoleFlush()
+    private static void SafeConsoleFlush(TextWriter to)
     {
-        try { console.Flush(); }
+        try { to.Flush(); }
         catch (Exception e) when (e is IOException or ObjectDisposedException) { }
     }
 }

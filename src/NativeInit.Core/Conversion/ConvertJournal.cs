@@ -70,6 +70,18 @@ public sealed class ConvertJournal : IStepJournal
     public void MarkPending(string step) => Set(step, StepState.Pending, null, "");
     public void MarkDone(string step, string detail, string? outputHash) => Set(step, StepState.Done, outputHash, detail);
 
+    /// <summary>Durable once it has a place on the new /boot (<see cref="SavePath"/>): before that a stop between
+    /// steps would leave a disk that no run can resume, so a SIGINT waits for the boot-files step.</summary>
+    public bool IsDurable => SavePath is not null;
+
+    /// <summary>Records the stop in <see cref="LastError"/> (status shows it; the next step stays unrecorded, so
+    /// status names it as "not started").</summary>
+    public void MarkInterrupted(string step, string signal)
+    {
+        LastError = $"interrupted by {signal} before step {step} at {DateTime.UtcNow.ToString("u", CultureInfo.InvariantCulture)}";
+        Save();
+    }
+
     private void Set(string step, StepState state, string? hash, string detail)
     {
         var s = Find(step);

@@ -83,6 +83,7 @@ public sealed class ConvertPlan
     public void WriteJson(Utf8JsonWriter j)
     {
         j.WriteStartObject();
+        j.WriteNumber("schemaVersion", 1);
         j.WriteString("target", Target);
         j.WriteString("mode", IsImage ? "image" : "disk");
         j.WriteNumber("diskBytes", DiskBytes);

@@ -45,6 +45,7 @@ public sealed class LayoutGrowPlan
     public void WriteJson(Utf8JsonWriter j)
     {
         j.WriteStartObject();
+        j.WriteNumber("schemaVersion", 1);
         j.WriteString("target", Target);
         j.WriteNumber("partition", Partition);
         j.WriteNumber("partitionLastLbaBefore", Before.Find(Partition)!.LastLba);

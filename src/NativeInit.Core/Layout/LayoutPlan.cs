@@ -72,6 +72,7 @@ public sealed class LayoutPlan
     {
         int ss = SectorSize;
         j.WriteStartObject();
+        j.WriteNumber("schemaVersion", 1);
         j.WriteString("layout", Layout.Path);
         j.WriteString("target", Target);
         j.WriteString("mode", IsImage ? "image" : "disk");

@@ -53,6 +53,7 @@ public static class LvmReport
     {
         var l = pv.Label;
         j.WriteStartObject();
+        j.WriteNumber("schemaVersion", 1);
         j.WriteString("device", device);
         j.WriteNumber("offset", baseOffset);
         j.WriteStartObject("pv");

@@ -15,6 +15,8 @@ public sealed class TerminationSignals : IDisposable
     private readonly List<PosixSignalRegistration> _registrations = [];
     private volatile string? _received;
 
+    private static volatile TerminationSignals? _active;
+
     private TerminationSignals()
     {
         _registrations.Add(PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => c.Cancel = true));
@@ -26,14 +28,19 @@ public sealed class TerminationSignals : IDisposable
     /// <see cref="Received"/> between its steps, so that Ctrl-C still stops it as before.</summary>
     public static IDisposable IgnoreHangUp() => PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => c.Cancel = true);
 
-    /// <summary>Ignores SIGHUP and records SIGINT/SIGTERM until disposed.</summary>
-    public static TerminationSignals Install() => new();
+    /// <summary>Ignores SIGHUP and records SIGINT/SIGTERM until disposed; the new instance is <see cref="Active"/>.</summary>
+    public static TerminationSignals Install() => _active = new();
+
+    /// <summary>The instance installed last and not yet disposed, else null: what a step runner deep inside a job
+    /// looks at between its steps without the command passing it down.</summary>
+    public static TerminationSignals? Active => _active;
 
     /// <summary>"SIGINT" or "SIGTERM" once one arrived, else null.</summary>
     public string? Received => _received;
 
     public void Dispose()
     {
+        if (_active == this) _active = null;
         foreach (var r in _registrations) r.Dispose();
         _registrations.Clear();
     }

@@ -233,5 +233,10 @@ internal static class CommandLine
             w.WriteLine();
             w.WriteLine(spec.Description.TrimEnd());
         }
+        if (spec.JsonSchema is not null)
+        {
+            w.WriteLine();
+            w.WriteLine($"JSON output: docs/json/{spec.JsonSchema}.schema.json (\"schemaVersion\": 1).");
+        }
     }
 }

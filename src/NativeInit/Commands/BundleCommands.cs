@@ -63,6 +63,7 @@ internal static class BundleCommands
     public static readonly CommandSpec Verify = new()
     {
         Name = "bundle verify",
+        JsonSchema = "bundle-show",
         Summary = "check a bundle's signature, every part's size and hash, and that nothing else is there",
         Usage = "bundle verify BUNDLE --key PUBLIC [--json]",
         MinArguments = 1,
@@ -87,6 +88,7 @@ internal static class BundleCommands
     public static readonly CommandSpec Show = new()
     {
         Name = "bundle show",
+        JsonSchema = "bundle-show",
         Summary = "print a bundle's manifest (verified when --key is given)",
         Usage = "bundle show BUNDLE [--key PUBLIC] [--json]",
         MinArguments = 1,

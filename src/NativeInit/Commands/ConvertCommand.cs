@@ -21,6 +21,7 @@ internal static class ConvertCommand
     public static readonly CommandSpec Convert = new()
     {
         Name = "convert",
+        JsonSchema = "convert",
         Summary = "stage two: convert a legacy MBR disk in place to the bundle's GPT + LVM layout (resumes after a power cut)",
         Usage = "convert (--disk DEV | --image FILE) [--bundle PATH] [--key PUB] [--dry-run] [--yes] [--json]",
         Options =
@@ -36,13 +37,17 @@ internal static class ConvertCommand
         Description = "Every check runs before the first write (exit 3, nothing written): the bundle's signature and hashes read " +
             "through its extents on the disk, the old layout, the layout against the disk, the bundle clear of the early writes, " +
             "mkfs programs, memory. After the first write a failure is exit 4; run the same command again to resume from the " +
-            "journal on the new /boot. A second run after success writes nothing.",
+            "journal on the new /boot. A second run after success writes nothing. " +
+            "SIGHUP is ignored (the step lines and /boot/nativeinit/convert.log keep going). SIGINT or SIGTERM before the first " +
+            "write stops the run (exit 3, nothing written); after it the step in progress finishes, the journal records that " +
+            "the run stopped before the next step, and the run ends with exit 4 (resume with the same command).",
         Run = RunConvert,
     };
 
     public static readonly CommandSpec Status = new()
     {
         Name = "status",
+        JsonSchema = "status",
         Summary = "say whether a disk is not converted, in progress at step S, or done, and what its next boot does",
         Usage = "status [--disk DEV | --image FILE | --root DIR [--boot-dir DIR]] [--json]",
         Options =
@@ -60,6 +65,7 @@ internal static class ConvertCommand
     public static readonly CommandSpec Grow = new()
     {
         Name = "grow",
+        JsonSchema = "layout-grow",
         Summary = "after a conversion: give the rest of the disk to the layout's grow LV and grow its file system",
         Usage = "grow (--disk DEV | --image FILE) [--yes] [--dry-run] [--json]",
         Options =
@@ -68,23 +74,29 @@ internal static class ConvertCommand
             new("yes", "y", null, "really grow (without it the plan is printed and nothing is written: exit 3)"),
             new("dry-run", "n", null, "print what would change; write nothing"),
             new("json", null, null, "print the plan as one JSON object"),
+            CommandLog.Option,
         ],
-        Description = "`layout grow` with the layout the conversion recorded on /boot, then xfs_growfs or resize2fs on the LV.",
+        Description = "`layout grow` with the layout the conversion recorded on /boot, then xfs_growfs or resize2fs on the LV. " +
+            "When writing, the whole output is also appended to the log file (--log). SIGHUP is ignored; SIGINT or SIGTERM " +
+            "before the first write stop the run (exit 3), after it the grow is completed.",
         Run = RunGrow,
     };
 
     private static int RunGrow(ParsedArgs a, CommandContext ctx)
     {
-        using var hangUp = TerminationSignals.IgnoreHangUp(); // a lost terminal never stops a write (issue 18)
-        var o = Options(a, needKey: false);
-        bool write = a.Has("yes") && !a.Has("dry-run");
-        var plan = ConvertJob.Grow(o, write: false, ctx.Error);
-        if (a.Has("json")) ctx.Out.WriteJson(plan.WriteJson);
-        else plan.WriteText(ctx.Out);
-        if (a.Has("dry-run")) return ExitCodes.Success;
-        if (!a.Has("yes")) throw new RefusedException($"{o.Target}: nothing was written. Add --yes to grow");
-        ConvertJob.Grow(o, write: true, ctx.Error);
-        return ExitCodes.Success;
+        using var log = new CommandLog(a, ctx); // issue 18: signals, best-effort output, the log file
+        return log.Run(() =>
+        {
+            var o = Options(a, needKey: false);
+            var plan = ConvertJob.Grow(o, write: false, log.Error);
+            if (a.Has("json")) log.Out.WriteJson(plan.WriteJson);
+            else plan.WriteText(log.Out);
+            if (a.Has("dry-run")) return ExitCodes.Success;
+            if (!a.Has("yes")) throw new RefusedException($"{o.Target}: nothing was written. Add --yes to grow");
+            log.BeginWrites(o.Target, isBlockDevice: !o.IsImage);
+            ConvertJob.Grow(o, write: true, log.Error);
+            return ExitCodes.Success;
+        });
     }
 
     private static ConvertOptions Options(ParsedArgs a, bool needKey)
@@ -105,7 +117,10 @@ internal static class ConvertCommand
 
     private static int RunConvert(ParsedArgs a, CommandContext ctx)
     {
-        using var hangUp = TerminationSignals.IgnoreHangUp(); // a lost terminal never stops a write (issue 18)
+        // Issue 18: SIGHUP is ignored; SIGINT/SIGTERM are recorded. Before the first write they stop the run (exit 3,
+        // nothing written); after it the step in progress finishes and the step runner stops before the next one,
+        // recording where in the journal (exit 4, resume with the same command).
+        using var signals = TerminationSignals.Install();
         var o = Options(a, needKey: true);
         bool json = a.Has("json");
         using var work = new ConvertWork();
@@ -124,6 +139,8 @@ internal static class ConvertCommand
         }
         if (!a.Has("yes"))
             throw new RefusedException($"{o.Target}: this converts the disk in place (partition table, LVM, file systems); nothing was written. Add --yes to convert");
+        TestHooks.WaitAt("first-write");
+        if (signals.Received is { } signal) throw new RefusedException($"{o.Target}: interrupted by {signal} before the first write; nothing was written");
         ConvertJob.Run(plan, work, json ? ctx.Error : ctx.Out, ctx.Error, !Console.IsErrorRedirected);
         return ExitCodes.Success;
     }

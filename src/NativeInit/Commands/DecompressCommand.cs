@@ -17,6 +17,7 @@ internal static class DecompressCommand
     public static readonly CommandSpec Spec = new()
     {
         Name = "decompress",
+        JsonSchema = "decompress-stats",
         Summary = "decode an .xz or .zst file to a file or standard output, verifying its checks",
         Usage = "decompress FILE [-o OUT] [--threads N] [--memory-limit SIZE] [--stats[=json]]",
         MinArguments = 1,
@@ -96,6 +97,7 @@ internal static class DecompressCommand
             w.WriteJson(j =>
             {
                 j.WriteStartObject();
+                j.WriteNumber("schemaVersion", 1);
                 j.WriteString("file", file);
                 j.WriteString("compression", format.ToString().ToLowerInvariant());
                 j.WriteNumber("wall_seconds", Math.Round(wall.TotalSeconds, 6));

@@ -14,6 +14,7 @@ internal static class ExtractCommand
     public static readonly CommandSpec Spec = new()
     {
         Name = "extract",
+        JsonSchema = "extract-stats",
         Summary = "stream a tar, .tar.xz or .tar.zst archive onto a directory, with owners, modes and xattrs",
         Usage = "extract ARCHIVE --to DIR [--threads N] [--progress] [--stats[=json]] [--dry-run]",
         MinArguments = 1,
@@ -106,6 +107,7 @@ internal static class ExtractCommand
         w.WriteJson(j =>
         {
             j.WriteStartObject();
+            j.WriteNumber("schemaVersion", 1);
             j.WriteString("archive", archive);
             j.WriteString("to", dir);
             j.WriteString("compression", r.Compression.ToString().ToLowerInvariant());

@@ -19,6 +19,7 @@ internal static class GptCommand
     public static readonly CommandSpec Show = new()
     {
         Name = "gpt show",
+        JsonSchema = "gpt-show",
         Summary = "show the GPT (or legacy MBR) of a disk or disk image: headers, usable range, partitions",
         Usage = "gpt show DISK [--json] [--sector-size N]",
         MinArguments = 1,
@@ -31,6 +32,7 @@ internal static class GptCommand
     public static readonly CommandSpec Apply = new()
     {
         Name = "gpt apply",
+        JsonSchema = "gpt-apply",
         Summary = "write the partition table of an `sgdisk --backup` file to a disk of any size (as sgdisk --load-backup + -e)",
         Usage = "gpt apply BACKUP --disk DISK [--dry-run] [--json] [--sector-size N] [--no-wipe]",
         MinArguments = 1,
@@ -42,10 +44,13 @@ internal static class GptCommand
             new("json", null, null, "print the plan as one JSON object"),
             new("no-wipe", null, null, "do not zero old signatures at the start and end of the new partitions"),
             new("sector-size", null, "N", "logical sector size of an image file (default: that of the disk the backup was made on)"),
+            CommandLog.Option,
         ],
         Description = "Writes the protective MBR (boot code kept), both headers and entry arrays with the backup moved to the real " +
             "end of the disk, zeroes a stale GPT backup and old signatures in the new partitions, and tells the kernel. " +
-            "Refuses before any write: a corrupt or truncated backup, a disk too small, a disk with a mounted partition.",
+            "Refuses before any write: a corrupt or truncated backup, a disk too small, a disk with a mounted partition. " +
+            "When writing, the whole output is also appended to the log file (--log). SIGHUP is ignored; SIGINT or SIGTERM " +
+            "before the first write stop the run (exit 3), after it the write is completed.",
         Run = RunApply,
     };
 
@@ -63,6 +68,7 @@ internal static class GptCommand
             ctx.Out.WriteJson(j =>
             {
                 j.WriteStartObject();
+                j.WriteNumber("schemaVersion", 1);
                 j.WriteString("disk", path);
                 j.WriteBoolean("blockDevice", disk.IsBlockDevice);
                 j.WriteNumber("sizeBytes", disk.SizeBytes);
@@ -174,34 +180,41 @@ internal static class GptCommand
 
     private static int RunApply(ParsedArgs args, CommandContext ctx)
     {
-        using var hangUp = TerminationSignals.IgnoreHangUp(); // a lost terminal never stops a write (issue 18)
+        using var log = new CommandLog(args, ctx); // issue 18: signals, best-effort output, the log file
+        return log.Run(() => ApplyWithLog(args, log));
+    }
+
+    private static int ApplyWithLog(ParsedArgs args, CommandLog log)
+    {
         string backupPath = args.Arguments[0];
         bool dryRun = args.Has("dry-run");
         using var job = GptJob.Prepare(backupPath, args.Require("disk"), SectorSize(args), dryRun, wipePartitions: !args.Has("no-wipe"));
         var plan = job.Plan;
         if (args.Has("json"))
         {
-            ctx.Out.WriteJson(j => plan.WriteJson(j));
+            log.Out.WriteJson(j => plan.WriteJson(j));
         }
         else
         {
-            ctx.Out.WriteLine($"GPT backup {backupPath}: {job.Backup.Table.Partitions.Count} partitions, made on a disk of {job.Backup.Table.DiskSectors} sectors");
-            plan.WriteText(ctx.Out);
+            log.Out.WriteLine($"GPT backup {backupPath}: {job.Backup.Table.Partitions.Count} partitions, made on a disk of {job.Backup.Table.DiskSectors} sectors");
+            plan.WriteText(log.Out);
         }
         if (dryRun)
         {
-            if (!args.Has("json")) ctx.Out.WriteLine("dry run: nothing written");
+            if (!args.Has("json")) log.Out.WriteLine("dry run: nothing written");
             return ExitCodes.Success;
         }
+        log.BeginWrites(job.Disk.Path, job.Disk.IsBlockDevice);
         var how = job.Execute();
-        if (!args.Has("json"))
-            ctx.Out.WriteLine(how switch
-            {
-                KernelNotification.Reread => "written; the kernel re-read the partition table (BLKRRPART)",
-                KernelNotification.PartitionByPartition => "written; the disk was busy, partitions updated one by one (BLKPG)",
-                KernelNotification.NoPartitionSupport => "written; the device does not carry partitions (no partition scanning): reach them by offset",
-                _ => "written (image file: no kernel notification)",
-            });
+        string done = how switch
+        {
+            KernelNotification.Reread => "written; the kernel re-read the partition table (BLKRRPART)",
+            KernelNotification.PartitionByPartition => "written; the disk was busy, partitions updated one by one (BLKPG)",
+            KernelNotification.NoPartitionSupport => "written; the device does not carry partitions (no partition scanning): reach them by offset",
+            _ => "written (image file: no kernel notification)",
+        };
+        if (!args.Has("json")) log.Out.WriteLine(done);
+        else log.Error.WriteLine($"{job.Disk.Path}: {done}");
         return ExitCodes.Success;
     }
 }

@@ -12,6 +12,7 @@ internal static class InitramfsCommand
     public static readonly CommandSpec Spec = new()
     {
         Name = "initramfs",
+        JsonSchema = "initramfs",
         Summary = "build a minimal initramfs (gzip newc cpio) with nativeinit as /init, kernel modules and tools",
         Usage = "initramfs --output FILE [--kmoddir DIR] [--module NAME]... [--tool PROGRAM]... [--busybox PATH] [--init PATH] [--no-compress] [--dry-run] [--json]",
         Options =
@@ -72,6 +73,7 @@ internal static class InitramfsCommand
             ctx.Out.WriteJson(w =>
             {
             w.WriteStartObject();
+            w.WriteNumber("schemaVersion", 1);
             w.WriteString("output", r.Output);
             w.WriteNumber("size", r.Size);
             w.WriteNumber("uncompressedSize", r.UncompressedSize);

@@ -19,6 +19,7 @@ internal static class LayoutCommand
     public static readonly CommandSpec Plan = new()
     {
         Name = "layout plan",
+        JsonSchema = "layout-plan",
         Summary = "print exactly what `layout apply` would write (sectors, extents, devices); changes nothing",
         Usage = "layout plan --layout FILE (--disk DEV | --image FILE) [--json]",
         Options = [.. Common, new("json", null, null, "print one JSON object")],
@@ -28,6 +29,7 @@ internal static class LayoutCommand
     public static readonly CommandSpec Apply = new()
     {
         Name = "layout apply",
+        JsonSchema = "layout-plan",
         Summary = "write the GPT, the LVM PV/VG/LVs and the filesystems of a layout onto a disk or an image",
         Usage = "layout apply --layout FILE (--disk DEV | --image FILE) [--yes] [--dry-run] [--json]",
         Options =
@@ -36,15 +38,19 @@ internal static class LayoutCommand
             new("yes", "y", null, "really write (without it the plan is printed and nothing is written)"),
             new("dry-run", "n", null, "run every check and print the plan; write nothing"),
             new("json", null, null, "print the plan as one JSON object"),
+            CommandLog.Option,
         ],
         Description = "Every check runs before the first write: disk size, partition table, LV sizes, mkfs programs, " +
-            "nothing on the target mounted or in use. Exit 3 means refused with nothing written.",
+            "nothing on the target mounted or in use. Exit 3 means refused with nothing written. " +
+            "When writing, the whole output is also appended to the log file (--log). SIGHUP is ignored; SIGINT or SIGTERM " +
+            "before the first write stop the run (exit 3), after it the write is completed.",
         Run = RunApply,
     };
 
     public static readonly CommandSpec Grow = new()
     {
         Name = "layout grow",
+        JsonSchema = "layout-grow",
         Summary = "after a conversion: give the rest of the disk to the layout's grow LV (partition, PV, LV, dm table)",
         Usage = "layout grow --layout FILE (--disk DEV | --image FILE) [--yes] [--dry-run] [--json]",
         Options =
@@ -53,23 +59,29 @@ internal static class LayoutCommand
             new("yes", "y", null, "really write (without it the plan is printed and nothing is written)"),
             new("dry-run", "n", null, "print what would change; write nothing"),
             new("json", null, null, "print the plan as one JSON object"),
+            CommandLog.Option,
         ],
         Description = "The GPT is moved to the disk's size and the PV partition extended to its end; the PV and the LV named by " +
-            "volumeGroup.grow take the new extents. The filesystem is not grown: run xfs_growfs or resize2fs afterwards.",
+            "volumeGroup.grow take the new extents. The filesystem is not grown: run xfs_growfs or resize2fs afterwards. When writing, the whole output " +
+            "is also appended to the log file (--log); SIGHUP is ignored, SIGINT or SIGTERM stop the run only before the first write.",
         Run = RunGrow,
     };
 
     private static int RunGrow(ParsedArgs args, CommandContext ctx)
     {
-        using var hangUp = TerminationSignals.IgnoreHangUp(); // a lost terminal never stops a write (issue 18)
-        var mode = Mode(args);
-        using var target = Open(args, writable: mode == LayoutWriteMode.Write);
-        LayoutJob.Grow(target, mode, plan =>
+        using var log = new CommandLog(args, ctx); // issue 18: signals, best-effort output, the log file
+        return log.Run(() =>
         {
-            if (args.Has("json")) ctx.Out.WriteJson(j => plan.WriteJson(j));
-            else plan.WriteText(ctx.Out);
-        }, ctx.Error.WriteLine);
-        return ExitCodes.Success;
+            var mode = Mode(args);
+            using var target = Open(args, writable: mode == LayoutWriteMode.Write);
+            LayoutJob.Grow(target, mode, plan =>
+            {
+                if (args.Has("json")) log.Out.WriteJson(j => plan.WriteJson(j));
+                else plan.WriteText(log.Out);
+                if (mode == LayoutWriteMode.Write && !plan.NothingToDo) log.BeginWrites(target.Path, target.Disk.IsBlockDevice);
+            }, log.Error.WriteLine);
+            return ExitCodes.Success;
+        });
     }
 
     private static LayoutWriteMode Mode(ParsedArgs args) =>
@@ -101,12 +113,20 @@ internal static class LayoutCommand
 
     private static int RunApply(ParsedArgs args, CommandContext ctx)
     {
-        using var hangUp = TerminationSignals.IgnoreHangUp(); // a lost terminal never stops a write (issue 18)
-        var mode = Mode(args);
-        using var target = Open(args, writable: mode == LayoutWriteMode.Write);
-        var done = LayoutJob.Apply(target, mode, plan => Print(plan, args, ctx), ctx.Error.WriteLine);
-        foreach (var v in done) ctx.Error.WriteLine($"LV {DisplayText.Of(v.Name)}: {v.Filesystem ?? "no filesystem"} on {v.Device}");
-        if (mode == LayoutWriteMode.Write) ctx.Error.WriteLine($"{target.Path}: layout applied");
-        return ExitCodes.Success;
+        using var log = new CommandLog(args, ctx); // issue 18: signals, best-effort output, the log file
+        return log.Run(() =>
+        {
+            var mode = Mode(args);
+            using var target = Open(args, writable: mode == LayoutWriteMode.Write);
+            var done = LayoutJob.Apply(target, mode, plan =>
+            {
+                if (args.Has("json")) log.Out.WriteJson(j => plan.WriteJson(j));
+                else plan.WriteText(log.Out);
+                if (mode == LayoutWriteMode.Write) log.BeginWrites(target.Path, target.Disk.IsBlockDevice);
+            }, log.Error.WriteLine);
+            foreach (var v in done) log.Error.WriteLine($"LV {DisplayText.Of(v.Name)}: {v.Filesystem ?? "no filesystem"} on {v.Device}");
+            if (mode == LayoutWriteMode.Write) log.Error.WriteLine($"{target.Path}: layout applied");
+            return ExitCodes.Success;
+        });
     }
 }

@@ -13,6 +13,7 @@ internal static class LvmActivateCommand
     public static readonly CommandSpec Activate = new()
     {
         Name = "lvm activate",
+        JsonSchema = "lvm-activate",
         Summary = "activate the LVs of the VG on a PV block device through device-mapper (/dev/mapper/VG-LV, /dev/VG/LV)",
         Usage = "lvm activate PV-DEVICE [--json]",
         MinArguments = 1,
@@ -40,6 +41,7 @@ internal static class LvmActivateCommand
             ctx.Out.WriteJson(j =>
             {
                 j.WriteStartObject();
+                j.WriteNumber("schemaVersion", 1);
                 j.WriteString("dmVersion", version.ToString());
                 j.WriteString("vg", vg.Name);
                 j.WriteStartArray("logicalVolumes");

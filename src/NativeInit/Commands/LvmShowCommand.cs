@@ -12,6 +12,7 @@ internal static class LvmShowCommand
     public static readonly CommandSpec Spec = new()
     {
         Name = "lvm show",
+        JsonSchema = "lvm-show",
         Summary = "show the LVM2 physical volume, volume group and logical volumes on a device or image (read-only)",
         Usage = "lvm show DEVICE [--offset BYTES | --partition N] [--json | --metadata]",
         MinArguments = 1,

@@ -10,6 +10,7 @@ internal static class SelftestCommand
     public static readonly CommandSpec Spec = new()
     {
         Name = "selftest",
+        JsonSchema = "selftest",
         Summary = "check device-mapper, mount, mkfs, owners and xattrs on a scratch disk (destroys its contents)",
         Usage = "selftest --disk DEVICE|serial:SERIAL [--bundle FILE] [--max-size SIZE] [--dry-run] [--json]",
         Options =
@@ -42,6 +43,7 @@ internal static class SelftestCommand
         using (var w = new System.Text.Json.Utf8JsonWriter(buffer))
         {
             w.WriteStartObject();
+            w.WriteNumber("schemaVersion", 1);
             w.WriteString("disk", disk);
             w.WriteBoolean("ok", rc == 0);
             w.WriteString("result", rc == 0 ? SelfTest.OkMarker : SelfTest.FailMarker);

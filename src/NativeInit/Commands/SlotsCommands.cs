@@ -14,6 +14,7 @@ internal static class SlotsCommands
     public static readonly CommandSpec Slots = new()
     {
         Name = "slots",
+        JsonSchema = "slots",
         Summary = "each A/B slot's state: booted, good, tries left, preference, bundle version, when written",
         Usage = "slots [--boot-dir /boot] [--json]",
         Options = [BootDir, new("json", null, null, "print one JSON object")],
@@ -23,6 +24,7 @@ internal static class SlotsCommands
     public static readonly CommandSpec MarkGood = new()
     {
         Name = "mark-good",
+        JsonSchema = "slots",
         Summary = "the running slot reached multi-user: mark it good and re-arm its tries (run once per boot by a unit)",
         Usage = "mark-good [--boot-dir /boot] [--slot A|B] [--json]",
         Options =

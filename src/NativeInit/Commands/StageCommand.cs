@@ -12,6 +12,7 @@ internal static class StageCommand
     public static readonly CommandSpec Spec = new()
     {
         Name = "stage",
+        JsonSchema = "stage",
         Summary = "stage one: verify the bundle, check RAM/disk/boot, stage it in /boot and set a one-shot conversion boot",
         Usage = "stage BUNDLE --key PUBLIC [--root /] [--boot-dir /boot] [--dry-run] [--reboot] [--json]  |  stage --undo [--root /] [--boot-dir /boot]",
         MinArguments = 0,

@@ -1,6 +1,4 @@
-using System.Collections.Concurrent;
 using System.Text.Json;
-using Json.Schema;
 using NativeInit.Core.Boot;
 using NativeInit.Tests.Bundle;
 using NativeInit.Tests.Stage;
@@ -13,24 +11,9 @@ namespace NativeInit.Tests.Cli;
 [Trait("Category", "Integration")]
 public class JsonSchemasTests
 {
-    private static readonly ConcurrentDictionary<string, JsonSchema> Schemas = new();
+    private static void AssertValid(string schema, string json, string what) => JsonSchemaFiles.AssertValid(schema, json, what);
 
-    private static JsonSchema Schema(string name) => Schemas.GetOrAdd(name, n =>
-        JsonSchema.FromFile(Path.Combine(Tool.RepoRoot, "docs", "json", n + ".schema.json")));
-
-    private static void AssertValid(string schema, string json, string what)
-    {
-        using var doc = JsonDocument.Parse(json);
-        var result = Schema(schema).Evaluate(doc.RootElement, new EvaluationOptions { OutputFormat = OutputFormat.List });
-        var errors = (result.Details ?? []).Where(d => d.Errors is not null).SelectMany(d => d.Errors!.Select(e => $"{d.InstanceLocation}: {e.Value}"));
-        Assert.True(result.IsValid, $"{what} does not match docs/json/{schema}.schema.json:\n{string.Join("\n", errors)}\n{json}");
-    }
-
-    private static bool IsValid(string schema, string json)
-    {
-        using var doc = JsonDocument.Parse(json);
-        return Schema(schema).Evaluate(doc.RootElement).IsValid;
-    }
+    private static bool IsValid(string schema, string json) => JsonSchemaFiles.IsValid(schema, json);
 
     [SkippableFact]
     public void Stage_bundle_and_error_outputs_match_their_schemas()

@@ -36,6 +36,27 @@ public class RunLogTests
         Assert.Equal("still logged\n", File.ReadAllText(path));
     }
 
+    [Fact]
+    public void A_second_stream_goes_to_its_own_terminal_and_into_the_same_file_in_order()
+    {
+        using var tmp = new TempDir();
+        var path = tmp.Combine("run.log");
+        var stdout = new StringWriter();
+        using (var log = new RunLog(stdout))
+        {
+            var stderr = log.Also(new ThrowingWriter()); // standard error hung up: its lines still reach the file
+            log.WriteLine("plan");
+            stderr.WriteLine("checked");
+            log.OpenFile(path);
+            stderr.Write("wrote ");
+            stderr.WriteLine("the GPT");
+            log.WriteLine("done");
+            stderr.Flush();
+        }
+        Assert.Equal("plan\ndone\n", stdout.ToString());
+        Assert.Equal("plan\nchecked\nwrote the GPT\ndone\n", File.ReadAllText(path));
+    }
+
     private sealed class ThrowingWriter : TextWriter
     {
         public override System.Text.Encoding Encoding => System.Text.Encoding.UTF8;

@@ -62,6 +62,7 @@ public sealed record GptApplyPlan
     public void WriteJson(Utf8JsonWriter j)
     {
         j.WriteStartObject();
+        j.WriteNumber("schemaVersion", 1);
         j.WriteString("disk", DiskPath);
         j.WriteBoolean("blockDevice", IsBlockDevice);
         j.WriteNumber("sizeBytes", DiskBytes);

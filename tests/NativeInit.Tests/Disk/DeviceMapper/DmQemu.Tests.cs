@@ -95,7 +95,8 @@ public class DmQemuTests
             script.Append($"echo 'MARKER {v.Name}' | dd of=/dev/mapper/{v.DmName} bs=512 seek=8 conv=sync 2>/dev/null; echo \"DD-{v.Name}-RC=$?\"\n");
         script.Append("""
             sync
-            /nativeinit lvm activate /dev/vda3 >/dev/null; echo "REACTIVATE-RC=$?"
+            j=$(/nativeinit lvm activate /dev/vda3 --json); echo "REACTIVATE-RC=$?"
+            echo "ACTIVATE-JSON $(echo "$j" | tr -d '\n')"
             /nativeinit lvm deactivate /dev/vda3; echo "DEACTIVATE-RC=$?"
             echo "LEFT $(ls /sys/block | grep -c dm-)"
 
@@ -110,6 +111,10 @@ public class DmQemuTests
         }
         Assert.Equal("V--A-data--lv", plan.Volumes[1].DmName);
         Assert.Contains("REACTIVATE-RC=0", o);
+        // Issue 15: the JSON of `lvm activate --json` (re-activating: the same devices) matches its schema.
+        string json = o.Split('\n').Single(l => l.StartsWith("ACTIVATE-JSON ", StringComparison.Ordinal))["ACTIVATE-JSON ".Length..].Trim();
+        NativeInit.Tests.TestSupport.JsonSchemaFiles.AssertValid("lvm-activate", json, "lvm activate --json");
+        Assert.Contains("\"mapper\": \"/dev/mapper/V--A-data--lv\"", json);
         Assert.Contains("DEACTIVATE-RC=0", o);
         Assert.Contains("LEFT 0", o);
 

@@ -1,0 +1,73 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace NativeInit.Tests.TestSupport;
+
+/// <summary>Runs a program and sends it a signal (kill -SIG PID, from outside, as an operator's Ctrl-C, a hung-up
+/// terminal or systemd would) when a line of its standard output or error matches.</summary>
+public static class SignalRun
+{
+    /// <summary>Runs <paramref name="program"/>; when a line (stdout or stderr) satisfies <paramref name="when"/>
+    /// sends <paramref name="signal"/> ("INT", "TERM", "HUP") once. Asserts that the signal was sent while the process
+    /// ran.</summary>
+    public static ToolResult Run(string program, IEnumerable<string> args, Func<string, bool> when, string signal, TimeSpan? timeout = null)
+    {
+        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = new StringBuilder();
+        var stderr = new StringBuilder();
+        int sent = 0;
+        string? killResult = null;
+        void Line(StringBuilder to, string? line)
+        {
+            if (line is null) return;
+            lock (to) to.AppendLine(line);
+            if (when(line) && Interlocked.Exchange(ref sent, 1) == 0)
+            {
+                var k = Tool.Run("kill", "-" + signal, p.Id.ToString(CultureInfo.InvariantCulture));
+                killResult = k.ExitCode == 0 ? null : k.ToString();
+            }
+        }
+        p.OutputDataReceived += (_, e) => Line(stdout, e.Data);
+        p.ErrorDataReceived += (_, e) => Line(stderr, e.Data);
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        if (!p.WaitForExit(timeout ?? TimeSpan.FromMinutes(5))) { p.Kill(true); throw new TimeoutException($"{program} did not end"); }
+        p.WaitForExit();
+        var result = new ToolResult(p.ExitCode, stdout.ToString(), stderr.ToString(), $"{program} {string.Join(' ', psi.ArgumentList)} (kill -{signal})");
+        Assert.True(sent == 1, $"no line matched, SIG{signal} was not sent:\n{result}");
+        Assert.True(killResult is null, $"kill -{signal} failed (the process had ended?): {killResult}\n{result}");
+        return result;
+    }
+
+    /// <summary>Runs <paramref name="program"/> with the test hook NATIVEINIT_TEST_WAIT_AT=<paramref name="point"/>
+    /// (Common/TestHooks.WaitAt); once it waits there sends <paramref name="signal"/>, lets it go on and returns
+    /// when it ends.</summary>
+    public static ToolResult AtPoint(string program, IEnumerable<string> args, string point, string signal, string dir)
+    {
+        string waitFile = Path.Combine(dir, "wait-" + point);
+        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["NATIVEINIT_TEST_HOOKS"] = "1";
+        psi.Environment["NATIVEINIT_TEST_WAIT_AT"] = point;
+        psi.Environment["NATIVEINIT_TEST_WAIT_FILE"] = waitFile;
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        var until = DateTime.UtcNow.AddSeconds(120);
+        while (!File.Exists(waitFile))
+        {
+            if (p.HasExited) Assert.Fail($"exited ({p.ExitCode}) before reaching {point}\n{stdout.Result}\n{stderr.Result}");
+            Assert.True(DateTime.UtcNow < until, $"did not reach {point} within 120 s");
+            Thread.Sleep(20);
+        }
+        Tool.Check("kill", "-" + signal, p.Id.ToString(CultureInfo.InvariantCulture));
+        Thread.Sleep(200); // the runtime's signal thread records it
+        File.Delete(waitFile);
+        if (!p.WaitForExit(TimeSpan.FromMinutes(5))) { p.Kill(true); throw new TimeoutException($"{program} did not end"); }
+        p.WaitForExit();
+        return new ToolResult(p.ExitCode, stdout.Result, stderr.Result, $"{program} {string.Join(' ', psi.ArgumentList)} (kill -{signal} at {point})");
+    }
+}
