@@ -326,6 +326,9 @@ public static class UpdateJob
         var target = slots.First(s => s.Name != running);
         var s = state[running];
         string now = $"{running}_OK={(s.Ok ? 1 : 0)} {running}_TRIES={s.Tries} ORDER=\"{string.Join(' ', state.Order)}\"";
+        if (state.Order.FirstOrDefault() == target.Name && state[target.Name].Bootable)
+            throw new RefusedException($"slot {target.Name} is already set to boot next ({target.Name}_OK=1 {target.Name}_TRIES={state[target.Name].Tries} " +
+                $"ORDER=\"{string.Join(' ', state.Order)}\"): an update is waiting for its reboot. Reboot, and once slot {target.Name} is marked good update again");
         if (!s.Ok || s.Tries == 0 || state.Order.FirstOrDefault() != running)
             throw new RefusedException($"slot {running} is running but not marked good ({now}): a new slot is proven by `nativeinit mark-good` once its " +
                 $"system is up; updating slot {target.Name} now could leave no good slot to fall back to. Run `nativeinit mark-good` (or reboot into the good slot) first");

@@ -107,6 +107,13 @@ public class UpdateImageTests(AbImageFixture fx)
             Assert.Equal(1, bSlot.GetProperty("tries").GetInt32());
         }
 
+        // Another update before the reboot: refused, naming the pending one.
+        string pending = AbImageFixture.HashFile(img);
+        var twice = Update(img, fx.BundleV3);
+        Assert.True(twice.ExitCode == 3, twice.ToString());
+        Assert.Contains("slot B is already set to boot next (B_OK=1 B_TRIES=1 ORDER=\"B A\"): an update is waiting for its reboot", twice.Stderr);
+        Assert.Equal(pending, AbImageFixture.HashFile(img));
+
         // B boots (GRUB counts the try: B_TRIES 1 -> 0); before mark-good a further update is refused, nothing written.
         AbImageFixture.WithBoot(img, "grub-editenv $g/grubenv set B_TRIES=0", write: true);
         string unproven = AbImageFixture.HashFile(img);
