@@ -28,6 +28,9 @@ internal sealed class CommandSpec
     /// <summary>Optional paragraphs printed after the option list.</summary>
     public string? Description { get; init; }
     public OptionSpec[] Options { get; init; } = [];
+    /// <summary>For a command with JSON output (--json, --stats=json): NAME of its schema, docs/json/NAME.schema.json
+    /// (named in its help; a test fails for a command that offers JSON without one).</summary>
+    public string? JsonSchema { get; init; }
     public int MinArguments { get; init; }
     public int MaxArguments { get; init; }
     /// <summary>Runs the command; returns the exit code. Throw NativeInitException for user-facing errors.</summary>
