@@ -207,6 +207,18 @@ public class UpdateImageTests(AbImageFixture fx)
         string aBefore = AbImageFixture.HashRange(img, aOff, aLen);
         var killed = Update(img, fx.BundleV3, env: new Dictionary<string, string> { ["NATIVEINIT_TEST_HOOKS"] = "1", ["NATIVEINIT_TEST_KILL_AT"] = killAt });
         Assert.True(killed.ExitCode is 137 or -9 or 9, $"expected SIGKILL: {killed}");
+        try
+        {
+            AfterKill(img, killAt, next, aOff, aLen, aBefore);
+        }
+        finally
+        {
+            AbImageFixture.ForgetKernelState(img); // also when an assertion failed before the killed run's mounts were undone
+        }
+    }
+
+    private void AfterKill(string img, string killAt, string next, long aOff, long aLen, string aBefore)
+    {
         // Before the killed run's mounts are undone (an unmount writes the log back in place; a power cut does not):
         // what GRUB's own file system code (grub-fstest, no log replay) reads on /boot is what GRUB would boot.
         var grubView = Tool.Run("grub-fstest", img, "-r", "loop0,gpt2", "cat", "/grub2/grubenv");
