@@ -59,7 +59,8 @@ public sealed class BootSlots
 
     public static string TriesVariable(string slot) => slot + "_TRIES";
 
-    /// <summary>The state after a conversion to an A/B layout: slot A holds the system, B is empty.</summary>
+    /// <summary>A converted A/B system once slot A was marked good: A good with <see cref="GoodTries"/>, B empty. (convert
+    /// itself writes slot A as freshly written, one try: <see cref="SlotBootConfig.WriteAfterConversion"/>.)</summary>
     public static BootSlots AfterConversion() => new(["A", "B"], new()
     {
         ["A"] = new("A", true, GoodTries),

@@ -155,7 +155,8 @@ public sealed class UpdateWork : IDisposable
 /// <item>mkfs of the inactive slot, the rootfs streamed in with the extractor (bounded memory, as convert), the carried
 /// configuration restored, its /etc/fstab (its root by the new UUID, the running system's other volumes), SELinux
 /// as the bundle says;</item>
-/// <item>its kernel and initramfs to /boot/slot-X/, sync, its slot record;</item>
+/// <item>its kernel and initramfs to /boot/slot-X/, sync, its slot record, and /boot checkpointed (FIFREEZE+FITHAW:
+/// GRUB does not replay the log, so the new files' metadata must be in place);</item>
 /// <item>last, grubenv again: <see cref="BootSlots.FinishWrite"/> (first in ORDER, OK, one try).</item>
 /// </list>
 /// Before the last write GRUB chooses the running slot whatever else is on the disk; the last write changes only the
@@ -326,6 +327,9 @@ public static class UpdateJob
         var target = slots.First(s => s.Name != running);
         var s = state[running];
         string now = $"{running}_OK={(s.Ok ? 1 : 0)} {running}_TRIES={s.Tries} ORDER=\"{string.Join(' ', state.Order)}\"";
+        if (state.Order.FirstOrDefault() == target.Name && state[target.Name].Bootable)
+            throw new RefusedException($"slot {target.Name} is already set to boot next ({target.Name}_OK=1 {target.Name}_TRIES={state[target.Name].Tries} " +
+                $"ORDER=\"{string.Join(' ', state.Order)}\"): an update is waiting for its reboot. Reboot, and once slot {target.Name} is marked good update again");
         if (!s.Ok || s.Tries == 0 || state.Order.FirstOrDefault() != running)
             throw new RefusedException($"slot {running} is running but not marked good ({now}): a new slot is proven by `nativeinit mark-good` once its " +
                 $"system is up; updating slot {target.Name} now could leave no good slot to fall back to. Run `nativeinit mark-good` (or reboot into the good slot) first");
@@ -442,6 +446,9 @@ public static class UpdateJob
                 BootCalls.Sync();
                 TestHooks.KillAtStep(StepRecord);
                 BootSlotsStore.WriteRecord(boot, t.Name, new SlotRecord(plan.ProductVersion, DateTimeOffset.UtcNow));
+                // GRUB reads /boot without replaying its log: the new kernel pair's inodes and extents must be in place
+                // before grubenv points GRUB at them (grubenv itself is rewritten in place: no metadata changes).
+                FilesystemCheckpoint.Run(boot);
 
                 // 4. Last: boot the new slot next, once.
                 TestHooks.KillAtStep(StepSwitch);

@@ -14,6 +14,7 @@ internal static class UpdateCommand
         Name = "update",
         Summary = "A/B: write a bundle into the inactive slot and boot it next, once (the running slot stays the fallback)",
         Usage = "update BUNDLE --key PUB [--reboot] [--dry-run] [--json] [--root DIR] [--boot-dir DIR] [--image FILE --running A|B]",
+        JsonSchema = "update",
         MinArguments = 1,
         MaxArguments = 1,
         Options =

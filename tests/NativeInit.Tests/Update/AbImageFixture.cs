@@ -145,7 +145,7 @@ public sealed class AbImageFixture : IDisposable
     {
         Tool.RequireRoot();
         Tool.RequireNativeInit();
-        Tool.Require("sgdisk", "mkfs.xfs", "xfs_growfs", "blkid", "sfdisk", "setfattr", "fallocate", "grub-editenv");
+        Tool.Require("sgdisk", "mkfs.xfs", "xfs_growfs", "blkid", "sfdisk", "setfattr", "fallocate", "grub-editenv", "grub-fstest");
     }
 
     public string Copy(TempDir dir, string name = "disk.img")
@@ -195,9 +195,17 @@ public sealed class AbImageFixture : IDisposable
             set -e
             img={Tool.Quote(img)}
             m=$(mktemp -d)
-            bl=$(losetup --find --show {(write ? "" : "-r")} --offset {BootOffset} --sizelimit {BootBytes} $img)
-            trap 'umount $m 2>/dev/null; losetup -d $bl 2>/dev/null; rmdir $m; true' EXIT
-            mount {(write ? "" : "-o ro,norecovery")} $bl $m
+            bl=
+            trap 'umount $m 2>/dev/null; [ -n "$bl" ] && losetup -d $bl 2>/dev/null; rmdir $m; true' EXIT
+            # Other test runs on this machine attach loop devices too: a device taken between losetup's search and its
+            # attach fails the mount; detach and try again.
+            for try in 1 2 3 4 5; do
+              bl=$(losetup --find --show {(write ? "" : "-r")} --offset {BootOffset} --sizelimit {BootBytes} $img)
+              if mount {(write ? "" : "-o ro,norecovery")} $bl $m 2>/dev/null; then break; fi
+              losetup -d $bl 2>/dev/null || true; bl=
+              if [ $try = 5 ]; then echo "cannot mount /boot of $img" >&2; exit 1; fi
+              sleep 1
+            done
             g=$(dirname $(ls $m/grub*/grubenv))
             {script}
             """);
@@ -222,21 +230,33 @@ public sealed class AbImageFixture : IDisposable
         var (off, len) = Lv(img, lv);
         return WithBoot(img, $"""
             s=$(mktemp -d)
-            sl=$(losetup --find --show -r --offset {off.ToString(CultureInfo.InvariantCulture)} --sizelimit {len.ToString(CultureInfo.InvariantCulture)} $img)
-            trap 'umount $s 2>/dev/null; losetup -d $sl 2>/dev/null; rmdir $s; umount $m 2>/dev/null; losetup -d $bl 2>/dev/null; rmdir $m; true' EXIT
-            mount -o ro,norecovery $sl $s
+            sl=
+            trap 'umount $s 2>/dev/null; [ -n "$sl" ] && losetup -d $sl 2>/dev/null; rmdir $s; umount $m 2>/dev/null; losetup -d $bl 2>/dev/null; rmdir $m; true' EXIT
+            for try in 1 2 3 4 5; do
+              sl=$(losetup --find --show -r --offset {off.ToString(CultureInfo.InvariantCulture)} --sizelimit {len.ToString(CultureInfo.InvariantCulture)} $img)
+              if mount -o ro,norecovery $sl $s 2>/dev/null; then break; fi
+              losetup -d $sl 2>/dev/null || true; sl=
+              if [ $try = 5 ]; then echo "cannot mount LV {lv} of $img" >&2; exit 1; fi
+              sleep 1
+            done
             {script}
             """);
     }
 
     /// <summary>A SIGKILL leaves the killed run's mounts and loop devices; a power cut would not. Unmount them
-    /// (deepest first) and detach the loop devices over the image.</summary>
+    /// (deepest first), detach the loop devices over the image, and remove the killed run's scratch folder
+    /// (/tmp/nativeinit-update.*, which held those mount points).</summary>
     public static void ForgetKernelState(string img)
     {
         Tool.Sh($$"""
             loops=$(losetup -j {{Tool.Quote(img)}} -n -O NAME)
-            for l in $loops; do findmnt -n -r -o TARGET -S $l || true; done | awk '{ print length, $0 }' | sort -rn | cut -d' ' -f2- | while read -r t; do umount "$t"; done
+            targets=$(for l in $loops; do findmnt -n -r -o TARGET -S $l || true; done | awk '{ print length, $0 }' | sort -rn | cut -d' ' -f2-)
+            for t in $targets; do umount "$t"; done
             for l in $loops; do losetup -d $l 2>/dev/null || true; done
+            for t in $targets; do
+              w=$(echo "$t" | grep -o '^/tmp/nativeinit-update\.[A-Za-z0-9]*' || true)
+              if [ -n "$w" ] && [ -d "$w" ] && ! findmnt -rn -o TARGET | grep -q "^$w/"; then rm -r --one-file-system "$w"; fi
+            done
             true
             """);
     }

@@ -27,6 +27,9 @@ public class UpdateFstabTests
         Tool.Check(ni, "bundle", "keygen", "--private", dir.Combine("k.key"), "--public", dir.Combine("k.pub"));
         Directory.CreateDirectory(dir.Combine("rootfs", "etc"));
         File.WriteAllText(dir.Combine("rootfs", "etc", "hostname"), "x\n");
+        Directory.CreateDirectory(dir.Combine("rootfs", "boot"));
+        File.WriteAllText(dir.Combine("rootfs", "boot", "vmlinuz-1.0"), "kernel\n");
+        File.WriteAllText(dir.Combine("rootfs", "boot", "initramfs-1.0.img"), "initramfs\n");
         File.WriteAllText(dir.Combine("layout.json"), AbImageFixture.Layout);
         Tool.Require("sgdisk");
         using (var f = File.Create(dir.Combine("ref.img"))) f.SetLength(AbImageFixture.DiskBytes);

@@ -107,6 +107,13 @@ public class UpdateImageTests(AbImageFixture fx)
             Assert.Equal(1, bSlot.GetProperty("tries").GetInt32());
         }
 
+        // Another update before the reboot: refused, naming the pending one.
+        string pending = AbImageFixture.HashFile(img);
+        var twice = Update(img, fx.BundleV3);
+        Assert.True(twice.ExitCode == 3, twice.ToString());
+        Assert.Contains("slot B is already set to boot next (B_OK=1 B_TRIES=1 ORDER=\"B A\"): an update is waiting for its reboot", twice.Stderr);
+        Assert.Equal(pending, AbImageFixture.HashFile(img));
+
         // B boots (GRUB counts the try: B_TRIES 1 -> 0); before mark-good a further update is refused, nothing written.
         AbImageFixture.WithBoot(img, "grub-editenv $g/grubenv set B_TRIES=0", write: true);
         string unproven = AbImageFixture.HashFile(img);
@@ -200,6 +207,29 @@ public class UpdateImageTests(AbImageFixture fx)
         string aBefore = AbImageFixture.HashRange(img, aOff, aLen);
         var killed = Update(img, fx.BundleV3, env: new Dictionary<string, string> { ["NATIVEINIT_TEST_HOOKS"] = "1", ["NATIVEINIT_TEST_KILL_AT"] = killAt });
         Assert.True(killed.ExitCode is 137 or -9 or 9, $"expected SIGKILL: {killed}");
+        try
+        {
+            AfterKill(img, killAt, next, aOff, aLen, aBefore);
+        }
+        finally
+        {
+            AbImageFixture.ForgetKernelState(img); // also when an assertion failed before the killed run's mounts were undone
+        }
+    }
+
+    private void AfterKill(string img, string killAt, string next, long aOff, long aLen, string aBefore)
+    {
+        // Before the killed run's mounts are undone (an unmount writes the log back in place; a power cut does not):
+        // what GRUB's own file system code (grub-fstest, no log replay) reads on /boot is what GRUB would boot.
+        var grubView = Tool.Run("grub-fstest", img, "-r", "loop0,gpt2", "cat", "/grub2/grubenv");
+        Assert.True(grubView.ExitCode == 0, "GRUB (grub-fstest) cannot read /grub2/grubenv: " + grubView);
+        var seen = BootSlots.Read(GrubEnv.Parse(System.Text.Encoding.ASCII.GetBytes(grubView.Stdout), "grubenv as grub-fstest reads it"));
+        Assert.Equal(next, seen.Next());
+        if (next == "B")
+        {
+            var kernel = Tool.Run("grub-fstest", img, "-r", "loop0,gpt2", "cat", "/slot-B/vmlinuz");
+            Assert.True(kernel.ExitCode == 0 && kernel.Stdout == "kernel 5.1\n", "GRUB (grub-fstest) does not see slot B's kernel: " + kernel);
+        }
         AbImageFixture.ForgetKernelState(img);
         var slots = BootSlots.Read(AbImageFixture.Env(img));
         Assert.Equal(next, slots.Next());
