@@ -375,8 +375,15 @@ public static class ConvertJob
         }
         var journal = plan.Journal;
         var log = new ConvertLog();
-        var runner = new StepRunner(journal, output, log.Write, "convert: ");
         string flag = plan.IsImage ? "--image" : "--disk";
+        // Every line of the run also goes to /boot/nativeinit/convert.txt (with the plan, held until /boot is there;
+        // issue 18: what a lost console did not show is kept); the JSON-lines events go to convert.log.
+        var text = new RunLog(output);
+        var planText = new StringWriter();
+        plan.WriteText(planText);
+        text.FileOnly($"--- {DateTime.UtcNow:u} nativeinit convert {flag} {plan.Target} (pid {Environment.ProcessId})\n{planText}");
+        output = text;
+        var runner = new StepRunner(journal, output, log.Write, "convert: ");
         string how = $"run `nativeinit convert {flag} {plan.Target} --yes` again to resume from the journal on the new /boot " +
             $"(`nativeinit status {flag} {plan.Target}` shows where it stopped)";
         using var disk = DiskDevice.Open(plan.Target, writable: true);
@@ -412,6 +419,7 @@ public static class ConvertJob
                 string stageDir = Path.Combine(bootDir, ConvertJournal.DirectoryName);
                 Directory.CreateDirectory(stageDir);
                 log.Path = Path.Combine(stageDir, ConvertJournal.LogFileName);
+                text.OpenFile(Path.Combine(stageDir, ConvertJournal.TextLogFileName));
                 if (journal.IsDone(StepBootFiles)) journal.SavePath = Path.Combine(stageDir, ConvertJournal.FileName);
                 runner.Run(StepBootFiles, () =>
                 {
@@ -475,10 +483,12 @@ public static class ConvertJob
         catch (NativeInitException e) when (journal.SavePath is not null)
         {
             try { journal.LastError = e.Message; journal.Save(); } catch (IOException) { }
+            text.FileOnly($"convert: failed: {e.Message}\n{e.InnerException}\n");
             throw;
         }
         finally
         {
+            text.CloseFile();
             log.Close();
             boot?.Dispose();
         }
@@ -1032,10 +1042,18 @@ internal sealed class ConvertLog
         {
             _path = value;
             if (value is null) return;
-            _writer = new StreamWriter(new FileStream(value, FileMode.Append, FileAccess.Write), new UTF8Encoding(false));
-            foreach (var l in _pending) _writer.Write(l + "\n");
-            _pending.Clear();
-            _writer.Flush();
+            // A log that cannot be written is dropped: it never stops the conversion (issue 18).
+            try
+            {
+                _writer = new StreamWriter(new FileStream(value, FileMode.Append, FileAccess.Write), new UTF8Encoding(false));
+                foreach (var l in _pending) _writer.Write(l + "\n");
+                _pending.Clear();
+                _writer.Flush();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                _writer = null;
+            }
         }
     }
 
@@ -1051,15 +1069,23 @@ internal sealed class ConvertLog
             if (e.Kind is "done" or "failed") w.WriteNumber("milliseconds", e.Milliseconds);
             w.WriteEndObject();
         }, indented: false)).TrimEnd('\n');
-        if (_writer is null) { _pending.Add(line); return; }
-        _writer.Write(line + "\n");
-        _writer.Flush();
-        _writer.BaseStream.Flush();
+        if (_writer is null) { if (_path is null) _pending.Add(line); return; }
+        try
+        {
+            _writer.Write(line + "\n");
+            _writer.Flush();
+            _writer.BaseStream.Flush();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _writer = null;
+        }
     }
 
     public void Close()
     {
-        _writer?.Dispose();
+        try { _writer?.Dispose(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         _writer = null;
     }
 }

@@ -28,7 +28,7 @@ public sealed record PlannedFilesystem(string Volume, string Filesystem, string 
 public sealed class ConvertJournal : IStepJournal
 {
     public const int CurrentFormatVersion = 1;
-    public const string DirectoryName = "nativeinit", FileName = "journal.json", LogFileName = "convert.log", CarryFileName = "carry.json",
+    public const string DirectoryName = "nativeinit", FileName = "journal.json", LogFileName = "convert.log", TextLogFileName = "convert.txt", CarryFileName = "carry.json",
         ExtentsFileName = "bundle.extents.json";
     public const string StateInProgress = "in-progress", StateDone = "done";
 

@@ -109,14 +109,29 @@ internal static class QemuRunner
         var clock = Stopwatch.StartNew();
         using var p = Process.Start(psi)!;
         var typed = new HashSet<string>(StringComparer.Ordinal);
+        // Input is typed a character at a time, as a person would: QEMU's -nographic console (a mux chardev) holds
+        // only 32 bytes for a guest that reads its UART slowly (GRUB echoing every key under TCG) and drops the rest.
+        var keys = new System.Collections.Concurrent.BlockingCollection<string>();
+        var typist = new Thread(() =>
+        {
+            try
+            {
+                foreach (var input in keys.GetConsumingEnumerable())
+                    foreach (char c in input)
+                    {
+                        p.StandardInput.Write(c);
+                        p.StandardInput.Flush();
+                        Thread.Sleep(o.KeyDelay);
+                    }
+            }
+            catch (IOException) { } // QEMU has exited
+        }) { IsBackground = true };
+        typist.Start();
         void Type(string text)
         {
             foreach (var (trigger, input) in o.Script)
                 if (text.Contains(trigger, StringComparison.Ordinal) && typed.Add(trigger))
-                {
-                    p.StandardInput.Write(input);
-                    p.StandardInput.Flush();
-                }
+                    keys.Add(input);
         }
         void OnLine(string? l)
         {
@@ -131,7 +146,8 @@ internal static class QemuRunner
                     successLine ??= l.Trim();
                     success.Set();
                 }
-                else if (o.FailureMarkers.Any(m => l.Contains(m, StringComparison.Ordinal)))
+                else if (o.FailureMarkers.Any(m => l.Contains(m, StringComparison.Ordinal)) ||
+                         o.LineStartFailureMarkers.Any(m => l.TrimStart().StartsWith(m, StringComparison.Ordinal)))
                 {
                     failure ??= l.Trim();
                     done.Set();
@@ -180,6 +196,7 @@ internal static class QemuRunner
         if (!p.HasExited) { try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { } p.WaitForExit(); }
         else p.WaitForExit();
         reader.Join(5000);
+        keys.CompleteAdding();
         string text;
         lock (console) text = console.ToString();
         bool stoppedOnSuccess = o.StopOnSuccess && success.IsSet;
@@ -282,6 +299,10 @@ internal sealed record QemuOptions
     /// <summary>Prompts (the end of the console, no newline after them) that fail the boot unless a script entry
     /// answers them: GRUB's, when it found no configuration or a command failed.</summary>
     public IReadOnlyList<string> PromptFailureMarkers { get; init; } = ["grub> ", "grub rescue> "];
+    /// <summary>Line beginnings that fail the boot (GRUB's "error: " lines, which the kernel's never start with).</summary>
+    public IReadOnlyList<string> LineStartFailureMarkers { get; init; } = [];
+    /// <summary>Pause after each typed character of <see cref="Script"/>.</summary>
+    public TimeSpan KeyDelay { get; init; } = TimeSpan.FromMilliseconds(25);
 
     /// <summary>Stop the machine as soon as a success marker is seen (a full system that does not power off).</summary>
     public bool StopOnSuccess { get; init; }

@@ -462,6 +462,12 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         long size = long.Parse(tree.Split('\n').First(l => l.StartsWith("size ")).Split(' ')[1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(size > 1100L << 20, $"root file system is {size} bytes: not grown to the 1200 MiB LV");
 
+        // The whole output of the run, with its plan, is kept on /boot beside the journal (read as GRUB reads it).
+        var kept = Tool.Check("grub-fstest", img, "-r", "loop0,gpt2", "cat", "/nativeinit/convert.txt");
+        Assert.Contains("(a) MBR with one root partition", kept);
+        Assert.Contains("convert: unprotected window: ", kept);
+        Assert.Contains("converted; journal", kept);
+
         // GRUB: the MBR loads the converted system's core.img (second half of the BIOS boot partition); the
         // conversion's stays where the boot-files step put it.
         Assert.Equal(SystemCoreLba, BootCodeLoads(img));

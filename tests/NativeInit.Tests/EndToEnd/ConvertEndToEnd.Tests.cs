@@ -69,7 +69,7 @@ public class ConvertEndToEndTests(ITestOutputHelper output)
         {
             Drives = [new QemuDrive(disk)],
             MemoryMiB = 1536, Cpus = 2, Reboot = true, Network = true, Timeout = TimeSpan.FromMinutes(40), StopOnSuccess = true,
-            SuccessMarkers = ["NATIVEINIT-BOOT-OK"], FailureMarkers = Failures,
+            SuccessMarkers = ["NATIVEINIT-BOOT-OK"], FailureMarkers = Failures, LineStartFailureMarkers = ["error: "],
         });
         output.WriteLine($"after the power cut: resume + first boot of the target: {outcome.Elapsed.TotalSeconds:0.0} s (TCG, 2 vCPUs)");
         Assert.True(outcome.Console.Contains("rd.nativeinit=resume", StringComparison.Ordinal),
@@ -88,7 +88,7 @@ public class ConvertEndToEndTests(ITestOutputHelper output)
         {
             Drives = [new QemuDrive(byHand)],
             MemoryMiB = 1536, Cpus = 2, Reboot = true, Network = true, Timeout = TimeSpan.FromMinutes(40), StopOnSuccess = true,
-            SuccessMarkers = ["NATIVEINIT-BOOT-OK"], FailureMarkers = Failures,
+            SuccessMarkers = ["NATIVEINIT-BOOT-OK"], FailureMarkers = Failures, LineStartFailureMarkers = ["error: "],
             Script =
             [
                 ("NativeInit: resume the conversion", "c"),
