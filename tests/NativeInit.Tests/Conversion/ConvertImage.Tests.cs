@@ -74,9 +74,10 @@ public sealed class LegacyImageFixture : IDisposable
         BuildLegacy(Image, fillerFirst: true);
     }
 
-    /// <summary>MBR + one xfs root partition with CentOS-style configuration and the staged bundle. With
-    /// <paramref name="fillerFirst"/> false the bundle is the first file written (it lands under the new /boot).</summary>
-    public void BuildLegacy(string image, bool fillerFirst, string at = "boot/nativeinit/bundle.tar")
+    /// <summary>MBR + one xfs root partition with CentOS-style configuration and the staged bundle (<see cref="Bundle"/>
+    /// unless <paramref name="bundle"/> names another file). With <paramref name="fillerFirst"/> false the bundle is the
+    /// first file written (it lands under the new /boot).</summary>
+    public void BuildLegacy(string image, bool fillerFirst, string at = "boot/nativeinit/bundle.tar", string? bundle = null)
     {
         using (var f = File.Create(image)) f.SetLength(DiskBytes);
         Tool.Sh($"""
@@ -97,7 +98,7 @@ public sealed class LegacyImageFixture : IDisposable
             chmod 0000 $m/etc/shadow
             printf 'OLD-HOST-KEY\n' > $m/etc/ssh/ssh_host_ed25519_key && chmod 0600 $m/etc/ssh/ssh_host_ed25519_key
             {(fillerFirst ? "fallocate -l 700M $m/filler" : "")}
-            cp {Tool.Quote(Bundle)} $m/{at}
+            cp {Tool.Quote(bundle ?? Bundle)} $m/{at}
             umount $m
             rmdir $m
             losetup -d $loop
