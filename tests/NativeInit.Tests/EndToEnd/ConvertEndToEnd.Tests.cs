@@ -18,14 +18,24 @@ public class ConvertEndToEndTests(ITestOutputHelper output)
     private static readonly string[] Failures =
     [
         "Kernel panic", "emergency mode", "Give root password for maintenance", "ALERT!", "Dropping to a shell",
-        "NATIVEINIT-STAGE-FAIL", "nativeinit-init: FAILED",
+        "NATIVEINIT-STAGE-FAIL", "nativeinit-init: FAILED", "nativeinit: FAILED",
     ];
 
     [SkippableFact]
-    public void Legacy_gateway_converts_itself_and_boots_the_target_with_its_own_hostname_address_and_password()
+    public void Legacy_gateway_converts_itself_and_boots_the_target_with_its_own_hostname_address_and_password() =>
+        ConvertsAndBoots(VmMachines.Target, dracut: false);
+
+    /// <summary>Scenario (b): the same, with the bundle's conversion initramfs built by dracut with
+    /// dracut-module/90nativeinit (tools/vm/build-target dracut): its pre-mount hook runs `nativeinit convert --yes
+    /// --bundle /boot/nativeinit/bundle.tar --disk ID` and reboots through systemd. `tools/vm-test dracut`.</summary>
+    [SkippableFact]
+    public void With_the_dracut_conversion_initramfs_the_legacy_gateway_converts_itself_and_boots_the_target() =>
+        ConvertsAndBoots(VmMachines.TargetDracut, dracut: true);
+
+    private void ConvertsAndBoots(Func<VmMachines.Built> targetMachine, bool dracut)
     {
         var legacy = VmMachines.Legacy();
-        var target = VmMachines.Target();
+        var target = targetMachine();
         string ni = Tool.RequireNativeInit();
         Tool.Require("mkfs.ext4");
         string legacyTree = Tool.Check(Path.Combine(Tool.RepoRoot, "tools", "vm", "build-tree"), "legacy").Trim();
@@ -61,6 +71,13 @@ public class ConvertEndToEndTests(ITestOutputHelper output)
         Assert.Contains("rebooting into the conversion", outcome.Console, StringComparison.Ordinal);
         Assert.Contains("rd.nativeinit=convert", outcome.Console, StringComparison.Ordinal);
         Assert.True(outcome.Console.Contains("converted; journal", StringComparison.Ordinal), "no 'converted' line from convert\n" + outcome.Report());
+        if (dracut)
+        {
+            // dracut's pre-mount hook ran convert (not nativeinit as /init) and rebooted on its success.
+            Assert.True(outcome.Console.Contains("nativeinit: running nativeinit convert --yes --bundle /boot/nativeinit/bundle.tar --disk ", StringComparison.Ordinal),
+                "no line of the dracut hook running convert\n" + outcome.Report());
+            Assert.True(outcome.Console.Contains("' succeeded", StringComparison.Ordinal), "the dracut hook did not report convert's success\n" + outcome.Report());
+        }
         string want = $"NATIVEINIT-BOOT-OK hostname={facts["VM_LEGACY_HOSTNAME"]} ip={facts["VM_LEGACY_IP"]} root=/dev/mapper/VA-root selinux=disabled";
         Assert.True(outcome.SuccessLine!.EndsWith(want, StringComparison.Ordinal), $"expected '{want}', got '{outcome.SuccessLine}'\n{outcome.Report()}");
         Assert.True(outcome.Console.Contains($"NATIVEINIT-SHADOW root={rootHash}", StringComparison.Ordinal),
