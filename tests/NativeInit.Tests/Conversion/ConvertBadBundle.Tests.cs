@@ -6,8 +6,9 @@ namespace NativeInit.Tests.Conversion;
 /// <summary>
 /// Issue 13 (d) without QEMU: a legacy image (layout a, <see cref="LegacyImageFixture"/>) whose staged bundle went bad
 /// between stage one and stage two — one byte of the rootfs part inverted, or the manifest re-signed by another key
-/// (tools/vm/make-bad-bundle, the same damage the VM scenario hands to stage one). `convert --image --yes` must refuse
-/// with exit 3 naming the part or the signer, and the image must be byte for byte what it was.
+/// (tools/vm/make-bad-bundle, the same damage the VM scenario hands to stage one) — or whose layout is larger than the
+/// disk. `convert --image --yes` must refuse with exit 3 naming the part, the signer or the sizes, and the image must
+/// be byte for byte what it was.
 /// </summary>
 [Trait("Category", "Integration")]
 public class ConvertBadBundleTests(LegacyImageFixture fx) : IClassFixture<LegacyImageFixture>
@@ -23,6 +24,7 @@ public class ConvertBadBundleTests(LegacyImageFixture fx) : IClassFixture<Legacy
     [SkippableTheory]
     [InlineData("flip", "(rootfs): blake3 hash differs from the manifest (corrupted or changed)")]
     [InlineData("other-key", "manifest.sig names signing key")]
+    [InlineData("too-big", "")]
     public void A_staged_bundle_that_went_bad_is_refused_before_any_write(string damage, string reason)
     {
         Tool.RequireRoot();
@@ -30,11 +32,27 @@ public class ConvertBadBundleTests(LegacyImageFixture fx) : IClassFixture<Legacy
         Tool.Require("sgdisk", "mkfs.xfs", "sfdisk", "fallocate", "python3", "openssl");
         using var dir = new TempDir();
         string bad = dir.Combine("bad.tar");
-        Tool.Check(Path.Combine(Tool.RepoRoot, "tools", "vm", "make-bad-bundle"),
-            [damage, fx.Bundle, bad, .. damage == "other-key" ? [dir.Combine("other")] : Array.Empty<string>()]);
-        // The damaged file still reads as a bundle of the same size; only the hash or the signature tells.
-        Assert.Equal(new FileInfo(fx.Bundle).Length, new FileInfo(bad).Length);
-        Assert.NotEqual(Hash(fx.Bundle), Hash(bad));
+        if (damage == "too-big")
+        {
+            // Signed and whole, but its partition table is for a disk 1 GiB larger than the image.
+            string made = dir.Combine("big");
+            Directory.CreateDirectory(made);
+            string img = dir.Combine("big.img");
+            using (var f = File.Create(img)) f.SetLength(LegacyImageFixture.DiskBytes + (1L << 30));
+            Tool.Check("sgdisk", "-o", "-n1:2048:+2M", "-t1:ef02", "-n2:0:+300M", "-t2:8300", "-n3:0:0", "-t3:8e00", img);
+            Tool.Check("sgdisk", "--backup=" + Path.Combine(made, "target.gpt"), img);
+            File.Copy(fx.Tmp.Combine("layout.json"), Path.Combine(made, "layout.json"));
+            Tool.Check(fx.Binary, "bundle", "create", "--rootfs", fx.Rootfs, "--layout", Path.Combine(made, "layout.json"), "--kernel", fx.Tmp.Combine("vmlinuz"),
+                "--initramfs", fx.Tmp.Combine("initramfs.img"), "--key", fx.Tmp.Combine("vendor.key"), "--out", bad, "--single-file");
+            reason = $"{LegacyImageFixture.DiskBytes / 512} sectors of 512 bytes are too small for the GPT backup";
+        }
+        else
+        {
+            Tool.Check(Path.Combine(Tool.RepoRoot, "tools", "vm", "make-bad-bundle"), damage, fx.Bundle, bad, dir.Combine("other"));
+            // The damaged file still reads as a bundle of the same size; only the hash or the signature tells.
+            Assert.Equal(new FileInfo(fx.Bundle).Length, new FileInfo(bad).Length);
+            Assert.NotEqual(Hash(fx.Bundle), Hash(bad));
+        }
 
         string image = dir.Combine("legacy.img");
         fx.BuildLegacy(image, fillerFirst: true, bundle: bad);

@@ -7,9 +7,10 @@ namespace NativeInit.Tests.EndToEnd;
 
 /// <summary>
 /// Issue 13, scenario (d), a bad bundle handed to a running legacy gateway: the target bundle with one byte of its
-/// rootfs part inverted, or re-signed by another key (tools/vm/make-bad-bundle), on the bundle disk with the "reboot"
-/// flag (stage one runs with --reboot). Stage one must refuse with exit 3 and a console line naming the part or the
-/// signer; nothing may arm the one-shot conversion entry. The gateway goes on to multi-user (NATIVEINIT-LEGACY-OK) and
+/// rootfs part inverted, re-signed by another key, or signed and whole but with a layout for a 12 GiB disk
+/// (tools/vm/make-bad-bundle), on the bundle disk with the "reboot" flag (stage one runs with --reboot). Stage one must
+/// refuse with exit 3 and a console line naming the part, the signer or the sizes; nothing may arm the one-shot
+/// conversion entry. The gateway goes on to multi-user (NATIVEINIT-LEGACY-OK) and
 /// is powered off hard. On the host: the first MiB (MBR and GRUB's core.img), the partition table, grub.cfg and
 /// grubenv are byte-identical, custom.cfg and /boot/nativeinit were not written. Then the disk boots again (bundle disk
 /// removed) into the old system, with no rd.nativeinit=convert anywhere. `tools/vm-test bad-bundle` is the same run.
@@ -25,6 +26,7 @@ public class BadBundleEndToEndTests(ITestOutputHelper output)
     [SkippableTheory]
     [InlineData("flip", "part rootfs.tar.zst (rootfs): blake3 hash differs from the manifest (corrupted or changed)")]
     [InlineData("other-key", "manifest.sig names signing key")]
+    [InlineData("too-big", "disk sda has 10737418240 bytes, the layout needs ")]
     public void Stage_one_refuses_a_bad_bundle_and_the_legacy_system_boots_again_unchanged(string damage, string reason)
     {
         var legacy = VmMachines.Legacy();
@@ -38,9 +40,11 @@ public class BadBundleEndToEndTests(ITestOutputHelper output)
         Tool.Check("cp", "--sparse=always", legacy.Path, disk);
         string content = dir.Combine("bundle-disk");
         Directory.CreateDirectory(content);
-        string made = Tool.Check(Path.Combine(Tool.RepoRoot, "tools", "vm", "make-bad-bundle"),
-            [damage, Path.Combine(target.Path, "bundle.tar"), Path.Combine(content, "bundle.tar"), .. damage == "other-key" ? [dir.Combine("other")] : Array.Empty<string>()]);
-        output.WriteLine("make-bad-bundle: " + made.Trim());
+        var made = Tool.Run(Path.Combine(Tool.RepoRoot, "tools", "vm", "make-bad-bundle"),
+            [damage, damage == "too-big" ? target.Path : Path.Combine(target.Path, "bundle.tar"), Path.Combine(content, "bundle.tar"), dir.Combine("made")],
+            environment: new Dictionary<string, string> { ["NATIVEINIT_BIN"] = ni });
+        Assert.True(made.ExitCode == 0, made.ToString());
+        output.WriteLine("make-bad-bundle: " + made.Stdout.Trim());
         File.Copy(Path.Combine(target.Path, "vendor.pub"), Path.Combine(content, "vendor.pub"));
         File.Copy(ni, Path.Combine(content, "nativeinit"));
         File.WriteAllText(Path.Combine(content, "reboot"), "stage one with --reboot\n");
