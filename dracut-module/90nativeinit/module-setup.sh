@@ -16,6 +16,16 @@ nativeinit_binary() {
     return 1
 }
 
+# The vendor's public key, installed as /etc/nativeinit/vendor.pub (convert's default --key; the hook passes none):
+# $NATIVEINIT_KEY, a vendor.pub beside this script, or the build machine's /etc/nativeinit/vendor.pub.
+nativeinit_key() {
+    local f
+    for f in "$NATIVEINIT_KEY" "$moddir/vendor.pub" /etc/nativeinit/vendor.pub; do
+        [ -n "$f" ] && [ -f "$f" ] && { echo "$f"; return 0; }
+    done
+    return 1
+}
+
 # called by dracut
 check() {
     nativeinit_binary >/dev/null || { echo "nativeinit: binary not found (set NATIVEINIT_BIN)" >&2; return 1; }
@@ -38,13 +48,21 @@ installkernel() {
 
 # called by dracut
 install() {
-    local bin
+    local bin key
     bin=$(nativeinit_binary) || return 1
     # inst_simple: a plain copy. The binary is static (no interpreter, no libraries), so nothing else is needed
     # and ldd (which dracut-install runs on binaries) is not asked about it.
     inst_simple "$bin" /usr/bin/nativeinit
-    # What stage two execs (each optional: an image for XFS-only targets need not carry e2fsprogs).
-    inst_multiple -o mkfs.xfs mkfs.ext4 mke2fs grub2-install grub-install grub2-editenv grub-editenv grub2-bios-setup grub-bios-setup sync modprobe
+    # Without a key convert refuses at its first check ("public key /etc/nativeinit/vendor.pub: no such file"):
+    # say so when the image is built, not on the gateway.
+    if key=$(nativeinit_key); then
+        inst_simple "$key" /etc/nativeinit/vendor.pub
+    else
+        dwarning "nativeinit: no vendor key (set NATIVEINIT_KEY): 'nativeinit convert' in this image will need --key"
+    fi
+    # What stage two execs (each optional: an image for XFS-only targets need not carry e2fsprogs); xfs_growfs
+    # grows the new root once the bundle is consumed.
+    inst_multiple -o mkfs.xfs xfs_growfs mkfs.ext4 mke2fs grub2-install grub-install grub2-editenv grub-editenv grub2-bios-setup grub-bios-setup sync modprobe
     inst_hook cmdline 40 "$moddir/parse-nativeinit.sh"
     # pre-mount: after udev has settled (the disks exist) and before the root file system is mounted, since
     # stage two repartitions that very disk (a pre-pivot hook would find it mounted at /sysroot and busy).

@@ -49,7 +49,29 @@ nativeinit_find_bundle() {
     return 1
 }
 
+# convert takes the disk as stage one named it (rd.nativeinit.disk=partuuid:|uuid:|serial:|wwn:) and looks once. In
+# dracut nothing waits for that disk (there is no root= to wait for): this hook can start while udev is still
+# loading the disk's driver. Wait for udev, then until `nativeinit status --disk` (read-only) finds the disk; it
+# exits 3 while the disk is not there. rd.nativeinit.disk.timeout= seconds (default 120). Then convert runs either
+# way and gives its own answer.
+nativeinit_wait_disk() {
+    local waited=0 limit="${NATIVEINIT_DISK_TIMEOUT:-120}"
+    command -v udevadm >/dev/null 2>&1 && udevadm settle --timeout="$limit" >/dev/null 2>&1
+    while :; do
+        "$NATIVEINIT_EXE" status --disk "$1" >/dev/null 2>&1
+        [ $? -eq 3 ] || return 0
+        if [ "$waited" -ge "$limit" ]; then
+            echo "nativeinit: disk $1 (rd.nativeinit.disk=) did not appear within $limit s" >>"$NATIVEINIT_CONSOLE"
+            return 1
+        fi
+        [ "$waited" -eq 0 ] && echo "nativeinit: waiting for disk $1 (rd.nativeinit.disk=)" >>"$NATIVEINIT_CONSOLE"
+        command sleep 1
+        waited=$((waited + 1))
+    done
+}
+
 [ -n "$NATIVEINIT_MODE" ] || NATIVEINIT_MODE=$(getarg rd.nativeinit=)
+[ -n "$NATIVEINIT_DISK_TIMEOUT" ] || NATIVEINIT_DISK_TIMEOUT=$(getarg rd.nativeinit.disk.timeout=)
 if [ -n "$NATIVEINIT_MODE" ]; then
     set --
     case "$NATIVEINIT_MODE" in
@@ -75,7 +97,10 @@ if [ -n "$NATIVEINIT_MODE" ]; then
         fi
     fi
     if [ $# -gt 0 ]; then
-        [ -n "$NATIVEINIT_DISK" ] && set -- "$@" --disk "$NATIVEINIT_DISK"
+        if [ -n "$NATIVEINIT_DISK" ]; then
+            [ "$NATIVEINIT_MODE" = selftest ] || nativeinit_wait_disk "$NATIVEINIT_DISK"
+            set -- "$@" --disk "$NATIVEINIT_DISK"
+        fi
         echo "nativeinit: running nativeinit $*" >>"$NATIVEINIT_CONSOLE"
         "$NATIVEINIT_EXE" "$@" <"$NATIVEINIT_CONSOLE" >>"$NATIVEINIT_CONSOLE" 2>&1
         nativeinit_rc=$?

@@ -9,13 +9,30 @@ namespace NativeInit.Tests.Boot;
 [Trait("Category", "Integration")]
 public class DracutHooksTests
 {
-    private static string Run(string mode, int exitCode, string? bundle = null, string? done = null, string? onfail = null, bool systemd = true)
+    /// <param name="statusExits">what the fake's `status --disk` answers, call by call (the last one repeats); by
+    /// default the disk is there (0).</param>
+    private static string Run(string mode, int exitCode, string? bundle = null, string? done = null, string? onfail = null, bool systemd = true,
+        int[]? statusExits = null, int diskTimeout = 5)
     {
         Tool.Require("dash");
         using var t = new TempDir();
         string log = t.Combine("log");
         string fake = t.Combine("nativeinit");
-        File.WriteAllText(fake, $"#!/bin/sh\necho \"nativeinit $*\" >> {log}\nexit {exitCode}\n");
+        var answers = statusExits ?? [0];
+        File.WriteAllText(fake, $$"""
+            #!/bin/sh
+            echo "nativeinit $*" >> {{log}}
+            if [ "$1" = status ]; then
+                n=$(cat {{t.Combine("status-calls")}} 2>/dev/null || echo 0)
+                echo $((n + 1)) > {{t.Combine("status-calls")}}
+                set -- {{string.Join(' ', answers)}}
+                i=0
+                for a in "$@"; do last=$a; [ $i -eq $n ] && exit $a; i=$((i + 1)); done
+                exit $last
+            fi
+            exit {{exitCode}}
+
+            """);
         File.SetUnixFileMode(fake, (UnixFileMode)0x1ED);
         string hook = Path.Combine(Tool.RepoRoot, "dracut-module", "90nativeinit", "nativeinit-run.sh");
         string harness = $$"""
@@ -28,6 +45,7 @@ public class DracutHooksTests
             poweroff() { echo "poweroff $*" >> {{log}}; }
             sleep() { echo "end (waiting for shutdown)" >> {{log}}; exit 0; }
             modprobe() { echo "modprobe $*" >> {{log}}; }
+            udevadm() { echo "udevadm $*" >> {{log}}; }
             mount() { return 1; }
             umount() { :; }
             sync() { :; }
@@ -40,6 +58,7 @@ public class DracutHooksTests
             ["NATIVEINIT_EXE"] = fake, ["NATIVEINIT_CONSOLE"] = t.Combine("console"), ["NATIVEINIT_BUNDLE_MNT"] = t.Combine("mnt"),
             ["NATIVEINIT_MODE"] = mode, ["NATIVEINIT_DISK"] = "serial:x", ["DRACUT_SYSTEMD"] = systemd ? "1" : "",
             ["NATIVEINIT_BUNDLE"] = bundle ?? "", ["NATIVEINIT_DONE"] = done ?? "", ["NATIVEINIT_ONFAIL"] = onfail ?? "",
+            ["NATIVEINIT_DISK_TIMEOUT"] = diskTimeout.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
         var r = Tool.Run("dash", [t.Combine("harness.sh")], environment: env);
         Assert.True(r.ExitCode == 0, r.ToString());
@@ -83,6 +102,30 @@ public class DracutHooksTests
         Assert.DoesNotContain("\nnativeinit selftest", "\n" + noBundle.Split("--- console")[0]);
         Assert.Contains("bundle /nativeinit/bundle.tar (rd.nativeinit.bundle=) is on no block device", noBundle);
         Assert.Contains("emergency_shell", noBundle);
+    }
+
+    [SkippableFact]
+    public void Convert_waits_for_udev_and_for_the_disk_stage_one_named()
+    {
+        // The disk shows up at the third look (status --disk exits 3 while it is absent): then convert runs.
+        var late = Run("convert", 0, statusExits: [3, 3, 0]);
+        var lines = late.Split('\n');
+        Assert.Contains("udevadm settle --timeout=5", late);
+        Assert.Equal(3, lines.Count(l => l == "nativeinit status --disk serial:x"));
+        Assert.True(Array.IndexOf(lines, "nativeinit convert --yes --disk serial:x") > Array.LastIndexOf(lines, "nativeinit status --disk serial:x"), late);
+        Assert.Contains("nativeinit: waiting for disk serial:x (rd.nativeinit.disk=)", late);
+        Assert.Contains("systemctl --no-block reboot", late);
+        // Never there: after the timeout it says so, and convert still runs and gives its own refusal (here exit 3),
+        // which ends in the emergency shell.
+        var never = Run("convert", 3, statusExits: [3], diskTimeout: 2);
+        Assert.Contains("nativeinit: disk serial:x (rd.nativeinit.disk=) did not appear within 2 s", never);
+        Assert.Contains("nativeinit convert --yes --disk serial:x", never);
+        Assert.Contains("emergency_shell -n nativeinit", never);
+        // A disk that is there at once: one look, no waiting line; the self-test waits by itself (no status call).
+        var present = Run("resume", 0);
+        Assert.Single(present.Split('\n'), l => l == "nativeinit status --disk serial:x");
+        Assert.DoesNotContain("waiting for disk", present);
+        Assert.DoesNotContain("nativeinit status", Run("selftest", 0));
     }
 
     [SkippableFact]

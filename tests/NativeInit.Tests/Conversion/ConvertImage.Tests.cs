@@ -74,8 +74,9 @@ public sealed class LegacyImageFixture : IDisposable
         BuildLegacy(Image, fillerFirst: true);
     }
 
-    /// <summary>MBR + one xfs root partition with CentOS-style configuration and the staged bundle. With
-    /// <paramref name="fillerFirst"/> false the bundle is the first file written (it lands under the new /boot).</summary>
+    /// <summary>MBR + one xfs root partition with CentOS-style configuration and the staged bundle (<see cref="Bundle"/>
+    /// unless <paramref name="bundle"/> names another file). With <paramref name="fillerFirst"/> false the bundle is the
+    /// first file written (it lands under the new /boot).</summary>
     public void BuildLegacy(string image, bool fillerFirst, string at = "boot/nativeinit/bundle.tar", string? bundle = null)
     {
         using (var f = File.Create(image)) f.SetLength(DiskBytes);

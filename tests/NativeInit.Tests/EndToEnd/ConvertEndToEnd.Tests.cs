@@ -18,14 +18,24 @@ public class ConvertEndToEndTests(ITestOutputHelper output)
     private static readonly string[] Failures =
     [
         "Kernel panic", "emergency mode", "Give root password for maintenance", "ALERT!", "Dropping to a shell",
-        "NATIVEINIT-STAGE-FAIL", "nativeinit-init: FAILED",
+        "NATIVEINIT-STAGE-FAIL", "nativeinit-init: FAILED", "nativeinit: FAILED",
     ];
 
     [SkippableFact]
-    public void Legacy_gateway_converts_itself_and_boots_the_target_with_its_own_hostname_address_and_password()
+    public void Legacy_gateway_converts_itself_and_boots_the_target_with_its_own_hostname_address_and_password() =>
+        ConvertsAndBoots(VmMachines.Target, dracut: false);
+
+    /// <summary>Scenario (b): the same, with the bundle's conversion initramfs built by dracut with
+    /// dracut-module/90nativeinit (tools/vm/build-target dracut): its pre-mount hook runs `nativeinit convert --yes
+    /// --bundle /boot/nativeinit/bundle.tar --disk ID` and reboots through systemd. `tools/vm-test dracut`.</summary>
+    [SkippableFact]
+    public void With_the_dracut_conversion_initramfs_the_legacy_gateway_converts_itself_and_boots_the_target() =>
+        ConvertsAndBoots(VmMachines.TargetDracut, dracut: true);
+
+    private void ConvertsAndBoots(Func<VmMachines.Built> targetMachine, bool dracut)
     {
         using var dir = new TempDir("/var/tmp");
-        var (disk, bundleDisk) = Machines(dir);
+        var (disk, bundleDisk) = Machines(dir, targetMachine);
         var outcome = QemuRunner.Boot(new QemuOptions
         {
             Drives = [new QemuDrive(disk), new QemuDrive(bundleDisk, Interface: "virtio", Serial: "nativeinit-bundle")],
@@ -37,6 +47,13 @@ public class ConvertEndToEndTests(ITestOutputHelper output)
         // stage --reboot reboots from inside the unit, before it could print NATIVEINIT-STAGE-OK: its own last line.
         Assert.Contains("rebooting into the conversion", outcome.Console, StringComparison.Ordinal);
         Assert.Contains("rd.nativeinit=convert", outcome.Console, StringComparison.Ordinal);
+        if (dracut)
+        {
+            // dracut's pre-mount hook ran convert (not nativeinit as /init) and rebooted on its success.
+            Assert.True(outcome.Console.Contains("nativeinit: running nativeinit convert --yes --bundle /boot/nativeinit/bundle.tar --disk ", StringComparison.Ordinal),
+                "no line of the dracut hook running convert\n" + outcome.Report());
+            Assert.True(outcome.Console.Contains("' succeeded", StringComparison.Ordinal), "the dracut hook did not report convert's success\n" + outcome.Report());
+        }
     }
 
     /// <summary>
@@ -52,7 +69,7 @@ public class ConvertEndToEndTests(ITestOutputHelper output)
     public void Power_cut_during_the_extraction_boots_into_the_resume_which_finishes_the_conversion_and_so_does_the_resume_by_hand()
     {
         using var dir = new TempDir("/var/tmp");
-        var (disk, bundleDisk) = Machines(dir);
+        var (disk, bundleDisk) = Machines(dir, VmMachines.Target);
         var cut = QemuRunner.Boot(new QemuOptions
         {
             Drives = [new QemuDrive(disk), new QemuDrive(bundleDisk, Interface: "virtio", Serial: "nativeinit-bundle")],
@@ -102,10 +119,10 @@ public class ConvertEndToEndTests(ITestOutputHelper output)
     }
 
     /// <summary>A copy of the legacy gateway's disk and a disk holding the target bundle, its key and the binary.</summary>
-    private (string Disk, string BundleDisk) Machines(TempDir dir)
+    private (string Disk, string BundleDisk) Machines(TempDir dir, Func<VmMachines.Built> targetMachine)
     {
         var legacy = VmMachines.Legacy();
-        var target = VmMachines.Target();
+        var target = targetMachine();
         string ni = Tool.RequireNativeInit();
         Tool.Require("mkfs.ext4");
         output.WriteLine($"legacy image ready after {legacy.Took.TotalSeconds:0.0} s, target bundle after {target.Took.TotalSeconds:0.0} s");
@@ -134,6 +151,13 @@ public class ConvertEndToEndTests(ITestOutputHelper output)
             output.WriteLine(line.TrimEnd('\r'));
         Assert.True(outcome.SawOk, outcome.Report());
         Assert.True(outcome.Console.Contains("converted; journal", StringComparison.Ordinal), "no 'converted' line from convert\n" + outcome.Report());
+        if (dracut)
+        {
+            // dracut's pre-mount hook ran convert (not nativeinit as /init) and rebooted on its success.
+            Assert.True(outcome.Console.Contains("nativeinit: running nativeinit convert --yes --bundle /boot/nativeinit/bundle.tar --disk ", StringComparison.Ordinal),
+                "no line of the dracut hook running convert\n" + outcome.Report());
+            Assert.True(outcome.Console.Contains("' succeeded", StringComparison.Ordinal), "the dracut hook did not report convert's success\n" + outcome.Report());
+        }
         string want = $"NATIVEINIT-BOOT-OK hostname={facts["VM_LEGACY_HOSTNAME"]} ip={facts["VM_LEGACY_IP"]} root=/dev/mapper/VA-root selinux=disabled";
         Assert.True(outcome.SuccessLine!.EndsWith(want, StringComparison.Ordinal), $"expected '{want}', got '{outcome.SuccessLine}'\n{outcome.Report()}");
         Assert.True(outcome.Console.Contains($"NATIVEINIT-SHADOW root={rootHash}", StringComparison.Ordinal),

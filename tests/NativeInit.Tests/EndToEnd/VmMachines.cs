@@ -14,6 +14,7 @@ internal static class VmMachines
 
     private static readonly Lazy<Built> LegacyImage = new(() => Build("build-legacy"));
     private static readonly Lazy<Built> TargetFolder = new(() => Build("build-target"));
+    private static readonly Lazy<Built> TargetDracutFolder = new(() => Build("build-target", "dracut"));
     private static readonly Lazy<Built> Centos7Image = new(() => Build("build-centos7"));
     private static readonly Lazy<Built> ReferenceImage = new(() => Build("build-reference"));
 
@@ -30,6 +31,9 @@ internal static class VmMachines
     /// <summary>The target folder: bundle.tar, vendor.pub, vendor.key, layout.json, target.gpt, root/.</summary>
     public static Built Target() { Require(); Tool.RequireNativeInit(); return TargetFolder.Value; }
 
+    /// <summary>The same target folder with the dracut conversion initramfs (dracut-module/90nativeinit) in the bundle.</summary>
+    public static Built TargetDracut() { Require(); Tool.RequireNativeInit(); Tool.Require("dracut"); return TargetDracutFolder.Value; }
+
     /// <summary>The field facts of tools/vm/facts (hostname, address, passwords), the builders' single source.</summary>
     public static IReadOnlyDictionary<string, string> Facts { get; } = File.ReadAllLines(Path.Combine(Tool.RepoRoot, "tools", "vm", "facts"))
         .Where(l => l.Length > 0 && !l.StartsWith('#') && l.Contains('='))
@@ -41,13 +45,13 @@ internal static class VmMachines
         Tool.Require("debootstrap", "qemu-system-x86_64", "mkfs.xfs", "sfdisk", "sgdisk", "grub-mkimage", "losetup", "unshare");
     }
 
-    private static Built Build(string script)
+    private static Built Build(string script, params string[] args)
     {
         var clock = Stopwatch.StartNew();
-        var r = Tool.Run(Path.Combine(Tool.RepoRoot, "tools", "vm", script), [], timeout: TimeSpan.FromMinutes(30),
+        var r = Tool.Run(Path.Combine(Tool.RepoRoot, "tools", "vm", script), args, timeout: TimeSpan.FromMinutes(30),
             environment: new Dictionary<string, string> { ["NATIVEINIT_BIN"] = Tool.NativeInitBinary });
         clock.Stop();
-        if (r.ExitCode != 0) throw new InvalidOperationException($"tools/vm/{script} failed:\n{r}");
+        if (r.ExitCode != 0) throw new InvalidOperationException($"tools/vm/{script} {string.Join(' ', args)} failed:\n{r}");
         return new Built(r.Stdout.Trim(), clock.Elapsed, r.Stderr);
     }
 }
