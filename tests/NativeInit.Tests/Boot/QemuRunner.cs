@@ -108,7 +108,6 @@ internal static class QemuRunner
         string? failure = null, successLine = null;
         var clock = Stopwatch.StartNew();
         using var p = Process.Start(psi)!;
-        var typed = new HashSet<string>(StringComparer.Ordinal);
         // Input is typed a character at a time, as a person would: QEMU's -nographic console (a mux chardev) holds
         // only 32 bytes for a guest that reads its UART slowly (GRUB echoing every key under TCG) and drops the rest.
         var keys = new System.Collections.Concurrent.BlockingCollection<string>();
@@ -127,11 +126,18 @@ internal static class QemuRunner
             catch (IOException) { } // QEMU has exited
         }) { IsBackground = true };
         typist.Start();
+        // Script entries fire in order, each once, on a console line after the one where the previous entry fired
+        // (so the same prompt can be answered line by line: a guest busy with one command, GRUB loading a kernel,
+        // reads no input, and what was typed ahead can stay stuck in QEMU's console).
+        int nextEntry = 0, lines = 0, firedOnLine = -1;
         void Type(string text)
         {
-            foreach (var (trigger, input) in o.Script)
-                if (text.Contains(trigger, StringComparison.Ordinal) && typed.Add(trigger))
-                    keys.Add(input);
+            if (nextEntry >= o.Script.Count || lines == firedOnLine) return;
+            var (trigger, input) = o.Script[nextEntry];
+            if (!text.Contains(trigger, StringComparison.Ordinal)) return;
+            keys.Add(input);
+            nextEntry++;
+            firedOnLine = lines;
         }
         void OnLine(string? l)
         {
@@ -140,6 +146,7 @@ internal static class QemuRunner
             {
                 console.AppendLine(l);
                 Type(l);
+                lines++;
                 if (o.SuccessMarkers.Any(m => l.Contains(m, StringComparison.Ordinal)))
                 {
                     ok = true;
@@ -174,7 +181,7 @@ internal static class QemuRunner
                     string tail = partial.ToString(Math.Max(0, partial.Length - 512), Math.Min(partial.Length, 512));
                     Type(tail);
                     // A prompt waiting for input (GRUB's "grub> " when nothing is scripted for it) fails the boot now.
-                    if (o.PromptFailureMarkers.FirstOrDefault(m => tail.EndsWith(m, StringComparison.Ordinal)) is { } prompt && !o.Script.Any(x => x.Trigger == prompt))
+                    if (o.PromptFailureMarkers.FirstOrDefault(m => tail.EndsWith(m, StringComparison.Ordinal)) is { } prompt && !o.Script.Skip(nextEntry).Any(x => x.Trigger.Trim() == prompt.Trim()))
                     {
                         failure ??= $"waiting at the prompt '{prompt.Trim()}'";
                         done.Set();

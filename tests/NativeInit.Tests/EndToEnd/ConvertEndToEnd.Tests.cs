@@ -109,7 +109,11 @@ public class ConvertEndToEndTests(ITestOutputHelper output)
             Script =
             [
                 ("NativeInit: resume the conversion", "c"),
-                ("grub> ", $"set root=(hd0,gpt2)\rlinux /nativeinit/vmlinuz {args}\rinitrd /nativeinit/initramfs.img\rboot\r"),
+                // One command a prompt (GRUB redraws its prompt as "grub>" then "grub >" while echoing).
+                ("grub>", "set root=(hd0,gpt2)\r"),
+                ("grub>", $"linux /nativeinit/vmlinuz {args}\r"),
+                ("grub>", "initrd /nativeinit/initramfs.img\r"),
+                ("grub>", "boot\r"),
             ],
         });
         output.WriteLine($"after the power cut, resumed by hand from GRUB's prompt: {manual.Elapsed.TotalSeconds:0.0} s");
