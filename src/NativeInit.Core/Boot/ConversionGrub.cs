@@ -39,8 +39,9 @@ public static class ConversionGrub
         long maxSystem = (long)GrubPcFormat.MaxCoreSectors * GrubPcFormat.SectorSize;
         if (coreBytes > half)
             return $"the conversion's core.img ({coreBytes} bytes) does not fit the first half of the BIOS boot partition ({biosBootLength} bytes)";
-        if (biosBootLength - half < Math.Min(maxSystem, 256 << 10))
-            return $"the BIOS boot partition ({biosBootLength} bytes) leaves {biosBootLength - half} bytes for the converted system's core.img; it needs 512 KiB or more (1 MiB or more in all)";
+        if (biosBootLength - half < maxSystem)
+            return $"the BIOS boot partition ({biosBootLength} bytes) leaves {biosBootLength - half} bytes for the converted system's core.img, " +
+                $"which may be as large as GRUB loads ({maxSystem} bytes): the partition needs {2 * maxSystem} bytes or more (1 MiB is enough)";
         return null;
     }
 
