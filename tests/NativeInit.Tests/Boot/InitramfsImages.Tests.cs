@@ -73,6 +73,8 @@ public sealed class InitramfsImagesTests(InitramfsImages images, ITestOutputHelp
         var lines = list.Split('\n');
         Assert.Contains(lines, l => l.StartsWith("-rwxr-xr-x", StringComparison.Ordinal) && l.EndsWith(" init", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("crw-------", StringComparison.Ordinal) && l.EndsWith(" dev/console", StringComparison.Ordinal));
+        // The rescue shell finds `nativeinit` on its PATH: the same binary as /init.
+        Assert.Contains(lines, l => l.StartsWith("lrwxrwxrwx", StringComparison.Ordinal) && l.EndsWith(" usr/bin/nativeinit -> /init", StringComparison.Ordinal));
         foreach (var m in new[] { "dm-mod.ko", "loop.ko", "ext4.ko", "xfs.ko", "virtio_blk.ko", "virtio_pci.ko", "ahci.ko", "sd_mod.ko", "ata_piix.ko", "modules.dep" })
             Assert.Contains(lines, l => l.EndsWith("/" + m, StringComparison.Ordinal));
         Assert.Contains(lines, l => l.EndsWith(" usr/sbin/mkfs.ext4", StringComparison.Ordinal));

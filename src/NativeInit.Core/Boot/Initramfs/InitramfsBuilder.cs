@@ -91,6 +91,8 @@ public static class InitramfsBuilder
                 cpio.AddDevice("dev/console", block: false, 5, 1);
                 cpio.AddDevice("dev/null", block: false, 1, 3, 0x1B6);
                 cpio.AddFile("init", File.ReadAllBytes(options.InitBinary), 0x1ED);
+                // The same binary as a command in the rescue shell (docs/recovery.md: `nativeinit status --disk …`).
+                cpio.AddSymlink("usr/bin/nativeinit", "/init");
                 if (options.VendorKey is { } key) cpio.AddFile("etc/nativeinit/vendor.pub", File.ReadAllBytes(key), 0x1A4);
 
                 if (options.ModuleDirectory is { } moddir)
