@@ -74,7 +74,9 @@ public class ConvertInterruptionTests(LegacyImageFixture fx) : IClassFixture<Leg
         using var dir = new TempDir();
         string img = dir.Combine("disk.img");
         Tool.Check("cp", "--sparse=always", fx.Image, img);
-        var r = ConvertSignalledAt(img, "extract", "HUP");
+        // At a point where the run waits for the test (not on an output line: a short run could end before the signal
+        // arrived, as it once did under load).
+        var r = SignalRun.AtPoint(fx.Binary, ["convert", "--image", img, "--key", fx.Public, "--yes"], "first-write", "HUP", dir.Path);
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Contains("convert: finish: done", r.Stdout);
         using var doc = JsonDocument.Parse(Tool.Check(fx.Binary, "status", "--image", img, "--json"));
