@@ -82,36 +82,6 @@ public sealed record ConvertStatus(string State, string Target, string Found, Co
     }
 }
 
-/// <summary>A scratch directory for mount points and the layout files; removed on Dispose (after every unmount).</summary>
-public sealed class ConvertWork : IDisposable
-{
-    public ConvertWork()
-    {
-        Path = Directory.CreateTempSubdirectory("nativeinit-convert.").FullName;
-    }
-
-    public string Path { get; }
-    public string Combine(string name) => System.IO.Path.Combine(Path, name);
-
-    /// <summary>Removes the layout files and the (empty) mount point directories; never deletes recursively
-    /// through a mount point that might still be in use.</summary>
-    public void Dispose()
-    {
-        try
-        {
-            string layout = Combine("layout");
-            if (Directory.Exists(layout)) Directory.Delete(layout, recursive: true);
-            foreach (var d in Directory.EnumerateDirectories(Path))
-            {
-                try { Directory.Delete(d, recursive: false); } catch (IOException) { }
-            }
-            Directory.Delete(Path, recursive: false);
-        }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
-    }
-}
-
 /// <summary>
 /// Stage two, `nativeinit convert`: the one entry point the CLI and the tests call. <see cref="Plan"/> runs every
 /// check and writes nothing; <see cref="Run"/> executes the plan as named steps with a journal on the new /boot
@@ -141,7 +111,7 @@ public static class ConvertJob
 
     // ---------------------------------------------------------------- plan (writes nothing)
 
-    public static ConvertPlan Plan(ConvertOptions o, ConvertWork work, TextWriter log)
+    public static ConvertPlan Plan(ConvertOptions o, WorkDirectory work, TextWriter log)
     {
         if (!File.Exists(o.Target)) throw new RefusedException($"{o.Target}: no such {(o.IsImage ? "image file" : "disk")}");
         if (!Environment.IsPrivilegedProcess) throw new RefusedException($"{o.Target}: converting needs loop devices and mounts, which need root");
@@ -366,7 +336,7 @@ public static class ConvertJob
     /// <summary>Executes <paramref name="plan"/> (made by <see cref="Plan"/>): every failure after the first write is
     /// exit 4 with the way to resume. Step lines go to <paramref name="output"/>, extraction progress to
     /// <paramref name="progress"/>.</summary>
-    public static void Run(ConvertPlan plan, ConvertWork work, TextWriter output, TextWriter progress, bool progressIsTty)
+    public static void Run(ConvertPlan plan, WorkDirectory work, TextWriter output, TextWriter progress, bool progressIsTty)
     {
         if (plan.AlreadyDone)
         {
@@ -578,7 +548,7 @@ public static class ConvertJob
         return (new FileInfo(cfg).Length, installed);
     }
 
-    private static (string, string?) Extract(ConvertPlan plan, ConvertWork work, VolumeMount boot, TextWriter progress, bool tty)
+    private static (string, string?) Extract(ConvertPlan plan, WorkDirectory work, VolumeMount boot, TextWriter progress, bool tty)
     {
         var root = plan.RootVolume;
         var fs = Planned(plan.Journal, $"lv {root.Name}");
@@ -622,7 +592,7 @@ public static class ConvertJob
     }
 
     /// <summary>The new root mounted (loop device over its LV) with /boot mounted inside it.</summary>
-    private static VolumeMount MountRoot(ConvertPlan plan, ConvertWork work, VolumeMount boot)
+    private static VolumeMount MountRoot(ConvertPlan plan, WorkDirectory work, VolumeMount boot)
     {
         var root = plan.RootVolume;
         var m = VolumeMount.Mount(plan.Target, root.DiskOffset, root.SizeBytes, root.Spec.Filesystem!, work.Combine("root"), readOnly: false);
@@ -688,7 +658,7 @@ public static class ConvertJob
         return text;
     }
 
-    private static (string, string?) OtherVolumesAndGrow(ConvertPlan plan, DiskDevice disk, ConvertWork work, VolumeMount boot)
+    private static (string, string?) OtherVolumesAndGrow(ConvertPlan plan, DiskDevice disk, WorkDirectory work, VolumeMount boot)
     {
         var done = new List<string>();
         foreach (var v in plan.Layout.Volumes.Where(v => v != plan.RootVolume))
@@ -714,7 +684,7 @@ public static class ConvertJob
     /// <summary>GRUB for BIOS on the new GPT (Boot/GrubBiosInstaller: core.img from the target's own grub-mkimage and
     /// modules into the BIOS boot partition, boot.img into the MBR) and grub.cfg + grubenv on /boot for the converted
     /// system (Boot/GrubConfigWriter: root on the LV, the target's GRUB_CMDLINE_LINUX, its serial terminal).</summary>
-    private static (string, string?) Bootloader(ConvertPlan plan, ConvertWork work, VolumeMount boot)
+    private static (string, string?) Bootloader(ConvertPlan plan, WorkDirectory work, VolumeMount boot)
     {
         int ss = plan.Layout.SectorSize;
         var bios = plan.Layout.Table.Partitions.FirstOrDefault(p => p.Type == GptPartitionTypes.BiosBoot.Guid)
@@ -761,7 +731,7 @@ public static class ConvertJob
     public static ConvertStatus Status(ConvertOptions o)
     {
         if (!File.Exists(o.Target)) throw new RefusedException($"{o.Target}: no such {(o.IsImage ? "image file" : "disk")}");
-        using var work = new ConvertWork();
+        using var work = new WorkDirectory("nativeinit-convert.");
         using var disk = DiskDevice.Open(o.Target, writable: false);
         var gpt = GptReader.Read(disk);
         if (gpt.Table is { } table)
@@ -822,7 +792,7 @@ public static class ConvertJob
         if (!File.Exists(o.Target)) throw new RefusedException($"{o.Target}: no such image file");
         if (!Environment.IsPrivilegedProcess) throw new RefusedException($"{o.Target}: growing an image's file system needs loop devices, which need root");
         LayoutPlanner.RefuseIfImageInUse(o.Target);
-        using var work = new ConvertWork();
+        using var work = new WorkDirectory("nativeinit-convert.");
         LayoutFile layout;
         using (var disk = DiskDevice.Open(o.Target, writable: false))
         {
@@ -866,7 +836,7 @@ public static class ConvertJob
     private sealed record JournalAt(ConvertJournal Journal, string Location, CarryRecord? Carry);
 
     /// <summary>Looks on every partition with a file system for nativeinit/journal.json (mounted read-only).</summary>
-    private static JournalAt? FindJournal(string image, DiskDevice disk, GptTable table, ConvertWork work, bool writableForBroken, string? copyLayoutTo = null)
+    private static JournalAt? FindJournal(string image, DiskDevice disk, GptTable table, WorkDirectory work, bool writableForBroken, string? copyLayoutTo = null)
     {
         int ss = disk.LogicalSectorSize;
         foreach (var p in table.Partitions)

@@ -118,30 +118,6 @@ public sealed record UpdatePlan
 /// <summary>What an update did.</summary>
 public sealed record UpdateResult(string FilesystemUuid, long Entries, long BytesWritten, string Kernel, string NextBoot, bool Reboot);
 
-/// <summary>A scratch directory for the mount points; removed on Dispose (empty directories only).</summary>
-public sealed class UpdateWork : IDisposable
-{
-    public string Path { get; } = Directory.CreateTempSubdirectory("nativeinit-update.").FullName;
-
-    public string Combine(string name) => System.IO.Path.Combine(Path, name);
-
-    public void Dispose()
-    {
-        try
-        {
-            string layout = Combine("layout");
-            if (Directory.Exists(layout)) Directory.Delete(layout, recursive: true);
-            foreach (var d in Directory.EnumerateDirectories(Path))
-            {
-                try { Directory.Delete(d, recursive: false); } catch (IOException) { }
-            }
-            Directory.Delete(Path, recursive: false);
-        }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
-    }
-}
-
 /// <summary>
 /// `nativeinit update BUNDLE`: the one entry point the CLI and the tests call (issue 14). The bundle goes into the
 /// inactive A/B slot while the running one keeps running; GRUB is told last. <see cref="Plan"/> checks everything and
@@ -178,7 +154,7 @@ public static class UpdateJob
 
     // ---------------------------------------------------------------- plan (writes nothing)
 
-    public static UpdatePlan Plan(UpdateOptions o, UpdateWork work, TextWriter log)
+    public static UpdatePlan Plan(UpdateOptions o, WorkDirectory work, TextWriter log)
     {
         if (o.Image is null && o.RunningSlot is not null)
             throw new UsageException("update: --running names the running slot of an --image only; a running system reads nativeinit.slot= from its kernel command line");
@@ -214,7 +190,7 @@ public static class UpdateJob
         return Finish(o, bundle, layout, before, run, target, spec, grubDir, device, 0, bytes, carry, fstab, selinux);
     }
 
-    private static UpdatePlan PlanImage(UpdateOptions o, string image, VerifiedBundle bundle, CarryPolicy? policy, SelinuxSetting? selinux, UpdateWork work, TextWriter log)
+    private static UpdatePlan PlanImage(UpdateOptions o, string image, VerifiedBundle bundle, CarryPolicy? policy, SelinuxSetting? selinux, WorkDirectory work, TextWriter log)
     {
         if (!File.Exists(image)) throw new RefusedException($"{image}: no such image file");
         LayoutPlanner.RefuseIfImageInUse(image);
@@ -375,7 +351,7 @@ public static class UpdateJob
 
     /// <summary>Executes <paramref name="plan"/>. Any failure after the first write is exit 4; the running slot still
     /// boots (the inactive one is not OK in grubenv until the last write), and `update` may simply be run again.</summary>
-    public static UpdateResult Run(UpdatePlan plan, UpdateWork work, bool reboot, TextWriter output, TextWriter progress, bool progressIsTty)
+    public static UpdateResult Run(UpdatePlan plan, WorkDirectory work, bool reboot, TextWriter output, TextWriter progress, bool progressIsTty)
     {
         if (reboot && plan.IsImage) throw new UsageException("update: --reboot reboots the running system; it makes no sense with --image");
         var t = plan.Target;

@@ -123,7 +123,7 @@ internal static class ConvertCommand
         using var signals = TerminationSignals.Install();
         var o = Options(a, needKey: true);
         bool json = a.Has("json");
-        using var work = new ConvertWork();
+        using var work = new WorkDirectory("nativeinit-convert.");
         var plan = ConvertJob.Plan(o, work, json ? TextWriter.Null : ctx.Error);
         if (json) ctx.Out.WriteJson(plan.WriteJson);
         else plan.WriteText(ctx.Out);

@@ -52,7 +52,7 @@ internal static class UpdateCommand
             BootDir = a.Get("boot-dir") ?? "/boot",
         };
         bool json = a.Has("json");
-        using var work = new UpdateWork();
+        using var work = new WorkDirectory("nativeinit-update.");
         var plan = UpdateJob.Plan(o, work, json ? TextWriter.Null : ctx.Error);
         if (a.Has("dry-run"))
         {
