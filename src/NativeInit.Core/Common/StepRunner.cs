@@ -59,6 +59,7 @@ public sealed class StepRunner(IStepJournal journal, TextWriter output, Action<S
         output.Flush();
         events?.Invoke(new StepEvent(name, "start", "", 0));
         journal.MarkPending(name);
+        TestHooks.WaitAt("step:" + name);
         (string Detail, string? Hash) result;
         try
         {
@@ -110,7 +111,9 @@ public sealed class RunInterruptedException(string nextStep, string signal)
 /// process (SIGKILL) at the start of step STEP; NATIVEINIT_TEST_KILL_AT=STEP:BYTES kills it inside STEP once
 /// BYTES bytes were processed (<see cref="KillAfterBytes"/>); NATIVEINIT_TEST_WAIT_AT=POINT with
 /// NATIVEINIT_TEST_WAIT_FILE=PATH makes <see cref="WaitAt"/> create PATH at POINT and wait (at most a minute) until the
-/// test removes it, so a test can send a signal there (stage one's own points are in Stage/StageTestHooks).
+/// test removes it or a SIGINT/SIGTERM has been recorded, so a test can send a signal there and know it arrived where
+/// it meant it to (a step runner's points are "step:NAME", after the step's start line and before its body; stage
+/// one's own points are in Stage/StageTestHooks).
 /// </summary>
 public static class TestHooks
 {
@@ -123,7 +126,10 @@ public static class TestHooks
             Environment.GetEnvironmentVariable("NATIVEINIT_TEST_WAIT_FILE") is not { Length: > 0 } file) return;
         File.WriteAllText(file, point);
         var until = DateTime.UtcNow.AddMinutes(1);
-        while (File.Exists(file) && DateTime.UtcNow < until) Thread.Sleep(20);
+        // Leaving on a recorded signal (not on a delay after the test's kill) is what makes a signal test exact on a
+        // loaded machine: the run goes on only once the runtime's signal thread has recorded it.
+        while (File.Exists(file) && DateTime.UtcNow < until && TerminationSignals.Active?.Received is null) Thread.Sleep(20);
+        File.Delete(file);
     }
 
     private static readonly (string Step, long Bytes)? Target = Read();

@@ -17,13 +17,7 @@ internal static class StageTestHooks
     public static void Point(string name)
     {
         if (!Enabled) return;
-        if (Environment.GetEnvironmentVariable("NATIVEINIT_TEST_WAIT_AT") == name &&
-            Environment.GetEnvironmentVariable("NATIVEINIT_TEST_WAIT_FILE") is { Length: > 0 } file)
-        {
-            File.WriteAllText(file, name);
-            var until = DateTime.UtcNow.AddMinutes(1);
-            while (File.Exists(file) && DateTime.UtcNow < until) Thread.Sleep(20);
-        }
+        TestHooks.WaitAt(name);
         if (Environment.GetEnvironmentVariable("NATIVEINIT_TEST_THROW_AT") == name)
             throw new InvalidOperationException($"test hook: an unexpected failure at {name}");
         if (Environment.GetEnvironmentVariable("NATIVEINIT_TEST_KILL_AT") == name)

@@ -585,55 +585,61 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         using var dir = new TempDir();
         string img = Copy(dir);
         var killed = ConvertWith(img, killAt);
-        Assert.True(killed.ExitCode == 137 || killed.ExitCode == -9 || killed.ExitCode == 9, $"expected SIGKILL: {killed}");
-        // Before anything unmounts the killed run's file systems (an unmount writes the log back in place; a power cut
-        // does not): GRUB's own file system code (grub-fstest), which does not replay the log, reads the conversion's
-        // grub.cfg, kernel and initramfs on /boot as the converted disk's GRUB would after a power cut here.
-        var fstest = Tool.Run("grub-fstest", img, "-r", "loop0,gpt2", "cat", "/nativeinit/grub/grub.cfg");
-        Assert.True(fstest.ExitCode == 0 && fstest.Stdout.Contains("rd.nativeinit=resume", StringComparison.Ordinal),
-            "GRUB (grub-fstest, no log replay) cannot read /nativeinit/grub/grub.cfg on /boot: " + fstest);
-        var ls = Tool.Run("grub-fstest", img, "-r", "loop0,gpt2", "ls", "/nativeinit/");
-        Assert.True(ls.ExitCode == 0 && ls.Stdout.Contains("vmlinuz", StringComparison.Ordinal) && ls.Stdout.Contains("initramfs.img", StringComparison.Ordinal),
-            "GRUB (grub-fstest) does not see the conversion kernel and initramfs in /boot/nativeinit: " + ls);
-        ForgetKernelState(img);
-        var status = Tool.Run(fx.Binary, "status", "--image", img);
-        Assert.True(status.ExitCode == 0, status.ToString());
-        Assert.Contains("in progress at step " + killAt.Split(':')[0], status.Stdout);
-        // Every kill point lies after boot-files: the disk boots by itself into the resume. The MBR loads the
-        // conversion's core.img, whose grub.cfg (on /boot) has the resume entry as its default, naming the disk by
-        // the new /boot's UUID and the conversion kernel and initramfs that are there.
-        // After the bootloader step the MBR loads the converted system's GRUB instead.
-        AssertConversionCoreInstalled(img, dir);
-        if (killAt == "finish")
+        // The killed run's mounts and loop devices go even when an assertion fails (left behind, they once made later
+        // tests' mounts fail).
+        try
         {
-            Assert.Contains("the converted system (the MBR already points at its GRUB", status.Stdout);
+            Assert.True(killed.ExitCode == 137 || killed.ExitCode == -9 || killed.ExitCode == 9, $"expected SIGKILL: {killed}");
+            // Before anything unmounts the killed run's file systems (an unmount writes the log back in place; a power cut
+            // does not): GRUB's own file system code (grub-fstest), which does not replay the log, reads the conversion's
+            // grub.cfg, kernel and initramfs on /boot as the converted disk's GRUB would after a power cut here.
+            var fstest = Tool.Run("grub-fstest", img, "-r", "loop0,gpt2", "cat", "/nativeinit/grub/grub.cfg");
+            Assert.True(fstest.ExitCode == 0 && fstest.Stdout.Contains("rd.nativeinit=resume", StringComparison.Ordinal),
+                "GRUB (grub-fstest, no log replay) cannot read /nativeinit/grub/grub.cfg on /boot: " + fstest);
+            var ls = Tool.Run("grub-fstest", img, "-r", "loop0,gpt2", "ls", "/nativeinit/");
+            Assert.True(ls.ExitCode == 0 && ls.Stdout.Contains("vmlinuz", StringComparison.Ordinal) && ls.Stdout.Contains("initramfs.img", StringComparison.Ordinal),
+                "GRUB (grub-fstest) does not see the conversion kernel and initramfs in /boot/nativeinit: " + ls);
+            ForgetKernelState(img);
+            var status = Tool.Run(fx.Binary, "status", "--image", img);
+            Assert.True(status.ExitCode == 0, status.ToString());
+            Assert.Contains("in progress at step " + killAt.Split(':')[0], status.Stdout);
+            // Every kill point lies after boot-files: the disk boots by itself into the resume. The MBR loads the
+            // conversion's core.img, whose grub.cfg (on /boot) has the resume entry as its default, naming the disk by
+            // the new /boot's UUID and the conversion kernel and initramfs that are there.
+            // After the bootloader step the MBR loads the converted system's GRUB instead.
+            AssertConversionCoreInstalled(img, dir);
+            if (killAt == "finish")
+            {
+                Assert.Contains("the converted system (the MBR already points at its GRUB", status.Stdout);
+                Assert.Equal(SystemCoreLba, BootCodeLoads(img));
+            }
+            else
+            {
+                Assert.Contains("the conversion's GRUB", status.Stdout);
+                Assert.Equal(BiosBootLba, BootCodeLoads(img));
+            }
+            var (cfg, bootUuid, listing) = ConversionGrubCfg(img);
+            Assert.Contains("set default=nativeinit-resume", cfg);
+            Assert.Contains($"search --no-floppy --fs-uuid --set=root {bootUuid}", cfg);
+            Assert.Matches($@"linux /nativeinit/vmlinuz rd.nativeinit=resume rd.nativeinit.disk=uuid:{bootUuid}", cfg);
+            Assert.Contains("initrd /nativeinit/initramfs.img", cfg);
+            Assert.Contains("vmlinuz", listing);
+            Assert.Contains("initramfs.img", listing);
+            var resumed = Convert(img, "--yes");
+            Assert.True(resumed.ExitCode == 0, resumed.ToString());
+            Assert.Contains("done earlier, skipped", resumed.Stdout);
+            Assert.Contains("No problems found", Tool.Check("sgdisk", "-v", img));
+            var inspect = Inspect(img);
+            Assert.Contains("VA root:1258291200;swap:67108864;data:", inspect.Lvm);
+            var (tree, _) = CheckTree(img, dir.Path);
+            var diffs = tree.Split("---files")[0].Split('\n').Where(l => l.Length > 0 && !l.StartsWith("root-type") && !l.StartsWith("boot-type") && !l.StartsWith("size ") && !l.StartsWith("treediff:"))
+                .Where(l => !CarriedOrChanged.Any(c => l.StartsWith(c, StringComparison.Ordinal) || (l.StartsWith("only in") && (l.Contains("boot/nativeinit") || l.Contains("etc/")))))
+                .ToList();
+            Assert.True(diffs.Count == 0, "unexpected differences after resume:\n" + string.Join('\n', diffs) + "\n\n" + tree);
+            Assert.Contains("gw-0042", tree);
+            Assert.Contains("OLDROOTHASH", tree);
             Assert.Equal(SystemCoreLba, BootCodeLoads(img));
         }
-        else
-        {
-            Assert.Contains("the conversion's GRUB", status.Stdout);
-            Assert.Equal(BiosBootLba, BootCodeLoads(img));
-        }
-        var (cfg, bootUuid, listing) = ConversionGrubCfg(img);
-        Assert.Contains("set default=nativeinit-resume", cfg);
-        Assert.Contains($"search --no-floppy --fs-uuid --set=root {bootUuid}", cfg);
-        Assert.Matches($@"linux /nativeinit/vmlinuz rd.nativeinit=resume rd.nativeinit.disk=uuid:{bootUuid}", cfg);
-        Assert.Contains("initrd /nativeinit/initramfs.img", cfg);
-        Assert.Contains("vmlinuz", listing);
-        Assert.Contains("initramfs.img", listing);
-        var resumed = Convert(img, "--yes");
-        Assert.True(resumed.ExitCode == 0, resumed.ToString());
-        Assert.Contains("done earlier, skipped", resumed.Stdout);
-        Assert.Contains("No problems found", Tool.Check("sgdisk", "-v", img));
-        var inspect = Inspect(img);
-        Assert.Contains("VA root:1258291200;swap:67108864;data:", inspect.Lvm);
-        var (tree, _) = CheckTree(img, dir.Path);
-        var diffs = tree.Split("---files")[0].Split('\n').Where(l => l.Length > 0 && !l.StartsWith("root-type") && !l.StartsWith("boot-type") && !l.StartsWith("size ") && !l.StartsWith("treediff:"))
-            .Where(l => !CarriedOrChanged.Any(c => l.StartsWith(c, StringComparison.Ordinal) || (l.StartsWith("only in") && (l.Contains("boot/nativeinit") || l.Contains("etc/")))))
-            .ToList();
-        Assert.True(diffs.Count == 0, "unexpected differences after resume:\n" + string.Join('\n', diffs) + "\n\n" + tree);
-        Assert.Contains("gw-0042", tree);
-        Assert.Contains("OLDROOTHASH", tree);
-        Assert.Equal(SystemCoreLba, BootCodeLoads(img));
+        finally { ForgetKernelState(img); }
     }
 }

@@ -11,10 +11,11 @@ namespace NativeInit.Tests.Conversion;
 [Trait("Category", "Integration")]
 public class ConvertInterruptionTests(LegacyImageFixture fx) : IClassFixture<LegacyImageFixture>
 {
-    /// <summary>Runs convert and sends SIG<paramref name="signal"/> (by kill, from outside) when the line
-    /// "convert: <paramref name="atStep"/> ..." appears.</summary>
-    private ToolResult ConvertSignalledAt(string image, string atStep, string signal) =>
-        SignalRun.Run(fx.Binary, ["convert", "--image", image, "--key", fx.Public, "--yes"], l => l == $"convert: {atStep} ...", signal);
+    /// <summary>Runs convert and sends SIG<paramref name="signal"/> (by kill, from outside) while step
+    /// <paramref name="atStep"/> runs: at the step runner's test point "step:NAME", after "convert: NAME ..." is printed
+    /// (not on the output line itself: a short step could end before a signal sent from a line arrived).</summary>
+    private ToolResult ConvertSignalledAt(string image, string atStep, string signal, string dir) =>
+        SignalRun.AtPoint(fx.Binary, ["convert", "--image", image, "--key", fx.Public, "--yes"], "step:" + atStep, signal, dir);
 
     private void Require()
     {
@@ -32,7 +33,7 @@ public class ConvertInterruptionTests(LegacyImageFixture fx) : IClassFixture<Leg
         using var dir = new TempDir();
         string img = dir.Combine("disk.img");
         Tool.Check("cp", "--sparse=always", fx.Image, img);
-        var r = ConvertSignalledAt(img, atStep, signal);
+        var r = ConvertSignalledAt(img, atStep, signal, dir.Path);
         Assert.True(r.ExitCode == 4, $"expected exit 4: {r}");
         Assert.Contains($"convert: {atStep}: done", r.Stdout);
         var stopped = System.Text.RegularExpressions.Regex.Match(r.Stdout, $@"convert: SIG{signal} received: stopped before step ([a-z-]+)");

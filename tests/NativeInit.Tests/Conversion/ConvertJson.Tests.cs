@@ -40,7 +40,7 @@ public class ConvertJsonTests(LegacyImageFixture fx) : IClassFixture<LegacyImage
         JsonSchemaFiles.AssertValid("status", before.Stdout, "status --json (not converted)");
 
         // A run with --json stopped by SIGINT: standard output is the plan alone; status and the log say where it stopped.
-        var run = SignalRun.Run(fx.Binary, [.. convert, "--yes", "--json"], l => l == "convert: extract ...", "INT");
+        var run = SignalRun.AtPoint(fx.Binary, [.. convert, "--yes", "--json"], "step:extract", "INT", dir.Path);
         Assert.True(run.ExitCode == 4, run.ToString());
         JsonSchemaFiles.AssertValid("convert", run.Stdout, "convert --yes --json (standard output)");
         var stopped = Tool.Run(fx.Binary, "status", "--image", img, "--json");

@@ -64,7 +64,15 @@ public static class SignalRun
             Thread.Sleep(20);
         }
         Tool.Check("kill", "-" + signal, p.Id.ToString(CultureInfo.InvariantCulture));
-        Thread.Sleep(200); // the runtime's signal thread records it
+        if (signal is "INT" or "TERM")
+        {
+            // The run leaves its wait point (and removes the file) once its signal thread has recorded the signal: no
+            // guessed delay, which a loaded machine can outlast.
+            var recorded = DateTime.UtcNow.AddSeconds(60);
+            while (File.Exists(waitFile) && !p.HasExited && DateTime.UtcNow < recorded) Thread.Sleep(20);
+            Assert.False(File.Exists(waitFile) && !p.HasExited, $"SIG{signal} was not recorded within 60 s at {point}");
+        }
+        else Thread.Sleep(200); // SIGHUP is ignored, never recorded: give a missing handler time to kill the process
         File.Delete(waitFile);
         if (!p.WaitForExit(TimeSpan.FromMinutes(5))) { p.Kill(true); throw new TimeoutException($"{program} did not end"); }
         p.WaitForExit();
