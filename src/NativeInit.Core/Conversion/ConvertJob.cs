@@ -785,19 +785,29 @@ public static class ConvertJob
     /// and the layout's grow LV) with the layout recorded on /boot by the conversion, then the LV's file system grown
     /// (xfs_growfs on a mount, resize2fs). Without <paramref name="write"/> only the plan is returned. A second run
     /// finds nothing to grow and still makes the file system fill its LV (idempotent).
+    /// On a disk (<c>--disk</c>, the running converted system, issue 12 step 7) it works online: the journal and layout
+    /// are read from /boot where it is mounted, the kernel learns the grown partition (BLKPG), an active LV's
+    /// device-mapper table is reloaded (<see cref="LayoutGrow"/>), and the file system is grown where it is mounted
+    /// (mounted for the time of the grow when it is not); an LV that is not active is reached through a loop device at
+    /// its offset, as on an image.
     /// </summary>
     public static LayoutGrowPlan Grow(ConvertOptions o, bool write, TextWriter log)
     {
-        if (!o.IsImage) throw new RefusedException($"{o.Target}: grow --disk is not built yet; this build grows disk images (--image)");
-        if (!File.Exists(o.Target)) throw new RefusedException($"{o.Target}: no such image file");
-        if (!Environment.IsPrivilegedProcess) throw new RefusedException($"{o.Target}: growing an image's file system needs loop devices, which need root");
-        LayoutPlanner.RefuseIfImageInUse(o.Target);
+        if (o.IsImage && !File.Exists(o.Target)) throw new RefusedException($"{o.Target}: no such image file");
+        if (!o.IsImage && !File.Exists(o.Target)) throw new RefusedException($"{o.Target}: no such disk");
+        if (!Environment.IsPrivilegedProcess)
+            throw new RefusedException(o.IsImage ? $"{o.Target}: growing an image's file system needs loop devices, which need root"
+                : $"{o.Target}: growing a disk needs root");
+        if (o.IsImage) LayoutPlanner.RefuseIfImageInUse(o.Target);
         using var work = new WorkDirectory("nativeinit-convert.");
         LayoutFile layout;
         using (var disk = DiskDevice.Open(o.Target, writable: false))
         {
+            if (!o.IsImage && !disk.IsBlockDevice) throw new RefusedException($"{o.Target}: not a block device (give an image with --image)");
             var table = GptReader.Read(disk).Table ?? throw new RefusedException($"{o.Target}: no GPT: not a converted disk");
-            var at = FindJournal(o.Target, disk, table, work, writableForBroken: false, copyLayoutTo: work.Combine(LayoutDir))
+            // On a running system /boot is mounted: read it there (mounting an xfs a second time is refused by the kernel).
+            var at = (disk.IsBlockDevice ? FindJournalMounted(disk, table, copyLayoutTo: work.Combine(LayoutDir)) : null)
+                ?? FindJournal(o.Target, disk, table, work, writableForBroken: false, copyLayoutTo: work.Combine(LayoutDir))
                 ?? throw new RefusedException($"{o.Target}: no conversion journal: not a converted disk");
             if (at.Journal.State != ConvertJournal.StateDone)
                 throw new RefusedException($"{o.Target}: the conversion is not done (next step {Steps.FirstOrDefault(x => !at.Journal.IsDone(x))}): resume it first");
@@ -809,26 +819,44 @@ public static class ConvertJob
         using var rw = DiskDevice.Open(o.Target, writable: write);
         var plan = LayoutGrow.Plan(layout, rw);
         if (!write) return plan;
-        PointOfNoReturn.Run(o.Target, $"run `nativeinit grow --image {o.Target} --yes` again", () =>
+        string again = $"run `nativeinit grow {(o.IsImage ? "--image" : "--disk")} {o.Target} --yes` again";
+        PointOfNoReturn.Run(o.Target, again, () =>
         {
             LayoutGrow.Apply(plan, rw, log.WriteLine);
             if (spec.Filesystem is null or "swap") return;
             var vg = plan.VgAfter;
             var lv = vg.FindLv(spec.Name)!;
+            long size = lv.ExtentCount * vg.ExtentSizeBytes;
+            // The LV as the running system has it (device-mapper, reloaded above), else through a loop device.
+            string dmName = DmNames.DeviceName(vg.Name, spec.Name);
+            if (rw.IsBlockDevice && NativeInit.Core.Disk.DeviceMapper.DeviceMapperControl.GetStatus(dmName) is { HasActiveTable: true } dm)
+            {
+                string? mounted = BlockDeviceInfo.MountPointOf($"{dm.Major}:{dm.Minor}");
+                using var m = mounted is null ? VolumeMount.MountDevice(dm.NodePath, spec.Filesystem, work.Combine("grow")) : null;
+                GrowFilesystem(spec.Filesystem, mounted ?? m!.Directory, dm.NodePath);
+                log.WriteLine($"{spec.Filesystem} on LV {spec.Name} ({dm.NodePath}{(mounted is null ? "" : ", mounted on " + mounted)}) grown to {ByteSize.Format(size)}");
+                return;
+            }
             var segs = lv.Segments.OrderBy(x => x.StartExtent).ToList();
             for (int i = 1; i < segs.Count; i++)
                 if (segs[i].Stripes[0].StartExtent != segs[i - 1].Stripes[0].StartExtent + segs[i - 1].ExtentCount)
-                    throw new NativeInitException($"LV {spec.Name}: its extents are not contiguous on the PV; an image's LV is reached through one loop device");
-            long ext = vg.ExtentSizeBytes;
+                    throw new NativeInitException($"LV {spec.Name}: its extents are not contiguous on the PV and it is not active; " +
+                        "activate the volume group (nativeinit lvm activate) and run grow again");
             long pe = LvmDiskFormat.Read(rw.Handle, plan.PvOffset, o.Target).PeStartBytes;
-            long offset = plan.PvOffset + pe + segs[0].Stripes[0].StartExtent * ext;
-            long size = lv.ExtentCount * ext;
-            using var m = VolumeMount.Mount(o.Target, offset, size, spec.Filesystem, work.Combine("grow"), readOnly: false);
-            if (spec.Filesystem == "xfs") RunTool("xfs_growfs", m.Directory);
-            else RunTool("resize2fs", m.Device);
+            long offset = plan.PvOffset + pe + segs[0].Stripes[0].StartExtent * vg.ExtentSizeBytes;
+            using (var m = VolumeMount.Mount(o.Target, offset, size, spec.Filesystem, work.Combine("grow"), readOnly: false))
+                GrowFilesystem(spec.Filesystem, m.Directory, m.Device);
             log.WriteLine($"{spec.Filesystem} on LV {spec.Name} grown to {ByteSize.Format(size)}");
         });
         return plan;
+    }
+
+    /// <summary>Grows a mounted file system to its device's size: xfs_growfs on the mount point, resize2fs (online) on
+    /// the device.</summary>
+    private static void GrowFilesystem(string filesystem, string mountPoint, string device)
+    {
+        if (filesystem == "xfs") RunTool("xfs_growfs", mountPoint);
+        else RunTool("resize2fs", device);
     }
 
     // ---------------------------------------------------------------- helpers
@@ -881,6 +909,30 @@ public static class ConvertJob
                     "refusing to start over (see docs/recovery.md)", ExitCodes.FailedAfterPointOfNoReturn, e);
             }
             return new JournalAt(journal, location, carry is null ? null : CarryRecord.Parse(carry, $"partition {p.Number}: {ConvertJournal.CarryFileName}"));
+        }
+        return null;
+    }
+
+    /// <summary>On a block device: the journal on a partition of <paramref name="disk"/> that is mounted (the running
+    /// converted system's /boot), read where it is mounted; null when no mounted partition holds one.</summary>
+    private static JournalAt? FindJournalMounted(DiskDevice disk, GptTable table, string copyLayoutTo)
+    {
+        foreach (var p in table.Partitions)
+        {
+            if (BlockDeviceInfo.DevNumber(BlockDeviceInfo.PartitionName(disk.KernelName!, p.Number)) is not { } dev) continue;
+            if (BlockDeviceInfo.MountPointOf(dev) is not { } dir) continue;
+            string nd = Path.Combine(dir, ConvertJournal.DirectoryName);
+            string jp = Path.Combine(nd, ConvertJournal.FileName);
+            if (!File.Exists(jp)) continue;
+            string location = $"partition {p.Number} (mounted on {dir}): /{ConvertJournal.DirectoryName}/{ConvertJournal.FileName}";
+            var journal = ConvertJournal.Parse(File.ReadAllBytes(jp), location);
+            string ld = Path.Combine(nd, LayoutDir);
+            if (Directory.Exists(ld))
+            {
+                Directory.CreateDirectory(copyLayoutTo);
+                foreach (var f in Directory.EnumerateFiles(ld)) File.Copy(f, Path.Combine(copyLayoutTo, Path.GetFileName(f)), overwrite: true);
+            }
+            return new JournalAt(journal, location, null);
         }
         return null;
     }

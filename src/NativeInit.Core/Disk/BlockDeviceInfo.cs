@@ -50,6 +50,21 @@ public static class BlockDeviceInfo
     public static string PartitionName(string diskKernelName, int number) =>
         diskKernelName.Length > 0 && char.IsAsciiDigit(diskKernelName[^1]) ? $"{diskKernelName}p{number}" : $"{diskKernelName}{number}";
 
+    /// <summary>Where the block device MAJOR:MINOR (<paramref name="devNumber"/>) is mounted with its file system's root
+    /// (the first such line of mountinfo), or null when it is not.</summary>
+    public static string? MountPointOf(string devNumber)
+    {
+        string mountinfo = System.IO.Path.Combine(ProcRoot, "self", "mountinfo");
+        if (!File.Exists(mountinfo)) return null;
+        foreach (var line in File.ReadLines(mountinfo))
+        {
+            // mountinfo: id parent major:minor root mountpoint options ... - fstype source superoptions
+            var f = line.Split(' ');
+            if (f.Length >= 5 && f[2] == devNumber && f[3] == "/") return Unescape(f[4]);
+        }
+        return null;
+    }
+
     /// <summary>Every way the disk or one of its partitions is in use, each as a sentence naming the device
     /// ("sda2 (8:2) is mounted on /boot"). Empty when the disk may be rewritten.</summary>
     public static IReadOnlyList<string> FindUsers(string diskKernelName)

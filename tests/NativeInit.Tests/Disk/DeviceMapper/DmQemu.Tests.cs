@@ -18,48 +18,6 @@ public class DmQemuTests
 {
     private const long MiB = 1 << 20;
 
-    /// <summary>
-    /// Boots the cached Debian kernel with a busybox initramfs holding nativeinit, virtio and dm-mod, runs
-    /// <paramref name="commands"/> with <paramref name="image"/> as /dev/vda, powers off; returns the console output.
-    /// </summary>
-    private static string Boot(TempDir dir, string ni, string image, string commands, IReadOnlyDictionary<string, string> files)
-    {
-        string kernelDir = KernelCache.FolderOrSkip();
-        string version = KernelCache.Version(kernelDir);
-        string modules = Path.Combine(kernelDir, "lib", "modules", version, "kernel", "drivers");
-        string root = dir.Combine("initramfs-" + Guid.NewGuid().ToString("N")[..8]);
-        foreach (var d in new[] { "bin", "proc", "sys", "dev", "mods" }) Directory.CreateDirectory(Path.Combine(root, d));
-        string[] mods = ["virtio/virtio_ring", "virtio/virtio", "virtio/virtio_pci_legacy_dev", "virtio/virtio_pci_modern_dev",
-            "virtio/virtio_pci", "block/virtio_blk", "md/dm-mod"];
-        foreach (var m in mods)
-        {
-            string src = Path.Combine(modules, m + ".ko");
-            Skip.IfNot(File.Exists(src), $"{src} missing (modules built into this kernel?)");
-            File.Copy(src, Path.Combine(root, "mods", Path.GetFileName(m) + ".ko"));
-        }
-        File.Copy("/usr/bin/busybox", Path.Combine(root, "bin", "busybox"));
-        File.Copy(ni, Path.Combine(root, "nativeinit"));
-        foreach (var (name, source) in files) File.Copy(source, Path.Combine(root, name));
-        string init = """
-            #!/bin/busybox sh
-            /bin/busybox --install -s /bin
-            mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
-            for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk dm-mod; do insmod /mods/$m.ko || echo "INSMOD-FAILED $m"; done
-            for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] && break; sleep 0.5; done
-
-            """ + commands + "\nsync\npoweroff -f\n";
-        File.WriteAllText(Path.Combine(root, "init"), init.Replace("\r", "", StringComparison.Ordinal));
-        File.SetUnixFileMode(Path.Combine(root, "init"), (UnixFileMode)0x1ed);
-        string initrd = Path.Combine(root + ".gz");
-        Tool.Sh($"cd {Tool.Quote(root)} && find . | cpio -o -H newc 2>/dev/null | gzip -1 > {Tool.Quote(initrd)}");
-        var outcome = QemuRunner.Boot(KernelCache.KernelImage(kernelDir), initrd, image, "console=ttyS0 quiet panic=-1",
-            TimeSpan.FromMinutes(3), [], failOnInitFailure: false);
-        Assert.False(outcome.TimedOut || outcome.Failure is not null, outcome.Report());
-        string o = outcome.Console;
-        Assert.DoesNotContain("INSMOD-FAILED", o);
-        return o;
-    }
-
     [SkippableFact]
     public void Lvm_activate_in_a_vm_maps_each_lv_to_its_planned_offset()
     {
@@ -101,7 +59,7 @@ public class DmQemuTests
             echo "LEFT $(ls /sys/block | grep -c dm-)"
 
             """);
-        string o = Boot(dir, ni, image, script.ToString(), new Dictionary<string, string>());
+        string o = BusyboxVm.Run(dir, ni, image, script.ToString(), new Dictionary<string, string>());
         Assert.True(o.Contains("ACTIVATE-RC=0", StringComparison.Ordinal), o);
         foreach (var v in plan.Volumes)
         {
@@ -169,7 +127,7 @@ public class DmQemuTests
             /nativeinit lvm deactivate /dev/vda3 >/dev/null
 
             """);
-        string o = Boot(dir, ni, image, script.ToString(),
+        string o = BusyboxVm.Run(dir, ni, image, script.ToString(),
             new Dictionary<string, string> { ["layout.json"] = dir.Combine("layout.json"), ["t.gpt"] = dir.Combine("t.gpt") });
 
         Assert.True(o.Contains("APPLY-RC=0", StringComparison.Ordinal), o);
