@@ -124,6 +124,7 @@ public static class ConvertJob
         if (!o.IsImage && !disk.IsBlockDevice) throw new UsageException($"{o.Target} is not a block device: use --image for an image file");
 
         ConvertJournal? journal = null;
+        IReadOnlyDictionary<string, string> oldVolumes = new Dictionary<string, string>();
         string found;
         IReadOnlyList<DiskRun> runs;
         string bundlePath;
@@ -150,6 +151,7 @@ public static class ConvertJob
             var legacy = LegacyLayout.Recognise(disk);
             found = legacy.Description;
             log.WriteLine($"found {legacy.Description}");
+            oldVolumes = OldVolumeGroup.ActiveVolumes(disk, legacy);
             string old = work.Combine("old"), oldBoot = work.Combine("oldboot");
             if (legacy.Kind == LegacyLayout.MbrBootRoot)
             {
@@ -201,7 +203,7 @@ public static class ConvertJob
         {
             VgId = journal.VgId, PvId = journal.PvId, LvIds = journal.LvIds, Time = journal.LvmTime, Host = journal.LvmHost,
         };
-        var plan = LayoutPlanner.Plan(layout, disk, identity);
+        var plan = LayoutPlanner.Plan(layout, disk, identity, oldVolumes.Keys.ToHashSet(StringComparer.Ordinal));
         if (journal is not null && plan.Table.DiskGuid.ToString() != journal.DiskGuid)
             throw new NativeInitException($"{o.Target}: the bundle's partition table has disk GUID {plan.Table.DiskGuid}, the journal {journal.DiskGuid}", ExitCodes.FailedAfterPointOfNoReturn);
         int ss = plan.SectorSize;
@@ -271,6 +273,7 @@ public static class ConvertJob
             IsImage = o.IsImage,
             DiskBytes = disk.SizeBytes,
             OldLayout = found,
+            OldVolumes = [.. oldVolumes.Values],
             Journal = journal,
             Resuming = resuming,
             BundlePath = bundlePath,
@@ -356,6 +359,8 @@ public static class ConvertJob
         var runner = new StepRunner(journal, output, log.Write, "convert: ");
         string how = $"run `nativeinit convert {flag} {plan.Target} --yes` again to resume from the journal on the new /boot " +
             $"(`nativeinit status {flag} {plan.Target}` shows where it stopped)";
+        // (c) on a disk: the old VG's unused LVs leave device-mapper now, before the first write.
+        OldVolumeGroup.Release(plan.OldVolumes, plan.Target, output);
         using var disk = DiskDevice.Open(plan.Target, writable: true);
         VolumeMount? boot = null;
         try

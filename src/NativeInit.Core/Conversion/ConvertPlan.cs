@@ -47,6 +47,9 @@ public sealed class ConvertPlan
     public required byte[] GrubBoot { get; init; }
     /// <summary>The BIOS boot (EF02) partition of the new table.</summary>
     public required GptPartition BiosBootPartition { get; init; }
+    /// <summary>Old layout (c) on a disk: the old VG's LVs active in device-mapper (unused), removed from it just
+    /// before the first write (<see cref="OldVolumeGroup"/>).</summary>
+    public IReadOnlyList<string> OldVolumes { get; init; } = [];
 
     public bool AlreadyDone => Journal.State == ConvertJournal.StateDone;
     public long BootOffset => BootPartition.ByteOffset(Layout.SectorSize);
@@ -58,6 +61,7 @@ public sealed class ConvertPlan
         var m = Bundle.Manifest;
         w.WriteLine($"Conversion of {(IsImage ? "image" : "disk")} {Target} ({ByteSize.Format(DiskBytes)}, {DiskBytes} bytes)");
         w.WriteLine($"  found:   {OldLayout}");
+        if (OldVolumes.Count > 0) w.WriteLine($"  old VG:  {string.Join(", ", OldVolumes)} active in device-mapper, unused: removed from it before the first write");
         if (Resuming) w.WriteLine($"  journal: state {Journal.State}, next step {Journal.Current?.Name ?? (AlreadyDone ? "none (done)" : Steps.FirstOrDefault(s => !Journal.IsDone(s)) ?? "none")}");
         w.WriteLine($"  bundle:  {BundlePath}: {DisplayText.Of(m.ProductName)} {DisplayText.Of(m.ProductVersion)}, {ByteSize.Format(Journal.BundleBytes)}, signed by key {Bundle.KeyId}; " +
             $"signature and every part's {ContentHash.Algorithm} verified by reading the disk at its extents");
@@ -88,6 +92,9 @@ public sealed class ConvertPlan
         j.WriteString("mode", IsImage ? "image" : "disk");
         j.WriteNumber("diskBytes", DiskBytes);
         j.WriteString("found", OldLayout);
+        j.WriteStartArray("oldVolumes");
+        foreach (var v in OldVolumes) j.WriteStringValue(v);
+        j.WriteEndArray();
         j.WriteBoolean("resuming", Resuming);
         j.WriteString("state", Journal.State);
         j.WriteStartObject("bundle");
@@ -96,15 +103,7 @@ public sealed class ConvertPlan
         j.WriteString("version", Bundle.Manifest.ProductVersion);
         j.WriteString("keyId", Bundle.KeyId);
         j.WriteNumber("bytes", Journal.BundleBytes);
-        j.WriteStartArray("runs");
-        foreach (var r in BundleRuns)
-        {
-            j.WriteStartObject();
-            j.WriteNumber("diskOffset", r.DiskOffset);
-            j.WriteNumber("length", r.Length);
-            j.WriteEndObject();
-        }
-        j.WriteEndArray();
+        DiskRun.WriteJsonArray(j, "runs", BundleRuns);
         j.WriteEndObject();
         j.WriteStartArray("earlyWrites");
         foreach (var e in EarlyWrites)

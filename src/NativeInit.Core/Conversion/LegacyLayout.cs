@@ -6,8 +6,9 @@ using NativeInit.Core.Disk.Mbr;
 namespace NativeInit.Core.Conversion;
 
 /// <summary>An old (legacy) disk layout that `convert` knows how to read: where its root file system is.</summary>
+/// <param name="OldVg">(c): the old volume group (its LVs may be active in device-mapper) and the partition of its PV.</param>
 public sealed record LegacyLayout(string Kind, string Description, long RootOffset, long RootLength, string RootFilesystem,
-    long? BootOffset = null, long? BootLength = null, string? BootFilesystem = null)
+    long? BootOffset = null, long? BootLength = null, string? BootFilesystem = null, (Lvm.LvmVolumeGroup Vg, int PvPartition)? OldVg = null)
 {
     /// <summary>(a) MBR with one root partition.</summary>
     public const string MbrRoot = "a";
@@ -69,7 +70,7 @@ public sealed record LegacyLayout(string Kind, string Description, long RootOffs
                 throw new RefusedException($"{disk.Path}: LV centos/root holds {rp?.Type ?? "no file system found"}, not xfs or ext2/3/4");
             return new LegacyLayout(CentosLvm, $"(c) CentOS default: /boot partition {b.Number} ({bp!.Type}) and PV partition {pv.Number} with VG centos " +
                 $"(LVs {string.Join(", ", vg.LogicalVolumes.Select(l => l.Name))}); root LV {ByteSize.Format(length)} {rp.Type} at byte {offset}",
-                offset, length, rp.Type, b.ByteOffset(ss), b.ByteLength(ss), bp.Type);
+                offset, length, rp.Type, b.ByteOffset(ss), b.ByteLength(ss), bp.Type, (vg, pv.Number));
         }
         if (found.Count == 2 && linux.Count == 2)
         {

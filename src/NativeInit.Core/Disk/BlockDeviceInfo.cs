@@ -67,7 +67,7 @@ public static class BlockDeviceInfo
 
     /// <summary>Every way the disk or one of its partitions is in use, each as a sentence naming the device
     /// ("sda2 (8:2) is mounted on /boot"). Empty when the disk may be rewritten.</summary>
-    public static IReadOnlyList<string> FindUsers(string diskKernelName)
+    public static IReadOnlyList<string> FindUsers(string diskKernelName, IReadOnlySet<string>? releasedHolders = null)
     {
         var devices = new List<(string Name, string? Dev)> { (diskKernelName, DevNumber(diskKernelName)) };
         foreach (var (name, _) in Partitions(diskKernelName)) devices.Add((name, DevNumber(name)));
@@ -105,13 +105,14 @@ public static class BlockDeviceInfo
                 : System.IO.Path.Combine(SysRoot, "block", diskKernelName, name, "holders");
             if (!Directory.Exists(holders)) continue;
             foreach (var h in Directory.EnumerateFileSystemEntries(holders))
-                users.Add($"{name} is held by {System.IO.Path.GetFileName(h)}");
+                if (releasedHolders?.Contains(System.IO.Path.GetFileName(h)) != true) users.Add($"{name} is held by {System.IO.Path.GetFileName(h)}");
         }
         return users;
     }
 
-    /// <summary>Throws <see cref="RefusedException"/> when the disk or one of its partitions is in use.</summary>
-    public static void RefuseIfInUse(DiskDevice disk)
+    /// <summary>Throws <see cref="RefusedException"/> when the disk or one of its partitions is in use.
+    /// <paramref name="releasedHolders"/>: holders (kernel names, e.g. dm-0) the caller removes before it writes.</summary>
+    public static void RefuseIfInUse(DiskDevice disk, IReadOnlySet<string>? releasedHolders = null)
     {
         if (!disk.IsBlockDevice || disk.KernelName is null)
         {
@@ -122,7 +123,7 @@ public static class BlockDeviceInfo
                 throw new RefusedException($"{disk.Path}: refusing to rewrite an image in use through a loop device: {string.Join("; ", imageUsers)}");
             return;
         }
-        var users = FindUsers(disk.KernelName);
+        var users = FindUsers(disk.KernelName, releasedHolders);
         if (users.Count > 0)
             throw new RefusedException($"{disk.Path}: refusing to rewrite a disk in use: {string.Join("; ", users)}");
     }

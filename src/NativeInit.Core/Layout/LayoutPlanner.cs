@@ -13,7 +13,9 @@ namespace NativeInit.Core.Layout;
 /// </summary>
 public static class LayoutPlanner
 {
-    public static LayoutPlan Plan(LayoutFile layout, DiskDevice disk, LvmIdentity? identity = null)
+    /// <param name="releasedHolders">Holders of the disk's partitions (kernel names, e.g. dm-0) that the caller
+    /// removes before its first write (convert: the old VG's unused LVs); they do not make the disk "in use".</param>
+    public static LayoutPlan Plan(LayoutFile layout, DiskDevice disk, LvmIdentity? identity = null, IReadOnlySet<string>? releasedHolders = null)
     {
         // (a block device in use is refused by GptApply.Plan)
         if (!disk.IsBlockDevice) RefuseIfImageInUse(disk.Path);
@@ -22,7 +24,7 @@ public static class LayoutPlanner
         try { backup = SgdiskBackup.Load(layout.PartitionTablePath); }
         catch (NativeInitException e) when (e is RefusedException or InvalidDataFormatException) { throw new RefusedException($"layout {layout.Path}: partitionTable {layout.PartitionTablePath}: {e.Message}", e); }
 
-        var gpt = GptApply.PlanFromBackup(disk, backup, wipePartitions: true);
+        var gpt = GptApply.PlanFromBackup(disk, backup, wipePartitions: true, releasedHolders);
         var table = gpt.Desired;
         int ss = disk.LogicalSectorSize;
         var part = table.Find(layout.Partition)

@@ -77,6 +77,8 @@ internal static class ConvertCommand
             CommandLog.Option,
         ],
         Description = "`layout grow` with the layout the conversion recorded on /boot, then xfs_growfs or resize2fs on the LV. " +
+            "On a disk it works online on the running converted system (the LV's device-mapper table is reloaded, the file " +
+            "system grown where it is mounted). " +
             "When writing, the whole output is also appended to the log file (--log). SIGHUP is ignored; SIGINT or SIGTERM " +
             "before the first write stop the run (exit 3), after it the grow is completed.",
         Run = RunGrow,

@@ -23,7 +23,8 @@ public static class BusyboxVm
     /// <summary>
     /// Runs <paramref name="commands"/> (busybox sh) in the VM after the modules are loaded and /dev/vda is there;
     /// nativeinit is /nativeinit, each of <paramref name="files"/> (name → host path) is at /NAME, each of
-    /// <paramref name="programs"/> (host paths) at the same path with its libraries (ldd). Returns the console output;
+    /// <paramref name="programs"/> (host paths) at the same path with its libraries (ldd), found on PATH before busybox's applets
+    /// (a folder among them is copied whole). Returns the console output;
     /// fails on a timeout, a kernel panic, or a module that did not load.
     /// </summary>
     public static string Run(TempDir dir, string nativeinit, string image, string commands, IReadOnlyDictionary<string, string> files,
@@ -45,11 +46,20 @@ public static class BusyboxVm
         File.Copy("/usr/bin/busybox", Path.Combine(root, "bin", "busybox"));
         File.Copy(nativeinit, Path.Combine(root, "nativeinit"));
         foreach (var (name, source) in files) File.Copy(source, Path.Combine(root, name));
-        foreach (var program in programs ?? []) CopyWithLibraries(program, root);
+        foreach (var program in programs ?? [])
+        {
+            if (Directory.Exists(program)) // e.g. GRUB's module folder
+            {
+                string to = Path.Combine(root, program.TrimStart('/'));
+                Directory.CreateDirectory(Path.GetDirectoryName(to)!);
+                Tool.Check("cp", "-a", program, to);
+            }
+            else CopyWithLibraries(program, root);
+        }
         string init = $$"""
             #!/bin/busybox sh
             /bin/busybox --install -s /bin
-            export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+            export PATH=/usr/sbin:/usr/bin:/sbin:/bin
             mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
             for m in {{string.Join(' ', names)}}; do insmod /mods/$m.ko || echo "INSMOD-FAILED $m"; done
             for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] && break; sleep 0.5; done

@@ -13,9 +13,9 @@ public static class GptApply
     /// (<see cref="RefusedException"/>, nothing written) when the disk or a partition of it is in use, or the table
     /// does not fit. With <paramref name="wipePartitions"/> the start and end of every new partition are zeroed.
     /// </summary>
-    public static GptApplyPlan Plan(DiskDevice disk, GptTable desired, bool wipePartitions = true)
+    public static GptApplyPlan Plan(DiskDevice disk, GptTable desired, bool wipePartitions = true, IReadOnlySet<string>? releasedHolders = null)
     {
-        BlockDeviceInfo.RefuseIfInUse(disk);
+        BlockDeviceInfo.RefuseIfInUse(disk, releasedHolders);
         var tableWrites = GptWriter.Plan(disk, desired);
         var current = GptReader.Read(disk);
         var mbr = current.Table is null ? MbrTable.Read(disk).Where(p => p.Type != GptFormat.ProtectiveOsType).ToList() : [];
@@ -65,8 +65,8 @@ public static class GptApply
 
     /// <summary>Plans applying an `sgdisk --backup` file: the table moved to this disk's size as `sgdisk --load-backup`
     /// + `sgdisk -e` would leave it; refuses when it does not fit.</summary>
-    public static GptApplyPlan PlanFromBackup(DiskDevice disk, SgdiskBackup backup, bool wipePartitions = true) =>
-        Plan(disk, backup.ForDisk(disk.Sectors, disk.LogicalSectorSize, disk.Path), wipePartitions);
+    public static GptApplyPlan PlanFromBackup(DiskDevice disk, SgdiskBackup backup, bool wipePartitions = true, IReadOnlySet<string>? releasedHolders = null) =>
+        Plan(disk, backup.ForDisk(disk.Sectors, disk.LogicalSectorSize, disk.Path), wipePartitions, releasedHolders);
 
     /// <summary>What to do after a failure inside <see cref="Execute"/>.</summary>
     public const string HowToGoOn = "run gpt apply again with the same backup file: it rewrites the whole table";
