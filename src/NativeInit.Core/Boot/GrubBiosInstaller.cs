@@ -102,7 +102,7 @@ public static class GrubBiosInstaller
     public static GrubBiosInstallResult InstallImages(GrubBiosTarget target, byte[] coreImage, byte[] bootImage, string source, string prefix, Action<string>? log = null)
     {
         var mbr = CheckDisk(target);
-        return Write(target, Lay(target, coreImage, bootImage, mbr, source, prefix, new GrubImageTool(source, "", "", [], "", "grub2")), log);
+        return Write(target, Lay(target, coreImage, bootImage, mbr, source, prefix, moduleDirectory: ""), log);
     }
 
     private static GrubBiosInstallResult Write(GrubBiosTarget target, Plan plan, Action<string>? log)
@@ -129,7 +129,7 @@ public static class GrubBiosInstaller
             ? $"grub: core.img ({plan.CoreBytes} bytes, {plan.Core.Length / GrubPcFormat.SectorSize} sectors) at LBA {plan.CoreSector}" +
               $"{(coreChanged ? "" : " (unchanged)")}, boot.img in the MBR{(mbrChanged ? "" : " (unchanged)")}, prefix {plan.Prefix}"
             : $"grub: {target.Disk} already holds this core.img and boot.img: nothing written");
-        return new GrubBiosInstallResult(plan.CoreBytes, plan.Tool.ModuleDirectory, plan.Tool.Description)
+        return new GrubBiosInstallResult(plan.CoreBytes, plan.ModuleDirectory, plan.Source)
         {
             Prefix = plan.Prefix, GrubDirectory = plan.Prefix[(plan.Prefix.IndexOf(")/", StringComparison.Ordinal) + 2)..], CoreSector = plan.CoreSector,
             Changed = coreChanged || mbrChanged,
@@ -153,7 +153,9 @@ public static class GrubBiosInstaller
         return n;
     }
 
-    internal sealed record Plan(GrubImageTool Tool, string Prefix, byte[] Core, long CoreBytes, long CoreSector, byte[] MbrCode);
+    /// <summary>What an install writes. <paramref name="Source"/> names where core.img came from (the grub-mkimage run, or
+    /// the bundle), <paramref name="ModuleDirectory"/> the modules it was made from (empty for images made beforehand).</summary>
+    internal sealed record Plan(string Source, string ModuleDirectory, string Prefix, byte[] Core, long CoreBytes, long CoreSector, byte[] MbrCode);
 
     /// <summary>Every check and the exact bytes to write; writes nothing.</summary>
     internal static Plan Prepare(GrubBiosTarget target, Action<string>? log, Func<List<string>, GrubImageTool?>? findTool = null)
@@ -166,7 +168,7 @@ public static class GrubBiosInstaller
         string prefix = Prefix(target);
         var (image, bootImg, modules) = MakeImages(tool, prefix, target.BootFilesystem);
         log?.Invoke($"grub: {tool.Description} -d {tool.ModuleDirectory} -p {prefix}: core.img {image.Length} bytes ({string.Join(' ', modules)})");
-        return Lay(target, image, bootImg, mbr, tool.Description, prefix, tool);
+        return Lay(target, image, bootImg, mbr, tool.Description, prefix, tool.ModuleDirectory);
     }
 
     /// <summary>GRUB's module for reading /boot.</summary>
@@ -238,7 +240,7 @@ public static class GrubBiosInstaller
 
     /// <summary>The exact bytes to write for <paramref name="image"/> and <paramref name="bootImg"/> at the target's
     /// core offset: the block list and boot.img patched. Writes nothing.</summary>
-    private static Plan Lay(GrubBiosTarget target, byte[] image, byte[] bootImg, byte[] mbr, string source, string prefix, GrubImageTool tool)
+    private static Plan Lay(GrubBiosTarget target, byte[] image, byte[] bootImg, byte[] mbr, string source, string prefix, string moduleDirectory)
     {
         if (bootImg.Length != GrubPcFormat.SectorSize)
             throw new RefusedException($"grub: boot.img from {source} is {bootImg.Length} bytes, not {GrubPcFormat.SectorSize}");
@@ -256,7 +258,7 @@ public static class GrubBiosInstaller
         image.CopyTo(core, 0);
         PatchBlocklist(core, coreSector, coreSectors, source);
         var mbrCode = PatchBootImage(bootImg, mbr, coreSector);
-        return new Plan(tool, prefix, core, image.Length, coreSector, mbrCode);
+        return new Plan(source, moduleDirectory, prefix, core, image.Length, coreSector, mbrCode);
     }
 
     /// <summary>util/setup.c's save_blocklists for a core.img in consecutive sectors: one run starting right after the

@@ -113,15 +113,7 @@ public sealed class ConvertJournal : IStepJournal
         w.WriteString("keyId", BundleKeyId);
         w.WriteString("manifestHash", ManifestHash);
         w.WriteNumber("bytes", BundleBytes);
-        w.WriteStartArray("runs");
-        foreach (var r in BundleRuns)
-        {
-            w.WriteStartObject();
-            w.WriteNumber("diskOffset", r.DiskOffset);
-            w.WriteNumber("length", r.Length);
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
+        DiskRun.WriteJsonArray(w, "runs", BundleRuns);
         w.WriteEndObject();
         w.WriteStartObject("identities");
         w.WriteString("diskGuid", DiskGuid);

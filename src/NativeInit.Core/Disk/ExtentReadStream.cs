@@ -7,6 +7,21 @@ public readonly record struct DiskRun(long DiskOffset, long Length)
 {
     public long End => DiskOffset + Length;
     public bool Overlaps(long offset, long length) => offset < End && DiskOffset < offset + length;
+
+    /// <summary>Writes <paramref name="runs"/> as the array <paramref name="property"/> of
+    /// <c>{ "diskOffset", "length" }</c> objects (the journal and the plan write the bundle's runs alike).</summary>
+    public static void WriteJsonArray(System.Text.Json.Utf8JsonWriter w, string property, IEnumerable<DiskRun> runs)
+    {
+        w.WriteStartArray(property);
+        foreach (var r in runs)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("diskOffset", r.DiskOffset);
+            w.WriteNumber("length", r.Length);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
 }
 
 /// <summary>
