@@ -72,13 +72,23 @@ public sealed class VolumeMount : IDisposable
         BootCalls.Unmount(dir);
     }
 
+    /// <summary>umount; while it is busy (EBUSY: another process has a file open or its working directory in it for a
+    /// moment), tries again for up to 2 s before detaching it lazily. A lazily detached xfs stays alive until its last
+    /// user goes, and the kernel refuses to mount a second xfs with its UUID meanwhile (EINVAL): the next step that
+    /// mounts the same volume would fail.</summary>
+    private static void UnmountPatiently(string dir)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            try { BootCalls.Unmount(dir); return; }
+            catch (PosixException e) when (e.Errno == PosixError.EBUSY && attempt < 20) { Thread.Sleep(100); }
+            catch (NativeInitException) { BootCalls.Unmount(dir, detach: true); return; }
+        }
+    }
+
     public void Dispose()
     {
-        for (int i = _mounted.Count - 1; i >= 0; i--)
-        {
-            try { BootCalls.Unmount(_mounted[i]); }
-            catch (NativeInitException) { BootCalls.Unmount(_mounted[i], detach: true); }
-        }
+        for (int i = _mounted.Count - 1; i >= 0; i--) UnmountPatiently(_mounted[i]);
         _mounted.Clear();
         _loop?.Dispose();
         _loop = null;

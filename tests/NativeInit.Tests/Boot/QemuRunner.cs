@@ -102,6 +102,7 @@ internal static class QemuRunner
         };
         foreach (var a in args) psi.ArgumentList.Add(a);
         var console = new StringBuilder();
+        long consoleChars = 0; // every character read from the console so far (under the console lock)
         var done = new ManualResetEventSlim();
         var success = new ManualResetEventSlim();
         bool ok = false;
@@ -118,8 +119,19 @@ internal static class QemuRunner
                 foreach (var input in keys.GetConsumingEnumerable())
                     foreach (char c in input)
                     {
+                        // Paced by the guest's echo (GRUB and a shell echo every key): the next key goes once the
+                        // console has shown something after this one, or after EchoWait. A fixed delay alone was too
+                        // short on a loaded machine: GRUB's line editor, still redrawing, took keys out of order.
+                        long before;
+                        lock (console) before = consoleChars;
                         p.StandardInput.Write(c);
                         p.StandardInput.Flush();
+                        var echoBy = DateTime.UtcNow + o.EchoWait;
+                        while (DateTime.UtcNow < echoBy)
+                        {
+                            lock (console) if (consoleChars > before) break;
+                            Thread.Sleep(5);
+                        }
                         Thread.Sleep(o.KeyDelay);
                     }
             }
@@ -171,6 +183,7 @@ internal static class QemuRunner
             while ((n = p.StandardOutput.Read(buf, 0, buf.Length)) > 0)
                 lock (console)
                 {
+                    consoleChars += n;
                     for (int i = 0; i < n; i++)
                     {
                         if (buf[i] != '\n') { partial.Append(buf[i]); continue; }
@@ -310,6 +323,9 @@ internal sealed record QemuOptions
     public IReadOnlyList<string> LineStartFailureMarkers { get; init; } = [];
     /// <summary>Pause after each typed character of <see cref="Script"/>.</summary>
     public TimeSpan KeyDelay { get; init; } = TimeSpan.FromMilliseconds(25);
+    /// <summary>How long a typed key waits for the guest's echo before the next one goes anyway (a prompt that does
+    /// not echo, such as a password's, costs this per key).</summary>
+    public TimeSpan EchoWait { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Stop the machine as soon as a success marker is seen (a full system that does not power off).</summary>
     public bool StopOnSuccess { get; init; }

@@ -107,7 +107,7 @@ public class WriteLogsTests
         long off = d.GetProperty("offset").GetInt64() + vg.GetProperty("physicalVolumes")[0].GetProperty("peStartSectors").GetInt64() * 512
             + root.GetProperty("segments")[0].GetProperty("pvStartExtent").GetInt64() * vg.GetProperty("extentSizeBytes").GetInt64();
         return Tool.Sh($"l=$(losetup --find --show -r --offset {off} --sizelimit {root.GetProperty("size").GetInt64()} {Tool.Quote(image)}); " +
-            "blkid -o value -s TYPE $l; losetup -d $l").Trim();
+            "blkid -p -o value -s TYPE $l; losetup -d $l").Trim();
     }
 
     [SkippableFact]

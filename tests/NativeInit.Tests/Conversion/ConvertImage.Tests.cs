@@ -362,7 +362,7 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
             set -e
             bl=$(losetup --find --show -r --offset $((6144 * 512)) --sizelimit $((300 * 1048576)) {Tool.Quote(img)})
             m=$(mktemp -d); trap 'umount $m 2>/dev/null; losetup -d $bl; rmdir $m' EXIT
-            blkid -o value -s UUID $bl; mount -o ro,norecovery $bl $m
+            blkid -p -o value -s UUID $bl; mount -o ro,norecovery $bl $m
             ls $m/nativeinit | tr '\n' ' '; echo; cat $m/nativeinit/grub/grub.cfg
             """);
         Assert.True(r.ExitCode == 0, r.ToString());
@@ -389,8 +389,8 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
             img={Tool.Quote(img)}; m={Tool.Quote(m)}
             rl=$(losetup --find --show --offset {rootOff} --sizelimit {rootSize} $img)
             bl=$(losetup --find --show --offset $((6144 * 512)) --sizelimit $((300 * 1048576)) $img)
-            echo "root-type $(blkid -o value -s TYPE $rl) $(blkid -o value -s UUID $rl)"
-            echo "boot-type $(blkid -o value -s TYPE $bl) $(blkid -o value -s UUID $bl)"
+            echo "root-type $(blkid -p -o value -s TYPE $rl) $(blkid -p -o value -s UUID $rl)"
+            echo "boot-type $(blkid -p -o value -s TYPE $bl) $(blkid -p -o value -s UUID $bl)"
             trap 'umount $m/boot 2>/dev/null; umount $m 2>/dev/null; losetup -d $rl $bl 2>/dev/null; true' EXIT
             mount -o ro $rl $m; mount -o ro $bl $m/boot
             echo "size $(df -B1 --output=size $m | tail -1)"
@@ -564,7 +564,8 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         Tool.Sh($$"""
             loops=$(losetup -j {{Tool.Quote(img)}} -n -O NAME)
             for l in $loops; do findmnt -n -r -o TARGET -S $l || true; done | awk '{ print length, $0 }' | sort -rn | cut -d' ' -f2- | while read -r t; do umount "$t"; done
-            for l in $loops; do losetup -d $l 2>/dev/null || true; done
+            # Asked again: a loop device the umounts freed (autoclear) may already serve another test under the same name.
+            for l in $(losetup -j {{Tool.Quote(img)}} -n -O NAME); do losetup -d $l 2>/dev/null || true; done
             true
             """);
     }
