@@ -34,14 +34,17 @@ internal sealed class ParsedArgs
     public string? Get(string name)
     {
         var options = _tree.OptionsOf(_spec, name);
-        var spec = _spec.Options.First(o => o.Name == name);
+        var spec = _spec.Options.FirstOrDefault(o => o.Name == name);
+        if (spec is null) return null;
         if (spec.ValueIsOptional) return _result.GetResult(options[1]) is { Implicit: false } ? spec.ValueName : null;
         if (!spec.TakesValue) return null;
         return _result.GetResult(options[0]) is { Implicit: false } r && r.Tokens.Count > 0 ? r.Tokens[^1].Value : null;
     }
 
     public IReadOnlyList<string> GetAll(string name) =>
-        _result.GetResult(_tree.OptionsOf(_spec, name)[0]) is { Implicit: false } r ? r.Tokens.Select(t => t.Value).ToList() : [];
+        _tree.OptionsOf(_spec, name) is [var option, ..] && _result.GetResult(option) is { Implicit: false } r
+            ? r.Tokens.Select(t => t.Value).ToList()
+            : [];
 
     public string Require(string name) =>
         Get(name) ?? throw new UsageException($"missing required option --{name}");
