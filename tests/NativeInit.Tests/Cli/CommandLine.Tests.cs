@@ -174,7 +174,7 @@ public class CommandLineTests
     }
 
     [SkippableFact]
-    public void An_option_whose_value_needs_an_equals_sign_does_not_take_the_next_word()
+    public void Optional_values_and_repeated_options_parse_as_before()
     {
         // --stats[=json]: `--stats FILE` is the flag and the argument, not --stats=FILE.
         string ni = Tool.RequireNativeInit();
@@ -189,7 +189,11 @@ public class CommandLineTests
         var json = Tool.Run(ni, "decompress", "--stats=json", dir.Combine("plain.xz"), "-o", dir.Combine("out2"));
         Assert.True(json.ExitCode == 0, json.ToString());
         JsonSchemaFiles.AssertValid("decompress-stats", json.Stderr, "decompress --stats=json");
-        // Repeatable options keep every value, one per occurrence: `-m a b` is not two modules.
+        // Repeatable options keep every value, in order, long and short spelling alike...
+        var tools = Tool.Run(ni, "initramfs", "--output", dir.Combine("i.img"), "--dry-run", "-t", "/bin/true", "--tool=/bin/ls");
+        Assert.True(tools.ExitCode == 0, tools.ToString());
+        Assert.Equal(["tool    /bin/true", "tool    /bin/ls"], tools.Stdout.Split('\n').Where(l => l.StartsWith("tool ", StringComparison.Ordinal)));
+        // ... one value per occurrence: `-m a b` is not two modules.
         var modules = Tool.Run(ni, "initramfs", "--output", dir.Combine("i.img"), "--no-tools", "--dry-run", "-m", "a", "b");
         Assert.Equal(2, modules.ExitCode);
         Assert.Contains("unexpected argument 'b'", modules.Stderr);
