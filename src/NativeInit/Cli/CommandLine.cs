@@ -1,3 +1,5 @@
+using System.CommandLine;
+using System.CommandLine.Invocation;
 using System.Reflection;
 using NativeInit.Core;
 using NativeInit.Core.Platform;
@@ -5,8 +7,9 @@ using NativeInit.Core.Platform;
 namespace NativeInit.Cli;
 
 /// <summary>
-/// Picks the command from the leading words, parses its options (--name VALUE, --name=VALUE, -x VALUE, flags,
-/// "--" ends options), prints help and version, and maps exceptions to exit codes. No logic of its own.
+/// Parses the command line with System.CommandLine (the tree is built from the command table, see
+/// <see cref="CommandTree"/>), prints help, version and one-line usage errors (exit 2), runs the command and maps
+/// exceptions to exit codes. No logic of its own.
 /// </summary>
 internal static class CommandLine
 {
@@ -14,49 +17,106 @@ internal static class CommandLine
         typeof(CommandLine).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0]
         ?? "0.0.0";
 
+    /// <summary>Response files (@FILE) are off: an argument that starts with '@' is a path like any other.</summary>
+    private static readonly ParserConfiguration Parsing = new() { ResponseFileTokenReplacer = null };
+
     public static int Run(string[] args, CommandSpec[] commands, TextWriter stdout, TextWriter stderr)
     {
-        var tracked = new TrackingWriter(stdout);
-        var ctx = new CommandContext(tracked, stderr);
         if (args.Length == 0)
         {
             PrintOverview(commands, stderr);
             return ExitCodes.Usage;
         }
-        if (args[0] is "--help" or "-h" or "help")
-        {
-            if (args.Length > 1 && Find(commands, args[1..], out _) is { } target) { PrintHelp(target, stdout); return 0; }
-            PrintOverview(commands, stdout);
-            return ExitCodes.Success;
-        }
-        if (args[0] is "--version" or "-V")
-        {
-            stdout.WriteLine($"nativeinit {Version}");
-            return ExitCodes.Success;
-        }
+        // `nativeinit help [COMMAND...]` is `nativeinit [COMMAND...] --help`; so is `nativeinit --help COMMAND...`.
+        if (args[0] is "help" or "--help" or "-h" && args.Length > 1) args = [.. args[1..], "--help"];
+        else if (args[0] is "help") args = ["--help"];
 
-        var spec = Find(commands, args, out int words);
+        var tree = new CommandTree(commands,
+            help: (_, spec) => { if (spec is null) PrintOverview(commands, stdout); else PrintHelp(spec, stdout); },
+            version: _ => stdout.WriteLine($"nativeinit {Version}"));
+        var result = tree.Root.Parse(args, Parsing);
+        var spec = tree.Find(result.CommandResult.Command);
+        if (result.Action is not (null or ParseErrorAction))
+            return result.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
         if (spec is null)
         {
-            var known = commands.Where(c => c.Name.StartsWith(args[0] + " ", StringComparison.Ordinal)).Select(c => c.Name).ToList();
-            stderr.WriteLine(known.Count > 0
-                ? $"nativeinit: '{string.Join(' ', args.Take(2))}' is not a command; try one of: {string.Join(", ", known)}"
-                : $"nativeinit: '{args[0]}' is not a command. See 'nativeinit --help'.");
+            stderr.WriteLine(NotACommand(result, tree));
             return ExitCodes.Usage;
         }
+        return Run(spec, args, result, tree, stdout, stderr);
+    }
 
+    /// <summary>The message for words that name no command: a group ("gpt") lists its commands.</summary>
+    private static string NotACommand(ParseResult result, CommandTree tree)
+    {
+        var command = result.CommandResult.Command;
+        string? word = result.UnmatchedTokens.FirstOrDefault();
+        if (command == tree.Root)
+            return $"nativeinit: '{word ?? result.Tokens.FirstOrDefault()?.Value}' is not a command. See 'nativeinit --help'.";
+        string group = string.Join(' ', Words(result.CommandResult));
+        var known = tree.Specs.Where(c => c.Name.StartsWith(group + " ", StringComparison.Ordinal)).Select(c => c.Name);
+        return $"nativeinit: '{group}{(word is null ? "" : " " + word)}' is not a command; try one of: {string.Join(", ", known)}. See 'nativeinit --help'.";
+    }
+
+    private static IEnumerable<string> Words(System.CommandLine.Parsing.CommandResult? r)
+    {
+        var words = new List<string>();
+        for (; r?.Parent is System.CommandLine.Parsing.CommandResult parent; r = parent) words.Insert(0, r.Command.Name);
+        return words;
+    }
+
+    /// <summary>
+    /// The first usage error of a parse, as one line naming the offending word; null when there is none. Beside
+    /// System.CommandLine's own errors (unknown option, missing value, surplus or missing argument) it checks two
+    /// rules the old parser had and the library does not: a flag takes no value (--progress=yes), and an option
+    /// that is not repeatable is given once.
+    /// </summary>
+    private static string? UsageError(ParseResult result, CommandTree tree, CommandSpec spec, string[] args)
+    {
+        foreach (string a in args.TakeWhile(a => a != "--"))
+        {
+            int eq = a.IndexOf('=');
+            if (!a.StartsWith("--", StringComparison.Ordinal) || eq < 0) continue;
+            var o = spec.Options.FirstOrDefault(o => o.Name == a[2..eq]);
+            if (o is null) continue;
+            if (!o.TakesValue) return $"option --{o.Name} takes no value";
+            if (o.ValueIsOptional && a[(eq + 1)..] != o.ValueName)
+                return $"option --{o.Name} takes no value or ={o.ValueName}, not '{a[(eq + 1)..]}'";
+        }
+        foreach (string token in result.UnmatchedTokens)
+            return token.Length > 1 && token[0] == '-' ? $"unknown option '{token}'" : $"unexpected argument '{token}'";
+        foreach (var e in result.Errors)
+        {
+            if (e.SymbolResult is System.CommandLine.Parsing.OptionResult { Tokens.Count: 0 } r)
+            {
+                var o = spec.Options.First(o => tree.OptionsOf(spec, o.Name).Contains(r.Option));
+                return $"option --{o.Name} needs a value ({o.ValueName})";
+            }
+        }
+        var parsed = new ParsedArgs(result, tree, spec);
+        // System.CommandLine gives a free argument slot an unknown word that starts with '-'; the old parser did
+        // not, and neither do we: only after "--" is such a word an argument.
+        int dashDash = Array.IndexOf(args, "--");
+        foreach (string a in parsed.Arguments)
+            if (a.Length > 1 && a[0] == '-' && (dashDash < 0 || Array.IndexOf(args, a) < dashDash)) return $"unknown option '{a}'";
+        foreach (var o in spec.Options)
+            if (!o.Repeatable && parsed.Count(o.Name) > 1) return $"option --{o.Name} given twice";
+        if (parsed.Arguments.Count < spec.MinArguments) return $"missing argument {spec.ArgumentName}";
+        return result.Errors.Count > 0 ? result.Errors[0].Message : null;
+    }
+
+    /// <summary>Runs one command: a usage error found by the parser or thrown by the command exits 2 with the usage
+    /// line; the product's errors exit with their code; anything else is an internal error with a crash report.</summary>
+    private static int Run(CommandSpec spec, string[] args, ParseResult result, CommandTree tree, TextWriter stdout, TextWriter stderr)
+    {
+        var tracked = new TrackingWriter(stdout);
+        var ctx = new CommandContext(tracked, stderr);
         bool json = false;
         try
         {
-            var rest = args[words..];
-            json = rest.Contains("--json") && spec.Options.Any(o => o.Name == "json");
-            if (rest.Any(a => a is "--help" or "-h"))
-            {
-                PrintHelp(spec, stdout);
-                return ExitCodes.Success;
-            }
-            var parsed = Parse(spec, rest);
-            return spec.Run(parsed, ctx);
+            json = args.TakeWhile(a => a != "--").Contains("--json") && spec.Options.Any(o => o.Name == "json");
+            if (UsageError(result, tree, spec, args) is { } error) throw new UsageException(error);
+            return spec.Run(new ParsedArgs(result, tree, spec), ctx);
         }
         catch (UsageException e)
         {
@@ -122,81 +182,6 @@ internal static class CommandLine
             }
             return exitCode;
         }
-    }
-
-    /// <summary>The command whose words are the longest prefix of <paramref name="args"/>.</summary>
-    private static CommandSpec? Find(CommandSpec[] commands, string[] args, out int words)
-    {
-        CommandSpec? best = null;
-        words = 0;
-        foreach (var c in commands)
-        {
-            var parts = c.Name.Split(' ');
-            if (parts.Length > args.Length || parts.Length <= words) continue;
-            bool match = true;
-            for (int i = 0; i < parts.Length; i++) match &= parts[i] == args[i];
-            if (match) { best = c; words = parts.Length; }
-        }
-        return best;
-    }
-
-    public static ParsedArgs Parse(CommandSpec spec, string[] args)
-    {
-        var positional = new List<string>();
-        var options = new Dictionary<string, List<string?>>(StringComparer.Ordinal);
-        for (int i = 0; i < args.Length; i++)
-        {
-            string a = args[i];
-            if (a == "--")
-            {
-                positional.AddRange(args[(i + 1)..]);
-                break;
-            }
-            if (a.Length > 1 && a[0] == '-' && a != "-")
-            {
-                string name;
-                string? inline = null;
-                OptionSpec? opt;
-                if (a.StartsWith("--", StringComparison.Ordinal))
-                {
-                    int eq = a.IndexOf('=');
-                    name = eq < 0 ? a[2..] : a[2..eq];
-                    if (eq >= 0) inline = a[(eq + 1)..];
-                    opt = spec.Options.FirstOrDefault(o => o.Name == name);
-                }
-                else
-                {
-                    name = a[1..2];
-                    if (a.Length > 2) inline = a[2] == '=' ? a[3..] : a[2..];
-                    opt = spec.Options.FirstOrDefault(o => o.Short == name);
-                }
-                if (opt is null) throw new UsageException($"unknown option '{a}'");
-                string? value = null;
-                if (opt.TakesValue)
-                {
-                    if (inline is not null) value = inline;
-                    else if (!opt.ValueIsOptional)
-                    {
-                        if (i + 1 >= args.Length) throw new UsageException($"option --{opt.Name} needs a value ({opt.ValueName})");
-                        value = args[++i];
-                    }
-                }
-                else if (inline is not null)
-                {
-                    throw new UsageException($"option --{opt.Name} takes no value");
-                }
-                if (!options.TryGetValue(opt.Name, out var list)) options[opt.Name] = list = [];
-                else if (!opt.Repeatable) throw new UsageException($"option --{opt.Name} given twice");
-                list.Add(value);
-                continue;
-            }
-            positional.Add(a);
-        }
-        if (positional.Count < spec.MinArguments)
-            throw new UsageException(spec.MinArguments == 1 ? "missing argument" : $"expected at least {spec.MinArguments} arguments, got {positional.Count}");
-        if (positional.Count > spec.MaxArguments)
-            throw new UsageException($"unexpected argument '{positional[spec.MaxArguments]}'");
-        return new ParsedArgs(spec.Name, positional, options);
     }
 
     private static void PrintOverview(CommandSpec[] commands, TextWriter w)

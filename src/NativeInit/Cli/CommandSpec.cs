@@ -16,7 +16,9 @@ internal sealed record OptionSpec(
         (ValueName is null ? "" : ValueIsOptional ? $"[={ValueName}]" : $" {ValueName}");
 }
 
-/// <summary>A command: its words ("gpt show"), help text, options and what it runs.</summary>
+/// <summary>A command: its words ("gpt show"), help text, options and what it runs. This table is the one place a
+/// command is declared: <see cref="CommandTree"/> builds System.CommandLine's tree from it (which parses, completes
+/// and finds help), and the help printer reads its texts (usage, description, JSON schema) from it.</summary>
 internal sealed class CommandSpec
 {
     /// <summary>The words that select the command, e.g. "extract" or "gpt show".</summary>
@@ -33,6 +35,15 @@ internal sealed class CommandSpec
     public string? JsonSchema { get; init; }
     public int MinArguments { get; init; }
     public int MaxArguments { get; init; }
+    /// <summary>The values the argument takes, offered by shell completion (null: any, e.g. a file).</summary>
+    public string[]? ArgumentValues { get; init; }
+
+    /// <summary>The positional argument's name as the usage line shows it ("ARCHIVE" for "extract ARCHIVE --to DIR").</summary>
+    public string ArgumentName =>
+        Usage.Length > Name.Length && Usage.StartsWith(Name + " ", StringComparison.Ordinal) &&
+        Usage[(Name.Length + 1)..].Split(' ')[0].TrimStart('[').TrimEnd(']') is { Length: > 0 } word && word.ToUpperInvariant() == word && word[0] != '-'
+            ? word
+            : "ARGUMENT";
     /// <summary>Runs the command; returns the exit code. Throw NativeInitException for user-facing errors.</summary>
     public required Func<ParsedArgs, CommandContext, int> Run { get; init; }
 }

@@ -26,5 +26,6 @@ internal static class Commands
         InitramfsCommand.Spec,
         SlotsCommands.Slots, SlotsCommands.MarkGood,
         UpdateCommand.Spec,
+        CompletionCommand.Spec,
     ];
 }

@@ -104,7 +104,7 @@ internal static class ConvertCommand
     private static ConvertOptions Options(ParsedArgs a, bool needKey)
     {
         string? disk = a.Get("disk"), image = a.Get("image");
-        if ((disk is null) == (image is null)) throw new UsageException($"{a.Command}: give exactly one of --disk DEV or --image FILE");
+        if ((disk is null) == (image is null)) throw new UsageException("give exactly one of --disk DEV or --image FILE");
         if (disk is not null && !disk.StartsWith('/'))
             disk = DiskLocator.Find(disk) ?? throw new RefusedException($"disk {disk}: no such disk is present (nothing was written)");
         byte[] key = [];

@@ -91,7 +91,7 @@ internal static class LayoutCommand
     {
         string? disk = args.Get("disk"), image = args.Get("image");
         string layout = args.Require("layout");
-        if ((disk is null) == (image is null)) throw new UsageException($"{args.Command}: give exactly one of --disk DEV or --image FILE");
+        if ((disk is null) == (image is null)) throw new UsageException("give exactly one of --disk DEV or --image FILE");
         return LayoutJob.Open(layout, disk ?? image!, isImage: image is not null, writable);
     }
 

@@ -31,12 +31,12 @@ internal static class LvmShowCommand
     private static int Run(ParsedArgs args, CommandContext ctx)
     {
         string device = args.Arguments[0];
-        if (args.Has("partition") && args.Has("offset")) throw new UsageException("lvm show: give --offset or --partition, not both");
+        if (args.Has("partition") && args.Has("offset")) throw new UsageException("give --offset or --partition, not both");
         var (pv, offset) = PhysicalVolumeLookup.Read(device, args.GetSize("offset", 0),
             args.Has("partition") ? args.GetInt("partition", 0, 1, 128) : null);
         if (args.Has("metadata"))
         {
-            if (args.Has("json")) throw new UsageException("lvm show: give --json or --metadata, not both");
+            if (args.Has("json")) throw new UsageException("give --json or --metadata, not both");
             ctx.Out.Write(pv.MetadataText ?? throw new NativeInitException($"{device}: the PV holds no metadata text (no VG)"));
             return ExitCodes.Success;
         }
