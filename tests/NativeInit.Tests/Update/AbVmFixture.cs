@@ -29,8 +29,9 @@ public sealed class AbVmCollection : ICollectionFixture<AbVmFixture>
 /// update /mnt/bundle/bundle.tar --key /mnt/bundle/vendor.pub --reboot`), <c>update</c> (the same without --reboot,
 /// then waits: for a power cut), <c>stop-before-units</c> (powers off before the units: a boot that never reaches
 /// multi-user); without that disk it powers off.
-/// Bundles: 2.0 (converted into slot A), 3.0 (the update), 4.0 (3.0 with 128 MiB of random data, so that its
-/// extraction in the VM spans several progress lines and a power cut can be placed inside it).
+/// Bundles: 2.0 (converted into slot A), 3.0 (the update), 4.0 (3.0 with 448 MiB of random data: its extraction
+/// in the VM takes several seconds, about 80 MiB/s under TCG here, so progress lines come before its end and a power cut
+/// can be placed inside it; with 128 MiB the extraction ended within the first 2 s, before any progress line).
 /// </summary>
 public sealed class AbVmFixture : IDisposable
 {
@@ -64,7 +65,7 @@ public sealed class AbVmFixture : IDisposable
             cp -a {Tool.Quote(Rootfs3)} {Tool.Quote(Rootfs4)}
             printf 'NAME=Target\nVERSION=4\n' > {Tool.Quote(Rootfs4)}/etc/os-release
             mkdir -p {Tool.Quote(Rootfs4)}/var/lib/app
-            head -c {128 << 20} /dev/urandom > {Tool.Quote(Rootfs4)}/var/lib/app/blob
+            head -c {448 << 20} /dev/urandom > {Tool.Quote(Rootfs4)}/var/lib/app/blob
             """);
         Bundle2 = AbImageFixture.MakeBundle(Binary, Tmp, Rootfs2, "2.0");
         Bundle3 = AbImageFixture.MakeBundle(Binary, Tmp, Rootfs3, "3.0");
@@ -225,7 +226,7 @@ public sealed class AbVmFixture : IDisposable
             File.Copy(Public, Path.Combine(content, "vendor.pub"));
         }
         string img = dir.Combine(name + ".img");
-        long mib = Directory.GetFiles(content).Sum(f => new FileInfo(f).Length) / (1 << 20) + 32;
+        long mib = Directory.GetFiles(content).Sum(f => new FileInfo(f).Length) * 11 / 10 / (1 << 20) + 32; // ext4 metadata
         Tool.Check("mkfs.ext4", "-q", "-F", "-L", "nibundle", "-d", content, img, mib + "M");
         return img;
     }

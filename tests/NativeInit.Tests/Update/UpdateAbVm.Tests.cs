@@ -103,16 +103,16 @@ public class UpdateAbVmTests(AbVmFixture fx, ITestOutputHelper output)
         fx.Require();
         using var dir = new TempDir();
         string disk = fx.Copy(dir);
-        // Boot 1: slot A marked good, `update` of the 4.0 bundle (128 MiB of random data); QEMU is SIGKILLed at the
+        // Boot 1: slot A marked good, `update` of the 4.0 bundle (448 MiB of random data); QEMU is SIGKILLed at the
         // first progress line of the extraction into slot B.
         var b1 = Boot("boot 1 (slot A, update 4.0, power cut during the extraction)", disk, fx.ControlDisk(dir, "update", "update", fx.Bundle4),
-            killOn: "update: extract ");
+            killOn: "update: extract: ");
         AssertBootedAndMarked(b1, "A", "2");
         string c1 = AbVmFixture.Text(b1);
         Assert.True(b1.ExitCode is null, $"QEMU should have been killed:\n{b1.Report()}");
         Assert.Contains("update: grubenv: slot B not OK while it is written", c1);
         Assert.Contains("update: xfs on slot B (UUID ", c1);
-        string cut = c1.Split('\n').First(l => l.StartsWith("update: extract ", StringComparison.Ordinal));
+        string cut = c1.Split('\n').First(l => l.StartsWith("update: extract: ", StringComparison.Ordinal));
         Assert.DoesNotContain("100.0%", cut);
         Assert.DoesNotContain("extracted into slot B", c1);
         Assert.DoesNotContain("update: grubenv: next boot", c1);
