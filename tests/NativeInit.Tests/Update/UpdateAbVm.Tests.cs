@@ -113,7 +113,9 @@ public class UpdateAbVmTests(AbVmFixture fx, ITestOutputHelper output)
         Assert.Contains("update: grubenv: slot B not OK while it is written", c1);
         Assert.Contains("update: xfs on slot B (UUID ", c1);
         string cut = c1.Split('\n').First(l => l.StartsWith("update: extract: ", StringComparison.Ordinal));
-        Assert.DoesNotContain("100.0%", cut);
+        // Progress lines come every 2 s at the earliest: under TCG the extraction of 468 MiB takes 5-15 s here; a much
+        // faster machine (KVM) could finish it before its first line, and then the 4.0 bundle needs more data.
+        Assert.False(cut.Contains("100.0%", StringComparison.Ordinal), $"the extraction ended before its first progress line ({cut}): no cut inside it");
         Assert.DoesNotContain("extracted into slot B", c1);
         Assert.DoesNotContain("update: grubenv: next boot", c1);
         output.WriteLine("cut at: " + cut);
