@@ -43,15 +43,7 @@ public sealed class AbImageFixture : IDisposable
         Binary = Tool.NativeInitBinary;
         Tmp = new TempDir();
         Tool.Check(Binary, "bundle", "keygen", "--private", Tmp.Combine("vendor.key"), "--public", Public = Tmp.Combine("vendor.pub"));
-        string reference = Tmp.Combine("ref.img");
-        using (var f = File.Create(reference)) f.SetLength(DiskBytes);
-        Tool.Check("sgdisk", "-o", "-n1:2048:+2M", "-t1:ef02", "-n2:0:+300M", "-t2:8300", "-n3:0:0", "-t3:8e00", reference);
-        Tool.Check("sgdisk", "--backup=" + Tmp.Combine("target.gpt"), reference);
-        File.Delete(reference);
-        File.WriteAllText(Tmp.Combine("layout.json"), Layout);
-        File.WriteAllText(Tmp.Combine("vmlinuz"), "conversion kernel\n");
-        File.WriteAllText(Tmp.Combine("initramfs.img"), "conversion initramfs\n");
-        File.WriteAllText(Tmp.Combine("selinux.json"), """{ "mode": "permissive" }""");
+        WriteLayoutFiles(Tmp);
         RootfsV2 = Tmp.Combine("rootfs-2");
         RootfsV3 = Tmp.Combine("rootfs-3");
         Tool.Sh($"""
@@ -87,7 +79,32 @@ public sealed class AbImageFixture : IDisposable
             """);
         BundleV2 = MakeBundle(RootfsV2, "2.0");
         BundleV3 = MakeBundle(RootfsV3, "3.0");
-        string legacy = Tmp.Combine("legacy.img");
+        var (legacy, output) = ConvertLegacy(Binary, Tmp, Public, BundleV2);
+        ConvertOutput = output;
+        Converted = legacy;
+    }
+
+    /// <summary>target.gpt (the converted disk's partition table, from sgdisk) and layout.json (<see cref="Layout"/>)
+    /// in <paramref name="tmp"/>, with the placeholder conversion kernel, initramfs and SELinux policy the bundles name.</summary>
+    public static void WriteLayoutFiles(TempDir tmp)
+    {
+        string reference = tmp.Combine("ref.img");
+        using (var f = File.Create(reference)) f.SetLength(DiskBytes);
+        Tool.Check("sgdisk", "-o", "-n1:2048:+2M", "-t1:ef02", "-n2:0:+300M", "-t2:8300", "-n3:0:0", "-t3:8e00", reference);
+        Tool.Check("sgdisk", "--backup=" + tmp.Combine("target.gpt"), reference);
+        File.Delete(reference);
+        File.WriteAllText(tmp.Combine("layout.json"), Layout);
+        File.WriteAllText(tmp.Combine("vmlinuz"), "conversion kernel\n");
+        File.WriteAllText(tmp.Combine("initramfs.img"), "conversion initramfs\n");
+        File.WriteAllText(tmp.Combine("selinux.json"), """{ "mode": "permissive" }""");
+    }
+
+    /// <summary>A legacy gateway disk (<see cref="DiskBytes"/>, MBR, xfs root with the CentOS-style configuration of
+    /// <see cref="Ifcfg"/> and <see cref="Shadow"/>) with <paramref name="bundle"/> staged in /boot/nativeinit,
+    /// converted with `convert --image`; returns the image and convert's output.</summary>
+    public static (string Image, string Output) ConvertLegacy(string binary, TempDir tmp, string publicKey, string bundle)
+    {
+        string legacy = tmp.Combine("legacy.img");
         using (var f = File.Create(legacy)) f.SetLength(DiskBytes);
         Tool.Sh($"""
             set -e
@@ -106,24 +123,27 @@ public sealed class AbImageFixture : IDisposable
             chmod 0000 $m/etc/shadow
             printf 'OLD-HOST-KEY\n' > $m/etc/ssh/ssh_host_ed25519_key && chmod 0600 $m/etc/ssh/ssh_host_ed25519_key
             fallocate -l 700M $m/filler
-            cp {Tool.Quote(BundleV2)} $m/boot/nativeinit/bundle.tar
+            cp {Tool.Quote(bundle)} $m/boot/nativeinit/bundle.tar
             umount $m
             rmdir $m
             losetup -d $loop
             """);
-        var convert = Tool.Run(Binary, ["convert", "--image", legacy, "--key", Public, "--yes"], timeout: TimeSpan.FromMinutes(5));
-        ConvertOutput = convert.ToString();
+        var convert = Tool.Run(binary, ["convert", "--image", legacy, "--key", publicKey, "--yes"], timeout: TimeSpan.FromMinutes(5));
         if (convert.ExitCode != 0) throw new InvalidOperationException("the A/B conversion failed:\n" + convert);
-        Converted = legacy;
+        return (legacy, convert.ToString());
     }
 
     /// <summary>A signed single-file bundle of <paramref name="rootfs"/> with the A/B layout, in the fixture's folder.</summary>
-    public string MakeBundle(string rootfs, string version)
+    public string MakeBundle(string rootfs, string version) => MakeBundle(Binary, Tmp, rootfs, version);
+
+    /// <summary>A signed single-file bundle (zstd) of <paramref name="rootfs"/> with the A/B layout of
+    /// <see cref="WriteLayoutFiles"/> and the key vendor.key of <paramref name="tmp"/>.</summary>
+    public static string MakeBundle(string binary, TempDir tmp, string rootfs, string version)
     {
-        string b = Tmp.Combine($"bundle-{version}.tar");
-        Tool.Check(Binary, "bundle", "create", "--rootfs", rootfs, "--layout", Tmp.Combine("layout.json"), "--kernel", Tmp.Combine("vmlinuz"),
-            "--initramfs", Tmp.Combine("initramfs.img"), "--key", Tmp.Combine("vendor.key"), "--out", b, "--single-file",
-            "--selinux-policy", Tmp.Combine("selinux.json"), "--product", "gateway", "--product-version", version, "--compress", "zstd");
+        string b = tmp.Combine($"bundle-{version}.tar");
+        Tool.Check(binary, "bundle", "create", "--rootfs", rootfs, "--layout", tmp.Combine("layout.json"), "--kernel", tmp.Combine("vmlinuz"),
+            "--initramfs", tmp.Combine("initramfs.img"), "--key", tmp.Combine("vendor.key"), "--out", b, "--single-file",
+            "--selinux-policy", tmp.Combine("selinux.json"), "--product", "gateway", "--product-version", version, "--compress", "zstd");
         return b;
     }
 

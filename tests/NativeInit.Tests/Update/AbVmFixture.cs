@@ -1,0 +1,294 @@
+using System.Text.Json;
+using NativeInit.Tests.Boot;
+using NativeInit.Tests.TestSupport;
+
+namespace NativeInit.Tests.Update;
+
+/// <summary>The VM tests that share one converted, bootable A/B disk (convert once; each test boots a copy).</summary>
+[CollectionDefinition(Name)]
+public sealed class AbVmCollection : ICollectionFixture<AbVmFixture>
+{
+    public const string Name = "A/B system in a VM";
+}
+
+/// <summary>
+/// A small but whole A/B system for QEMU (issue 14): the bundles' rootfs is a busybox system, not the Debian target of
+/// tools/vm, because every scenario boots it 2-3 times under TCG and updates it from inside; a busybox system boots in
+/// seconds where the Debian target takes 68-94 s to its marker (README, VM harness). What makes it an A/B system is
+/// all real: the Debian kernel and an initramfs in the rootfs's /boot (vmlinuz-V, initramfs-V.img, which convert and
+/// update install as /boot/slot-X/), the initramfs activating the VG with `nativeinit lvm activate` and mounting
+/// root= (/dev/mapper/VA-root_a|b) read-write, busybox init as PID 1 (so `update --reboot`'s `reboot` goes through
+/// init), /usr/sbin/nativeinit and mkfs.xfs, and contrib/systemd/nativeinit-mark-good.service installed and enabled in
+/// /etc/systemd/system/multi-user.target.wants/ as `systemctl enable` leaves it. There is no systemd: the system's
+/// rc script (/etc/rc.slot, run once by init) stands in for multi-user.target: for each enabled unit it honours
+/// ConditionKernelCommandLine= and runs ExecStart=, as systemd would (systemd's own reading of the unit is
+/// Boot/MarkGoodUnit.Tests.cs). It prints on the console:
+/// <c>NATIVEINIT-AB-BOOT slot=X version=V host=H</c>, <c>NATIVEINIT-SLOTS tag=before-units|after-units|after-update
+/// JSON</c> (`nativeinit slots --json` on one line), <c>NATIVEINIT-UNIT NAME rc=N</c>, <c>NATIVEINIT-AB-UP</c>; then
+/// does what the file <c>action</c> on a second disk (ext4, label nibundle) says: <c>update-reboot</c> (`nativeinit
+/// update /mnt/bundle/bundle.tar --key /mnt/bundle/vendor.pub --reboot`), <c>update</c> (the same without --reboot,
+/// then waits: for a power cut), <c>stop-before-units</c> (powers off before the units: a boot that never reaches
+/// multi-user); without that disk it powers off.
+/// Bundles: 2.0 (converted into slot A), 3.0 (the update), 4.0 (3.0 with 448 MiB of random data: its extraction
+/// in the VM takes several seconds, about 80 MiB/s under TCG here, so progress lines come before its end and a power cut
+/// can be placed inside it; with 128 MiB the extraction ended within the first 2 s, before any progress line).
+/// </summary>
+public sealed class AbVmFixture : IDisposable
+{
+    public const string BundleSerial = "nativeinit-bundle";
+
+    private static readonly string[] Modules =
+    [
+        "drivers/virtio/virtio_ring", "drivers/virtio/virtio", "drivers/virtio/virtio_pci_legacy_dev", "drivers/virtio/virtio_pci_modern_dev",
+        "drivers/virtio/virtio_pci", "drivers/block/virtio_blk", "drivers/md/dm-mod", "crypto/crc32c_generic", "lib/libcrc32c", "fs/xfs/xfs",
+        "lib/crc16", "fs/mbcache", "fs/jbd2/jbd2", "fs/ext4/ext4",
+    ];
+
+    public AbVmFixture()
+    {
+        if (!Tool.Exists(Tool.NativeInitBinary) || Environment.UserName != "root" || !Tool.Exists("qemu-system-x86_64")) return;
+        string? kernelDir = null;
+        try { kernelDir = KernelCache.FolderOrSkip(); }
+        catch (SkipException) { return; }
+        Binary = Tool.NativeInitBinary;
+        Tmp = new TempDir();
+        string version = KernelCache.Version(kernelDir);
+        Tool.Check(Binary, "bundle", "keygen", "--private", Tmp.Combine("vendor.key"), "--public", Public = Tmp.Combine("vendor.pub"));
+        AbImageFixture.WriteLayoutFiles(Tmp);
+
+        string initramfs = BuildSlotInitramfs(kernelDir, version);
+        Rootfs2 = BuildRootfs("2", kernelDir, version, initramfs);
+        Rootfs3 = BuildRootfs("3", kernelDir, version, initramfs);
+        Rootfs4 = Tmp.Combine("rootfs-4");
+        Tool.Sh($"""
+            set -e
+            cp -a {Tool.Quote(Rootfs3)} {Tool.Quote(Rootfs4)}
+            printf 'NAME=Target\nVERSION=4\n' > {Tool.Quote(Rootfs4)}/etc/os-release
+            mkdir -p {Tool.Quote(Rootfs4)}/var/lib/app
+            head -c {448 << 20} /dev/urandom > {Tool.Quote(Rootfs4)}/var/lib/app/blob
+            """);
+        Bundle2 = AbImageFixture.MakeBundle(Binary, Tmp, Rootfs2, "2.0");
+        Bundle3 = AbImageFixture.MakeBundle(Binary, Tmp, Rootfs3, "3.0");
+        Bundle4 = AbImageFixture.MakeBundle(Binary, Tmp, Rootfs4, "4.0");
+        var (image, output) = AbImageFixture.ConvertLegacy(Binary, Tmp, Public, Bundle2);
+        Converted = image;
+        ConvertOutput = output;
+    }
+
+    /// <summary>The busybox initramfs every slot boots: modules, `nativeinit lvm activate`, root= mounted, switch_root.</summary>
+    private string BuildSlotInitramfs(string kernelDir, string version)
+    {
+        string root = Tmp.Combine("initramfs-tree");
+        string mods = Path.Combine(kernelDir, "lib", "modules", version, "kernel");
+        foreach (var d in new[] { "bin", "proc", "sys", "dev", "mods", "newroot" }) Directory.CreateDirectory(Path.Combine(root, d));
+        foreach (var m in Modules) File.Copy(Path.Combine(mods, m + ".ko"), Path.Combine(root, "mods", Path.GetFileName(m) + ".ko"));
+        File.Copy("/usr/bin/busybox", Path.Combine(root, "bin", "busybox"));
+        File.Copy(Binary, Path.Combine(root, "nativeinit"));
+        string names = string.Join(' ', Modules.Select(Path.GetFileName));
+        File.WriteAllText(Path.Combine(root, "init"), $$"""
+            #!/bin/busybox sh
+            /bin/busybox --install -s /bin
+            export PATH=/bin
+            mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
+            for m in {{names}}; do insmod /mods/$m.ko || echo "NATIVEINIT-INITRAMFS-FAIL insmod $m"; done
+            root=
+            for w in $(cat /proc/cmdline); do case $w in root=*) root=${w#root=} ;; esac; done
+            for i in $(seq 1 40); do [ -b /dev/vda3 ] && break; sleep 0.25; done
+            /nativeinit lvm activate /dev/vda3 >/dev/null || echo "NATIVEINIT-INITRAMFS-FAIL lvm activate /dev/vda3"
+            if ! mount -t xfs -o rw "$root" /newroot; then echo "NATIVEINIT-INITRAMFS-FAIL mount $root"; poweroff -f; fi
+            mount --move /dev /newroot/dev; mount --move /proc /newroot/proc; mount --move /sys /newroot/sys
+            exec switch_root /newroot /sbin/init
+
+            """.Replace("\r", "", StringComparison.Ordinal));
+        File.SetUnixFileMode(Path.Combine(root, "init"), (UnixFileMode)0x1ed);
+        string img = Tmp.Combine("slot-initramfs.gz");
+        Tool.Sh($"cd {Tool.Quote(root)} && find . | cpio -o -H newc 2>/dev/null | gzip -1 > {Tool.Quote(img)}");
+        return img;
+    }
+
+    /// <summary>The rc script that stands in for multi-user.target (see the class summary).</summary>
+    private const string RcSlot = """
+        #!/bin/sh
+        export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+        mount -t tmpfs tmpfs /tmp
+        mount /boot || echo "NATIVEINIT-AB-FAIL mount /boot (from /etc/fstab)"
+        slot=
+        for w in $(cat /proc/cmdline); do case $w in nativeinit.slot=*) slot=${w#nativeinit.slot=} ;; esac; done
+        . /etc/os-release
+        echo "NATIVEINIT-AB-BOOT slot=$slot version=$VERSION host=$(cat /etc/hostname)"
+        slots() { echo "NATIVEINIT-SLOTS tag=$1 $(nativeinit slots --json 2>&1 | tr -d '\n')"; }
+        action=none
+        d=$(findfs LABEL=nibundle 2>/dev/null)
+        if [ -n "$d" ] && mount -t ext4 -o ro "$d" /mnt/bundle; then action=$(cat /mnt/bundle/action); fi
+        echo "NATIVEINIT-AB-ACTION $action"
+        slots before-units
+        if [ "$action" = stop-before-units ]; then echo "NATIVEINIT-AB-STOPPED before multi-user"; poweroff -f; sleep 60; fi
+        # What systemd does for the enabled units of multi-user.target that matter here.
+        for u in /etc/systemd/system/multi-user.target.wants/*.service; do
+          cond=$(sed -n 's/^ConditionKernelCommandLine=//p' "$u")
+          if [ -n "$cond" ] && ! grep -qE "(^| )$cond(=| |\$)" /proc/cmdline; then echo "NATIVEINIT-UNIT $(basename "$u") skipped"; continue; fi
+          cmd=$(sed -n 's/^ExecStart=//p' "$u")
+          $cmd; echo "NATIVEINIT-UNIT $(basename "$u") rc=$?"
+        done
+        slots after-units
+        echo "NATIVEINIT-AB-UP slot=$slot version=$VERSION"
+        case $action in
+          update-reboot)
+            ( nativeinit update /mnt/bundle/bundle.tar --key /mnt/bundle/vendor.pub --reboot 2>&1; echo "NATIVEINIT-UPDATE-RC=$?" ) | cat
+            sleep 600 ;;
+          update)
+            ( nativeinit update /mnt/bundle/bundle.tar --key /mnt/bundle/vendor.pub 2>&1; echo "NATIVEINIT-UPDATE-RC=$?" ) | cat
+            slots after-update
+            echo "NATIVEINIT-AB-HOLD"
+            sleep 600 ;;
+          *) poweroff ;;
+        esac
+
+        """;
+
+    private string BuildRootfs(string version, string kernelDir, string kernelVersion, string initramfs)
+    {
+        string r = Tmp.Combine("rootfs-" + version);
+        string mkfs = Tool.Check("/bin/sh", "-c", "command -v mkfs.xfs").Trim();
+        string unit = Path.Combine(Tool.RepoRoot, "contrib", "systemd", "nativeinit-mark-good.service");
+        Tool.Sh($"""
+            set -e
+            r={Tool.Quote(r)}
+            mkdir -p $r/bin $r/sbin $r/usr/sbin $r/usr/bin $r/proc $r/sys $r/dev $r/boot $r/tmp $r/data $r/mnt/bundle $r/root $r/etc/default
+            mkdir -p $r/etc/systemd/system/multi-user.target.wants
+            cp /usr/bin/busybox $r/bin/busybox
+            for a in $(/usr/bin/busybox --list); do [ -e $r/bin/$a ] || ln -s busybox $r/bin/$a; done
+            ln -s ../bin/busybox $r/sbin/init
+            cp {Tool.Quote(Binary)} $r/usr/sbin/nativeinit
+            cp {Tool.Quote(mkfs)} $r/usr/sbin/mkfs.xfs
+            for l in $(ldd {Tool.Quote(mkfs)} | grep -o '/[^ ]*'); do mkdir -p $r$(dirname $l); cp -L $l $r$l; done
+            cp {Tool.Quote(unit)} $r/etc/systemd/system/
+            ln -s ../nativeinit-mark-good.service $r/etc/systemd/system/multi-user.target.wants/nativeinit-mark-good.service
+            printf '::once:/etc/rc.slot\n::shutdown:/bin/umount -a -r\n' > $r/etc/inittab
+            printf 'NAME=Target\nVERSION={version}\n' > $r/etc/os-release
+            printf 'target-default\n' > $r/etc/hostname
+            printf '127.0.0.1 localhost\n' > $r/etc/hosts
+            printf 'root:x:0:0:root:/root:/bin/sh\n' > $r/etc/passwd
+            printf 'root:x:0:\n' > $r/etc/group
+            printf 'root:!!:19500:0:99999:7:::\n' > $r/etc/shadow
+            chmod 0000 $r/etc/shadow
+            printf 'tmpfs /tmp tmpfs defaults 0 0\n' > $r/etc/fstab
+            printf 'GRUB_TIMEOUT=1\nGRUB_CMDLINE_LINUX="console=ttyS0,115200 panic=1 quiet"\n' > $r/etc/default/grub
+            cp {Tool.Quote(KernelCache.KernelImage(kernelDir))} $r/boot/vmlinuz-{kernelVersion}
+            cp {Tool.Quote(initramfs)} $r/boot/initramfs-{kernelVersion}.img
+            chmod 1777 $r/tmp
+            """);
+        File.WriteAllText(Path.Combine(r, "etc", "rc.slot"), RcSlot.Replace("\r", "", StringComparison.Ordinal));
+        File.SetUnixFileMode(Path.Combine(r, "etc", "rc.slot"), (UnixFileMode)0x1ed);
+        return r;
+    }
+
+    public string Binary { get; } = "";
+    public TempDir Tmp { get; } = null!;
+    public string Public { get; } = "";
+    public string Rootfs2 { get; } = "";
+    public string Rootfs3 { get; } = "";
+    public string Rootfs4 { get; } = "";
+    public string Bundle2 { get; } = "";
+    public string Bundle3 { get; } = "";
+    public string Bundle4 { get; } = "";
+    public string Converted { get; } = "";
+    public string ConvertOutput { get; } = "";
+
+    public void Dispose() => Tmp?.Dispose();
+
+    public void Require()
+    {
+        Tool.RequireRoot();
+        Tool.RequireNativeInit();
+        QemuRunner.RequireQemu();
+        KernelCache.FolderOrSkip();
+        Tool.Require("sgdisk", "mkfs.xfs", "mkfs.ext4", "sfdisk", "cpio", "gzip", "/usr/bin/busybox", "ldd", "fallocate");
+        if (Converted.Length == 0) throw new InvalidOperationException("the A/B VM fixture was not built (see the fixture's constructor)");
+    }
+
+    public string Copy(TempDir dir)
+    {
+        string p = dir.Combine("disk.img");
+        Tool.Check("cp", "--sparse=always", Converted, p);
+        return p;
+    }
+
+    /// <summary>The second disk: ext4 labelled nibundle with the file <c>action</c> and, when given, the bundle and key.</summary>
+    public string ControlDisk(TempDir dir, string name, string action, string? bundle = null)
+    {
+        string content = dir.Combine(name + ".d");
+        Directory.CreateDirectory(content);
+        File.WriteAllText(Path.Combine(content, "action"), action + "\n");
+        if (bundle is not null)
+        {
+            File.Copy(bundle, Path.Combine(content, "bundle.tar"));
+            File.Copy(Public, Path.Combine(content, "vendor.pub"));
+        }
+        string img = dir.Combine(name + ".img");
+        long mib = Directory.GetFiles(content).Sum(f => new FileInfo(f).Length) * 11 / 10 / (1 << 20) + 32; // ext4 metadata
+        Tool.Check("mkfs.ext4", "-q", "-F", "-L", "nibundle", "-d", content, img, mib + "M");
+        return img;
+    }
+
+    /// <summary>Boots <paramref name="disk"/> through SeaBIOS and the disk's GRUB (virtio-blk, TCG, -no-reboot), with
+    /// <paramref name="control"/> as the second disk. Ends when the guest powers off or reboots, on a failure line,
+    /// or (with <paramref name="killOn"/>) as soon as a console line contains it: QEMU is then SIGKILLed, a power cut.</summary>
+    internal static QemuOutcome Boot(string disk, string? control, string? killOn = null, TimeSpan? timeout = null) =>
+        QemuRunner.Boot(new QemuOptions
+        {
+            Drives =
+            [
+                new QemuDrive(disk, Interface: "virtio", Id: "system"),
+                .. control is null ? Array.Empty<QemuDrive>() : [new QemuDrive(control, Interface: "virtio", Serial: BundleSerial, Id: "bundle")],
+            ],
+            MemoryMiB = 768,
+            Timeout = timeout ?? TimeSpan.FromMinutes(4),
+            SuccessMarkers = [killOn ?? "NATIVEINIT-AB-BOOT"],
+            StopOnSuccess = killOn is not null,
+            FailureMarkers = ["NATIVEINIT-AB-FAIL", "NATIVEINIT-INITRAMFS-FAIL", "Kernel panic", "NATIVEINIT-UNIT nativeinit-mark-good.service rc=1",
+                "NATIVEINIT-UPDATE-RC=1", "NATIVEINIT-UPDATE-RC=2", "NATIVEINIT-UPDATE-RC=3", "NATIVEINIT-UPDATE-RC=4"],
+            LineStartFailureMarkers = ["error: "],
+        });
+
+    /// <summary>The console without carriage returns.</summary>
+    internal static string Text(QemuOutcome o) => o.Console.Replace("\r", "", StringComparison.Ordinal);
+
+    /// <summary>The `slots --json` the guest printed with <paramref name="tag"/> (the only one in this boot), validated
+    /// against docs/json/slots.schema.json.</summary>
+    internal static SlotsView Slots(QemuOutcome o, string tag)
+    {
+        string prefix = $"NATIVEINIT-SLOTS tag={tag} ";
+        var lines = Text(o).Split('\n').Where(l => l.StartsWith(prefix, StringComparison.Ordinal)).ToList();
+        Assert.True(lines.Count == 1, $"expected one console line '{prefix}…', found {lines.Count}:\n{o.Tail(60)}");
+        return SlotsView.Parse(lines[0][prefix.Length..], $"slots --json in the VM ({tag})");
+    }
+
+    /// <summary>`nativeinit slots --json` run on the host over the disk's /boot (mounted read-only, no log replay).</summary>
+    public SlotsView HostSlots(string disk) =>
+        SlotsView.Parse(AbImageFixture.WithBoot(disk, $"{Tool.Quote(Binary)} slots --boot-dir $m --json"), "slots --json on the host");
+}
+
+/// <summary>One `slots --json` document, validated against its schema when parsed.</summary>
+public sealed record SlotsView(IReadOnlyList<string> Order, IReadOnlyDictionary<string, SlotsView.Slot> Slots, string Json)
+{
+    public sealed record Slot(bool Booted, bool Ok, int Tries, bool Bootable, string? BundleVersion, string? WrittenAt);
+
+    public Slot this[string name] => Slots[name];
+
+    public string OrderText => string.Join(' ', Order);
+
+    public static SlotsView Parse(string json, string what)
+    {
+        JsonSchemaFiles.AssertValid("slots", json, what);
+        using var doc = JsonDocument.Parse(json);
+        var r = doc.RootElement;
+        var order = r.GetProperty("order").EnumerateArray().Select(e => e.GetString()!).ToList();
+        var slots = r.GetProperty("slots").EnumerateArray().ToDictionary(s => s.GetProperty("name").GetString()!, s => new Slot(
+            s.GetProperty("booted").GetBoolean(), s.GetProperty("ok").GetBoolean(), s.GetProperty("tries").GetInt32(), s.GetProperty("bootable").GetBoolean(),
+            s.GetProperty("bundleVersion").GetString(), s.GetProperty("writtenAt").GetString()));
+        return new SlotsView(order, slots, json);
+    }
+
+    public override string ToString() => Json;
+}
