@@ -362,6 +362,7 @@ public static class ConvertJob
         // (c) on a disk: the old VG's unused LVs leave device-mapper now, before the first write.
         OldVolumeGroup.Release(plan.OldVolumes, plan.Target, output);
         using var disk = DiskDevice.Open(plan.Target, writable: true);
+        using var memory = new MemoryWatch(); // the run's memory, printed at its end (issue 12 step 5, issue 13 e)
         VolumeMount? boot = null;
         try
         {
@@ -452,6 +453,7 @@ public static class ConvertJob
                 journal.State = ConvertJournal.StateDone;
                 journal.FinishedAt = DateTime.UtcNow;
                 journal.Save();
+                output.WriteLine($"convert: memory: {memory.Describe()}");
                 output.WriteLine($"convert: {plan.Target} converted; journal {ConvertJournal.DirectoryName}/{ConvertJournal.FileName} on /boot says done");
             });
         }

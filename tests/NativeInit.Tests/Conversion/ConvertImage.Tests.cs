@@ -413,6 +413,13 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         var r = Convert(img, "--yes");
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Contains("unprotected window", r.Stdout);
+        // The run's memory is reported (issue 12 step 5): a peak RSS the kernel measured, within the 256 MiB budget.
+        var mem = System.Text.RegularExpressions.Regex.Match(r.Stdout,
+            @"convert: memory: peak RSS ([0-9.]+) MiB \(VmHWM\); machine: peak in use ([0-9.]+) MiB of ([0-9.]+) MiB");
+        Assert.True(mem.Success, r.Stdout);
+        double rss = double.Parse(mem.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(rss, 1, 256);
+        Assert.True(double.Parse(mem.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) > 0, mem.Value);
 
         // sgdisk: clean, and the same table as the vendor's backup moved to this disk.
         var v = Tool.Check("sgdisk", "-v", img);
