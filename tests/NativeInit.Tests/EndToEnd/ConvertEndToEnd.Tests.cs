@@ -63,10 +63,11 @@ public class ConvertEndToEndTests(ITestOutputHelper output)
     /// conversion's own GRUB (installed in the boot-files step), whose default entry boots the conversion kernel with
     /// rd.nativeinit=resume; the conversion resumes from its journal on /boot, reading the bundle where it lies on
     /// the disk, finishes, reboots, and the converted system boots as in (a). Then scenario (g) on a copy of the cut
-    /// disk: the resume typed by hand at GRUB's prompt as docs/recovery.md says.
+    /// disk: the resume typed by hand at GRUB's prompt as docs/recovery.md says; and on another copy, the menu's shell
+    /// entry, with `status` and `convert` typed in the initramfs's shell.
     /// </summary>
     [SkippableFact]
-    public void Power_cut_during_the_extraction_boots_into_the_resume_which_finishes_the_conversion_and_so_does_the_resume_by_hand()
+    public void Power_cut_during_the_extraction_boots_into_the_resume_which_finishes_the_conversion_and_so_do_the_resumes_by_hand()
     {
         using var dir = new TempDir("/var/tmp");
         var (disk, bundleDisk) = Machines(dir, VmMachines.Target);
@@ -79,8 +80,9 @@ public class ConvertEndToEndTests(ITestOutputHelper output)
         });
         output.WriteLine($"legacy boot + stage one + conversion until the power cut: {cut.Elapsed.TotalSeconds:0.0} s; cut after: {cut.SuccessLine}");
         Assert.True(cut.SawOk, "the conversion never reached the extraction's progress\n" + cut.Report());
-        string byHand = dir.Combine("by-hand.img");
+        string byHand = dir.Combine("by-hand.img"), inShell = dir.Combine("in-shell.img");
         Tool.Check("cp", "--sparse=always", disk, byHand);
+        Tool.Check("cp", "--sparse=always", disk, inShell);
 
         var outcome = QemuRunner.Boot(new QemuOptions
         {
@@ -99,7 +101,7 @@ public class ConvertEndToEndTests(ITestOutputHelper output)
         // documented commands with the new /boot's UUID (the arguments in another order than the menu entry's, so
         // that the kernel's "Command line:" shows which of the two booted).
         string bootUuid = Tool.Sh($"l=$(losetup --find --show -r --offset {6144L * 512} --sizelimit {1L << 30} {Tool.Quote(byHand)}); " +
-            "blkid -o value -s UUID $l; losetup -d $l").Trim();
+            "blkid -p -o value -s UUID $l; losetup -d $l").Trim();
         string args = $"console=ttyS0,115200 rd.nativeinit=resume rd.nativeinit.disk=uuid:{bootUuid}";
         var manual = QemuRunner.Boot(new QemuOptions
         {
@@ -120,6 +122,26 @@ public class ConvertEndToEndTests(ITestOutputHelper output)
         Assert.True(manual.Console.Contains("Command line: BOOT_IMAGE=/nativeinit/vmlinuz " + args, StringComparison.Ordinal),
             "the kernel was not booted with the commands typed at GRUB's prompt\n" + manual.Report());
         AssertConverted(manual);
+
+        // docs/recovery.md, section 3, the shell: the menu's second entry (`v` moves down, Enter boots it), then in the
+        // initramfs's shell `nativeinit status` and `nativeinit convert --disk /dev/sda --yes`, and a reboot.
+        var shell = QemuRunner.Boot(new QemuOptions
+        {
+            Drives = [new QemuDrive(inShell)],
+            MemoryMiB = 1536, Cpus = 2, Reboot = true, Network = true, Timeout = TimeSpan.FromMinutes(40), StopOnSuccess = true,
+            SuccessMarkers = ["NATIVEINIT-BOOT-OK"], FailureMarkers = Failures, LineStartFailureMarkers = ["error: "],
+            Script =
+            [
+                ("NativeInit: shell (recovery, no conversion)", "v\r"),
+                ("on the console (exit it", "nativeinit status --disk /dev/sda\r"),
+                ("  next boot: ", "nativeinit convert --disk /dev/sda --yes && reboot -f\r"),
+            ],
+        });
+        output.WriteLine($"after the power cut, resumed from the initramfs's shell: {shell.Elapsed.TotalSeconds:0.0} s");
+        Assert.True(shell.Console.Contains("rd.nativeinit=shell", StringComparison.Ordinal), "the shell entry was not booted\n" + shell.Report());
+        Assert.True(shell.Console.Contains("in progress at step extract", StringComparison.Ordinal),
+            "status in the shell did not say where the conversion stopped\n" + shell.Report());
+        AssertConverted(shell);
     }
 
     /// <summary>A copy of the legacy gateway's disk and a disk holding the target bundle, its key and the binary.</summary>
