@@ -41,8 +41,9 @@ public sealed record BundleManifest
     public const int CurrentFormatVersion = 1;
     public const string FileName = "manifest.json";
     public const string SignatureFileName = "manifest.sig";
-    /// <summary>What stage two needs beyond the bundle itself when nothing else is said: kernel, initramfs, decoder
-    /// buffers (xz block buffers for two threads), tar and filesystem work.</summary>
+    /// <summary>What stage two needs when nothing else is said, beside the conversion kernel and initramfs that stage
+    /// one counts too (the bundle stays on the disk): the unpacked initramfs, decoder buffers (xz block buffers for two
+    /// threads), tar and filesystem work, the page cache of the writes.</summary>
     public const long DefaultStageTwoMemoryBytes = 768L << 20;
 
     public int FormatVersion { get; init; } = CurrentFormatVersion;

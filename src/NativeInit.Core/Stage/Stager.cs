@@ -67,9 +67,13 @@ public static class Stager
         long ram = SystemFacts.MemTotalBytes(root);
         long bundleBytes = bundle.IsSingleFile ? bundle.TotalBytes
             : BundleFile.SingleFileSize(bundle.ManifestBytes.Length, bundle.SignatureBytes.Length, m.Parts.Select(p => p.Size));
-        long needRam = Math.Max(m.MinimumRamBytes, bundleBytes + m.StageTwoMemoryBytes);
+        // Stage two reads the bundle where it lies on the disk (through its extents), never into RAM: what it needs is
+        // its own memory beside the conversion kernel and initramfs, which GRUB loads and the kernel unpacks into RAM.
+        // (This rule used to add the bundle's size, which refused a bundle larger than RAM - 768 MiB that converts.)
+        long bootFiles = m.Parts.Where(p => p.Role is PartRoles.Kernel or PartRoles.Initramfs).Sum(p => p.Size);
+        long needRam = Math.Max(m.MinimumRamBytes, bootFiles + m.StageTwoMemoryBytes);
         log.WriteLine($"RAM:  {ByteSize.Format(ram)} (MemTotal); needs {ByteSize.Format(needRam)} = max(minimum {ByteSize.Format(m.MinimumRamBytes)}, " +
-            $"bundle {ByteSize.Format(bundleBytes)} + stage two {ByteSize.Format(m.StageTwoMemoryBytes)})");
+            $"conversion kernel + initramfs {ByteSize.Format(bootFiles)} + stage two {ByteSize.Format(m.StageTwoMemoryBytes)}; the bundle stays on the disk)");
         if (ram < needRam) problems.Add($"RAM {ByteSize.Format(ram)} is less than the {ByteSize.Format(needRam)} the conversion needs");
         var where = SystemFacts.RootDevice(root);
         string disk = where.DiskName;

@@ -48,9 +48,9 @@ internal static class BundleCommands
             new("product", null, "NAME", "product name (default gateway)"),
             new("product-version", null, "VERSION", "product version (default 0)"),
             new("cmdline", null, "ARGS", "kernel command line of the conversion boot (added after rd.nativeinit=...)"),
-            new("min-ram", null, "SIZE", "minimum RAM of a gateway (default 0: bundle size + stage-two budget decides)"),
+            new("min-ram", null, "SIZE", "minimum RAM of a gateway (default 0: the conversion kernel + initramfs + the stage-two budget decide)"),
             new("min-disk", null, "SIZE", "minimum disk size (default: from the partition table)"),
-            new("stage-two-memory", null, "SIZE", "memory stage two needs beyond the bundle (default 768MiB)"),
+            new("stage-two-memory", null, "SIZE", "memory stage two needs beside its kernel and initramfs; the bundle stays on the disk (default 768MiB)"),
             new("carry-policy", null, "FILE", "optional: which configuration to carry"),
             new("selinux-policy", null, "FILE", "optional: the SELinux state of the target"),
         ],
@@ -119,7 +119,7 @@ internal static class BundleCommands
             w.WriteLine($"product    {DisplayText.Of(m.ProductName)} {DisplayText.Of(m.ProductVersion)}");
             w.WriteLine($"signed by  key {DisplayText.Of(keyId ?? "?")}");
             w.WriteLine($"rootfs     {DisplayText.Of(m.Rootfs.Compression)}, {m.Rootfs.Entries} entries, {ByteSize.Format(m.Rootfs.UncompressedSize)} uncompressed");
-            w.WriteLine($"needs      RAM >= {ByteSize.Format(m.MinimumRamBytes)}, disk >= {ByteSize.Format(m.MinimumDiskBytes)}, stage two {ByteSize.Format(m.StageTwoMemoryBytes)} beyond the bundle");
+            w.WriteLine($"needs      RAM >= {ByteSize.Format(m.MinimumRamBytes)}, disk >= {ByteSize.Format(m.MinimumDiskBytes)}, stage two {ByteSize.Format(m.StageTwoMemoryBytes)} beside its kernel and initramfs");
             w.WriteLine($"cmdline    {DisplayText.Of(m.KernelCommandLine)}");
             w.WriteLine("parts:");
             foreach (var p in m.Parts) w.WriteLine($"  {DisplayText.Of(p.Role),-16} {DisplayText.Of(p.Name),-28} {p.Size,14} {DisplayText.Of(m.HashAlgorithm)}:{DisplayText.Of(p.Hash)}");
