@@ -63,7 +63,7 @@ public sealed class WriteLogTests
         Assert.True(wl.Entries.Count(e => e.IsFlush) >= 5, string.Join('\n', wl.List(false)));
         Assert.True(wl.Entries[^1].IsFlush);
         Assert.All(wl.ReadData(wl.Entries.First(e => e.IsWrite && e.Sector == 16)), b => Assert.Equal(0x22, b));
-        var lines = wl.List(journal: true).ToList();
+        var lines = wl.List(notes: true).ToList();
         Assert.Equal($"0\t512\tWRITE\t0\t8\t", lines[0]);
         Assert.Equal($"1\t{512 + 512 + 4096}\tFLUSH\t0\t0\t", lines[1]);
     }
@@ -166,7 +166,7 @@ public sealed class WriteLogTests
     }
 
     [Fact]
-    public void A_write_of_the_conversion_journal_is_recognised_and_summarised()
+    public void Writes_of_the_conversion_journal_grubenv_and_a_gpt_header_are_named()
     {
         string json = """
             {
@@ -193,10 +193,23 @@ public sealed class WriteLogTests
         bytes.AddRange(block);
         bytes.AddRange(Sector(s => { Le64(s, 0, 80); Le64(s, 8, 8); }));
         bytes.AddRange(Enumerable.Repeat((byte)'{', 4096));
+        // GRUB's environment block with the one-shot entry, and a GPT header written with the protective MBR
+        var env = new byte[1024];
+        env.AsSpan().Fill((byte)'#');
+        Encoding.ASCII.GetBytes("# GRUB Environment Block\n# WARNING: ...\nnext_entry=nativeinit-convert\n").CopyTo(env, 0);
+        bytes.AddRange(Sector(s => { Le64(s, 0, 96); Le64(s, 8, 2); }));
+        bytes.AddRange(env);
+        bytes.AddRange(Sector(s => { Le64(s, 0, 0); Le64(s, 8, 2); }));
+        bytes.AddRange(new byte[512]);
+        bytes.AddRange(Sector(s => Encoding.ASCII.GetBytes("EFI PART").CopyTo(s, 0)));
+        BinaryPrimitives.WriteUInt64LittleEndian(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bytes)[16..], 4);
         File.WriteAllBytes(log, bytes.ToArray());
-        var lines = WriteLog.Open(log).List(journal: true).ToList();
+        var lines = WriteLog.Open(log).List(notes: true).ToList();
         Assert.EndsWith("\tjournal in-progress; done: partition-table boot-filesystem; pending: lvm", lines[0]);
         Assert.EndsWith("\t", lines[1]);
+        Assert.EndsWith("\tgrubenv next_entry=nativeinit-convert", lines[2]);
+        Assert.Equal($"3\t{512 + 2 * 4608 + 1536}\tWRITE\t0\t2\tgpt header", lines[3]);
+        Assert.DoesNotContain(WriteLog.Open(log).List(notes: false), l => !l.EndsWith('\t'));
     }
 
     private static byte[] Sector(Action<byte[]> fill)

@@ -194,13 +194,32 @@ public sealed class WriteLog
         }
     }
 
+    /// <summary>What a write was, where its data tells: "journal ..." (<see cref="JournalText"/>), "grubenv
+    /// next_entry=..." (GRUB's environment block: stage one sets the one-shot entry, GRUB clears it when it boots it),
+    /// "gpt header" (a write of LBA 1 that starts with "EFI PART": the new partition table).</summary>
+    public string? Note(WriteLogEntry e)
+    {
+        if (!e.IsWrite) return null;
+        if (JournalText(e) is { } j) return "journal " + j;
+        byte[] data = ReadData(e);
+        if (data.AsSpan().StartsWith("# GRUB Environment Block\n"u8))
+        {
+            var text = Encoding.ASCII.GetString(data, 0, Math.Min(data.Length, 1024));
+            var next = text.Split('\n').FirstOrDefault(l => l.StartsWith("next_entry=", StringComparison.Ordinal));
+            return "grubenv " + (next ?? "(no next_entry)");
+        }
+        long lba1 = 512 - (long)e.Sector * SectorSize;
+        if (lba1 >= 0 && lba1 + 8 <= data.Length && data.AsSpan((int)lba1, 8).SequenceEqual("EFI PART"u8)) return "gpt header";
+        return null;
+    }
+
     /// <summary>One line an entry, tab-separated: index, log offset, flags, sector, sectors, note (a mark's text, or
-    /// "journal ..." with <paramref name="journal"/>).</summary>
-    public IEnumerable<string> List(bool journal)
+    /// with <paramref name="notes"/> what a write was: <see cref="Note"/>).</summary>
+    public IEnumerable<string> List(bool notes)
     {
         foreach (var e in Entries)
         {
-            string note = e.Mark is { } m ? "mark " + m : journal && JournalText(e) is { } j ? "journal " + j : "";
+            string note = e.Mark is { } m ? "mark " + m : notes && Note(e) is { } n ? n : "";
             yield return $"{e.Index}\t{e.LogOffset}\t{e.FlagText}\t{e.Sector}\t{e.Sectors}\t{note}";
         }
     }
@@ -216,11 +235,11 @@ public sealed class WriteLog
         return sw.ToString();
     }
 
-    /// <summary>The command-line tool (tools/blklog): info LOG | list LOG [--journal] | replay LOG BASE OUT --to N.
+    /// <summary>The command-line tool (tools/blklog): info LOG | list LOG [--notes] | replay LOG BASE OUT --to N.
     /// Exit 0 done, 1 failed, 2 usage.</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        const string usage = "usage: blklog info LOG | list LOG [--journal] | replay LOG BASE-IMAGE OUTPUT --to ENTRY";
+        const string usage = "usage: blklog info LOG | list LOG [--notes] | replay LOG BASE-IMAGE OUTPUT --to ENTRY";
         try
         {
             switch (args)
@@ -228,7 +247,7 @@ public sealed class WriteLog
                 case ["info", var log]:
                     stdout.WriteLine(Open(log).Describe());
                     return 0;
-                case ["list", var log, .. var rest] when rest.All(a => a == "--journal"):
+                case ["list", var log, .. var rest] when rest.All(a => a == "--notes"):
                     foreach (var line in Open(log).List(rest.Length > 0)) stdout.WriteLine(line);
                     return 0;
                 case ["replay", var log, var image, var output, "--to", var n] when long.TryParse(n, out long to):
