@@ -401,9 +401,14 @@ public static class ConvertJob
                 {
                     long bytes = WriteBootFiles(plan, stageDir);
                     journal.SavePath = Path.Combine(stageDir, ConvertJournal.FileName);
+                    // The journal (boot-files pending) is on /boot before the MBR boots the resume: a power cut after
+                    // the MBR's write and before the step's end otherwise booted a resume that found no journal and
+                    // refused (exit 3, "no conversion journal"): tools/vm-test powercut, replayed at that flush.
+                    journal.Save();
                     // Last: the conversion's GRUB (grub.cfg whose default is the resume, core.img, then boot.img in the
                     // MBR). From the MBR's write on, the disk boots into the resume by itself.
                     var (cfg, grub) = InstallConversionGrub(plan, disk, bootDir);
+                    TestHooks.KillAtStep(StepBootFiles + ":grub-installed");
                     bytes += cfg + grub.CoreImageBytes + Boot.GrubPcFormat.MbrCodeLength;
                     windowBytes += bytes;
                     return ($"{ConvertJournal.FileName}, {ConvertJournal.CarryFileName}, {ConvertJournal.ExtentsFileName}, layout, conversion kernel and initramfs, " +

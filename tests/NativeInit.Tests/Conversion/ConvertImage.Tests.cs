@@ -577,8 +577,11 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
             """);
     }
 
-    // A kill before boot-files is done falls in the unprotected window (no journal yet): not resumable by design.
+    // A kill before boot-files has saved the journal falls in the unprotected window (no journal yet): not resumable
+    // by design. boot-files:grub-installed: after the MBR boots the resume, before the step's end (tools/vm-test
+    // powercut found a replayed power cut there that booted a resume with no journal to find).
     [SkippableTheory]
+    [InlineData("boot-files:grub-installed")]
     [InlineData("lvm")]
     [InlineData("extract:1")]
     [InlineData("extract:3000000")]
