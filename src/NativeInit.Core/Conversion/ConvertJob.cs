@@ -386,9 +386,17 @@ public static class ConvertJob
                 runner.Run(StepBootFilesystem, () =>
                 {
                     var fs = Planned(journal, $"partition {plan.BootPartition.Number}");
+                    long? written;
                     using (var loop = Disk.Loop.LoopDevice.Attach(plan.Target, plan.BootOffset, plan.BootLength))
+                    {
+                        // What mkfs wrote, as the kernel counts it on the loop device (its counters live as long as the
+                        // device, so the difference): superblocks, AG headers and the zeroed log, tens of MiB for xfs on
+                        // a 1 GiB /boot; 1 MiB when /sys cannot tell.
+                        long? before = BlockDeviceInfo.BytesWritten($"loop{loop.Number}");
                         Mkfs(fs, loop.DevicePath, []);
-                    windowBytes += 1 << 20; // mkfs writes the superblocks, AG headers and log: counted as 1 MiB
+                        written = BlockDeviceInfo.BytesWritten($"loop{loop.Number}") - before;
+                    }
+                    windowBytes += written ?? 1 << 20;
                     return ($"{fs.Filesystem} on partition {plan.BootPartition.Number} ({ByteSize.Format(plan.BootLength)}), UUID {fs.Uuid}", null);
                 });
                 boot = VolumeMount.Mount(plan.Target, plan.BootOffset, plan.BootLength, plan.BootSpec.Filesystem, bootDir, readOnly: false);

@@ -50,6 +50,19 @@ public static class BlockDeviceInfo
     public static string PartitionName(string diskKernelName, int number) =>
         diskKernelName.Length > 0 && char.IsAsciiDigit(diskKernelName[^1]) ? $"{diskKernelName}p{number}" : $"{diskKernelName}{number}";
 
+    /// <summary>Bytes written to a block device since it appeared (/sys/block/NAME/stat, write sectors × 512; the
+    /// kernel counts in 512-byte units whatever the sector size), or null when the file cannot be read.</summary>
+    public static long? BytesWritten(string kernelName)
+    {
+        try
+        {
+            var f = File.ReadAllText(System.IO.Path.Combine(SysRoot, "block", kernelName, "stat")).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            return f.Length > 6 && long.TryParse(f[6], NumberStyles.Integer, CultureInfo.InvariantCulture, out long sectors) ? sectors * 512 : null;
+        }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
+    }
+
     /// <summary>Where the block device MAJOR:MINOR (<paramref name="devNumber"/>) is mounted with its file system's root
     /// (the first such line of mountinfo), or null when it is not.</summary>
     public static string? MountPointOf(string devNumber)
