@@ -37,13 +37,6 @@ public sealed class AbVmFixture : IDisposable
 {
     public const string BundleSerial = "nativeinit-bundle";
 
-    private static readonly string[] Modules =
-    [
-        "drivers/virtio/virtio_ring", "drivers/virtio/virtio", "drivers/virtio/virtio_pci_legacy_dev", "drivers/virtio/virtio_pci_modern_dev",
-        "drivers/virtio/virtio_pci", "drivers/block/virtio_blk", "drivers/md/dm-mod", "crypto/crc32c_generic", "lib/libcrc32c", "fs/xfs/xfs",
-        "lib/crc16", "fs/mbcache", "fs/jbd2/jbd2", "fs/ext4/ext4",
-    ];
-
     public AbVmFixture()
     {
         if (!Tool.Exists(Tool.NativeInitBinary) || Environment.UserName != "root" || !Tool.Exists("qemu-system-x86_64")) return;
@@ -56,7 +49,7 @@ public sealed class AbVmFixture : IDisposable
         Tool.Check(Binary, "bundle", "keygen", "--private", Tmp.Combine("vendor.key"), "--public", Public = Tmp.Combine("vendor.pub"));
         AbImageFixture.WriteLayoutFiles(Tmp);
 
-        string initramfs = BuildSlotInitramfs(kernelDir, version);
+        string initramfs = BuildSlotInitramfs();
         Rootfs2 = BuildRootfs("2", kernelDir, version, initramfs);
         Rootfs3 = BuildRootfs("3", kernelDir, version, initramfs);
         Rootfs4 = Tmp.Combine("rootfs-4");
@@ -76,21 +69,9 @@ public sealed class AbVmFixture : IDisposable
     }
 
     /// <summary>The busybox initramfs every slot boots: modules, `nativeinit lvm activate`, root= mounted, switch_root.</summary>
-    private string BuildSlotInitramfs(string kernelDir, string version)
-    {
-        string root = Tmp.Combine("initramfs-tree");
-        string mods = Path.Combine(kernelDir, "lib", "modules", version, "kernel");
-        foreach (var d in new[] { "bin", "proc", "sys", "dev", "mods", "newroot" }) Directory.CreateDirectory(Path.Combine(root, d));
-        foreach (var m in Modules) File.Copy(Path.Combine(mods, m + ".ko"), Path.Combine(root, "mods", Path.GetFileName(m) + ".ko"));
-        File.Copy("/usr/bin/busybox", Path.Combine(root, "bin", "busybox"));
-        File.Copy(Binary, Path.Combine(root, "nativeinit"));
-        string names = string.Join(' ', Modules.Select(Path.GetFileName));
-        File.WriteAllText(Path.Combine(root, "init"), $$"""
-            #!/bin/busybox sh
-            /bin/busybox --install -s /bin
-            export PATH=/bin
-            mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
-            for m in {{names}}; do insmod /mods/$m.ko || echo "NATIVEINIT-INITRAMFS-FAIL insmod $m"; done
+    private string BuildSlotInitramfs() =>
+        BusyboxVm.BuildInitramfs(Tmp.Path, Binary, """
+            mkdir -p /newroot
             root=
             for w in $(cat /proc/cmdline); do case $w in root=*) root=${w#root=} ;; esac; done
             for i in $(seq 1 40); do [ -b /dev/vda3 ] && break; sleep 0.25; done
@@ -99,12 +80,7 @@ public sealed class AbVmFixture : IDisposable
             mount --move /dev /newroot/dev; mount --move /proc /newroot/proc; mount --move /sys /newroot/sys
             exec switch_root /newroot /sbin/init
 
-            """.Replace("\r", "", StringComparison.Ordinal));
-        File.SetUnixFileMode(Path.Combine(root, "init"), (UnixFileMode)0x1ed);
-        string img = Tmp.Combine("slot-initramfs.gz");
-        Tool.Sh($"cd {Tool.Quote(root)} && find . | cpio -o -H newc 2>/dev/null | gzip -1 > {Tool.Quote(img)}");
-        return img;
-    }
+            """, new Dictionary<string, string>(), [.. BusyboxVm.XfsModules, .. BusyboxVm.Ext4Modules]);
 
     /// <summary>The rc script that stands in for multi-user.target (see the class summary).</summary>
     private const string RcSlot = """
@@ -160,8 +136,6 @@ public sealed class AbVmFixture : IDisposable
             for a in $(/usr/bin/busybox --list); do [ -e $r/bin/$a ] || ln -s busybox $r/bin/$a; done
             ln -s ../bin/busybox $r/sbin/init
             cp {Tool.Quote(Binary)} $r/usr/sbin/nativeinit
-            cp {Tool.Quote(mkfs)} $r/usr/sbin/mkfs.xfs
-            for l in $(ldd {Tool.Quote(mkfs)} | grep -o '/[^ ]*'); do mkdir -p $r$(dirname $l); cp -L $l $r$l; done
             cp {Tool.Quote(unit)} $r/etc/systemd/system/
             ln -s ../nativeinit-mark-good.service $r/etc/systemd/system/multi-user.target.wants/nativeinit-mark-good.service
             printf '::once:/etc/rc.slot\n::shutdown:/bin/umount -a -r\n' > $r/etc/inittab
@@ -178,6 +152,7 @@ public sealed class AbVmFixture : IDisposable
             cp {Tool.Quote(initramfs)} $r/boot/initramfs-{kernelVersion}.img
             chmod 1777 $r/tmp
             """);
+        BusyboxVm.CopyWithLibraries(mkfs, r); // at its host path, which the slot system's PATH holds
         File.WriteAllText(Path.Combine(r, "etc", "rc.slot"), RcSlot.Replace("\r", "", StringComparison.Ordinal));
         File.SetUnixFileMode(Path.Combine(r, "etc", "rc.slot"), (UnixFileMode)0x1ed);
         return r;
@@ -246,7 +221,7 @@ public sealed class AbVmFixture : IDisposable
             Timeout = timeout ?? TimeSpan.FromMinutes(4),
             SuccessMarkers = [killOn ?? "NATIVEINIT-AB-BOOT"],
             StopOnSuccess = killOn is not null,
-            FailureMarkers = ["NATIVEINIT-AB-FAIL", "NATIVEINIT-INITRAMFS-FAIL", "Kernel panic", "NATIVEINIT-UNIT nativeinit-mark-good.service rc=1",
+            FailureMarkers = ["NATIVEINIT-AB-FAIL", "NATIVEINIT-INITRAMFS-FAIL", "INSMOD-FAILED", "Kernel panic", "NATIVEINIT-UNIT nativeinit-mark-good.service rc=1",
                 "NATIVEINIT-UPDATE-RC=1", "NATIVEINIT-UPDATE-RC=2", "NATIVEINIT-UPDATE-RC=3", "NATIVEINIT-UPDATE-RC=4"],
             LineStartFailureMarkers = ["error: "],
         });

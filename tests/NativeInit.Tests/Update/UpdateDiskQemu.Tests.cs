@@ -22,68 +22,28 @@ public class UpdateDiskQemuTests(AbImageFixture fx, ITestOutputHelper output)
         fx.Require();
         QemuRunner.RequireQemu();
         Tool.Require("cpio", "gzip", "/usr/bin/busybox", "ldd");
-        string kernelDir = KernelCache.FolderOrSkip();
-        string version = KernelCache.Version(kernelDir);
+        KernelCache.FolderOrSkip();
         using var dir = new TempDir();
         string img = fx.Copy(dir);
         fx.MarkGood(img, "A");
         var (aOff, aLen) = fx.Lv(img, "root_a");
         string aBefore = AbImageFixture.HashRange(img, aOff, aLen);
 
-        // The initramfs: busybox, nativeinit, mkfs.xfs with its libraries, the modules, the bundle and the key.
-        string root = dir.Combine("initramfs");
-        string mods = Path.Combine(kernelDir, "lib", "modules", version, "kernel");
-        string[] modules = ["drivers/virtio/virtio_ring", "drivers/virtio/virtio", "drivers/virtio/virtio_pci_legacy_dev",
-            "drivers/virtio/virtio_pci_modern_dev", "drivers/virtio/virtio_pci", "drivers/block/virtio_blk", "drivers/md/dm-mod",
-            "crypto/crc32c_generic", "lib/libcrc32c", "fs/xfs/xfs"];
-        foreach (var d in new[] { "bin", "proc", "sys", "dev", "mods", "boot", "tmp", "usr/sbin" }) Directory.CreateDirectory(Path.Combine(root, d));
-        foreach (var m in modules)
-        {
-            string src = Path.Combine(mods, m + ".ko");
-            Skip.IfNot(File.Exists(src), $"{src} missing (built into this kernel?)");
-            File.Copy(src, Path.Combine(root, "mods", Path.GetFileName(m) + ".ko"));
-        }
-        File.Copy("/usr/bin/busybox", Path.Combine(root, "bin", "busybox"));
-        File.Copy(fx.Binary, Path.Combine(root, "nativeinit"));
-        File.Copy(fx.BundleV3, Path.Combine(root, "bundle.tar"));
-        File.Copy(fx.Public, Path.Combine(root, "vendor.pub"));
+        // The VM: busybox, nativeinit, mkfs.xfs with its libraries, virtio, dm-mod and xfs, the bundle and the key.
         string mkfs = Tool.Check("/bin/sh", "-c", "command -v mkfs.xfs").Trim();
-        Tool.Sh($"""
-            set -e
-            r={Tool.Quote(root)}
-            cp {Tool.Quote(mkfs)} $r/usr/sbin/mkfs.xfs
-            for l in $(ldd {Tool.Quote(mkfs)} | grep -o '/[^ ]*'); do mkdir -p $r$(dirname $l); cp -L $l $r$l; done
-            """);
-        File.WriteAllText(Path.Combine(root, "init"), """
-            #!/bin/busybox sh
-            /bin/busybox --install -s /bin
-            mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
-            for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk dm-mod crc32c_generic libcrc32c xfs; do
-              insmod /mods/$m.ko || echo "INSMOD-FAILED $m"
-            done
-            for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda3 ] && break; sleep 0.5; done
-            export PATH=/usr/sbin:/bin
+        string o = BusyboxVm.Run(dir, fx.Binary, img, """
+            mkdir -p /boot
             /nativeinit lvm activate /dev/vda3 >/dev/null; echo "ACTIVATE-RC=$?"
             mount -t xfs /dev/vda2 /boot; echo "MOUNT-RC=$?"
             /nativeinit update /bundle.tar --key /vendor.pub; echo "UPDATE-RC=$?"
             /nativeinit slots --boot-dir /boot
             umount /boot
             /nativeinit lvm deactivate /dev/vda3 >/dev/null; echo "DEACTIVATE-RC=$?"
-            sync
-            poweroff -f
-
-            """.Replace("\r", "", StringComparison.Ordinal));
-        File.SetUnixFileMode(Path.Combine(root, "init"), (UnixFileMode)0x1ed);
-        string initrd = dir.Combine("initramfs.gz");
-        Tool.Sh($"cd {Tool.Quote(root)} && find . | cpio -o -H newc 2>/dev/null | gzip -1 > {Tool.Quote(initrd)}");
-
-        var outcome = QemuRunner.Boot(KernelCache.KernelImage(kernelDir), initrd, img, "console=ttyS0 quiet panic=-1 nativeinit.slot=A",
-            TimeSpan.FromMinutes(6), [], failOnInitFailure: false);
-        output.WriteLine(outcome.Report());
-        string o = outcome.Console.Replace("\r", "", StringComparison.Ordinal);
-        Assert.False(outcome.TimedOut || outcome.Failure is not null, outcome.Report());
+            """, new Dictionary<string, string> { ["bundle.tar"] = fx.BundleV3, ["vendor.pub"] = fx.Public },
+            BusyboxVm.XfsModules, [mkfs], append: "nativeinit.slot=A", timeout: TimeSpan.FromMinutes(6)).Replace("\r", "", StringComparison.Ordinal);
+        output.WriteLine(o);
         Assert.DoesNotContain("INSMOD-FAILED", o);
-        Assert.True(o.Contains("UPDATE-RC=0", StringComparison.Ordinal), outcome.Tail(80));
+        Assert.True(o.Contains("UPDATE-RC=0", StringComparison.Ordinal), o);
         Assert.Contains("writes slot B: LV VA/root_b (/dev/mapper/VA-root_b", o);
         Assert.Contains("update: grubenv: next boot slot B once", o);
         Assert.Contains("DEACTIVATE-RC=0", o);
