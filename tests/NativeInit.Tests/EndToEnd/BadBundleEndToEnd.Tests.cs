@@ -38,19 +38,13 @@ public class BadBundleEndToEndTests(ITestOutputHelper output)
         using var dir = new TempDir("/var/tmp");
         string disk = dir.Combine("disk.img");
         Tool.Check("cp", "--sparse=always", legacy.Path, disk);
-        string content = dir.Combine("bundle-disk");
-        Directory.CreateDirectory(content);
+        string bad = dir.Combine("bad-bundle.tar");
         var made = Tool.Run(Path.Combine(Tool.RepoRoot, "tools", "vm", "make-bad-bundle"),
-            [damage, damage == "too-big" ? target.Path : Path.Combine(target.Path, "bundle.tar"), Path.Combine(content, "bundle.tar"), dir.Combine("made")],
+            [damage, damage == "too-big" ? target.Path : Path.Combine(target.Path, "bundle.tar"), bad, dir.Combine("made")],
             environment: new Dictionary<string, string> { ["NATIVEINIT_BIN"] = ni });
         Assert.True(made.ExitCode == 0, made.ToString());
         output.WriteLine("make-bad-bundle: " + made.Stdout.Trim());
-        File.Copy(Path.Combine(target.Path, "vendor.pub"), Path.Combine(content, "vendor.pub"));
-        File.Copy(ni, Path.Combine(content, "nativeinit"));
-        File.WriteAllText(Path.Combine(content, "reboot"), "stage one with --reboot\n");
-        long bytes = new DirectoryInfo(content).EnumerateFiles().Sum(f => f.Length);
-        string bundleDisk = dir.Combine("bundle-disk.img");
-        Tool.Check("mkfs.ext4", "-q", "-F", "-L", "nibundle", "-d", content, bundleDisk, $"{bytes / (1 << 20) + 64}M");
+        string bundleDisk = VmMachines.BundleDisk(dir, bad, Path.Combine(target.Path, "vendor.pub"), ni, "reboot", "stage one with --reboot\n");
 
         var before = Snapshot(disk, dir.Combine("mnt"));
         Assert.False(before.CustomCfg, "the legacy image already has a custom.cfg: the check below would prove nothing");

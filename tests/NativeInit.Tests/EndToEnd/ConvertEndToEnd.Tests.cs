@@ -154,16 +154,8 @@ public class ConvertEndToEndTests(ITestOutputHelper output)
         output.WriteLine($"legacy image ready after {legacy.Took.TotalSeconds:0.0} s, target bundle after {target.Took.TotalSeconds:0.0} s");
         string disk = dir.Combine("disk.img");
         Tool.Check("cp", "--sparse=always", legacy.Path, disk);
-        string content = dir.Combine("bundle-disk");
-        Directory.CreateDirectory(content);
-        File.Copy(Path.Combine(target.Path, "bundle.tar"), Path.Combine(content, "bundle.tar"));
-        File.Copy(Path.Combine(target.Path, "vendor.pub"), Path.Combine(content, "vendor.pub"));
-        File.Copy(ni, Path.Combine(content, "nativeinit"));
-        File.WriteAllText(Path.Combine(content, "reboot"), "stage one with --reboot\n");
-        long bytes = new DirectoryInfo(content).EnumerateFiles().Sum(f => f.Length);
-        string bundleDisk = dir.Combine("bundle-disk.img");
-        Tool.Check("mkfs.ext4", "-q", "-F", "-L", "nibundle", "-d", content, bundleDisk, $"{bytes / (1 << 20) + 64}M");
-        return (disk, bundleDisk);
+        return (disk, VmMachines.BundleDisk(dir, Path.Combine(target.Path, "bundle.tar"), Path.Combine(target.Path, "vendor.pub"), ni,
+            "reboot", "stage one with --reboot\n"));
     }
 
     /// <summary>The converted system booted from its own GRUB: the legacy hostname, address and root hash, the layout.</summary>

@@ -99,17 +99,8 @@ public class LegacyGatewayTests(ITestOutputHelper output)
         string disk = dir.Combine("disk.img");
         Tool.Check("cp", "--sparse=always", legacy.Path, disk);
 
-        // The bundle disk: an ext4 image made from a folder (mkfs.ext4 -d, no mount).
-        string content = dir.Combine("bundle-disk");
-        Directory.CreateDirectory(content);
         string bundle = Path.Combine(target.Path, "bundle.tar");
-        File.Copy(bundle, Path.Combine(content, "bundle.tar"));
-        File.Copy(Path.Combine(target.Path, "vendor.pub"), Path.Combine(content, "vendor.pub"));
-        File.Copy(ni, Path.Combine(content, "nativeinit"));
-        File.WriteAllText(Path.Combine(content, "poweroff"), "power off after stage one (test)\n");
-        long bytes = new DirectoryInfo(content).EnumerateFiles().Sum(f => f.Length);
-        string bundleDisk = dir.Combine("bundle-disk.img");
-        Tool.Check("mkfs.ext4", "-q", "-F", "-L", "nibundle", "-d", content, bundleDisk, $"{bytes / (1 << 20) + 64}M");
+        string bundleDisk = VmMachines.BundleDisk(dir, bundle, Path.Combine(target.Path, "vendor.pub"), ni, "poweroff", "power off after stage one (test)\n");
 
         // RAM: stage one needs bundle + the stage-two budget (768 MiB); a field gateway has 8 GiB.
         var outcome = QemuRunner.Boot(new QemuOptions

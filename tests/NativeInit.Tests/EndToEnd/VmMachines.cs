@@ -39,6 +39,27 @@ internal static class VmMachines
         .Where(l => l.Length > 0 && !l.StartsWith('#') && l.Contains('='))
         .ToDictionary(l => l[..l.IndexOf('=')], l => l[(l.IndexOf('=') + 1)..].Trim('"'));
 
+    /// <summary>
+    /// The disk the legacy gateway's stage-one unit looks for (ext4, label nibundle, made from a folder with
+    /// mkfs.ext4 -d, no mount): <paramref name="bundle"/> as bundle.tar, <paramref name="publicKey"/> as vendor.pub,
+    /// <paramref name="nativeinit"/>, and the flag file <paramref name="flag"/> ("reboot" or "poweroff") holding
+    /// <paramref name="flagText"/>. Returns the image's path in <paramref name="dir"/>.
+    /// </summary>
+    public static string BundleDisk(TempDir dir, string bundle, string publicKey, string nativeinit, string flag, string flagText)
+    {
+        Tool.Require("mkfs.ext4");
+        string content = dir.Combine("bundle-disk");
+        Directory.CreateDirectory(content);
+        File.Copy(bundle, Path.Combine(content, "bundle.tar"));
+        File.Copy(publicKey, Path.Combine(content, "vendor.pub"));
+        File.Copy(nativeinit, Path.Combine(content, "nativeinit"));
+        File.WriteAllText(Path.Combine(content, flag), flagText);
+        long bytes = new DirectoryInfo(content).EnumerateFiles().Sum(f => f.Length);
+        string image = dir.Combine("bundle-disk.img");
+        Tool.Check("mkfs.ext4", "-q", "-F", "-L", "nibundle", "-d", content, image, $"{bytes / (1 << 20) + 64}M");
+        return image;
+    }
+
     private static void Require()
     {
         Tool.RequireRoot();
