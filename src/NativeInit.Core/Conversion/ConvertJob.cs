@@ -908,12 +908,7 @@ public static class ConvertJob
                 bytes = File.ReadAllBytes(jp);
                 string cp = Path.Combine(dir, ConvertJournal.DirectoryName, ConvertJournal.CarryFileName);
                 if (File.Exists(cp)) carry = File.ReadAllBytes(cp);
-                string ld = Path.Combine(dir, ConvertJournal.DirectoryName, LayoutDir);
-                if (copyLayoutTo is not null && Directory.Exists(ld))
-                {
-                    Directory.CreateDirectory(copyLayoutTo);
-                    foreach (var f in Directory.EnumerateFiles(ld)) File.Copy(f, Path.Combine(copyLayoutTo, Path.GetFileName(f)), overwrite: true);
-                }
+                if (copyLayoutTo is not null) CopyLayout(Path.Combine(dir, ConvertJournal.DirectoryName), copyLayoutTo);
             }
             ConvertJournal journal;
             try { journal = ConvertJournal.Parse(bytes, location); }
@@ -946,15 +941,20 @@ public static class ConvertJob
             if (!File.Exists(jp)) continue;
             string location = $"partition {p.Number} (mounted on {dir}): /{ConvertJournal.DirectoryName}/{ConvertJournal.FileName}";
             var journal = ConvertJournal.Parse(File.ReadAllBytes(jp), location);
-            string ld = Path.Combine(nd, LayoutDir);
-            if (Directory.Exists(ld))
-            {
-                Directory.CreateDirectory(copyLayoutTo);
-                foreach (var f in Directory.EnumerateFiles(ld)) File.Copy(f, Path.Combine(copyLayoutTo, Path.GetFileName(f)), overwrite: true);
-            }
+            CopyLayout(nd, copyLayoutTo);
             return new JournalAt(journal, location, null);
         }
         return null;
+    }
+
+    /// <summary>Copies the layout the conversion recorded (NATIVEINIT_DIR/layout/: the layout file and its partition
+    /// table) to <paramref name="to"/>, when there is one.</summary>
+    private static void CopyLayout(string nativeinitDir, string to)
+    {
+        string ld = Path.Combine(nativeinitDir, LayoutDir);
+        if (!Directory.Exists(ld)) return;
+        Directory.CreateDirectory(to);
+        foreach (var f in Directory.EnumerateFiles(ld)) File.Copy(f, Path.Combine(to, Path.GetFileName(f)), overwrite: true);
     }
 
     private static string? FindBundle(string oldRoot, string? explicitPath)
@@ -1053,13 +1053,8 @@ public static class ConvertJob
     }
 
     /// <summary>MemAvailable from /proc/meminfo, in bytes.</summary>
-    public static long MemAvailable()
-    {
-        foreach (var line in File.ReadLines("/proc/meminfo"))
-            if (line.StartsWith("MemAvailable:", StringComparison.Ordinal))
-                return long.Parse(line["MemAvailable:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
-        throw new RefusedException("memory: /proc/meminfo has no MemAvailable line");
-    }
+    public static long MemAvailable() =>
+        MemoryWatch.Meminfo("MemAvailable:") ?? throw new RefusedException("memory: /proc/meminfo has no MemAvailable line");
 
     /// <summary>BLAKE3 of <paramref name="bytes"/> in hex (the bundle's hash; no OpenSSL in the static binary).</summary>
     public static string Hash(byte[] bytes)

@@ -15,7 +15,7 @@ public sealed class MemoryWatch : IDisposable
 
     public MemoryWatch(TimeSpan? interval = null)
     {
-        MemTotalBytes = ReadMeminfo("MemTotal:");
+        MemTotalBytes = Meminfo("MemTotal:") ?? 0;
         Sample();
         var every = interval ?? TimeSpan.FromMilliseconds(250);
         _timer = new Timer(_ => Sample(), null, every, every);
@@ -37,7 +37,7 @@ public sealed class MemoryWatch : IDisposable
 
     private void Sample()
     {
-        long total = MemTotalBytes, avail = ReadMeminfo("MemAvailable:");
+        long total = MemTotalBytes, avail = Meminfo("MemAvailable:") ?? 0;
         if (total <= 0 || avail <= 0) return;
         long used = total - avail, seen;
         while (used > (seen = Interlocked.Read(ref _peakUsed)) && Interlocked.CompareExchange(ref _peakUsed, used, seen) != seen) { }
@@ -45,7 +45,9 @@ public sealed class MemoryWatch : IDisposable
 
     private static string Format(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1048576.0:0.0} MiB");
 
-    private static long ReadMeminfo(string key)
+    /// <summary>A line of /proc/meminfo (<paramref name="key"/> such as "MemAvailable:"), in bytes; null when /proc is
+    /// not there or has no such line.</summary>
+    public static long? Meminfo(string key)
     {
         try
         {
@@ -56,7 +58,7 @@ public sealed class MemoryWatch : IDisposable
         }
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
-        return 0;
+        return null;
     }
 
     public void Dispose() => _timer.Dispose();
