@@ -41,7 +41,8 @@ public sealed class VerifiedBundle
 
     public Stream OpenPart(BundlePart part)
     {
-        var loc = Parts[part.Name];
+        if (!Parts.TryGetValue(part.Name, out var loc))
+            throw new NativeInitException($"bundle {Path}: part {part.Name} ({part.Role}) is not in this copy of the bundle");
         if (_open is not null)
         {
             var s = _open();
@@ -145,6 +146,35 @@ public static class BundleVerifier
             if (Directory.Exists(f) && new FileInfo(f).LinkTarget is null) continue;
             var rel = System.IO.Path.GetRelativePath(dir, f);
             if (!allowed.Contains(rel)) throw new BundleVerificationException($"{dir}: extra file {rel} is not in the manifest");
+        }
+        return new VerifiedBundle(dir, false, manifest, manifestBytes, sigBytes, BundleKeys.KeyId(publicKey), parts);
+    }
+
+    /// <summary>
+    /// Verifies a partial copy of a bundle in a directory: manifest.json and manifest.sig as in a directory bundle,
+    /// and every part the manifest lists except those whose role is in <paramref name="leftOut"/> (present, size,
+    /// hash; a left-out part may be absent, and opening it later fails naming it). Stage two keeps such a copy on the
+    /// new /boot (every part but the rootfs, kernel and initramfs), so that a run resumed after the extraction, when
+    /// the bundle's own extents on the disk may already be overwritten, still reads a signed manifest and its parts.
+    /// </summary>
+    public static VerifiedBundle VerifyKept(string dir, byte[] publicKey, IReadOnlySet<string> leftOut)
+    {
+        var manifestBytes = ReadSmall(System.IO.Path.Combine(dir, BundleManifest.FileName), dir);
+        var sigBytes = ReadSmall(System.IO.Path.Combine(dir, BundleManifest.SignatureFileName), dir);
+        var manifest = CheckSignature(manifestBytes, sigBytes, publicKey, dir);
+        var parts = new Dictionary<string, PartLocation>(StringComparer.Ordinal);
+        foreach (var part in manifest.Parts)
+        {
+            var file = System.IO.Path.Combine(dir, part.Name);
+            var fi = new FileInfo(file);
+            if (leftOut.Contains(part.Role) && !fi.Exists) continue;
+            if (!fi.Exists || fi.LinkTarget is not null)
+                throw new BundleVerificationException($"{dir}: part {part.Name} ({part.Role}) is missing");
+            if (fi.Length != part.Size)
+                throw new BundleVerificationException($"{dir}: part {part.Name} ({part.Role}) has {fi.Length} bytes, the manifest says {part.Size}");
+            if (ContentHash.HashFile(file).Hex != part.Hash)
+                throw new BundleVerificationException($"{dir}: part {part.Name} ({part.Role}): {ContentHash.Algorithm} hash differs from the manifest (corrupted or changed)");
+            parts[part.Name] = new PartLocation(part, file, 0);
         }
         return new VerifiedBundle(dir, false, manifest, manifestBytes, sigBytes, BundleKeys.KeyId(publicKey), parts);
     }

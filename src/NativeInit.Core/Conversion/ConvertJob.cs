@@ -107,7 +107,11 @@ public static class ConvertJob
     /// <summary>Room the new root needs beyond the unpacked rootfs: 20% + 256 MiB.</summary>
     public static long RootNeeded(long uncompressed) => uncompressed + uncompressed / 5 + (256L << 20);
 
-    private const string LayoutDir = "layout";
+    private const string LayoutDir = "layout", KeptDir = "bundle-kept";
+
+    /// <summary>The bundle's parts not kept on /boot (ConvertJournal.KeptBundleDirectoryName): the rootfs is consumed by
+    /// the extraction, and the conversion kernel and initramfs are on /boot already as the resume's own files.</summary>
+    public static readonly IReadOnlySet<string> NotKeptRoles = new HashSet<string>(StringComparer.Ordinal) { PartRoles.Rootfs, PartRoles.Kernel, PartRoles.Initramfs };
 
     // ---------------------------------------------------------------- plan (writes nothing)
 
@@ -133,14 +137,33 @@ public static class ConvertJob
         var gpt = GptReader.Read(disk);
         if (gpt.Table is { } table)
         {
-            var at = FindJournal(o.Target, disk, table, work, writableForBroken: true)
+            var at = FindJournal(o.Target, disk, table, work, writableForBroken: true, copyKeptTo: work.Combine(KeptDir))
                 ?? throw new RefusedException($"{o.Target}: holds a GPT and no conversion journal on any of its partitions: " +
                     "not a legacy MBR disk, and not a conversion under way");
             journal = at.Journal;
             found = $"a conversion journal ({at.Location}), state {journal.State}";
             runs = journal.BundleRuns;
-            bundlePath = $"{o.Target} at the {runs.Count} extents the journal records";
-            bundle = VerifyThroughExtents(o.Target, runs, bundlePath, o.PublicKey, log);
+            if (journal.IsDone(StepExtract) && Directory.Exists(work.Combine(KeptDir)))
+            {
+                // The rootfs is on the new root: the steps after it (the other volumes' mkfs, the root's growth) write
+                // over the bundle's extents, so a resume from here reads the copy boot-files kept on /boot.
+                bundlePath = $"the copy of the bundle kept on /boot ({at.Location.Replace(ConvertJournal.FileName, ConvertJournal.KeptBundleDirectoryName, StringComparison.Ordinal)}; " +
+                    "the extraction is done, the bundle's extents may be overwritten)";
+                try { bundle = BundleVerifier.VerifyKept(work.Combine(KeptDir), o.PublicKey, NotKeptRoles); }
+                catch (BundleVerificationException e) { throw new NativeInitException($"{bundlePath}: {e.Message}", ExitCodes.FailedAfterPointOfNoReturn, e); }
+                log.WriteLine($"bundle: signature and the kept parts verified in {bundlePath}");
+            }
+            else
+            {
+                bundlePath = $"{o.Target} at the {runs.Count} extents the journal records";
+                // Past the point of no return a bundle that no longer verifies is not a refusal before any write (exit 3).
+                try { bundle = VerifyThroughExtents(o.Target, runs, bundlePath, o.PublicKey, log); }
+                catch (BundleVerificationException e)
+                {
+                    throw new NativeInitException($"{e.Message}; the conversion is past its point of no return (journal at step " +
+                        $"{Steps.FirstOrDefault(s => !journal.IsDone(s))}) and cannot go on without its bundle", ExitCodes.FailedAfterPointOfNoReturn, e);
+                }
+            }
             if (Hash(bundle.ManifestBytes) != journal.ManifestHash)
                 throw new NativeInitException($"{o.Target}: the bundle at the journal's extents is not the one the conversion started with " +
                     "(manifest differs)", ExitCodes.FailedAfterPointOfNoReturn);
@@ -508,6 +531,7 @@ public static class ConvertJob
         });
         AtomicFile.Write(Path.Combine(stageDir, ConvertJournal.ExtentsFileName), extents);
         bytes += extents.Length;
+        bytes += KeepBundle(plan.Bundle, Path.Combine(stageDir, ConvertJournal.KeptBundleDirectoryName));
         // The layout (for `nativeinit grow` after the bundle is gone) and the conversion kernel + initramfs.
         string layoutDir = Path.Combine(stageDir, LayoutDir);
         Directory.CreateDirectory(layoutDir);
@@ -529,6 +553,33 @@ public static class ConvertJob
         AtomicFile.SyncDirectory(layoutDir);
         AtomicFile.SyncDirectory(stageDir);
         return bytes;
+    }
+
+    /// <summary>The signed manifest, its signature and every part but those of <see cref="NotKeptRoles"/> into
+    /// <paramref name="dir"/> (a partial directory bundle, <see cref="BundleVerifier.VerifyKept"/>): tens of KiB (the
+    /// layout, the partition table, GRUB's core.img and boot.img, the policies). Returns the bytes written.</summary>
+    private static long KeepBundle(VerifiedBundle bundle, string dir)
+    {
+        Directory.CreateDirectory(dir);
+        long bytes = 0;
+        foreach (var part in bundle.Manifest.Parts.Where(p => !NotKeptRoles.Contains(p.Role)))
+        {
+            string dest = Path.Combine(dir, part.Name);
+            Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
+            using (var src = bundle.OpenPart(part))
+            using (var dst = new FileStream(dest + ".tmp", FileMode.Create, FileAccess.Write))
+            {
+                src.CopyTo(dst, 1 << 16);
+                dst.Flush(flushToDisk: true);
+            }
+            File.Move(dest + ".tmp", dest, overwrite: true);
+            bytes += part.Size;
+        }
+        // The manifest last: a kept copy with a manifest has all its parts.
+        AtomicFile.Write(Path.Combine(dir, BundleManifest.SignatureFileName), bundle.SignatureBytes);
+        AtomicFile.Write(Path.Combine(dir, BundleManifest.FileName), bundle.ManifestBytes);
+        AtomicFile.SyncDirectory(dir);
+        return bytes + bundle.SignatureBytes.Length + bundle.ManifestBytes.Length;
     }
 
     /// <summary>The conversion's GRUB (Boot/ConversionGrub): /boot/nativeinit/grub/grub.cfg with the resume entry as
@@ -765,8 +816,17 @@ public static class ConvertJob
                 return new ConvertStatus(ConvertStatus.Done, o.Target, $"a converted disk (journal {at.Location})", j, at.Location,
                     "the converted system (GRUB on the disk, grub.cfg on /boot)");
             string resume = $"`nativeinit convert {(o.IsImage ? "--image" : "--disk")} {o.Target} --yes` resumes at step {ConvertJob.Steps.FirstOrDefault(s => !j.IsDone(s))}";
+            var core = MbrPointsAt(disk, table);
+            // The MBR's switch to the system's core.img is the bootloader step's last write: every write of the
+            // conversion is on the disk, and only the journal's own closing (a sync, "done") was cut off. The converted
+            // system boots; nothing would ever close this journal, so it is reported as what it is.
+            if (core == BootCore.System && Steps.TakeWhile(s => s != StepBootloader).All(j.IsDone))
+                return new ConvertStatus(ConvertStatus.Done, o.Target,
+                    $"a converted disk (journal {at.Location}; the run stopped after the MBR switched to the converted system's GRUB, " +
+                    $"before the journal recorded {string.Join(" and ", Steps.Where(s => !j.IsDone(s)))}: nothing is left to write)", j, at.Location,
+                    "the converted system (GRUB on the disk, grub.cfg on /boot)");
             return new ConvertStatus(ConvertStatus.InProgress, o.Target, $"a conversion under way (journal {at.Location})", j, at.Location,
-                MbrPointsAt(disk, table) switch
+                core switch
                 {
                     BootCore.Conversion => $"the conversion's GRUB (core.img at the start of the BIOS boot partition, /boot/{Boot.ConversionGrub.ConfigPath}) " +
                         $"boots the conversion kernel with rd.nativeinit=resume, which finishes it; by hand: {resume}",
@@ -884,7 +944,8 @@ public static class ConvertJob
     private sealed record JournalAt(ConvertJournal Journal, string Location, CarryRecord? Carry);
 
     /// <summary>Looks on every partition with a file system for nativeinit/journal.json (mounted read-only).</summary>
-    private static JournalAt? FindJournal(string image, DiskDevice disk, GptTable table, WorkDirectory work, bool writableForBroken, string? copyLayoutTo = null)
+    private static JournalAt? FindJournal(string image, DiskDevice disk, GptTable table, WorkDirectory work, bool writableForBroken, string? copyLayoutTo = null,
+        string? copyKeptTo = null)
     {
         int ss = disk.LogicalSectorSize;
         foreach (var p in table.Partitions)
@@ -909,6 +970,8 @@ public static class ConvertJob
                 string cp = Path.Combine(dir, ConvertJournal.DirectoryName, ConvertJournal.CarryFileName);
                 if (File.Exists(cp)) carry = File.ReadAllBytes(cp);
                 if (copyLayoutTo is not null) CopyLayout(Path.Combine(dir, ConvertJournal.DirectoryName), copyLayoutTo);
+                string kept = Path.Combine(dir, ConvertJournal.DirectoryName, ConvertJournal.KeptBundleDirectoryName);
+                if (copyKeptTo is not null && File.Exists(Path.Combine(kept, BundleManifest.FileName))) CopyTree(kept, copyKeptTo);
             }
             ConvertJournal journal;
             try { journal = ConvertJournal.Parse(bytes, location); }
@@ -955,6 +1018,18 @@ public static class ConvertJob
         if (!Directory.Exists(ld)) return;
         Directory.CreateDirectory(to);
         foreach (var f in Directory.EnumerateFiles(ld)) File.Copy(f, Path.Combine(to, Path.GetFileName(f)), overwrite: true);
+    }
+
+    private static void CopyTree(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var f in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+        {
+            if (f.EndsWith(".tmp", StringComparison.Ordinal)) continue;
+            string dest = Path.Combine(to, Path.GetRelativePath(from, f));
+            Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
+            File.Copy(f, dest, overwrite: true);
+        }
     }
 
     private static string? FindBundle(string oldRoot, string? explicitPath)

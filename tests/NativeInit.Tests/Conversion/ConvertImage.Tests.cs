@@ -564,19 +564,6 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         Assert.Contains("C-HOST-KEY", files[5]);
     }
 
-    /// <summary>A SIGKILL leaves the killed run's mounts and loop devices; a power cut would not. Unmount them
-    /// (deepest first) and detach the loop devices over the image.</summary>
-    private static void ForgetKernelState(string img)
-    {
-        Tool.Sh($$"""
-            loops=$(losetup -j {{Tool.Quote(img)}} -n -O NAME)
-            for l in $loops; do findmnt -n -r -o TARGET -S $l || true; done | awk '{ print length, $0 }' | sort -rn | cut -d' ' -f2- | while read -r t; do umount "$t"; done
-            # Asked again: a loop device the umounts freed (autoclear) may already serve another test under the same name.
-            for l in $(losetup -j {{Tool.Quote(img)}} -n -O NAME); do losetup -d $l 2>/dev/null || true; done
-            true
-            """);
-    }
-
     // A kill before boot-files has saved the journal falls in the unprotected window (no journal yet): not resumable
     // by design. boot-files:grub-installed: after the MBR boots the resume, before the step's end (tools/vm-test
     // powercut found a replayed power cut there that booted a resume with no journal to find).
@@ -610,10 +597,15 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
             var ls = Tool.Run("grub-fstest", img, "-r", "loop0,gpt2", "ls", "/nativeinit/");
             Assert.True(ls.ExitCode == 0 && ls.Stdout.Contains("vmlinuz", StringComparison.Ordinal) && ls.Stdout.Contains("initramfs.img", StringComparison.Ordinal),
                 "GRUB (grub-fstest) does not see the conversion kernel and initramfs in /boot/nativeinit: " + ls);
-            ForgetKernelState(img);
+            KilledRun.ForgetKernelState(img);
             var status = Tool.Run(fx.Binary, "status", "--image", img);
             Assert.True(status.ExitCode == 0, status.ToString());
-            Assert.Contains("in progress at step " + killAt.Split(':')[0], status.Stdout);
+            // Killed before finish: every write is on the disk and the MBR loads the system's GRUB; only the journal's
+            // closing is missing, which nothing on the converted system would ever write: status says done.
+            if (killAt == "finish")
+                Assert.Contains(": done\n", status.Stdout.ReplaceLineEndings("\n"));
+            else
+                Assert.Contains("in progress at step " + killAt.Split(':')[0], status.Stdout);
             // Every kill point lies after boot-files: the disk boots by itself into the resume. The MBR loads the
             // conversion's core.img, whose grub.cfg (on /boot) has the resume entry as its default, naming the disk by
             // the new /boot's UUID and the conversion kernel and initramfs that are there.
@@ -621,7 +613,7 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
             AssertConversionCoreInstalled(img, dir);
             if (killAt == "finish")
             {
-                Assert.Contains("the converted system (the MBR already points at its GRUB", status.Stdout);
+                Assert.Contains("the run stopped after the MBR switched to the converted system's GRUB, before the journal recorded finish: nothing is left to write", status.Stdout);
                 Assert.Equal(SystemCoreLba, BootCodeLoads(img));
             }
             else
@@ -651,6 +643,70 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
             Assert.Contains("OLDROOTHASH", tree);
             Assert.Equal(SystemCoreLba, BootCodeLoads(img));
         }
-        finally { ForgetKernelState(img); }
+        finally { KilledRun.ForgetKernelState(img); }
+    }
+    /// <summary>After the extraction the bundle is consumed: the volumes step makes the other LVs' file systems and grows
+    /// the root over the disk where the bundle lay. A run resumed from there must not need it: boot-files kept the signed
+    /// manifest and the small parts on /boot. Killed at the bootloader step, the bundle's every extent zeroed (what
+    /// the later steps may do to it), the resume still verifies and finishes.</summary>
+    [SkippableFact]
+    public void Resumed_after_the_extraction_it_needs_nothing_of_the_bundle_on_the_disk()
+    {
+        Require();
+        using var dir = new TempDir();
+        string img = Copy(dir);
+        var killed = ConvertWith(img, "bootloader");
+        try
+        {
+            Assert.True(killed.ExitCode == 137 || killed.ExitCode == -9 || killed.ExitCode == 9, $"expected SIGKILL: {killed}");
+            KilledRun.ForgetKernelState(img);
+            // The extents the conversion read the bundle from, as boot-files recorded them on /boot (GRUB's reader).
+            var extents = Tool.Run("grub-fstest", img, "-r", "loop0,gpt2", "cat", "/nativeinit/bundle.extents.json");
+            Assert.True(extents.ExitCode == 0, extents.ToString());
+            using var doc = System.Text.Json.JsonDocument.Parse(extents.Stdout);
+            var runs = doc.RootElement.GetProperty("runs").EnumerateArray()
+                .Select(r => (Offset: r.GetProperty("diskOffset").GetInt64(), Length: r.GetProperty("length").GetInt64())).ToList();
+            Assert.NotEmpty(runs);
+            var kept = Tool.Run("grub-fstest", img, "-r", "loop0,gpt2", "ls", "/nativeinit/bundle-kept/");
+            Assert.True(kept.ExitCode == 0 && kept.Stdout.Contains("manifest.json", StringComparison.Ordinal) && kept.Stdout.Contains("manifest.sig", StringComparison.Ordinal),
+                "no kept copy of the bundle on /boot: " + kept);
+            using (var f = new FileStream(img, FileMode.Open, FileAccess.Write))
+            {
+                var zero = new byte[1 << 20];
+                foreach (var (offset, length) in runs)
+                    for (long at = 0; at < length; at += zero.Length)
+                    {
+                        f.Position = offset + at;
+                        f.Write(zero, 0, (int)Math.Min(zero.Length, length - at));
+                    }
+            }
+            var resumed = Convert(img, "--yes");
+            Assert.True(resumed.ExitCode == 0, resumed.ToString());
+            Assert.Contains("the copy of the bundle kept on /boot", resumed.Stdout + resumed.Stderr);
+            Assert.Contains("done earlier, skipped", resumed.Stdout);
+            Assert.Equal(SystemCoreLba, BootCodeLoads(img));
+            KilledRun.ForgetKernelState(img);
+            var status = Tool.Run(fx.Binary, "status", "--image", img);
+            Assert.True(status.ExitCode == 0 && status.Stdout.Contains(": done", StringComparison.Ordinal), status.ToString());
+
+            // The same damage before the extraction is done is refused, naming the bundle (it is still needed there).
+            string img2 = Copy(dir, "disk2.img");
+            var killed2 = ConvertWith(img2, "extract:1");
+            Assert.True(killed2.ExitCode == 137 || killed2.ExitCode == -9 || killed2.ExitCode == 9, $"expected SIGKILL: {killed2}");
+            KilledRun.ForgetKernelState(img2);
+            var extents2 = Tool.Run("grub-fstest", img2, "-r", "loop0,gpt2", "cat", "/nativeinit/bundle.extents.json");
+            using var doc2 = System.Text.Json.JsonDocument.Parse(extents2.Stdout);
+            var first = doc2.RootElement.GetProperty("runs")[0];
+            using (var f = new FileStream(img2, FileMode.Open, FileAccess.Write))
+            {
+                f.Position = first.GetProperty("diskOffset").GetInt64() + first.GetProperty("length").GetInt64() / 2;
+                f.Write(new byte[4096]);
+            }
+            var refused = Convert(img2, "--yes");
+            Assert.True(refused.ExitCode == 4, refused.ToString());
+            Assert.Contains("extents the journal records", refused.Stderr);
+            KilledRun.ForgetKernelState(img2);
+        }
+        finally { KilledRun.ForgetKernelState(img); }
     }
 }

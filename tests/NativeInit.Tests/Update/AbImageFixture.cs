@@ -263,24 +263,6 @@ public sealed class AbImageFixture : IDisposable
             """);
     }
 
-    /// <summary>A SIGKILL leaves the killed run's mounts and loop devices; a power cut would not. Unmount them
-    /// (deepest first), detach the loop devices over the image, and remove the killed run's scratch folder
-    /// (/tmp/nativeinit-update.*, which held those mount points).</summary>
-    public static void ForgetKernelState(string img)
-    {
-        Tool.Sh($$"""
-            loops=$(losetup -j {{Tool.Quote(img)}} -n -O NAME)
-            targets=$(for l in $loops; do findmnt -n -r -o TARGET -S $l || true; done | awk '{ print length, $0 }' | sort -rn | cut -d' ' -f2-)
-            for t in $targets; do umount "$t"; done
-            for l in $loops; do losetup -d $l 2>/dev/null || true; done
-            for t in $targets; do
-              w=$(echo "$t" | grep -o '^/tmp/nativeinit-update\.[A-Za-z0-9]*' || true)
-              if [ -n "$w" ] && [ -d "$w" ] && ! findmnt -rn -o TARGET | grep -q "^$w/"; then rm -r --one-file-system "$w"; fi
-            done
-            true
-            """);
-    }
-
     /// <summary>treediff lines expected between a slot and its bundle's tree: the carried files, fstab and SELinux
     /// config, /etc's and the root's times, and /boot (the slot's own /boot directory holds the bundle's kernel).</summary>
     private static readonly string[] CarriedOrChanged =

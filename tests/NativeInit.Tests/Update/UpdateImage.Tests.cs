@@ -213,7 +213,7 @@ public class UpdateImageTests(AbImageFixture fx)
         }
         finally
         {
-            AbImageFixture.ForgetKernelState(img); // also when an assertion failed before the killed run's mounts were undone
+            KilledRun.ForgetKernelState(img); // also when an assertion failed before the killed run's mounts were undone
         }
     }
 
@@ -230,7 +230,7 @@ public class UpdateImageTests(AbImageFixture fx)
             var kernel = Tool.Run("grub-fstest", img, "-r", "loop0,gpt2", "cat", "/slot-B/vmlinuz");
             Assert.True(kernel.ExitCode == 0 && kernel.Stdout == "kernel 5.1\n", "GRUB (grub-fstest) does not see slot B's kernel: " + kernel);
         }
-        AbImageFixture.ForgetKernelState(img);
+        KilledRun.ForgetKernelState(img);
         var slots = BootSlots.Read(AbImageFixture.Env(img));
         Assert.Equal(next, slots.Next());
         if (next == "A") Assert.False(slots["B"].Bootable);
