@@ -122,8 +122,8 @@ public static class ConvertJob
         if (o.IsImage) LayoutPlanner.RefuseIfImageInUse(o.Target);
 
         using var disk = DiskDevice.Open(o.Target, writable: false);
-        // --disk takes the same path as --image: loop devices over the disk at the volumes' offsets (the kernel's loop
-        // driver takes a block device as its backing file), so the steps are the ones the image tests check.
+        // --disk takes the steps of --image; only the way to the new LVs differs (NewVolumes: device-mapper on a disk,
+        // loop devices at the LVs' offsets in an image).
         if (o.IsImage && disk.IsBlockDevice) throw new UsageException($"{o.Target} is a block device: use --disk");
         if (!o.IsImage && !disk.IsBlockDevice) throw new UsageException($"{o.Target} is not a block device: use --image for an image file");
 
@@ -387,6 +387,7 @@ public static class ConvertJob
         using var disk = DiskDevice.Open(plan.Target, writable: true);
         using var memory = new MemoryWatch(); // the run's memory, printed at its end (issue 12 step 5, issue 13 e)
         VolumeMount? boot = null;
+        NewVolumes? volumes = null;
         try
         {
             PointOfNoReturn.Run(plan.Target, how, () =>
@@ -460,31 +461,37 @@ public static class ConvertJob
                     disk.Flush();
                     return ($"PV {l.PvDevice}, VG {l.VolumeGroup.Name} with {l.Volumes.Count} LVs", Hash(LvmDiskFormat.MetadataBytes(l.VolumeGroup)));
                 });
-                runner.Run(StepExtract, () => Extract(plan, work, boot!, progress, progressIsTty));
+                var lvs = volumes = plan.IsImage ? NewVolumes.ForImage(plan)
+                    : NewVolumes.Activate(plan, disk, cutRoot: !journal.IsDone(StepExtract), m => output.WriteLine("convert: " + m));
+                output.WriteLine($"convert: the LVs through {lvs.Via}" + (lvs.UsesDeviceMapper && !journal.IsDone(StepExtract)
+                    ? $"; {plan.RootVolume.Name} mapped to its first {ByteSize.Format(plan.RootInitialBytes)} until the bundle is consumed" : ""));
+                runner.Run(StepExtract, () => Extract(plan, work, boot!, lvs, progress, progressIsTty));
                 runner.Run(StepCarry, () =>
                 {
-                    using var root = MountRoot(plan, work, boot!);
+                    using var root = MountRoot(plan, work, boot!, lvs);
                     var r = CarryRestore.Apply(root.Directory, plan.Carry);
                     return ($"{r.Written.Count} rewritten, {r.Created.Count} created, {r.Skipped.Count} skipped, password hashes of {r.PasswordUsers.Count} users merged", null);
                 });
                 runner.Run(StepFstab, () =>
                 {
-                    using var root = MountRoot(plan, work, boot!);
+                    using var root = MountRoot(plan, work, boot!, lvs);
                     var text = Fstab(plan, root.Directory);
                     return ($"/etc/fstab: {journal.Filesystems.Count(f => f.MountPoint is not null)} volumes by UUID", Hash(Encoding.UTF8.GetBytes(text)));
                 });
                 runner.Run(StepSelinux, () =>
                 {
                     if (plan.Selinux is null) return ("the bundle has no selinux-policy part: the rootfs's /etc/selinux/config is kept as it is", null);
-                    using var root = MountRoot(plan, work, boot!);
+                    using var root = MountRoot(plan, work, boot!, lvs);
                     return (plan.Selinux.Apply(root.Directory), null);
                 });
-                runner.Run(StepVolumes, () => OtherVolumesAndGrow(plan, disk, work, boot!));
-                runner.Run(StepBootloader, () => Bootloader(plan, work, boot!));
+                runner.Run(StepVolumes, () => OtherVolumesAndGrow(plan, disk, work, boot!, lvs));
+                runner.Run(StepBootloader, () => Bootloader(plan, work, boot!, lvs));
                 runner.Run(StepFinish, () =>
                 {
                     BootCalls.Sync();
-                    return ("synced", null);
+                    bool dm = lvs.UsesDeviceMapper;
+                    lvs.Dispose();
+                    return (dm ? "synced; the new LVs' device-mapper devices removed" : "synced", null);
                 });
                 journal.State = ConvertJournal.StateDone;
                 journal.FinishedAt = DateTime.UtcNow;
@@ -503,6 +510,7 @@ public static class ConvertJob
         {
             text.CloseFile();
             log.Close();
+            volumes?.Dispose();
             boot?.Dispose();
         }
     }
@@ -619,14 +627,14 @@ public static class ConvertJob
         return (new FileInfo(cfg).Length, installed);
     }
 
-    private static (string, string?) Extract(ConvertPlan plan, WorkDirectory work, VolumeMount boot, TextWriter progress, bool tty)
+    private static (string, string?) Extract(ConvertPlan plan, WorkDirectory work, VolumeMount boot, NewVolumes volumes, TextWriter progress, bool tty)
     {
         var root = plan.RootVolume;
         var fs = Planned(plan.Journal, $"lv {root.Name}");
         // A fresh file system each time (a resumed extraction starts over), no larger than what is clear of the bundle.
-        using (var loop = Disk.Loop.LoopDevice.Attach(plan.Target, root.DiskOffset, plan.RootInitialBytes))
-            Mkfs(fs, loop.DevicePath, root.Spec.MkfsOptions);
-        using var mount = MountRoot(plan, work, boot);
+        using (var device = volumes.Device(root, plan.RootInitialBytes))
+            Mkfs(fs, device.Path, root.Spec.MkfsOptions);
+        using var mount = MountRoot(plan, work, boot, volumes);
         // /boot keeps nativeinit/ (journal, carry, kernel); what an earlier extraction put there goes.
         string bootInRoot = Path.Combine(mount.Directory, "boot");
         foreach (var entry in Directory.EnumerateFileSystemEntries(bootInRoot))
@@ -659,14 +667,13 @@ public static class ConvertJob
         BootCalls.Sync();
         var s = report.Stats;
         return (string.Create(CultureInfo.InvariantCulture,
-            $"{fs.Filesystem} of {ByteSize.Format(plan.RootInitialBytes)} on LV {root.Name} (UUID {fs.Uuid}); {s.Entries} entries, {ByteSize.Format(s.BytesWritten)} of data from {ByteSize.Format(report.InputBytes)} of {report.Compression.ToString().ToLowerInvariant()} read from the disk"), null);
+            $"{fs.Filesystem} of {ByteSize.Format(plan.RootInitialBytes)} on LV {root.Name} ({volumes.Describe(root)}, UUID {fs.Uuid}); {s.Entries} entries, {ByteSize.Format(s.BytesWritten)} of data from {ByteSize.Format(report.InputBytes)} of {report.Compression.ToString().ToLowerInvariant()} read from the disk"), null);
     }
 
-    /// <summary>The new root mounted (loop device over its LV) with /boot mounted inside it.</summary>
-    private static VolumeMount MountRoot(ConvertPlan plan, WorkDirectory work, VolumeMount boot)
+    /// <summary>The new root mounted (its dm device, or a loop device over its LV) with /boot mounted inside it.</summary>
+    private static VolumeMount MountRoot(ConvertPlan plan, WorkDirectory work, VolumeMount boot, NewVolumes volumes)
     {
-        var root = plan.RootVolume;
-        var m = VolumeMount.Mount(plan.Target, root.DiskOffset, root.SizeBytes, root.Spec.Filesystem!, work.Combine("root"), readOnly: false);
+        var m = volumes.Mount(plan.RootVolume, work.Combine("root"));
         try
         {
             m.MountInside(boot.Device, Path.Combine(m.Directory, "boot"), plan.BootSpec.Filesystem);
@@ -729,7 +736,7 @@ public static class ConvertJob
         return text;
     }
 
-    private static (string, string?) OtherVolumesAndGrow(ConvertPlan plan, DiskDevice disk, WorkDirectory work, VolumeMount boot)
+    private static (string, string?) OtherVolumesAndGrow(ConvertPlan plan, DiskDevice disk, WorkDirectory work, VolumeMount boot, NewVolumes volumes)
     {
         var done = new List<string>();
         foreach (var v in plan.Layout.Volumes.Where(v => v != plan.RootVolume))
@@ -738,12 +745,13 @@ public static class ConvertJob
             disk.Flush();
             if (v.Spec.Filesystem is null) { done.Add($"{v.Name} wiped"); continue; }
             var fs = Planned(plan.Journal, $"lv {v.Name}");
-            using var loop = Disk.Loop.LoopDevice.Attach(plan.Target, v.DiskOffset, v.SizeBytes);
-            Mkfs(fs, loop.DevicePath, v.Spec.MkfsOptions);
-            done.Add($"{v.Name}: {fs.Filesystem}");
+            using var device = volumes.Device(v);
+            Mkfs(fs, device.Path, v.Spec.MkfsOptions);
+            done.Add($"{v.Name}: {fs.Filesystem} on {volumes.Describe(v)}");
         }
         var root = plan.RootVolume;
-        using (var m = MountRoot(plan, work, boot))
+        volumes.MapWholeRoot();
+        using (var m = MountRoot(plan, work, boot, volumes))
         {
             if (root.Spec.Filesystem == "xfs") RunTool("xfs_growfs", m.Directory);
             else RunTool("resize2fs", m.Device);
@@ -755,13 +763,13 @@ public static class ConvertJob
     /// <summary>GRUB for BIOS on the new GPT (Boot/GrubBiosInstaller: core.img from the target's own grub-mkimage and
     /// modules into the BIOS boot partition, boot.img into the MBR) and grub.cfg + grubenv on /boot for the converted
     /// system (Boot/GrubConfigWriter: root on the LV, the target's GRUB_CMDLINE_LINUX, its serial terminal).</summary>
-    private static (string, string?) Bootloader(ConvertPlan plan, WorkDirectory work, VolumeMount boot)
+    private static (string, string?) Bootloader(ConvertPlan plan, WorkDirectory work, VolumeMount boot, NewVolumes volumes)
     {
         int ss = plan.Layout.SectorSize;
         var bios = plan.Layout.Table.Partitions.FirstOrDefault(p => p.Type == GptPartitionTypes.BiosBoot.Guid)
             ?? throw new NativeInitException($"{plan.Target}: the bundle's partition table has no BIOS boot (EF02) partition for GRUB's core.img",
                 ExitCodes.FailedAfterPointOfNoReturn);
-        using var root = MountRoot(plan, work, boot);
+        using var root = MountRoot(plan, work, boot, volumes);
         // The system's core.img goes to the second half of the BIOS boot partition, the conversion's stays in the first:
         // the MBR's boot code, written last in one sector, switches from one to the other (Boot/ConversionGrub).
         var target = new Boot.GrubBiosTarget(plan.Target, bios.ByteOffset(ss), bios.ByteLength(ss), plan.BootPartition.Number,

@@ -72,15 +72,7 @@ public static class LayoutApplier
             return result;
         }
 
-        var (major, minor, offsetSectors, via) = PvDeviceNumber(plan, disk, log);
-        var pvDevices = new Dictionary<string, (uint, uint)> { ["pv0"] = (major, minor) };
-        // A PV reached through the whole disk maps with the partition's offset added.
-        var vg = plan.VolumeGroup;
-        if (offsetSectors != 0)
-        {
-            vg = LvmMetadataText.Read(LvmMetadataText.Write(plan.VolumeGroup));
-            vg.PhysicalVolumes[0].PeStart += offsetSectors;
-        }
+        var (vg, pvDevices, via) = ActivationTarget(plan, disk, log);
         var active = LvmActivation.Activate(vg, pvDevices);
         log($"activated {active.Count} LVs through device-mapper on {via}");
         foreach (var v in plan.Volumes)
@@ -106,6 +98,24 @@ public static class LayoutApplier
         var devices = new Dictionary<string, string>();
         foreach (var v in plan.Volumes) devices[v.Name] = set.Attach(plan.Target, v.DiskOffset, v.SizeBytes).DevicePath;
         return devices;
+    }
+
+    /// <summary>
+    /// On a block device whose PV <paramref name="plan"/> has written: the VG and the PV's device number to build the
+    /// LVs' device-mapper tables from (<see cref="LvmActivation"/>), and the device named for messages. A PV reached
+    /// through the whole disk (<see cref="PvDeviceNumber"/>) maps with the partition's offset added to its pe_start.
+    /// </summary>
+    public static (LvmVolumeGroup Vg, Dictionary<string, (uint Major, uint Minor)> PvDevices, string Via) ActivationTarget(LayoutPlan plan, DiskDevice disk, Action<string> log)
+    {
+        var (major, minor, offsetSectors, via) = PvDeviceNumber(plan, disk, log);
+        var pvDevices = new Dictionary<string, (uint, uint)> { [plan.VolumeGroup.PhysicalVolumes[0].Name] = (major, minor) };
+        var vg = plan.VolumeGroup;
+        if (offsetSectors != 0)
+        {
+            vg = LvmMetadataText.Read(LvmMetadataText.Write(plan.VolumeGroup));
+            vg.PhysicalVolumes[0].PeStart += offsetSectors;
+        }
+        return (vg, pvDevices, via);
     }
 
     /// <summary>

@@ -32,6 +32,18 @@ public static class LvmActivation
         return result;
     }
 
+    /// <summary>The first <paramref name="sectors"/> of a linear table (the later segments dropped, the last one cut).</summary>
+    public static List<LinearSegment> Prefix(IReadOnlyList<LinearSegment> table, ulong sectors)
+    {
+        var result = new List<LinearSegment>();
+        foreach (var s in table)
+        {
+            if (s.StartSector >= sectors) break;
+            result.Add(s.StartSector + s.LengthSectors <= sectors ? s : s with { LengthSectors = sectors - s.StartSector });
+        }
+        return result;
+    }
+
     /// <summary>
     /// Reads the PV on block device <paramref name="pvDevice"/> (e.g. /dev/vda3), takes its major:minor from sysfs and
     /// activates every visible LV of its VG (single-PV VGs). What `vgchange -ay` does, for what NativeInit writes.

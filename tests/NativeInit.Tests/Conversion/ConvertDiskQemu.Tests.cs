@@ -9,7 +9,7 @@ namespace NativeInit.Tests.Conversion;
 /// device-mapper (as dracut leaves it when the kernel command line names rd.lvm.lv=centos/root). In a busybox VM
 /// (the host has no device-mapper): `convert --disk` refuses while centos-root is mounted, naming it, and writes
 /// nothing; once it is unmounted, convert removes the old VG's LVs from device-mapper just before its first write and
-/// converts the disk.
+/// converts the disk, reaching the new LVs through device-mapper.
 /// </summary>
 [Trait("Category", "Qemu")]
 public class ConvertDiskQemuTests(LegacyImageFixture fx) : IClassFixture<LegacyImageFixture>
@@ -55,6 +55,12 @@ public class ConvertDiskQemuTests(LegacyImageFixture fx) : IClassFixture<LegacyI
         Assert.Contains("old VG:  centos-", o);
         Assert.Contains("old VG: centos-root removed from device-mapper", o);
         Assert.True(o.Contains("CONVERT-RC=0", StringComparison.Ordinal), o);
+        // On a disk the new LVs are device-mapper devices over the PV partition, the root cut before the bundle until the
+        // extraction is done, all removed at the end (DM-LEFT 0: neither the old VG's nor the new one's are left).
+        Assert.Contains("convert: the LVs through device-mapper over /dev/vda3; root mapped to its first", o);
+        Assert.Matches(@"convert: extract: done \(.* on LV root \(/dev/mapper/VA-root, UUID", o);
+        Assert.Matches(@"convert: volumes: done \(.* on /dev/mapper/VA-", o);
+        Assert.Contains("synced; the new LVs' device-mapper devices removed", o);
         Assert.Contains("DM-LEFT 0", o);
         string status = o.Split('\n').Single(l => l.StartsWith("STATUS ", StringComparison.Ordinal))["STATUS ".Length..].Trim();
         using (var doc = JsonDocument.Parse(status)) Assert.Equal("done", doc.RootElement.GetProperty("state").GetString());
