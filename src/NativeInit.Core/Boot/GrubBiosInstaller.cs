@@ -184,7 +184,7 @@ public static class GrubBiosInstaller
     public static (byte[] Core, byte[] BootImage, IReadOnlyList<string> Modules) MakeImages(GrubImageTool tool, string prefix, string bootFilesystem)
     {
         string fsModule = FilesystemModule(bootFilesystem);
-        string[] images = ["boot.img", "diskboot.img", "kernel.img"];
+        string[] images = GrubPaths.RequiredImages;
         var missing = images.Where(i => !File.Exists(Path.Combine(tool.ModuleDirectory, i)))
             .Concat(RequiredModules.Append(fsModule).Where(m => !File.Exists(Path.Combine(tool.ModuleDirectory, m + ".mod"))).Select(m => m + ".mod"))
             .ToList();

@@ -23,10 +23,9 @@ public sealed record GrubImageTool(
         ["lib64/ld-linux-x86-64.so.2", "usr/lib64/ld-linux-x86-64.so.2", "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"];
     private static readonly string[] LibraryDirectories = ["usr/lib64", "lib64", "usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu"];
 
-    public const string ModuleSubdirectory = "usr/lib/grub/i386-pc";
-    public const string HostModuleDirectory = "/usr/lib/grub/i386-pc";
+    public const string ModuleSubdirectory = GrubPaths.ModuleSubdirectory;
+    public const string HostModuleDirectory = "/" + GrubPaths.ModuleSubdirectory;
     private static readonly string[] ToolNames = ["grub2-mkimage", "grub-mkimage"];
-    private static readonly string[] BinDirectories = ["usr/bin", "usr/sbin", "bin", "sbin"];
 
     /// <summary>Finds the tool for <paramref name="targetRoot"/> (null: the host's). Returns null and the reasons when
     /// there is none.</summary>
@@ -45,7 +44,7 @@ public sealed record GrubImageTool(
         if (targetRoot is not null)
         {
             var modules = Path.Combine(targetRoot, ModuleSubdirectory);
-            var tool = ToolNames.SelectMany(n => BinDirectories.Select(d => (Name: n, Rel: d + "/" + n)))
+            var tool = GrubPaths.MkimageCandidates.Select(rel => (Name: Path.GetFileName(rel), Rel: rel))
                 .FirstOrDefault(t => File.Exists(Path.Combine(targetRoot, t.Rel)));
             var chroot = FindProgram("chroot");
             if (!Directory.Exists(modules)) reasons.Add($"the target root {targetRoot} has no {ModuleSubdirectory} (grub2-pc-modules / grub-pc-bin)");

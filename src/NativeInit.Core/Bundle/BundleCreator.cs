@@ -92,15 +92,18 @@ public static class BundleCreator
                 using (var enc = ArchiveEncoder.Open(f, o.Compression, new EncoderOptions { Level = o.Level }))
                     stats = DirectoryArchiver.Write(o.Rootfs, enc);
                 foreach (var s in stats.SkippedPaths) log?.Invoke($"skipped socket {s}");
-                rootfs = new RootfsInfo(FormatName(o.Compression), stats.TarBytes, stats.Entries);
+                rootfs = new RootfsInfo(FormatName(o.Compression), stats.TarBytes, stats.Entries)
+                {
+                    GrubMkimage = GrubTool(rel => { var fi = new FileInfo(Path.Combine(o.Rootfs, rel)); return fi.Exists || fi.LinkTarget is not null; }),
+                };
             }
             else
             {
-                var (format, entries, size) = CheckArchive(o.Rootfs);
+                var (format, entries, size, names) = CheckArchive(o.Rootfs);
                 rootfsName = "rootfs" + ArchiveEncoder.Extension(format);
                 log?.Invoke($"rootfs archive {o.Rootfs}: {FormatName(format)}, {entries} entries, {size} bytes uncompressed");
                 File.Copy(o.Rootfs, Path.Combine(dir, rootfsName));
-                rootfs = new RootfsInfo(FormatName(format), size, entries);
+                rootfs = new RootfsInfo(FormatName(format), size, entries) { GrubMkimage = GrubTool(names.Contains) };
             }
             files.Add((rootfsName, PartRoles.Rootfs));
             Copy(o.Kernel, KernelName, PartRoles.Kernel);
@@ -146,8 +149,17 @@ public static class BundleCreator
     /// <summary>The single-file form (<see cref="BundleFile.WriteSingleFile"/>).</summary>
     public static void WriteSingleFile(string dir, BundleManifest manifest, Stream output) => BundleFile.WriteSingleFile(dir, manifest, output);
 
-    /// <summary>Decompresses and walks every header and data block of a rootfs archive: (format, entries, tar bytes).</summary>
-    public static (CompressionFormat Format, long Entries, long Size) CheckArchive(string path)
+    /// <summary>The rootfs's grub-mkimage (relative path) when it also has the i386-pc images (<see cref="GrubPaths"/>),
+    /// else "" (looked for, not there): recorded in the manifest for stage two's preflight.</summary>
+    private static string GrubTool(Func<string, bool> exists)
+    {
+        if (!GrubPaths.RequiredImages.All(i => exists(GrubPaths.ModuleSubdirectory + "/" + i))) return "";
+        return GrubPaths.MkimageCandidates.FirstOrDefault(exists) ?? "";
+    }
+
+    /// <summary>Decompresses and walks every header and data block of a rootfs archive: (format, entries, tar bytes, and
+    /// which of GRUB's paths (<see cref="GrubPaths"/>) it holds).</summary>
+    public static (CompressionFormat Format, long Entries, long Size, HashSet<string> GrubNames) CheckArchive(string path)
     {
         using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
         var head = new byte[Compression.MagicLength];
@@ -159,10 +171,17 @@ public static class BundleCreator
             using var dec = Compression.OpenDecoder(f, format, new DecoderOptions());
             using var reader = new TarReader(dec);
             long entries = 0;
-            while (reader.Next() is not null) entries++;
+            var wanted = GrubPaths.MkimageCandidates.Concat(GrubPaths.RequiredImages.Select(i => GrubPaths.ModuleSubdirectory + "/" + i)).ToHashSet(StringComparer.Ordinal);
+            var found = new HashSet<string>(StringComparer.Ordinal);
+            while (reader.Next() is { } e)
+            {
+                entries++;
+                string name = e.DisplayPath.StartsWith("./", StringComparison.Ordinal) ? e.DisplayPath[2..] : e.DisplayPath.TrimStart('/');
+                if (wanted.Contains(name)) found.Add(name);
+            }
             long size = reader.Position;
             if (entries == 0) throw new InvalidDataFormatException($"rootfs archive {path}: holds no entry");
-            return (format, entries, size);
+            return (format, entries, size, found);
         }
         catch (InvalidDataFormatException e)
         {

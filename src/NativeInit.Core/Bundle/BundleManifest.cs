@@ -19,7 +19,12 @@ public static class PartRoles
 
 public sealed record BundlePart(string Name, string Role, long Size, string Hash);
 
-public sealed record RootfsInfo(string Compression, long UncompressedSize, long Entries);
+public sealed record RootfsInfo(string Compression, long UncompressedSize, long Entries)
+{
+    /// <summary>The rootfs's grub-mkimage (e.g. "usr/bin/grub2-mkimage") when it also has GRUB's i386-pc images; ""
+    /// when bundle create found none; null when the manifest does not say (made before this field).</summary>
+    public string? GrubMkimage { get; init; }
+}
 
 /// <summary>
 /// manifest.json, format version 1. The signature covers its exact bytes, so it is written once (indented, fields in
@@ -30,7 +35,7 @@ public sealed record RootfsInfo(string Compression, long UncompressedSize, long 
 ///   "product": { "name": "gateway", "version": "2.0" },
 ///   "hashAlgorithm": "blake3",
 ///   "parts": [ { "name": "layout.json", "role": "layout", "size": 312, "hash": "…64 hex…" }, … ],
-///   "rootfs": { "compression": "zstd", "uncompressedSize": 1450000000, "entries": 12642 },
+///   "rootfs": { "compression": "zstd", "uncompressedSize": 1450000000, "entries": 12642, "grubMkimage": "usr/bin/grub2-mkimage" },
 ///   "requirements": { "minimumRamBytes": 0, "minimumDiskBytes": 10737418240, "stageTwoMemoryBytes": 805306368 },
 ///   "conversion": { "kernelCommandLine": "console=ttyS0,115200n8" }
 /// }
@@ -88,6 +93,7 @@ public sealed record BundleManifest
         w.WriteString("compression", Rootfs.Compression);
         w.WriteNumber("uncompressedSize", Rootfs.UncompressedSize);
         w.WriteNumber("entries", Rootfs.Entries);
+        if (Rootfs.GrubMkimage is not null) w.WriteString("grubMkimage", Rootfs.GrubMkimage);
         w.WriteEndObject();
         w.WriteStartObject("requirements");
         w.WriteNumber("minimumRamBytes", MinimumRamBytes);
@@ -137,7 +143,10 @@ public sealed record BundleManifest
                 ProductVersion = Str(product, "version"),
                 HashAlgorithm = algorithm,
                 Parts = parts,
-                Rootfs = new RootfsInfo(Str(rootfs, "compression"), Req(rootfs, "uncompressedSize").GetInt64(), Req(rootfs, "entries").GetInt64()),
+                Rootfs = new RootfsInfo(Str(rootfs, "compression"), Req(rootfs, "uncompressedSize").GetInt64(), Req(rootfs, "entries").GetInt64())
+                {
+                    GrubMkimage = rootfs.TryGetProperty("grubMkimage", out var g) ? g.GetString() : null,
+                },
                 MinimumRamBytes = Req(req, "minimumRamBytes").GetInt64(),
                 MinimumDiskBytes = Req(req, "minimumDiskBytes").GetInt64(),
                 StageTwoMemoryBytes = Req(req, "stageTwoMemoryBytes").GetInt64(),

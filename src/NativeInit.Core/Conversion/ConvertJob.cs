@@ -284,6 +284,8 @@ public static class ConvertJob
             throw new RefusedException($"/boot partition {bootSpec.Number}: {LayoutApplier.MkfsProgram(bootSpec.Filesystem)} is not installed");
         foreach (var grow in new[] { root.Spec.Filesystem == "xfs" ? "xfs_growfs" : "resize2fs" })
             if (FindProgram(grow) is null) throw new RefusedException($"LV {root.Name}: {grow} is not installed (the root is grown once the bundle is consumed)");
+        var grubReasons = new List<string>();
+        string grubTool = GrubPreflight(bundle.Manifest.Rootfs, Boot.GrubImageTool.Find(null, grubReasons)?.Description, grubReasons);
         long avail = MemAvailable();
         if (avail < MemoryNeededBytes)
             throw new RefusedException($"memory: MemAvailable is {ByteSize.Format(avail)}, the conversion needs {ByteSize.Format(MemoryNeededBytes)}");
@@ -317,7 +319,25 @@ public static class ConvertJob
             GrubCore = grubCore,
             GrubBoot = grubBoot,
             BiosBootPartition = bios,
+            GrubTool = grubTool,
         };
+    }
+
+    /// <summary>Which grub-mkimage the bootloader step will use (Boot/GrubImageTool prefers the target's own): the
+    /// rootfs's, as bundle create recorded it, else this environment's (<paramref name="hostTool"/>). Refused when the
+    /// bundle says its rootfs has none and this environment has none either: the bootloader step would fail after the
+    /// point of no return. A bundle made before the record (null) is not refused: the step finds out.</summary>
+    internal static string GrubPreflight(RootfsInfo rootfs, string? hostTool, IReadOnlyList<string> hostReasons)
+    {
+        if (!string.IsNullOrEmpty(rootfs.GrubMkimage)) return $"the rootfs's own /{rootfs.GrubMkimage} with /{GrubPaths.ModuleSubdirectory}";
+        if (hostTool is not null)
+            return $"{hostTool} with /{GrubPaths.ModuleSubdirectory} of this environment" +
+                (rootfs.GrubMkimage is null ? " (the bundle does not record whether its rootfs has GRUB; the rootfs's is used if it has)" : " (the rootfs has none)");
+        if (rootfs.GrubMkimage is null)
+            return $"the rootfs's own grub-mkimage, if it has one: the bundle does not record it, and this environment has none ({string.Join("; ", hostReasons)})";
+        throw new RefusedException($"grub: the bundle's rootfs has no grub-mkimage with /{GrubPaths.ModuleSubdirectory} (bundle create looked), and neither has this " +
+            $"environment ({string.Join("; ", hostReasons)}): the bootloader step could not make the converted system's core.img. " +
+            "Put GRUB's BIOS tools in the rootfs (grub2-pc + grub2-pc-modules on CentOS, grub-pc on Debian) or in the conversion initramfs");
     }
 
     private static long RootInitial(PlannedVolume root, IReadOnlyList<DiskRun> runs)

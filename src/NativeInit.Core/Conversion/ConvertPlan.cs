@@ -47,6 +47,8 @@ public sealed class ConvertPlan
     public required byte[] GrubBoot { get; init; }
     /// <summary>The BIOS boot (EF02) partition of the new table.</summary>
     public required GptPartition BiosBootPartition { get; init; }
+    /// <summary>The grub-mkimage the bootloader step will make the system's core.img with (ConvertJob.GrubPreflight).</summary>
+    public required string GrubTool { get; init; }
     /// <summary>Old layout (c) on a disk: the old VG's LVs active in device-mapper (unused), removed from it just
     /// before the first write (<see cref="OldVolumeGroup"/>).</summary>
     public IReadOnlyList<string> OldVolumes { get; init; } = [];
@@ -64,7 +66,8 @@ public sealed class ConvertPlan
         if (OldVolumes.Count > 0) w.WriteLine($"  old VG:  {string.Join(", ", OldVolumes)} active in device-mapper, unused: removed from it before the first write");
         if (Resuming) w.WriteLine($"  journal: state {Journal.State}, next step {Journal.Current?.Name ?? (AlreadyDone ? "none (done)" : Steps.FirstOrDefault(s => !Journal.IsDone(s)) ?? "none")}");
         w.WriteLine($"  bundle:  {BundlePath}: {DisplayText.Of(m.ProductName)} {DisplayText.Of(m.ProductVersion)}, {ByteSize.Format(Journal.BundleBytes)}, signed by key {Bundle.KeyId}; " +
-            $"signature and every part's {ContentHash.Algorithm} verified by reading the disk at its extents");
+            (Bundle.IsSingleFile ? $"signature and every part's {ContentHash.Algorithm} verified by reading the disk at its extents"
+                : $"signature and the kept parts' {ContentHash.Algorithm} verified"));
         w.WriteLine($"  extents: {BundleRuns.Count} on the disk: " + string.Join(", ", BundleRuns.Take(6).Select(r => $"{r.DiskOffset}+{r.Length}")) + (BundleRuns.Count > 6 ? ", ..." : ""));
         w.WriteLine("  early writes (before a resume is possible), none may touch the bundle's extents:");
         foreach (var e in EarlyWrites) w.WriteLine(string.Create(inv, $"    bytes {e.Offset,14}..{e.Offset + e.Length - 1,-14} {ByteSize.Format(e.Length),10}  {e.What}"));
@@ -77,6 +80,7 @@ public sealed class ConvertPlan
         foreach (var f in Carry.Files) w.WriteLine($"    {f.Path} ({f.Content.Length} bytes)");
         foreach (var p in Carry.Passwords) w.WriteLine($"    /etc/shadow: hash of {p.User}");
         w.WriteLine($"  selinux: {(Selinux is null ? "no selinux-policy part: the rootfs's /etc/selinux/config as it is" : $"{Selinux.Mode}{(Selinux.Autorelabel ? ", /.autorelabel" : "")}")}");
+        w.WriteLine($"  grub:    the system's core.img from {GrubTool}");
         w.WriteLine($"  memory:  MemAvailable {ByteSize.Format(MemAvailableBytes)}, the run needs {ByteSize.Format(MemNeededBytes)} (the bundle is read from the disk, never held in RAM)");
         w.WriteLine("  steps:   " + string.Join(" → ", Steps.Select(s => Journal.IsDone(s) ? s + " (done)" : s)));
         var lp = new StringWriter();
@@ -154,6 +158,7 @@ public sealed class ConvertPlan
             j.WriteBoolean("autorelabel", Selinux.Autorelabel);
             j.WriteEndObject();
         }
+        j.WriteString("grub", GrubTool);
         j.WriteStartObject("memory");
         j.WriteNumber("memAvailableBytes", MemAvailableBytes);
         j.WriteNumber("neededBytes", MemNeededBytes);

@@ -118,7 +118,8 @@ internal static class BundleCommands
             w.WriteLine($"bundle     {a.Arguments[0]} ({(verified ? "verified" : "NOT verified: give --key to verify")})");
             w.WriteLine($"product    {DisplayText.Of(m.ProductName)} {DisplayText.Of(m.ProductVersion)}");
             w.WriteLine($"signed by  key {DisplayText.Of(keyId ?? "?")}");
-            w.WriteLine($"rootfs     {DisplayText.Of(m.Rootfs.Compression)}, {m.Rootfs.Entries} entries, {ByteSize.Format(m.Rootfs.UncompressedSize)} uncompressed");
+            w.WriteLine($"rootfs     {DisplayText.Of(m.Rootfs.Compression)}, {m.Rootfs.Entries} entries, {ByteSize.Format(m.Rootfs.UncompressedSize)} uncompressed" +
+                m.Rootfs.GrubMkimage switch { null => "", "" => "; no GRUB BIOS tools", var g => $"; GRUB: /{DisplayText.Of(g)}" });
             w.WriteLine($"needs      RAM >= {ByteSize.Format(m.MinimumRamBytes)}, disk >= {ByteSize.Format(m.MinimumDiskBytes)}, stage two {ByteSize.Format(m.StageTwoMemoryBytes)} beside its kernel and initramfs");
             w.WriteLine($"cmdline    {DisplayText.Of(m.KernelCommandLine)}");
             w.WriteLine("parts:");

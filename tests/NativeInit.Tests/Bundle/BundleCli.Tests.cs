@@ -75,6 +75,38 @@ public class BundleCliTests
         }
     }
 
+    /// <summary>bundle create records whether the rootfs has GRUB's BIOS tools (grub-mkimage and the i386-pc images), so
+    /// that stage two's preflight knows it before the extraction; from a tree and from an archive alike.</summary>
+    [SkippableFact]
+    public void It_records_whether_the_rootfs_has_grub_mkimage()
+    {
+        using var fx = new BundleFixture();
+        Tool.Require("tar", "zstd");
+        var bare = fx.SmallRootfs();
+        var b0 = fx.Create(bare, fx.Tmp.Combine("no-grub"));
+        Assert.Contains("\"grubMkimage\": \"\"", fx.Check("bundle", "show", b0, "--json"));
+        Assert.Contains("no GRUB BIOS tools", fx.Check("bundle", "show", b0));
+
+        var grub = fx.Tmp.Combine("grub-root");
+        Tool.Check("cp", "-a", bare, grub);
+        Directory.CreateDirectory(Path.Combine(grub, "usr/bin"));
+        Directory.CreateDirectory(Path.Combine(grub, "usr/lib/grub/i386-pc"));
+        File.WriteAllText(Path.Combine(grub, "usr/bin/grub2-mkimage"), "#!/bin/sh\n");
+        // Not yet: the images are missing.
+        var b1 = fx.Create(grub, fx.Tmp.Combine("tool-only"));
+        Assert.Contains("\"grubMkimage\": \"\"", fx.Check("bundle", "show", b1, "--json"));
+        foreach (var img in (string[])["boot.img", "diskboot.img", "kernel.img"])
+            File.WriteAllText(Path.Combine(grub, "usr/lib/grub/i386-pc", img), img);
+        var b2 = fx.Create(grub, fx.Tmp.Combine("with-grub"));
+        Assert.Contains("\"grubMkimage\": \"usr/bin/grub2-mkimage\"", fx.Check("bundle", "show", b2, "--json"));
+        Assert.Contains("GRUB: /usr/bin/grub2-mkimage", fx.Check("bundle", "show", b2));
+
+        var tzst = fx.Tmp.Combine("grub-root.tar.zst");
+        Tool.Check("tar", "--zstd", "--numeric-owner", "-cf", tzst, "-C", grub, ".");
+        var b3 = fx.Create(tzst, fx.Tmp.Combine("with-grub-archive"));
+        Assert.Contains("\"grubMkimage\": \"usr/bin/grub2-mkimage\"", fx.Check("bundle", "show", b3, "--json"));
+    }
+
     [SkippableFact]
     public void From_an_archive_it_counts_and_checks_it()
     {
