@@ -208,14 +208,27 @@ public sealed class AbVmFixture : IDisposable
 
     /// <summary>Boots <paramref name="disk"/> through SeaBIOS and the disk's GRUB (virtio-blk, TCG, -no-reboot), with
     /// <paramref name="control"/> as the second disk. Ends when the guest powers off or reboots, on a failure line,
-    /// or (with <paramref name="killOn"/>) as soon as a console line contains it: QEMU is then SIGKILLed, a power cut.</summary>
-    internal static QemuOutcome Boot(string disk, string? control, string? killOn = null, TimeSpan? timeout = null) =>
+    /// or (with <paramref name="killOn"/>) as soon as a console line contains it: QEMU is then SIGKILLed, a power cut.
+    /// With <paramref name="writeLog"/> the system disk is behind QEMU's blklogwrites driver: every write and flush of
+    /// the machine (GRUB's save_env through the BIOS included) goes into that file in the dm-log-writes format
+    /// (TestSupport/BlkLog.cs), its super block updated after every entry, so that a SIGKILL leaves every entry counted.</summary>
+    internal static QemuOutcome Boot(string disk, string? control, string? killOn = null, TimeSpan? timeout = null, string? writeLog = null) =>
         QemuRunner.Boot(new QemuOptions
         {
-            Drives =
+            Drives = writeLog is not null ? [] :
             [
                 new QemuDrive(disk, Interface: "virtio", Id: "system"),
                 .. control is null ? Array.Empty<QemuDrive>() : [new QemuDrive(control, Interface: "virtio", Serial: BundleSerial, Id: "bundle")],
+            ],
+            // The same two virtio-blk disks in the same order (the system disk is vda), the first through blklogwrites.
+            ExtraArguments = writeLog is null ? [] :
+            [
+                "-blockdev", $"driver=file,node-name=systemfile,filename={disk}",
+                "-blockdev", $"driver=file,node-name=logfile,filename={writeLog}",
+                "-blockdev", "driver=blklogwrites,node-name=system,file=systemfile,log=logfile,log-append=off,log-super-update-interval=1",
+                "-device", "virtio-blk-pci,drive=system",
+                .. control is null ? Array.Empty<string>() :
+                    ["-drive", $"file={control},if=none,id=bundle,format=raw", "-device", $"virtio-blk-pci,drive=bundle,serial={BundleSerial}"],
             ],
             MemoryMiB = 768,
             Timeout = timeout ?? TimeSpan.FromMinutes(4),
