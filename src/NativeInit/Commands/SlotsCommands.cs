@@ -72,6 +72,7 @@ internal static class SlotsCommands
                     w.WriteStartObject();
                     w.WriteString("name", r.State.Name);
                     w.WriteBoolean("booted", r.Booted);
+                    w.WriteBoolean("good", r.State.Ok);
                     w.WriteBoolean("ok", r.State.Ok);
                     w.WriteNumber("tries", r.State.Tries);
                     w.WriteBoolean("bootable", r.State.Bootable);
@@ -86,10 +87,10 @@ internal static class SlotsCommands
             ctx.Out.WriteLine();
             return;
         }
-        ctx.Out.WriteLine("slot  booted  ok  tries  order  bundle              written");
+        ctx.Out.WriteLine("slot  booted  good  tries  order  bundle              written");
         foreach (var r in reports)
         {
-            ctx.Out.WriteLine($"{r.State.Name,-4}  {(r.Booted ? "yes" : "no"),-6}  {(r.State.Ok ? "1" : "0"),-2}  {r.State.Tries,-5}  " +
+            ctx.Out.WriteLine($"{r.State.Name,-4}  {(r.Booted ? "yes" : "no"),-6}  {(r.State.Ok ? "yes" : "no"),-4}  {r.State.Tries,-5}  " +
                 $"{(r.Preference >= 0 ? (r.Preference + 1).ToString() : "-"),-5}  {DisplayText.Of(r.Record?.BundleVersion ?? "-"),-18}  " +
                 $"{r.Record?.WrittenAt?.ToString("u") ?? "-"}");
         }

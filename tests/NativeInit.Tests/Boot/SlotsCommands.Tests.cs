@@ -52,10 +52,17 @@ public class SlotsCommandsTests
         Assert.Equal(0, a.GetProperty("preference").GetInt32());
         var b = doc.RootElement.GetProperty("slots")[1];
         Assert.False(b.GetProperty("ok").GetBoolean());
+        Assert.False(b.GetProperty("good").GetBoolean()); // B failed its one try: mark-good on A cleared it
+        Assert.True(a.GetProperty("good").GetBoolean());
+        JsonSchemaFiles.AssertValid("slots", s.Stdout, "slots --json");
         Assert.Equal(JsonValueKind.Null, b.GetProperty("bundleVersion").ValueKind);
 
         var text = Tool.Check(ni, "slots", "--boot-dir", boot);
         Assert.Contains("next boot: slot A", text);
+        var rows = text.Split('\n');
+        Assert.StartsWith("slot  booted  good  tries", rows[0]);
+        Assert.Matches(@"^A\s+no\s+yes\s+3\s+1\s+gw-2026\.10", rows[1]);
+        Assert.Matches(@"^B\s+no\s+no\s+0\s+2\s+-", rows[2]);
     }
 
     [SkippableFact]

@@ -98,6 +98,21 @@ public sealed class WriteLogTests
         }
         Assert.Equal(states.Count - 1, state);
         Assert.Equal(File.ReadAllBytes(dir.Combine("disk.img")), File.ReadAllBytes(output));
+        // A replay that goes forward entry by entry on one copy gives the same disks.
+        state = 0;
+        using (var step = wl.StartReplay(baseImage, dir.Combine("stepped.img")))
+        {
+            Assert.Equal(-1, step.Applied);
+            Assert.True(File.ReadAllBytes(step.Output).AsSpan().SequenceEqual(states[0]));
+            for (int n = 0; n < wl.Entries.Count; n++)
+            {
+                step.ApplyThrough(n);
+                var e = wl.Entries[n];
+                if (e.IsWrite || (e.Flags & WriteLogFlags.Discard) != 0) state++;
+                Assert.True(File.ReadAllBytes(step.Output).AsSpan().SequenceEqual(states[state]), $"stepped to entry {n}: not the disk after step {state}");
+            }
+            Assert.Contains("a replay only goes forward", Assert.Throws<ArgumentOutOfRangeException>(() => step.ApplyThrough(0)).Message);
+        }
         // The base is untouched by a replay.
         Assert.All(File.ReadAllBytes(baseImage), b => Assert.Equal(0xa5, b));
     }
@@ -210,6 +225,32 @@ public sealed class WriteLogTests
         Assert.EndsWith("\tgrubenv next_entry=nativeinit-convert", lines[2]);
         Assert.Equal($"3\t{512 + 2 * 4608 + 1536}\tWRITE\t0\t2\tgpt header", lines[3]);
         Assert.DoesNotContain(WriteLog.Open(log).List(notes: false), l => !l.EndsWith('\t'));
+    }
+
+    [Fact]
+    public void A_grubenv_write_of_the_AB_variables_is_named_with_their_values()
+    {
+        using var dir = new TempDir();
+        string log = dir.Combine("ab.log");
+        // As NativeInit's update leaves it (grub-editenv's format) and as GRUB's save_env writes it: its first sector only.
+        var env = new byte[1024];
+        env.AsSpan().Fill((byte)'#');
+        Encoding.ASCII.GetBytes("# GRUB Environment Block\nORDER=B A\nA_OK=1\nA_TRIES=3\nB_OK=1\nB_TRIES=1\nnote=a\\\\b\n").CopyTo(env, 0);
+        var bytes = new List<byte>();
+        bytes.AddRange(Sector(s => { Le64(s, 0, WriteLog.Magic); Le64(s, 8, 1); Le64(s, 16, 2); BinaryPrimitives.WriteUInt32LittleEndian(s.AsSpan(24), 512); }));
+        bytes.AddRange(Sector(s => { Le64(s, 0, 8); Le64(s, 8, 2); }));
+        bytes.AddRange(env);
+        bytes.AddRange(Sector(s => { Le64(s, 0, 8); Le64(s, 8, 1); }));
+        bytes.AddRange(env.AsSpan(0, 512).ToArray());
+        File.WriteAllBytes(log, bytes.ToArray());
+        var wl = WriteLog.Open(log);
+        var lines = wl.List(notes: true).ToList();
+        Assert.EndsWith("\tgrubenv ORDER=\"B A\" A_OK=1 A_TRIES=3 B_OK=1 B_TRIES=1", lines[0]);
+        Assert.EndsWith("\tgrubenv ORDER=\"B A\" A_OK=1 A_TRIES=3 B_OK=1 B_TRIES=1", lines[1]);
+        var vars = WriteLog.GrubEnvVariables(wl.ReadData(wl.Entries[0]))!;
+        Assert.Equal("a\\b", vars["note"]);
+        Assert.Equal(6, vars.Count);
+        Assert.Null(WriteLog.GrubEnvVariables(new byte[512]));
     }
 
     private static byte[] Sector(Action<byte[]> fill)

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Win32.SafeHandles;
 
 namespace NativeInit.Tests.TestSupport;
 
@@ -126,35 +127,21 @@ public sealed class WriteLog
     {
         if (toEntry < -1 || toEntry >= Entries.Count)
             throw new ArgumentOutOfRangeException(nameof(toEntry), $"write log {Path}: entry {toEntry} does not exist (entries 0 to {Entries.Count - 1})");
+        using var r = StartReplay(baseImage, output);
+        r.ApplyThrough(toEntry);
+    }
+
+    /// <summary>A replay that goes forward one entry at a time on one copy (<see cref="WriteLogReplay"/>): the disk
+    /// after every prefix of the log in turn, for the cost of one copy and one pass over the log.</summary>
+    public WriteLogReplay StartReplay(string baseImage, string output)
+    {
         using (var cp = Process.Start(new ProcessStartInfo("cp", ["--reflink=auto", "--sparse=always", baseImage, output]) { RedirectStandardError = true })!)
         {
             string err = cp.StandardError.ReadToEnd();
             cp.WaitForExit();
             if (cp.ExitCode != 0) throw new IOException($"cp {baseImage} {output} failed (exit {cp.ExitCode}): {err.Trim()}");
         }
-        using var log = File.OpenHandle(Path);
-        using var disk = File.OpenHandle(output, FileMode.Open, FileAccess.ReadWrite);
-        long diskLength = RandomAccess.GetLength(disk);
-        byte[] buffer = new byte[4 << 20];
-        for (int i = 0; i <= toEntry; i++)
-        {
-            var e = Entries[i];
-            bool discard = (e.Flags & WriteLogFlags.Discard) != 0;
-            if (!(e.IsWrite || (discard && e.Sectors > 0))) continue;
-            long offset = checked((long)e.Sector * SectorSize), bytes = checked((long)e.Sectors * SectorSize);
-            if (offset + bytes > diskLength)
-                throw new InvalidDataException($"write log {Path}: entry {i} writes bytes {offset}..{offset + bytes}, past the end of {baseImage} ({diskLength} bytes): not the disk this log was recorded on");
-            for (long done = 0; done < bytes;)
-            {
-                int n = (int)Math.Min(buffer.Length, bytes - done);
-                if (discard) Array.Clear(buffer, 0, n);
-                else if (RandomAccess.Read(log, buffer.AsSpan(0, n), e.DataOffset + done) != n)
-                    throw new InvalidDataException($"write log {Path}: entry {i}'s data ends early");
-                RandomAccess.Write(disk, buffer.AsSpan(0, n), offset + done);
-                done += n;
-            }
-        }
-        RandomAccess.FlushToDisk(disk);
+        return new WriteLogReplay(this, baseImage, output);
     }
 
     /// <summary>When the entry wrote NativeInit's conversion journal (journal.json's data: a block that starts with
@@ -196,21 +183,45 @@ public sealed class WriteLog
 
     /// <summary>What a write was, where its data tells: "journal ..." (<see cref="JournalText"/>), "grubenv
     /// next_entry=..." (GRUB's environment block: stage one sets the one-shot entry, GRUB clears it when it boots it),
+    /// "grubenv ORDER=\"B A\" A_OK=1 ..." when the block holds the A/B boot-counting variables (<see cref="AbVariables"/>),
     /// "gpt header" (a write of LBA 1 that starts with "EFI PART": the new partition table).</summary>
     public string? Note(WriteLogEntry e)
     {
         if (!e.IsWrite) return null;
         if (JournalText(e) is { } j) return "journal " + j;
         byte[] data = ReadData(e);
-        if (data.AsSpan().StartsWith("# GRUB Environment Block\n"u8))
+        if (GrubEnvVariables(data) is { } vars)
         {
-            var text = Encoding.ASCII.GetString(data, 0, Math.Min(data.Length, 1024));
-            var next = text.Split('\n').FirstOrDefault(l => l.StartsWith("next_entry=", StringComparison.Ordinal));
-            return "grubenv " + (next ?? "(no next_entry)");
+            var ab = AbVariables.Where(vars.ContainsKey).Select(v => vars[v].Contains(' ', StringComparison.Ordinal) ? $"{v}=\"{vars[v]}\"" : $"{v}={vars[v]}").ToList();
+            if (ab.Count > 0) return "grubenv " + string.Join(' ', ab);
+            return "grubenv " + (vars.TryGetValue("next_entry", out var next) ? "next_entry=" + next : "(no next_entry)");
         }
         long lba1 = 512 - (long)e.Sector * SectorSize;
         if (lba1 >= 0 && lba1 + 8 <= data.Length && data.AsSpan((int)lba1, 8).SequenceEqual("EFI PART"u8)) return "gpt header";
         return null;
+    }
+
+    /// <summary>The A/B boot-counting variables (issue 14: Boot/BootSlots), named in a grubenv write's note in this order.</summary>
+    public static readonly string[] AbVariables = ["ORDER", "A_OK", "A_TRIES", "B_OK", "B_TRIES"];
+
+    /// <summary>The variables of GRUB's environment block when <paramref name="data"/> starts with one (GRUB writes the
+    /// 1 KiB block a sector at a time, so a write may hold only its first sector: the variables it holds), else null.
+    /// Lines "name=value" after the header, up to the '#' padding; GRUB's backslash escapes are undone.</summary>
+    public static IReadOnlyDictionary<string, string>? GrubEnvVariables(ReadOnlySpan<byte> data)
+    {
+        if (!data.StartsWith("# GRUB Environment Block\n"u8)) return null;
+        var vars = new Dictionary<string, string>(StringComparer.Ordinal);
+        var text = Encoding.ASCII.GetString(data[..Math.Min(data.Length, 1024)]);
+        foreach (var line in text.Split('\n').Skip(1))
+        {
+            if (line.StartsWith('#')) continue; // the warning line and the padding
+            int eq = line.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0) continue;
+            var value = new StringBuilder();
+            for (int i = eq + 1; i < line.Length; i++) value.Append(line[i] == '\\' && i + 1 < line.Length ? line[++i] : line[i]);
+            vars[line[..eq]] = value.ToString();
+        }
+        return vars;
     }
 
     /// <summary>One line an entry, tab-separated: index, log offset, flags, sector, sectors, note (a mark's text, or
@@ -267,5 +278,68 @@ public sealed class WriteLog
             stderr.WriteLine("blklog: " + ex.Message);
             return 1;
         }
+    }
+}
+
+/// <summary>A copy of the disk a write log started from, brought forward through the log's entries in order
+/// (<see cref="WriteLog.StartReplay"/>): after <see cref="ApplyThrough"/>(N) it is the disk as a power cut after entry
+/// N leaves it (every write up to N on the disk, none after). Writes go to the file without fsync: other processes
+/// (grub-fstest, cp, QEMU) reading it see them through the page cache.</summary>
+public sealed class WriteLogReplay : IDisposable
+{
+    private readonly WriteLog _log;
+    private readonly string _baseImage;
+    private readonly SafeFileHandle _logFile, _disk;
+    private readonly long _diskLength;
+    private readonly byte[] _buffer = new byte[4 << 20];
+
+    internal WriteLogReplay(WriteLog log, string baseImage, string output)
+    {
+        _log = log;
+        _baseImage = baseImage;
+        Output = output;
+        _logFile = File.OpenHandle(log.Path);
+        _disk = File.OpenHandle(output, FileMode.Open, FileAccess.ReadWrite);
+        _diskLength = RandomAccess.GetLength(_disk);
+    }
+
+    public string Output { get; }
+
+    /// <summary>The last entry applied (-1: none, the disk as the log found it).</summary>
+    public long Applied { get; private set; } = -1;
+
+    /// <summary>Applies the entries after <see cref="Applied"/> up to <paramref name="entry"/> (a replay only goes forward).</summary>
+    public void ApplyThrough(long entry)
+    {
+        if (entry < Applied || entry >= _log.Entries.Count)
+            throw new ArgumentOutOfRangeException(nameof(entry), $"write log {_log.Path}: cannot replay to entry {entry} (entries 0 to {_log.Entries.Count - 1}; {Applied} already applied, a replay only goes forward)");
+        for (long i = Applied + 1; i <= entry; i++)
+        {
+            var e = _log.Entries[(int)i];
+            bool discard = (e.Flags & WriteLogFlags.Discard) != 0;
+            if (e.IsWrite || (discard && e.Sectors > 0))
+            {
+                long offset = checked((long)e.Sector * _log.SectorSize), bytes = checked((long)e.Sectors * _log.SectorSize);
+                if (offset + bytes > _diskLength)
+                    throw new InvalidDataException($"write log {_log.Path}: entry {i} writes bytes {offset}..{offset + bytes}, past the end of {_baseImage} ({_diskLength} bytes): not the disk this log was recorded on");
+                for (long done = 0; done < bytes;)
+                {
+                    int n = (int)Math.Min(_buffer.Length, bytes - done);
+                    if (discard) Array.Clear(_buffer, 0, n);
+                    else if (RandomAccess.Read(_logFile, _buffer.AsSpan(0, n), e.DataOffset + done) != n)
+                        throw new InvalidDataException($"write log {_log.Path}: entry {i}'s data ends early");
+                    RandomAccess.Write(_disk, _buffer.AsSpan(0, n), offset + done);
+                    done += n;
+                }
+            }
+            Applied = i;
+        }
+    }
+
+    public void Dispose()
+    {
+        RandomAccess.FlushToDisk(_disk);
+        _disk.Dispose();
+        _logFile.Dispose();
     }
 }

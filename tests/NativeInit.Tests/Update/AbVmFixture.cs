@@ -172,6 +172,26 @@ public sealed class AbVmFixture : IDisposable
 
     public void Dispose() => Tmp?.Dispose();
 
+    private string? _brokenInit;
+
+    /// <summary>Bundle 5.0: 3.0 whose /sbin/init (PID 1 of the new root) prints NATIVEINIT-BROKEN-INIT and exits at
+    /// once, so the kernel panics ("Attempted to kill init") and, with panic=1, reboots. Made on first use (one test
+    /// needs it).</summary>
+    public string BrokenInitBundle()
+    {
+        if (_brokenInit is not null) return _brokenInit;
+        string r = Tmp.Combine("rootfs-5");
+        Tool.Sh($"""
+            set -e
+            cp -a {Tool.Quote(Rootfs3)} {Tool.Quote(r)}
+            printf 'NAME=Target\nVERSION=5\n' > {Tool.Quote(r)}/etc/os-release
+            rm {Tool.Quote(r)}/sbin/init
+            printf '#!/bin/sh\necho NATIVEINIT-BROKEN-INIT pid $$\nexit 1\n' > {Tool.Quote(r)}/sbin/init
+            chmod 0755 {Tool.Quote(r)}/sbin/init
+            """);
+        return _brokenInit = AbImageFixture.MakeBundle(Binary, Tmp, r, "5.0");
+    }
+
     public void Require()
     {
         Tool.RequireRoot();
@@ -208,21 +228,38 @@ public sealed class AbVmFixture : IDisposable
 
     /// <summary>Boots <paramref name="disk"/> through SeaBIOS and the disk's GRUB (virtio-blk, TCG, -no-reboot), with
     /// <paramref name="control"/> as the second disk. Ends when the guest powers off or reboots, on a failure line,
-    /// or (with <paramref name="killOn"/>) as soon as a console line contains it: QEMU is then SIGKILLed, a power cut.</summary>
-    internal static QemuOutcome Boot(string disk, string? control, string? killOn = null, TimeSpan? timeout = null) =>
+    /// or (with <paramref name="killOn"/>) as soon as a console line contains it: QEMU is then SIGKILLed, a power cut.
+    /// With <paramref name="writeLog"/> the system disk is behind QEMU's blklogwrites driver: every write and flush of
+    /// the machine (GRUB's save_env through the BIOS included) goes into that file in the dm-log-writes format
+    /// (TestSupport/BlkLog.cs), its super block updated after every entry, so that a SIGKILL leaves every entry counted.
+    /// With <paramref name="panicReboots"/> a kernel panic is no failure and the guest's reboot restarts it in the same
+    /// QEMU process (no -no-reboot): for a slot that panics and the fallback GRUB then boots by itself.</summary>
+    internal static QemuOutcome Boot(string disk, string? control, string? killOn = null, TimeSpan? timeout = null, string? writeLog = null,
+        bool panicReboots = false) =>
         QemuRunner.Boot(new QemuOptions
         {
-            Drives =
+            Reboot = panicReboots,
+            Drives = writeLog is not null ? [] :
             [
                 new QemuDrive(disk, Interface: "virtio", Id: "system"),
                 .. control is null ? Array.Empty<QemuDrive>() : [new QemuDrive(control, Interface: "virtio", Serial: BundleSerial, Id: "bundle")],
+            ],
+            // The same two virtio-blk disks in the same order (the system disk is vda), the first through blklogwrites.
+            ExtraArguments = writeLog is null ? [] :
+            [
+                "-blockdev", $"driver=file,node-name=systemfile,filename={disk}",
+                "-blockdev", $"driver=file,node-name=logfile,filename={writeLog}",
+                "-blockdev", "driver=blklogwrites,node-name=system,file=systemfile,log=logfile,log-append=off,log-super-update-interval=1",
+                "-device", "virtio-blk-pci,drive=system",
+                .. control is null ? Array.Empty<string>() :
+                    ["-drive", $"file={control},if=none,id=bundle,format=raw", "-device", $"virtio-blk-pci,drive=bundle,serial={BundleSerial}"],
             ],
             MemoryMiB = 768,
             Timeout = timeout ?? TimeSpan.FromMinutes(4),
             SuccessMarkers = [killOn ?? "NATIVEINIT-AB-BOOT"],
             StopOnSuccess = killOn is not null,
-            FailureMarkers = ["NATIVEINIT-AB-FAIL", "NATIVEINIT-INITRAMFS-FAIL", "INSMOD-FAILED", "Kernel panic", "NATIVEINIT-UNIT nativeinit-mark-good.service rc=1",
-                "NATIVEINIT-UPDATE-RC=1", "NATIVEINIT-UPDATE-RC=2", "NATIVEINIT-UPDATE-RC=3", "NATIVEINIT-UPDATE-RC=4"],
+            FailureMarkers = ["NATIVEINIT-AB-FAIL", "NATIVEINIT-INITRAMFS-FAIL", "INSMOD-FAILED", .. panicReboots ? Array.Empty<string>() : ["Kernel panic"],
+                "NATIVEINIT-UNIT nativeinit-mark-good.service rc=1", "NATIVEINIT-UPDATE-RC=1", "NATIVEINIT-UPDATE-RC=2", "NATIVEINIT-UPDATE-RC=3", "NATIVEINIT-UPDATE-RC=4"],
             LineStartFailureMarkers = ["error: "],
         });
 
@@ -247,7 +284,8 @@ public sealed class AbVmFixture : IDisposable
 /// <summary>One `slots --json` document, validated against its schema when parsed.</summary>
 public sealed record SlotsView(IReadOnlyList<string> Order, IReadOnlyDictionary<string, SlotsView.Slot> Slots, string Json)
 {
-    public sealed record Slot(bool Booted, bool Ok, int Tries, bool Bootable, string? BundleVersion, string? WrittenAt);
+    /// <summary><see cref="Good"/> is the document's "good", <see cref="Ok"/> its "ok" (the same value, checked when parsed).</summary>
+    public sealed record Slot(bool Booted, bool Ok, int Tries, bool Bootable, string? BundleVersion, string? WrittenAt, bool Good);
 
     public Slot this[string name] => Slots[name];
 
@@ -261,7 +299,9 @@ public sealed record SlotsView(IReadOnlyList<string> Order, IReadOnlyDictionary<
         var order = r.GetProperty("order").EnumerateArray().Select(e => e.GetString()!).ToList();
         var slots = r.GetProperty("slots").EnumerateArray().ToDictionary(s => s.GetProperty("name").GetString()!, s => new Slot(
             s.GetProperty("booted").GetBoolean(), s.GetProperty("ok").GetBoolean(), s.GetProperty("tries").GetInt32(), s.GetProperty("bootable").GetBoolean(),
-            s.GetProperty("bundleVersion").GetString(), s.GetProperty("writtenAt").GetString()));
+            s.GetProperty("bundleVersion").GetString(), s.GetProperty("writtenAt").GetString(), s.GetProperty("good").GetBoolean()));
+        foreach (var (name, slot) in slots)
+            Assert.True(slot.Good == slot.Ok, $"{what}: slot {name} has good={slot.Good} but ok={slot.Ok}: {json}");
         return new SlotsView(order, slots, json);
     }
 

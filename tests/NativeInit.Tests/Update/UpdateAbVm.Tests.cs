@@ -73,6 +73,7 @@ public class UpdateAbVmTests(AbVmFixture fx, ITestOutputHelper output)
         Assert.Equal((true, 1, true, "3.0"), (pending["B"].Ok, pending["B"].Tries, pending["B"].Bootable, pending["B"].BundleVersion));
         Assert.NotNull(pending["B"].WrittenAt);
         Assert.Equal((true, Good), (pending["A"].Ok, pending["A"].Tries));
+        Assert.Equal((true, true), (pending["A"].Good, pending["B"].Good)); // B: written completely, not known to have failed
 
         // Boot 2: GRUB boots B (its one try spent before it boots), the unit marks it good.
         var b2 = Boot("boot 2 (slot B, first)", disk, null);
@@ -84,6 +85,7 @@ public class UpdateAbVmTests(AbVmFixture fx, ITestOutputHelper output)
         var bGood = AbVmFixture.Slots(b2, "after-units");
         Assert.Equal("B A", bGood.OrderText);
         Assert.Equal((true, true, Good), (bGood["B"].Booted, bGood["B"].Ok, bGood["B"].Tries));
+        Assert.True(bGood["B"].Good, bGood.Json);
         Assert.Equal((true, Good), (bGood["A"].Ok, bGood["A"].Tries));
 
         // Boot 3: still B (its tries re-armed, one counted), not fallen back to A.
@@ -123,7 +125,7 @@ public class UpdateAbVmTests(AbVmFixture fx, ITestOutputHelper output)
         // On the host after the cut: GRUB's view (grubenv) prefers A, B not OK.
         var host = fx.HostSlots(disk);
         Assert.Equal("A B", host.OrderText);
-        Assert.Equal((false, 0, false), (host["B"].Ok, host["B"].Tries, host["B"].Bootable));
+        Assert.Equal((false, 0, false, false), (host["B"].Ok, host["B"].Tries, host["B"].Bootable, host["B"].Good));
         Assert.Null(host["B"].BundleVersion);
 
         // Boot 2: slot A, with B not OK.
@@ -165,11 +167,57 @@ public class UpdateAbVmTests(AbVmFixture fx, ITestOutputHelper output)
         Assert.Equal("B A", fell.OrderText);
         Assert.Equal((true, true, Good - 1), (fell["A"].Booted, fell["A"].Ok, fell["A"].Tries));
         Assert.Equal((false, true, 0, false), (fell["B"].Booted, fell["B"].Ok, fell["B"].Tries, fell["B"].Bootable));
+        Assert.True(fell["B"].Good, fell.Json); // not known to have failed until A's mark-good, which runs next
         var after = AbVmFixture.Slots(b3, "after-units");
         Assert.Equal("A B", after.OrderText);
         Assert.Equal((true, Good), (after["A"].Ok, after["A"].Tries));
         Assert.Equal((false, 0, false), (after["B"].Ok, after["B"].Tries, after["B"].Bootable));
+        Assert.Equal((true, false), (after["A"].Good, after["B"].Good));
         var host = fx.HostSlots(disk);
-        Assert.Equal(("A B", false, 0), (host.OrderText, host["B"].Ok, host["B"].Tries));
+        Assert.Equal(("A B", false, 0, false), (host.OrderText, host["B"].Ok, host["B"].Tries, host["B"].Good));
+    }
+
+    [SkippableFact]
+    public void An_update_whose_init_exits_at_once_makes_GRUB_return_to_slot_A_by_itself()
+    {
+        fx.Require();
+        using var dir = new TempDir();
+        string disk = fx.Copy(dir);
+        // Slot A marked good and the 5.0 bundle (its /sbin/init exits at once) written into slot B on the host
+        // (`update --image`, the same job as in the guest: UpdateImage and the good update above): QEMU time only for
+        // what this case is about, the boots.
+        AbImageFixture.WithBoot(disk, $"{Tool.Quote(fx.Binary)} mark-good --boot-dir $m --slot A", write: true);
+        var u = Tool.Run(fx.Binary, ["update", fx.BrokenInitBundle(), "--key", fx.Public, "--image", disk, "--running", "A"], timeout: TimeSpan.FromMinutes(5));
+        Assert.True(u.ExitCode == 0, u.ToString());
+        var pending = fx.HostSlots(disk);
+        Assert.Equal(("B A", true, 1, true, "5.0"), (pending.OrderText, pending["B"].Good, pending["B"].Tries, pending["B"].Bootable, pending["B"].BundleVersion));
+
+        // One QEMU process that lets the guest reboot: GRUB boots B (its one try spent before), the initramfs mounts
+        // slot B and execs its /sbin/init, which exits: the kernel panics and (panic=1) reboots; GRUB, B with no tries
+        // left, boots A by itself; A's unit marks A good and records B as failed; A powers off.
+        var o = AbVmFixture.Boot(disk, null, timeout: TimeSpan.FromMinutes(6), panicReboots: true);
+        output.WriteLine($"--- slot B (broken init), its panic, slot A: {o.Elapsed.TotalSeconds:0} s");
+        output.WriteLine(o.Report());
+        Assert.True(o.Failure is null && !o.TimedOut && o.ExitCode == 0, o.Report());
+        string c = AbVmFixture.Text(o);
+        output.WriteLine(string.Join('\n', c.Split('\n').Where(l => l.Contains("Booting", StringComparison.Ordinal) || l.Contains("NATIVEINIT-", StringComparison.Ordinal)
+            || l.Contains("Kernel panic", StringComparison.Ordinal)).Select(l => l.Length > 160 ? l[^160..] : l)));
+        int bKernel = c.IndexOf("Booting `System B'", StringComparison.Ordinal);
+        int broken = c.IndexOf("NATIVEINIT-BROKEN-INIT pid 1", StringComparison.Ordinal);
+        int panic = c.IndexOf("Kernel panic - not syncing: Attempted to kill init", StringComparison.Ordinal);
+        int aBoot = c.IndexOf("NATIVEINIT-AB-BOOT slot=A version=2 host=gw-0042", StringComparison.Ordinal);
+        Assert.True(bKernel >= 0 && broken > bKernel && panic > broken && aBoot > panic,
+            $"expected slot B's kernel, its init failing, the panic, then slot A (at {bKernel}, {broken}, {panic}, {aBoot}):\n{o.Tail(80)}");
+        Assert.DoesNotContain("NATIVEINIT-AB-BOOT slot=B", c);
+        Assert.Contains("NATIVEINIT-UNIT nativeinit-mark-good.service rc=0", c);
+        var fell = AbVmFixture.Slots(o, "before-units");
+        Assert.Equal("B A", fell.OrderText);
+        Assert.Equal((true, true, Good - 1), (fell["A"].Booted, fell["A"].Ok, fell["A"].Tries));
+        Assert.Equal((false, 0, false), (fell["B"].Booted, fell["B"].Tries, fell["B"].Bootable));
+        var after = AbVmFixture.Slots(o, "after-units");
+        Assert.Equal("A B", after.OrderText);
+        Assert.Equal((true, Good, false, 0, false), (after["A"].Good, after["A"].Tries, after["B"].Good, after["B"].Tries, after["B"].Bootable));
+        var host = fx.HostSlots(disk);
+        Assert.Equal(("A B", false, "5.0"), (host.OrderText, host["B"].Good, host["B"].BundleVersion));
     }
 }
