@@ -25,7 +25,7 @@ public sealed class VolumeMount : IDisposable
     public static VolumeMount MountDevice(string device, string filesystem, string dir)
     {
         System.IO.Directory.CreateDirectory(dir);
-        BootCalls.Mount(device, dir, filesystem);
+        MountExplained(device, dir, filesystem, 0, null);
         var m = new VolumeMount(device, dir);
         m._mounted.Add(dir);
         return m;
@@ -45,7 +45,7 @@ public sealed class VolumeMount : IDisposable
         try
         {
             string? data = readOnly && !replayLog ? filesystem == "xfs" ? "norecovery" : filesystem is "ext4" or "ext3" ? "noload" : null : null;
-            BootCalls.Mount(loop.DevicePath, dir, filesystem, readOnly || readOnlyMount ? MsRdOnly : 0, data);
+            MountExplained(loop.DevicePath, dir, filesystem, readOnly || readOnlyMount ? MsRdOnly : 0, data);
             var m = new VolumeMount(loop, dir);
             m._mounted.Add(dir);
             return m;
@@ -62,8 +62,49 @@ public sealed class VolumeMount : IDisposable
     public void MountInside(string device, string dir, string filesystem)
     {
         System.IO.Directory.CreateDirectory(dir);
-        BootCalls.Mount(device, dir, filesystem);
+        MountExplained(device, dir, filesystem, 0, null);
         _mounted.Add(dir);
+    }
+
+    /// <summary>mount(2); when the kernel refuses an xfs with EINVAL because an xfs with the same UUID is mounted already
+    /// (dmesg: "Filesystem has duplicate UUID"; a copied disk, or an image whose file system someone mounted by hand),
+    /// the error names that mount instead of a bare EINVAL.</summary>
+    private static void MountExplained(string device, string dir, string filesystem, ulong flags, string? data)
+    {
+        try { BootCalls.Mount(device, dir, filesystem, flags, data); }
+        catch (PosixException e) when (e.Errno == PosixError.EINVAL && filesystem == "xfs" && SameUuidMounted(device) is { } other)
+        {
+            throw new NativeInitException($"{e.Message}: an xfs with the same UUID ({other.Uuid}) is mounted from {other.Source} on {other.MountPoint}, " +
+                "and the kernel mounts no second xfs with a UUID it has; unmount that one first", e.ExitCode, e);
+        }
+    }
+
+    /// <summary>An xfs mounted from a block device whose UUID equals the one on <paramref name="device"/>, if any.</summary>
+    private static (string Uuid, string Source, string MountPoint)? SameUuidMounted(string device)
+    {
+        try
+        {
+            string? uuid;
+            using (var d = DiskDevice.Open(device, writable: false)) uuid = Filesystems.FilesystemProbe.Probe(d)?.Uuid;
+            if (uuid is null) return null;
+            foreach (var line in File.ReadLines("/proc/self/mountinfo"))
+            {
+                // id parent major:minor root mountpoint options [optional...] - fstype source superoptions
+                var f = line.Split(' ');
+                int dash = Array.IndexOf(f, "-");
+                if (dash < 0 || dash + 2 >= f.Length || f[dash + 1] != "xfs" || !f[dash + 2].StartsWith("/dev/", StringComparison.Ordinal)) continue;
+                string source = f[dash + 2];
+                if (source == device) continue;
+                try
+                {
+                    using var other = DiskDevice.Open(source, writable: false);
+                    if (Filesystems.FilesystemProbe.Probe(other)?.Uuid == uuid) return (uuid, source, f[4].Replace("\\040", " ", StringComparison.Ordinal));
+                }
+                catch (Exception x) when (x is NativeInitException or IOException or UnauthorizedAccessException) { }
+            }
+        }
+        catch (Exception x) when (x is NativeInitException or IOException or UnauthorizedAccessException) { }
+        return null;
     }
 
     public void Unmount(string dir)
