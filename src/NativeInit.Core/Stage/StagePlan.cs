@@ -14,6 +14,8 @@ public sealed record StageOptions
     /// <summary>The boot directory, inside <see cref="Root"/>.</summary>
     public string BootDir { get; init; } = "/boot";
     public bool DryRun { get; init; }
+    /// <summary>Reboot into the conversion once staged (only on the running system: <see cref="Root"/> "/").</summary>
+    public bool Reboot { get; init; }
 }
 
 /// <summary>What a staging directory left by an earlier run is (<see cref="StagePlan.Leftover"/>).</summary>

@@ -36,16 +36,27 @@ public static class Stager
     /// <summary>Room kept free in /boot beyond what is staged (grub and kernel updates must still fit).</summary>
     public const long BootReserveBytes = 16L << 20;
 
-    /// <summary>Plan and, unless a dry run, execute.</summary>
+    /// <summary>Plan and, unless a dry run, execute; then, with <see cref="StageOptions.Reboot"/>, reboot into the
+    /// conversion (as `update --reboot` does: the job, not the command line, starts the reboot).</summary>
     public static StageResult Run(StageOptions o, TextWriter log, Func<string?>? interrupted = null)
     {
+        if (o.Reboot && Path.GetFullPath(o.Root) != "/") throw new UsageException("--reboot only with --root /");
+        if (o.Reboot && o.DryRun) throw new UsageException("--reboot and --dry-run exclude each other");
         var plan = Plan(o, log);
         if (plan.DryRun)
         {
             log.WriteLine("dry run: nothing was written");
             return new StageResult(plan, [], null, 0, null);
         }
-        return Execute(plan, log, interrupted);
+        var result = Execute(plan, log, interrupted);
+        if (o.Reboot)
+        {
+            log.WriteLine("rebooting into the conversion");
+            log.Flush();
+            try { Platform.SystemReboot.Request(o.Root); }
+            catch (NativeInitException e) { throw new NativeInitException($"{e.Message}; staged, reboot by hand", e.ExitCode, e); }
+        }
+        return result;
     }
 
     /// <summary>Every check, before anything is written; throws <see cref="RefusedException"/> naming each problem.</summary>

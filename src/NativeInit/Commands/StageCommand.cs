@@ -59,14 +59,11 @@ internal static class StageCommand
             return ExitCodes.Success;
         }
         if (a.Arguments.Count != 1) throw new UsageException("missing argument BUNDLE");
-        bool reboot = a.Has("reboot");
-        if (reboot && Path.GetFullPath(root) != "/") throw new UsageException("--reboot only with --root /");
-        if (reboot && a.Has("dry-run")) throw new UsageException("--reboot and --dry-run exclude each other");
         bool json = a.Has("json");
         var options = new StageOptions
         {
             Bundle = a.Arguments[0], PublicKey = BundleKeys.ReadPublic(a.Require("key")), Root = root, BootDir = bootDir,
-            DryRun = a.Has("dry-run"),
+            DryRun = a.Has("dry-run"), Reboot = a.Has("reboot"),
         };
         // SIGHUP (the terminal went away) is ignored; SIGINT/SIGTERM stop the run cleanly until the boot
         // configuration is written. Output is best-effort; the log file BOOT/nativeinit/stage.log keeps it all.
@@ -78,13 +75,6 @@ internal static class StageCommand
             using var ms = new MemoryStream();
             using (var w = new System.Text.Json.Utf8JsonWriter(ms, new System.Text.Json.JsonWriterOptions { Indented = true })) result.WriteJson(w);
             ctx.Out.WriteLine(System.Text.Encoding.UTF8.GetString(ms.ToArray()));
-        }
-        if (reboot)
-        {
-            ctx.Out.WriteLine("rebooting into the conversion");
-            ctx.Out.Flush();
-            try { Core.Platform.SystemReboot.Request(); }
-            catch (NativeInitException e) { throw new NativeInitException($"{e.Message}; staged, reboot by hand", e.ExitCode, e); }
         }
         return ExitCodes.Success;
     }

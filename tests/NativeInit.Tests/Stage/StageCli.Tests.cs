@@ -97,6 +97,25 @@ public class StageCliTests
         Assert.Equal(before, FakeSystem.Snapshot(root));
     }
 
+    /// <summary>--reboot reboots the machine it runs on: only with --root / and never with --dry-run (usage errors, exit 2,
+    /// before the bundle is read; nothing staged).</summary>
+    [SkippableFact]
+    public void Reboot_is_refused_for_another_root_and_with_a_dry_run()
+    {
+        var (fx, bundle) = MakeBundle(single: true);
+        using var _ = fx;
+        var root = fx.Tmp.Combine("root");
+        FakeSystem.Centos7(root);
+        var before = FakeSystem.Snapshot(root);
+        var other = fx.Run("stage", bundle, "--key", fx.Public, "--root", root, "--reboot");
+        Assert.True(other.ExitCode == 2, other.ToString());
+        Assert.Contains("--reboot only with --root /", other.Stderr);
+        var dry = fx.Run("stage", bundle, "--key", fx.Public, "--reboot", "--dry-run");
+        Assert.True(dry.ExitCode == 2, dry.ToString());
+        Assert.Contains("--reboot and --dry-run exclude each other", dry.Stderr);
+        Assert.Equal(before, FakeSystem.Snapshot(root));
+    }
+
     [SkippableTheory]
     [InlineData("ram")]
     [InlineData("disk")]
