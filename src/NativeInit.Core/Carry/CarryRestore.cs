@@ -15,7 +15,8 @@ public sealed record CarryRestoreResult(IReadOnlyList<string> Written, IReadOnly
 /// lesson: files restored without labels broke logins);</item>
 /// <item>a file the new system lacks (e.g. ifcfg-eth0) is created with the carried owner and mode, and gets the
 /// security.selinux label of its directory (/etc/sysconfig/network-scripts and its files are both net_conf_t in the
-/// CentOS 7 policy), chown first, then xattrs (chown clears security.capability);</item>
+/// CentOS 7 policy), chown first, then xattrs (chown clears security.capability); a directory it needs that the new
+/// system lacks (a Debian target has no /etc/sysconfig) is made level by level with its parent's label;</item>
 /// <item>a path that is a symlink in the new system (e.g. resolv.conf managed by a resolver) is left alone and listed
 /// as skipped;</item>
 /// <item>/etc/shadow is never replaced: the carried hashes are merged into the new file (<see cref="ShadowFile.Merge"/>).</item>
@@ -51,11 +52,7 @@ public static class CarryRestore
                 continue;
             }
             var dir = Path.GetDirectoryName(target)!;
-            if (!Directory.Exists(dir))
-            {
-                Directory.CreateDirectory(dir);
-                log?.Invoke($"carry: created directory {Path.GetRelativePath(newRoot, dir)}");
-            }
+            if (!Directory.Exists(dir)) CreateDirectories(newRoot, dir, log);
             using (var s = new FileStream(target, new FileStreamOptions
                    {
                        Mode = FileMode.CreateNew, Access = FileAccess.Write,
@@ -84,6 +81,21 @@ public static class CarryRestore
                 (s.Count > 0 ? $"; not in the new system: {string.Join(", ", s)}" : ""));
         }
         return new CarryRestoreResult(written, created, skipped, users, notThere);
+    }
+
+    /// <summary>Creates <paramref name="dir"/> and its missing parents one level at a time, each labelled with its
+    /// parent's security.selinux (what the kernel gives a new directory without a type transition): a Debian target has
+    /// no /etc/sysconfig, and a directory created without a label is unlabeled_t under an enforcing policy.</summary>
+    private static void CreateDirectories(string newRoot, string dir, Action<string>? log)
+    {
+        var missing = new Stack<string>();
+        for (var d = dir; !Directory.Exists(d); d = Path.GetDirectoryName(d)!) missing.Push(d);
+        while (missing.TryPop(out var d))
+        {
+            Directory.CreateDirectory(d);
+            if (PosixPath.GetXattr(Path.GetDirectoryName(d)!, SelinuxXattr) is { } label) PosixPath.SetXattr(d, SelinuxXattr, label);
+            log?.Invoke($"carry: created directory {Path.GetRelativePath(newRoot, d)}");
+        }
     }
 
     private static void CheckPath(string path)

@@ -51,6 +51,36 @@ public class CarryRestoreTests
         Assert.Equal(["root", "admin"], r.PasswordUsers);
     }
 
+    [SkippableFact]
+    [Trait("Category", "Integration")]
+    public void Directories_the_new_system_lacks_get_their_parents_label()
+    {
+        // A Debian target (tools/vm/build-selinux) has no /etc/sysconfig: the CentOS network scripts carried there must
+        // not land in unlabeled directories under an enforcing policy (unlabeled_t).
+        using var scratch = XattrScratch.Create();
+        var old = scratch.Combine("old");
+        FakeSystem.Centos7(old);
+        var record = CarryRecord.Capture(old);
+        var nr = scratch.Combine("new");
+        Directory.CreateDirectory(Path.Combine(nr, "etc"));
+        File.WriteAllText(Path.Combine(nr, "etc/shadow"), NewShadow);
+        File.WriteAllText(Path.Combine(nr, "etc/hostname"), "va-gateway\n");
+        Tool.Check("setfattr", "-n", "security.selinux", "-v", "system_u:object_r:etc_t:s0", Path.Combine(nr, "etc"));
+        Tool.Check("setfattr", "-n", "security.selinux", "-v", "system_u:object_r:hostname_etc_t:s0", Path.Combine(nr, "etc/hostname"));
+        var log = new List<string>();
+
+        var r = CarryRestore.Apply(nr, record, log.Add);
+
+        string Label(string rel) => Encoding.ASCII.GetString(PosixPath.GetXattr(Path.Combine(nr, rel), "security.selinux") ?? "(none)"u8.ToArray());
+        Assert.Contains("/etc/sysconfig/network-scripts/ifcfg-eth0", r.Created);
+        Assert.Equal("system_u:object_r:etc_t:s0", Label("etc/sysconfig"));
+        Assert.Equal("system_u:object_r:etc_t:s0", Label("etc/sysconfig/network-scripts"));
+        Assert.Equal("system_u:object_r:etc_t:s0", Label("etc/sysconfig/network-scripts/ifcfg-eth0"));
+        Assert.Equal("system_u:object_r:hostname_etc_t:s0", Label("etc/hostname"));
+        Assert.Contains("carry: created directory etc/sysconfig", log);
+        Assert.Contains("carry: created directory etc/sysconfig/network-scripts", log);
+    }
+
     [Fact]
     public void Paths_outside_etc_are_refused()
     {
