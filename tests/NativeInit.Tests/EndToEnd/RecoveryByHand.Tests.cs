@@ -71,6 +71,15 @@ public class RecoveryByHandTests(AbVmFixture fx, ITestOutputHelper output)
         return vars;
     }
 
+    /// <summary>The menu entries GRUB drew highlighted (it marks them with '*'), in order, repeats of one entry once.</summary>
+    private static List<string> Highlighted(string text)
+    {
+        var r = new List<string>();
+        foreach (Match m in Regex.Matches(text, @"\*(System A|System B|NativeInit recovery)"))
+            if (r.Count == 0 || r[^1] != m.Groups[1].Value) r.Add(m.Groups[1].Value);
+        return r;
+    }
+
     private static void AssertVars(Dictionary<string, string> shown, params (string Name, string Value)[] want)
     {
         string all = string.Join(", ", shown.Select(kv => $"{kv.Key}={kv.Value}"));
@@ -115,6 +124,8 @@ public class RecoveryByHandTests(AbVmFixture fx, ITestOutputHelper output)
         AssertVars(shown, ("ORDER", "B A"), ("B_OK", "1"), ("B_TRIES", "0"), ("A_OK", "1"), ("A_TRIES", Good.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         string c1 = Text(b1);
         Assert.True(c1.Contains(Countdown, StringComparison.Ordinal), "a slot with tries: GRUB should count down to it\n" + b1.Tail(80));
+        // GRUB marks the highlighted entry with '*': first the chosen slot B, after `^` System A.
+        Assert.True(Highlighted(c1).SequenceEqual(["System B", "System A"]), $"highlighted: {string.Join(", ", Highlighted(c1))}\n{b1.Tail(80)}");
         Assert.Contains("NATIVEINIT-AB-BOOT slot=A version=2 host=gw-0042", c1);
         var a = AbVmFixture.Slots(b1, "before-units");
         Assert.Equal((true, false, 0), (a["A"].Booted, a["B"].Booted, a["B"].Tries));
@@ -160,6 +171,7 @@ public class RecoveryByHandTests(AbVmFixture fx, ITestOutputHelper output)
         string c1 = Text(b1);
         AssertVars(GrubenvShown(b1), ("ORDER", "B A"), ("A_OK", "1"), ("A_TRIES", "0"), ("B_OK", "1"), ("B_TRIES", "0"));
         Assert.False(c1.Contains(Countdown, StringComparison.Ordinal), "no slot has tries: GRUB should wait at its menu, not count down\n" + b1.Tail(80));
+        Assert.True(Highlighted(c1).SequenceEqual(["NativeInit recovery"]), $"highlighted: {string.Join(", ", Highlighted(c1))}\n{b1.Tail(80)}");
         // Enter booted the highlighted entry: recovery (slot A's kernel, single user).
         string cmdline = c1.Split('\n').FirstOrDefault(l => l.StartsWith("BOOT_IMAGE=", StringComparison.Ordinal)) ?? "";
         Assert.True(cmdline.StartsWith("BOOT_IMAGE=/slot-A/vmlinuz ", StringComparison.Ordinal), $"/proc/cmdline: '{cmdline}'\n{b1.Tail(80)}");
