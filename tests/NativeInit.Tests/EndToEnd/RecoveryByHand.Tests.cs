@@ -80,6 +80,16 @@ public class RecoveryByHandTests(AbVmFixture fx, ITestOutputHelper output)
         return r;
     }
 
+    /// <summary>What GRUB printed for the command <paramref name="typed"/> at its prompt: the lines up to the next prompt.</summary>
+    private static string Shown(QemuOutcome o, string typed)
+    {
+        string c = Text(o);
+        int at = c.IndexOf("grub> " + typed, StringComparison.Ordinal);
+        int end = at < 0 ? -1 : c.IndexOf("grub>", at + 6, StringComparison.Ordinal);
+        Assert.True(at >= 0 && end > at, $"no output of '{typed}' at GRUB's prompt:\n{o.Tail(80)}");
+        return c[(c.IndexOf('\n', at) + 1)..end];
+    }
+
     private static void AssertVars(Dictionary<string, string> shown, params (string Name, string Value)[] want)
     {
         string all = string.Join(", ", shown.Select(kv => $"{kv.Key}={kv.Value}"));
@@ -210,20 +220,23 @@ public class RecoveryByHandTests(AbVmFixture fx, ITestOutputHelper output)
         string disk = dir.Combine("disk.img");
         Tool.Check("cp", "--sparse=always", fx.Plain.InProgress, disk);
         string onDisk = AbImageFixture.WithBoot(disk, "cat $m/nativeinit/journal.json");
+        string bootUuid = AbImageFixture.WithBoot(disk, "blkid -p -o value -s UUID $bl").Trim();
+        Assert.Matches("^[0-9a-f-]{36}$", bootUuid);
 
+        // Section 3's way to the resume line's BOOT-UUID at the same prompt: `ls (hd0,gpt2)` and the conversion's grub.cfg.
         var o = Boot("the conversion's GRUB: cat the journal", disk,
         [
             ("NativeInit: shell (recovery, no conversion)", "c"),
             ("grub>", "cat (hd0,gpt2)/nativeinit/journal.json\r"),
+            ("grub>", "ls (hd0,gpt2)\r"),
+            ("grub>", "cat (hd0,gpt2)/nativeinit/grub/grub.cfg\r"),
             ("grub>", "echo NATIVEINIT-\"\"JOURNAL-END\r"),
         ], "NATIVEINIT-JOURNAL-END", stopOnSuccess: true);
-        string c = Text(o);
-        int at = c.IndexOf("cat (hd0,gpt2)/nativeinit/journal.json", StringComparison.Ordinal);
-        int end = c.IndexOf("grub>", at, StringComparison.Ordinal);
-        Assert.True(at >= 0 && end > at, o.Tail(80));
-        string shown = c[(c.IndexOf('\n', at) + 1)..end];
         // GRUB wraps long lines at the terminal's width (80 columns), where it may drop a space: compare without white space.
         static string Flat(string s) => Regex.Replace(s, @"\s+", "");
+        string shown = Shown(o, "cat (hd0,gpt2)/nativeinit/journal.json");
+        Assert.Matches($@"UUID\s+{bootUuid}\s", Shown(o, "ls (hd0,gpt2)"));
+        Assert.Contains(Flat($"rd.nativeinit=resume rd.nativeinit.disk=uuid:{bootUuid}"), Flat(Shown(o, "cat (hd0,gpt2)/nativeinit/grub/grub.cfg")));
         Assert.True(Flat(onDisk).Length > 500, "journal.json on the disk:\n" + onDisk);
         Assert.Equal(Flat(onDisk), Flat(shown));
         using var doc = JsonDocument.Parse(onDisk);
