@@ -28,7 +28,8 @@ public class RecoveryByHandTests(AbVmFixture fx, ITestOutputHelper output)
     private const string ShellPrompt = " # ";
 
     /// <summary>Boots <paramref name="disk"/> (virtio, -no-reboot) and types <paramref name="script"/>; ends when the
-    /// guest powers off or reboots, on a failure line, or (<paramref name="stopOn"/>) once a line holds that marker.</summary>
+    /// guest powers off or reboots, on a failure line, or (<paramref name="stopOnSuccess"/>) once a line holds
+    /// <paramref name="success"/>, which the boot must show.</summary>
     private QemuOutcome Boot(string what, string disk, IReadOnlyList<(string Trigger, string Input)> script, string success, bool stopOnSuccess = false)
     {
         var o = QemuRunner.Boot(new QemuOptions
