@@ -28,8 +28,12 @@ internal sealed record QemuOutcome(bool SawOk, string? Failure, bool TimedOut, i
 /// for markers: a kernel + initramfs with a scratch disk on virtio (serial "nativeinit-scratch") for the self-test, or
 /// any machine described by <see cref="QemuOptions"/> (drives, BIOS boot of a disk image, NIC, markers).
 /// </summary>
-internal static class QemuRunner
+internal static partial class QemuRunner
 {
+    /// <summary>Terminal control sequences (CSI: ESC [ parameters letter) in a console's output.</summary>
+    [System.Text.RegularExpressions.GeneratedRegex(@"\x1b\[[0-9;?]*[A-Za-z]")]
+    private static partial System.Text.RegularExpressions.Regex CursorMoves();
+
     public const string ScratchSerial = "nativeinit-scratch";
 
     public static void RequireQemu() =>
@@ -146,6 +150,9 @@ internal static class QemuRunner
         {
             if (nextEntry >= o.Script.Count || lines == firedOnLine) return;
             var (trigger, input) = o.Script[nextEntry];
+            // Triggers are matched without the terminal's cursor moves, which GRUB's console (SeaBIOS's serial
+            // console under it) puts anywhere in its output, even inside "grub>" ("grub\e[25;04H\e[25;05H> ").
+            if (text.Contains('\u001b')) text = CursorMoves().Replace(text, "");
             if (!text.Contains(trigger, StringComparison.Ordinal)) return;
             keys.Add(input);
             nextEntry++;

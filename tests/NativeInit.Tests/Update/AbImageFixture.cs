@@ -104,7 +104,17 @@ public sealed class AbImageFixture : IDisposable
     /// converted with `convert --image`; returns the image and convert's output.</summary>
     public static (string Image, string Output) ConvertLegacy(string binary, TempDir tmp, string publicKey, string bundle)
     {
-        string legacy = tmp.Combine("legacy.img");
+        string legacy = MakeLegacy(tmp, bundle);
+        var convert = Tool.Run(binary, ["convert", "--image", legacy, "--key", publicKey, "--yes"], timeout: TimeSpan.FromMinutes(5));
+        if (convert.ExitCode != 0) throw new InvalidOperationException("the A/B conversion failed:\n" + convert);
+        return (legacy, convert.ToString());
+    }
+
+    /// <summary>The legacy gateway disk of <see cref="ConvertLegacy"/>, not converted: <paramref name="name"/> in
+    /// <paramref name="tmp"/> with <paramref name="bundle"/> staged in /boot/nativeinit.</summary>
+    public static string MakeLegacy(TempDir tmp, string bundle, string name = "legacy.img")
+    {
+        string legacy = tmp.Combine(name);
         using (var f = File.Create(legacy)) f.SetLength(DiskBytes);
         Tool.Sh($"""
             set -e
@@ -128,20 +138,19 @@ public sealed class AbImageFixture : IDisposable
             rmdir $m
             losetup -d $loop
             """);
-        var convert = Tool.Run(binary, ["convert", "--image", legacy, "--key", publicKey, "--yes"], timeout: TimeSpan.FromMinutes(5));
-        if (convert.ExitCode != 0) throw new InvalidOperationException("the A/B conversion failed:\n" + convert);
-        return (legacy, convert.ToString());
+        return legacy;
     }
 
     /// <summary>A signed single-file bundle of <paramref name="rootfs"/> with the A/B layout, in the fixture's folder.</summary>
     public string MakeBundle(string rootfs, string version) => MakeBundle(Binary, Tmp, rootfs, version);
 
     /// <summary>A signed single-file bundle (zstd) of <paramref name="rootfs"/> with the A/B layout of
-    /// <see cref="WriteLayoutFiles"/> and the key vendor.key of <paramref name="tmp"/>.</summary>
-    public static string MakeBundle(string binary, TempDir tmp, string rootfs, string version)
+    /// <see cref="WriteLayoutFiles"/> (or the layout file <paramref name="layout"/> of <paramref name="tmp"/>) and the key
+    /// vendor.key of <paramref name="tmp"/>.</summary>
+    public static string MakeBundle(string binary, TempDir tmp, string rootfs, string version, string layout = "layout.json")
     {
-        string b = tmp.Combine($"bundle-{version}.tar");
-        Tool.Check(binary, "bundle", "create", "--rootfs", rootfs, "--layout", tmp.Combine("layout.json"), "--kernel", tmp.Combine("vmlinuz"),
+        string b = tmp.Combine(layout == "layout.json" ? $"bundle-{version}.tar" : $"bundle-{version}-{Path.GetFileNameWithoutExtension(layout)}.tar");
+        Tool.Check(binary, "bundle", "create", "--rootfs", rootfs, "--layout", tmp.Combine(layout), "--kernel", tmp.Combine("vmlinuz"),
             "--initramfs", tmp.Combine("initramfs.img"), "--key", tmp.Combine("vendor.key"), "--out", b, "--single-file",
             "--selinux-policy", tmp.Combine("selinux.json"), "--product", "gateway", "--product-version", version, "--compress", "zstd");
         return b;
@@ -226,7 +235,8 @@ public sealed class AbImageFixture : IDisposable
               if [ $try = 5 ]; then echo "cannot mount /boot of $img" >&2; exit 1; fi
               sleep 1
             done
-            g=$(dirname $(ls $m/grub*/grubenv))
+            # The GRUB directory holding grubenv (none on a disk whose conversion has not reached its bootloader step).
+            g=$(for f in $m/grub*/grubenv; do [ -e "$f" ] && dirname "$f"; done | head -1) || true
             {script}
             """);
     }

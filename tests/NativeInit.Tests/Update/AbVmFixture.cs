@@ -66,6 +66,43 @@ public sealed class AbVmFixture : IDisposable
         var (image, output) = AbImageFixture.ConvertLegacy(Binary, Tmp, Public, Bundle2);
         Converted = image;
         ConvertOutput = output;
+        plain = new Lazy<PlainDisks>(BuildPlain);
+    }
+
+    /// <summary>The layout of <see cref="Plain"/>: the A/B layout's disk with one root LV and no slots.</summary>
+    public const string PlainLayout = """
+        { "partitionTable": "target.gpt",
+          "volumeGroup": { "name": "VA", "partition": 3, "extentSize": "4MiB", "grow": "data",
+            "logicalVolumes": [
+              { "name": "root", "size": "1000MiB", "filesystem": "xfs", "mountPoint": "/", "label": "root" },
+              { "name": "data", "size": "rest", "filesystem": "xfs", "mountPoint": "/data" } ] },
+          "partitions": [ { "number": 2, "filesystem": "xfs", "mountPoint": "/boot", "label": "boot" } ] }
+        """;
+
+    /// <summary>Two disks of the same busybox system (the 2.0 rootfs) in a layout without slots (<see cref="PlainLayout"/>),
+    /// converted from a legacy disk with `convert --image`: <c>InProgress</c> as a SIGINT during the extract step left it
+    /// (exit 4, the journal "in progress" before carry; the conversion's own GRUB in the MBR and BIOS boot partition),
+    /// <c>Converted</c> the same disk after the conversion was run again to its end (the converted system's GRUB:
+    /// nativeinit-system-VERSION and nativeinit-recovery). Built on first use (the docs/recovery.md tests only).</summary>
+    public PlainDisks Plain => (plain ?? throw new InvalidOperationException("the A/B VM fixture was not built (see the fixture's constructor)")).Value;
+
+    private readonly Lazy<PlainDisks>? plain;
+
+    public sealed record PlainDisks(string InProgress, string Converted, string StoppedOutput);
+
+    private PlainDisks BuildPlain()
+    {
+        File.WriteAllText(Tmp.Combine("layout-plain.json"), PlainLayout);
+        string bundle = AbImageFixture.MakeBundle(Binary, Tmp, Rootfs2, "2.0", "layout-plain.json");
+        string img = AbImageFixture.MakeLegacy(Tmp, bundle, "plain.img");
+        string[] convert = ["convert", "--image", img, "--key", Public, "--yes"];
+        var stopped = SignalRun.AtPoint(Binary, convert, "step:extract", "INT", Tmp.Path);
+        if (stopped.ExitCode != 4) throw new InvalidOperationException("convert --image, SIGINT during extract: expected exit 4:\n" + stopped);
+        string inProgress = Tmp.Combine("plain-in-progress.img");
+        Tool.Check("cp", "--sparse=always", img, inProgress);
+        var resumed = Tool.Run(Binary, convert, timeout: TimeSpan.FromMinutes(5));
+        if (resumed.ExitCode != 0) throw new InvalidOperationException("convert --image run again after the SIGINT failed:\n" + resumed);
+        return new PlainDisks(inProgress, img, stopped.ToString());
     }
 
     /// <summary>The busybox initramfs every slot boots: modules, `nativeinit lvm activate`, root= mounted, switch_root.</summary>
@@ -78,7 +115,9 @@ public sealed class AbVmFixture : IDisposable
             /nativeinit lvm activate /dev/vda3 >/dev/null || echo "NATIVEINIT-INITRAMFS-FAIL lvm activate /dev/vda3"
             if ! mount -t xfs -o rw "$root" /newroot; then echo "NATIVEINIT-INITRAMFS-FAIL mount $root"; poweroff -f; fi
             mount --move /dev /newroot/dev; mount --move /proc /newroot/proc; mount --move /sys /newroot/sys
-            exec switch_root /newroot /sbin/init
+            # The kernel's arguments for init ("single" from a recovery entry) go on to the system's init, as an
+            # initramfs's switch_root passes them: busybox init then starts a shell on the console instead of inittab.
+            exec switch_root /newroot /sbin/init "$@"
 
             """, new Dictionary<string, string>(), [.. BusyboxVm.XfsModules, .. BusyboxVm.Ext4Modules]);
 
@@ -153,6 +192,8 @@ public sealed class AbVmFixture : IDisposable
             chmod 1777 $r/tmp
             """);
         BusyboxVm.CopyWithLibraries(mkfs, r); // at its host path, which the slot system's PATH holds
+        // GRUB's environment editor, as the target system has it (docs/recovery.md gives a slot tries again with it).
+        BusyboxVm.CopyWithLibraries(Tool.Check("/bin/sh", "-c", "command -v grub-editenv").Trim(), r);
         File.WriteAllText(Path.Combine(r, "etc", "rc.slot"), RcSlot.Replace("\r", "", StringComparison.Ordinal));
         File.SetUnixFileMode(Path.Combine(r, "etc", "rc.slot"), (UnixFileMode)0x1ed);
         return r;
@@ -198,7 +239,7 @@ public sealed class AbVmFixture : IDisposable
         Tool.RequireNativeInit();
         QemuRunner.RequireQemu();
         KernelCache.FolderOrSkip();
-        Tool.Require("sgdisk", "mkfs.xfs", "mkfs.ext4", "sfdisk", "cpio", "gzip", "/usr/bin/busybox", "ldd", "fallocate");
+        Tool.Require("sgdisk", "mkfs.xfs", "mkfs.ext4", "sfdisk", "cpio", "gzip", "/usr/bin/busybox", "ldd", "fallocate", "grub-editenv");
         if (Converted.Length == 0) throw new InvalidOperationException("the A/B VM fixture was not built (see the fixture's constructor)");
     }
 
