@@ -69,26 +69,7 @@ public sealed record GrubConversionEntry(string Kernel, string Initramfs, string
 }
 
 /// <summary>GRUB's serial terminal (the `serial` command): unit 0 is ttyS0 / COM1.</summary>
-public sealed record GrubSerial(int Unit = 0, int Speed = 115200)
-{
-    /// <summary>
-    /// Whether the converted system's GRUB talks on a serial port, from the target's /etc/default/grub: when
-    /// GRUB_TERMINAL names serial (grub-mkconfig's rule), and also when the kernel's own console is a serial port
-    /// (GRUB_CMDLINE_LINUX has console=ttySN[,SPEED]): a gateway whose only console is that port must see GRUB's menu and
-    /// prompt there (docs/recovery.md is typed at them). The port and speed are the console's; 115200 when it names none.
-    /// </summary>
-    public static GrubSerial? ForTarget(IReadOnlyDictionary<string, string> defaults, IReadOnlyList<string> kernelArguments)
-    {
-        var console = kernelArguments.LastOrDefault(a => a.StartsWith("console=ttyS", StringComparison.Ordinal));
-        bool terminal = defaults.TryGetValue("GRUB_TERMINAL", out var t) && t.Contains("serial", StringComparison.Ordinal);
-        if (console is null) return terminal ? new GrubSerial() : null;
-        var spec = console["console=ttyS".Length..].Split(',');
-        int unit = int.TryParse(spec[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int u) ? u : 0;
-        int speed = spec.Length > 1 && int.TryParse(new string([.. spec[1].TakeWhile(char.IsAsciiDigit)]), System.Globalization.NumberStyles.None,
-            System.Globalization.CultureInfo.InvariantCulture, out int sp) && sp > 0 ? sp : 115200;
-        return new GrubSerial(unit, speed);
-    }
-}
+public sealed record GrubSerial(int Unit = 0, int Speed = 115200);
 
 /// <summary>What goes into grub.cfg on the new /boot.</summary>
 public sealed record GrubConfigSpec

@@ -799,7 +799,7 @@ public static class ConvertJob
         var defaults = File.Exists(Path.Combine(root.Directory, Boot.DefaultGrubFile.RelativePath))
             ? Boot.DefaultGrubFile.Parse(File.ReadAllText(Path.Combine(root.Directory, Boot.DefaultGrubFile.RelativePath)), "/" + Boot.DefaultGrubFile.RelativePath)
             : new Dictionary<string, string>();
-        var targetArguments = Boot.DefaultGrubFile.CommandLine(root.Directory);
+        bool serial = defaults.TryGetValue("GRUB_TERMINAL", out var term) && term.Contains("serial", StringComparison.Ordinal);
         var spec = new Boot.GrubConfigSpec
         {
             BootFilesystemUuid = Planned(plan.Journal, $"partition {plan.BootPartition.Number}").Uuid,
@@ -807,8 +807,8 @@ public static class ConvertJob
             VolumeGroup = plan.Layout.VolumeGroup.Name,
             RootVolume = plan.RootVolume.Name,
             Kernels = Boot.BootKernel.Find(bootDir),
-            TargetArguments = targetArguments,
-            Serial = Boot.GrubSerial.ForTarget(defaults, targetArguments),
+            TargetArguments = Boot.DefaultGrubFile.CommandLine(root.Directory),
+            Serial = serial ? new Boot.GrubSerial() : null,
         };
         // grub.cfg of the system before its core.img, and both before the MBR: the MBR never points at a GRUB whose
         // configuration is not there yet. An A/B layout (issue 14): slot kernels, the boot-counting grub.cfg and

@@ -247,39 +247,3 @@ public class GrubConfigWriterTests
         Assert.NotEqual(0, Tool.Run("grub-script-check", bad).ExitCode);
     }
 }
-
-/// <summary>Whether the converted system's GRUB talks on a serial port: the target's GRUB_TERMINAL, or its kernel
-/// console on a serial port (a gateway whose only console is ttyS0 must see the menu there).</summary>
-public class GrubSerialTests
-{
-    private static readonly Dictionary<string, string> None = new();
-
-    [Fact]
-    public void A_serial_kernel_console_gives_grub_that_port_and_speed()
-    {
-        Assert.Equal(new GrubSerial(0, 115200), GrubSerial.ForTarget(None, ["ro", "console=tty0", "console=ttyS0,115200n8"]));
-        Assert.Equal(new GrubSerial(1, 9600), GrubSerial.ForTarget(None, ["console=ttyS1,9600"]));
-        Assert.Equal(new GrubSerial(0, 115200), GrubSerial.ForTarget(None, ["console=ttyS0"]));
-    }
-
-    [Fact]
-    public void GRUB_TERMINAL_serial_alone_gives_the_first_port()
-    {
-        Assert.Equal(new GrubSerial(), GrubSerial.ForTarget(new Dictionary<string, string> { ["GRUB_TERMINAL"] = "serial console" }, ["quiet"]));
-    }
-
-    [Fact]
-    public void Neither_gives_no_serial_terminal_and_a_port_reaches_grub_cfg()
-    {
-        Assert.Null(GrubSerial.ForTarget(None, ["quiet", "console=tty0"]));
-        Assert.Null(GrubSerial.ForTarget(new Dictionary<string, string> { ["GRUB_TERMINAL"] = "console" }, []));
-        var text = GrubConfigWriter.Text(new GrubConfigSpec
-        {
-            BootFilesystemUuid = "0f0e0d0c-0b0a-4908-8706-050403020100", GrubDirectory = "/grub2", VolumeGroup = "VA", RootVolume = "root",
-            Kernels = [new BootKernel("6.1", "vmlinuz-6.1", "initramfs-6.1.img")],
-            Serial = GrubSerial.ForTarget(None, ["console=ttyS1,57600n8"]),
-        });
-        Assert.Contains("serial --unit=1 --speed=57600\n", text);
-        Assert.Contains("terminal_output serial console\n", text);
-    }
-}
