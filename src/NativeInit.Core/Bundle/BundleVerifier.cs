@@ -127,17 +127,8 @@ public static class BundleVerifier
         var parts = new Dictionary<string, PartLocation>(StringComparer.Ordinal);
         foreach (var part in manifest.Parts)
         {
-            var file = System.IO.Path.Combine(dir, part.Name);
-            var fi = new FileInfo(file);
-            if (!fi.Exists || fi.LinkTarget is not null)
-                throw new BundleVerificationException($"{dir}: part {part.Name} ({part.Role}) is missing");
-            if (fi.Length != part.Size)
-                throw new BundleVerificationException($"{dir}: part {part.Name} ({part.Role}) has {fi.Length} bytes, the manifest says {part.Size}");
-            var (hash, _) = ContentHash.HashFile(file);
-            if (hash != part.Hash)
-                throw new BundleVerificationException($"{dir}: part {part.Name} ({part.Role}): {ContentHash.Algorithm} hash differs from the manifest (corrupted or changed)");
+            parts[part.Name] = CheckPartFile(dir, part);
             log?.Invoke($"part {DisplayText.Of(part.Name)}: {part.Size} bytes, hash good");
-            parts[part.Name] = new PartLocation(part, file, 0);
         }
         var allowed = new HashSet<string>(manifest.Parts.Select(p => p.Name), StringComparer.Ordinal)
             { BundleManifest.FileName, BundleManifest.SignatureFileName };
@@ -165,16 +156,8 @@ public static class BundleVerifier
         var parts = new Dictionary<string, PartLocation>(StringComparer.Ordinal);
         foreach (var part in manifest.Parts)
         {
-            var file = System.IO.Path.Combine(dir, part.Name);
-            var fi = new FileInfo(file);
-            if (leftOut.Contains(part.Role) && !fi.Exists) continue;
-            if (!fi.Exists || fi.LinkTarget is not null)
-                throw new BundleVerificationException($"{dir}: part {part.Name} ({part.Role}) is missing");
-            if (fi.Length != part.Size)
-                throw new BundleVerificationException($"{dir}: part {part.Name} ({part.Role}) has {fi.Length} bytes, the manifest says {part.Size}");
-            if (ContentHash.HashFile(file).Hex != part.Hash)
-                throw new BundleVerificationException($"{dir}: part {part.Name} ({part.Role}): {ContentHash.Algorithm} hash differs from the manifest (corrupted or changed)");
-            parts[part.Name] = new PartLocation(part, file, 0);
+            if (leftOut.Contains(part.Role) && !File.Exists(System.IO.Path.Combine(dir, part.Name))) continue;
+            parts[part.Name] = CheckPartFile(dir, part);
         }
         return new VerifiedBundle(dir, false, manifest, manifestBytes, sigBytes, BundleKeys.KeyId(publicKey), parts);
     }
@@ -276,6 +259,20 @@ public static class BundleVerifier
         {
             throw new BundleVerificationException($"bundle {path}: {Platform.IoErrors.Reason(e, path)}", e);
         }
+    }
+
+    /// <summary>A part of a directory bundle: a regular file (not a symlink) of the manifest's size and hash.</summary>
+    private static PartLocation CheckPartFile(string dir, BundlePart part)
+    {
+        var file = System.IO.Path.Combine(dir, part.Name);
+        var fi = new FileInfo(file);
+        if (!fi.Exists || fi.LinkTarget is not null)
+            throw new BundleVerificationException($"{dir}: part {part.Name} ({part.Role}) is missing");
+        if (fi.Length != part.Size)
+            throw new BundleVerificationException($"{dir}: part {part.Name} ({part.Role}) has {fi.Length} bytes, the manifest says {part.Size}");
+        if (ContentHash.HashFile(file).Hex != part.Hash)
+            throw new BundleVerificationException($"{dir}: part {part.Name} ({part.Role}): {ContentHash.Algorithm} hash differs from the manifest (corrupted or changed)");
+        return new PartLocation(part, file, 0);
     }
 
     private static byte[] ReadSmall(string path, string bundle)

@@ -569,18 +569,24 @@ public static class ConvertJob
             string dest = role is PartRoles.Kernel or PartRoles.Initramfs
                 ? Path.Combine(stageDir, role == PartRoles.Kernel ? "vmlinuz" : "initramfs.img")
                 : Path.Combine(layoutDir, role == PartRoles.Layout ? "layout.json" : LayoutFacts.PartitionTablePath(Path.Combine(layoutDir, "layout.json")));
-            using (var src = plan.Bundle.OpenPart(part))
-            using (var dst = new FileStream(dest + ".tmp", FileMode.Create, FileAccess.Write))
-            {
-                src.CopyTo(dst, 1 << 20);
-                dst.Flush(flushToDisk: true);
-            }
-            File.Move(dest + ".tmp", dest, overwrite: true);
+            CopyPart(plan.Bundle, part, dest);
             bytes += part.Size;
         }
         AtomicFile.SyncDirectory(layoutDir);
         AtomicFile.SyncDirectory(stageDir);
         return bytes;
+    }
+
+    /// <summary>A bundle part to <paramref name="dest"/>, fsynced, through DEST.tmp and a rename.</summary>
+    private static void CopyPart(VerifiedBundle bundle, BundlePart part, string dest)
+    {
+        using (var src = bundle.OpenPart(part))
+        using (var dst = new FileStream(dest + ".tmp", FileMode.Create, FileAccess.Write))
+        {
+            src.CopyTo(dst, 1 << 20);
+            dst.Flush(flushToDisk: true);
+        }
+        File.Move(dest + ".tmp", dest, overwrite: true);
     }
 
     /// <summary>The signed manifest, its signature and every part but those of <see cref="NotKeptRoles"/> into
@@ -594,13 +600,7 @@ public static class ConvertJob
         {
             string dest = Path.Combine(dir, part.Name);
             Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
-            using (var src = bundle.OpenPart(part))
-            using (var dst = new FileStream(dest + ".tmp", FileMode.Create, FileAccess.Write))
-            {
-                src.CopyTo(dst, 1 << 16);
-                dst.Flush(flushToDisk: true);
-            }
-            File.Move(dest + ".tmp", dest, overwrite: true);
+            CopyPart(bundle, part, dest);
             bytes += part.Size;
         }
         // The manifest last: a kept copy with a manifest has all its parts.
