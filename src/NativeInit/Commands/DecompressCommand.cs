@@ -53,7 +53,7 @@ internal static class DecompressCommand
             throw new RefusedException($"input {file}: not an xz or zstd stream (unknown magic bytes{(input.CanSeek && input.Length == 0 ? "; the file is empty" : "")})");
 
         bool toStdout = output is null or "-";
-        Stream sink = toStdout ? StandardStreams.OpenOutput() : new FileStream(output!, FileMode.Create, FileAccess.Write, FileShare.None, 1);
+        Stream sink = toStdout ? StandardStreams.OpenOutput() : new FileStream(output!, FileMode.Create, FileAccess.Write, FileShare.ReadWrite, 1);
         try
         {
             var buffer = GC.AllocateUninitializedArray<byte>(BufferSize);

@@ -28,7 +28,27 @@ public class DecompressCommandTests
     }
 
     [SkippableFact]
-    public void Two_threads_hold_a_block_and_a_third_per_worker_not_one_block_per_slot()
+    public void Writes_to_an_output_another_process_has_open_as_two_benchmarks_to_dev_null_do()
+    {
+        // Two `decompress -o /dev/null` at once: the output was opened with FileShare.None, which .NET emulates with
+        // an exclusive flock(2), so the second failed with EAGAIN. flock(1) holding a shared lock (as .NET takes for
+        // the other share modes) stands in for the other process here; /dev/null itself is left to the host.
+        var bin = Tool.RequireNativeInit();
+        Tool.Require("xz", "flock");
+        using var dir = new TempDir();
+        var data = XzTest.Sample(300_000, 5);
+        string plain = dir.Combine("data");
+        File.WriteAllBytes(plain, data);
+        Tool.Sh($"xz -6 -kc {plain} > {plain}.xz");
+        string output = dir.Combine("out");
+        File.WriteAllBytes(output, []);
+        var r = Tool.Run("flock", "--shared", "--nonblock", output, bin, "decompress", plain + ".xz", "-o", output);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(data, File.ReadAllBytes(output));
+    }
+
+    [SkippableFact]
+    public void Two_threads_hold_a_block_and_a_sixteenth_per_worker_not_one_block_per_slot()
     {
         var bin = Tool.RequireNativeInit();
         Tool.Require("xz", "/usr/bin/time");
