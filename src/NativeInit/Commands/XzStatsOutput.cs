@@ -31,6 +31,14 @@ internal static class XzStatsOutput
             w.WriteLine($"  {t.Name + ":",-12} {line}");
         }
         w.WriteLine(string.Create(inv, $"  cores busy:  {x.WorkerCoresBusy:0.00} (workers' CPU / wall)"));
+        var blocks = x.BlockTimes;
+        if (blocks.Count > 0)
+        {
+            double sum = blocks.Sum(b => b.TotalSeconds), limit = x.SchedulingLimit.TotalSeconds;
+            w.WriteLine(string.Create(inv,
+                $"  blocks:      {blocks.Count} decoded by workers, {sum:0.000} s in all, the longest {blocks.Max().TotalSeconds:0.000} s; " +
+                $"taken in file order, {x.Workers} workers need at least {limit:0.000} s (at most {sum / Math.Max(limit, 1e-9):0.00}x one worker)"));
+        }
     }
 
     public static void WriteJson(Utf8JsonWriter j, XzDecodeStatistics x)
@@ -44,6 +52,11 @@ internal static class XzStatsOutput
         j.WriteNumber("peak_lent_bytes", x.PeakLentBytes);
         j.WriteNumber("wall_seconds", R(x.Wall));
         j.WriteNumber("worker_cores_busy", Math.Round(x.WorkerCoresBusy, 3));
+        var blocks = x.BlockTimes;
+        j.WriteNumber("scheduling_limit_seconds", R(x.SchedulingLimit));
+        j.WriteStartArray("block_seconds");
+        foreach (var b in blocks) j.WriteNumberValue(R(b));
+        j.WriteEndArray();
         j.WriteStartArray("threads");
         foreach (var t in x.Threads)
         {

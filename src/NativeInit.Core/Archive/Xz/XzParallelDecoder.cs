@@ -639,7 +639,9 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
                 {
                     error = Wrap(e);
                 }
-                clock.BusyTicks += Stopwatch.GetTimestamp() - t1 - (clock.WaitMemoryTicks + clock.WaitReaderTicks - waited);
+                long busy = Stopwatch.GetTimestamp() - t1 - (clock.WaitMemoryTicks + clock.WaitReaderTicks - waited);
+                clock.BusyTicks += busy;
+                _stats.RecordBlock(slot.Seq, busy);
                 Finish(slot, slot.OutLen, error);
                 lock (_gate) _stats.Blocks++;
             }

@@ -105,6 +105,13 @@ public class DecompressCommandTests
         double decoding = threads.Take(2).Sum(t => t.GetProperty("busy_seconds").GetDouble());
         Assert.True(decoding > 0, r.Stderr);
         Assert.True(doc.RootElement.GetProperty("peak_rss_bytes").GetInt64() > 0);
+        JsonSchemaFiles.AssertValid("decompress-stats", r.Stderr, "decompress --stats=json");
+        // Each block's decoding time, and the least wall time two workers taking them in file order could need:
+        // at least the longest block and half of the sum, at most the sum.
+        var blocks = xz.GetProperty("block_seconds").EnumerateArray().Select(b => b.GetDouble()).ToList();
+        Assert.Equal(6, blocks.Count);
+        double limit = xz.GetProperty("scheduling_limit_seconds").GetDouble(), sum = blocks.Sum();
+        Assert.True(limit >= blocks.Max() - 1e-6 && limit >= sum / 2 - 1e-6 && limit <= sum + 1e-6, r.Stderr);
         // Text to stderr, the data alone on stdout.
         var t = Tool.Run(bin, "decompress", plain + ".xz", "-o", output, "--threads", "1", "--stats");
         Assert.True(t.ExitCode == 0, t.ToString());
