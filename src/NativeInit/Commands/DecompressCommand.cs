@@ -12,8 +12,6 @@ namespace NativeInit;
 /// output, verifying every check. Useful for benchmarks and for recovery by hand.</summary>
 internal static class DecompressCommand
 {
-    private const int BufferSize = 256 << 10;
-
     public static readonly CommandSpec Spec = new()
     {
         Name = "decompress",
@@ -37,50 +35,16 @@ internal static class DecompressCommand
     private static int Run(ParsedArgs args, CommandContext ctx)
     {
         string file = args.Arguments[0];
-        string? output = args.Get("output");
         string? stats = args.Has("stats") ? args.Get("stats") ?? "text" : null; // the parser allows only --stats=json
         var xzStats = stats is null ? null : new XzDecodeStatistics();
-        long start = Stopwatch.GetTimestamp();
         var options = new DecoderOptions
         {
             Threads = args.GetInt("threads", 0, 0, 256),
             MemoryLimit = args.GetSize("memory-limit", new DecoderOptions().MemoryLimit),
             XzStatistics = xzStats,
         };
-        using Stream input = file == "-" ? Console.OpenStandardInput() : OpenInput(file);
-        using var decoder = Compression.OpenDetected(input, options, out var format);
-        if (format == CompressionFormat.None)
-            throw new RefusedException($"input {file}: not an xz or zstd stream (unknown magic bytes{(input.CanSeek && input.Length == 0 ? "; the file is empty" : "")})");
-
-        bool toStdout = output is null or "-";
-        Stream sink = toStdout ? StandardStreams.OpenOutput() : new FileStream(output!, FileMode.Create, FileAccess.Write, FileShare.ReadWrite, 1);
-        try
-        {
-            var buffer = GC.AllocateUninitializedArray<byte>(BufferSize);
-            while (true)
-            {
-                int len = 0;
-                while (len < buffer.Length)
-                {
-                    int r = decoder.Read(buffer, len, buffer.Length - len);
-                    if (r == 0) break;
-                    len += r;
-                }
-                if (len == 0) break;
-                sink.Write(buffer, 0, len);
-                if (len < buffer.Length) break;
-            }
-            sink.Flush();
-        }
-        catch
-        {
-            sink.Dispose();
-            if (!toStdout) File.Delete(output!);
-            throw;
-        }
-        sink.Dispose();
-        decoder.Dispose();
-        if (stats is not null) WriteStats(ctx.Error, stats == "json", file, format, xzStats!, Stopwatch.GetElapsedTime(start));
+        var report = Decompression.Run(file, args.Get("output"), options);
+        if (stats is not null) WriteStats(ctx.Error, stats == "json", file, report.Format, xzStats!, report.Wall);
         return ExitCodes.Success;
     }
 
@@ -111,18 +75,5 @@ internal static class DecompressCommand
         w.WriteLine(string.Create(inv, $"CPU time:      {cpu.TotalSeconds:0.000} s (user + sys, whole process; {cpu.TotalSeconds / Math.Max(wall.TotalSeconds, 1e-9):0.00} cores busy)"));
         w.WriteLine($"peak RSS:      {ByteSize.Format(rss)}");
         if (format == CompressionFormat.Xz) XzStatsOutput.WriteText(w, xz);
-    }
-
-    private static FileStream OpenInput(string file)
-    {
-        IoErrors.RequireReadableFile("input", file);
-        try
-        {
-            return new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
-        }
-        catch (Exception e) when (IoErrors.IsFileError(e))
-        {
-            throw IoErrors.Refuse("input", file, e);
-        }
     }
 }

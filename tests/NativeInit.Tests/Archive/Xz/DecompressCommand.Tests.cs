@@ -45,6 +45,11 @@ public class DecompressCommandTests
         var r = Tool.Run("flock", "--shared", "--nonblock", output, bin, "decompress", plain + ".xz", "-o", output);
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Equal(data, File.ReadAllBytes(output));
+        // An exclusive lock is still respected, and said in words before anything is written (exit 3).
+        var locked = Tool.Run("flock", "--exclusive", "--nonblock", output, bin, "decompress", plain + ".xz", "-o", output);
+        Assert.True(locked.ExitCode == 3, locked.ToString());
+        Assert.Contains($"output {output}: another process holds a lock on it", locked.Stderr);
+        Assert.Equal(data, File.ReadAllBytes(output));
     }
 
     [SkippableFact]

@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using Microsoft.Win32.SafeHandles;
+using NativeInit.Core.Platform;
+
+namespace NativeInit.Core.Archive;
+
+/// <summary>What <see cref="Decompression.Run"/> reports.</summary>
+public sealed class DecompressionReport
+{
+    public required CompressionFormat Format { get; init; }
+    /// <summary>Bytes written (uncompressed).</summary>
+    public long OutputBytes { get; init; }
+    /// <summary>From opening the input to the last byte written.</summary>
+    public TimeSpan Wall { get; init; }
+}
+
+/// <summary>
+/// `nativeinit decompress` without the CLI: decodes an .xz or .zst file (told by its magic bytes, not its name) to a
+/// file or standard output, verifying every check. A decode that fails removes the output file it created.
+/// </summary>
+public static class Decompression
+{
+    private const int BufferSize = 256 << 10;
+
+    /// <param name="input">A file, or "-" for standard input.</param>
+    /// <param name="output">A file, or null or "-" for standard output.</param>
+    /// <exception cref="RefusedException">The input cannot be read, is not xz or zstd, or the output cannot be
+    /// opened (nothing written).</exception>
+    public static DecompressionReport Run(string input, string? output, DecoderOptions options)
+    {
+        long start = Stopwatch.GetTimestamp();
+        using Stream source = input == "-"
+            ? new FileStream(new SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0)
+            : OpenInput(input);
+        using var decoder = Compression.OpenDetected(source, options, out var format);
+        if (format == CompressionFormat.None)
+            throw new RefusedException($"input {input}: not an xz or zstd stream (unknown magic bytes{(source.CanSeek && source.Length == 0 ? "; the file is empty" : "")})");
+
+        bool toStdout = output is null or "-";
+        Stream sink = toStdout ? new DescriptorWriteStream(1) : OpenOutput(output!);
+        long written = 0;
+        try
+        {
+            var buffer = GC.AllocateUninitializedArray<byte>(BufferSize);
+            while (true)
+            {
+                int len = 0;
+                while (len < buffer.Length)
+                {
+                    int r = decoder.Read(buffer, len, buffer.Length - len);
+                    if (r == 0) break;
+                    len += r;
+                }
+                if (len == 0) break;
+                sink.Write(buffer, 0, len);
+                written += len;
+                if (len < buffer.Length) break;
+            }
+            sink.Flush();
+        }
+        catch
+        {
+            sink.Dispose();
+            if (!toStdout) File.Delete(output!);
+            throw;
+        }
+        sink.Dispose();
+        return new DecompressionReport { Format = format, OutputBytes = written, Wall = Stopwatch.GetElapsedTime(start) };
+    }
+
+    private static FileStream OpenInput(string file)
+    {
+        IoErrors.RequireReadableFile("input", file);
+        try
+        {
+            return new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+        }
+        catch (Exception e) when (IoErrors.IsFileError(e))
+        {
+            throw IoErrors.Refuse("input", file, e);
+        }
+    }
+
+    /// <summary>The output, shared: FileShare.None would be an exclusive flock(2) in .NET, and two decodes to
+    /// /dev/null at once (benchmarks side by side) would fail. Only a file someone holds an exclusive lock on is
+    /// refused, and then in words.</summary>
+    private static FileStream OpenOutput(string file)
+    {
+        IoErrors.RequireCreatable("output", file);
+        try
+        {
+            return new FileStream(file, FileMode.Create, FileAccess.Write, FileShare.ReadWrite, 1);
+        }
+        catch (Exception e) when (IoErrors.IsFileError(e))
+        {
+            if (IoErrors.Errno(e, file) == PosixError.EAGAIN)
+                throw new RefusedException($"output {file}: another process holds a lock on it (flock; EAGAIN)", e);
+            throw IoErrors.Refuse("output", file, e);
+        }
+    }
+}
