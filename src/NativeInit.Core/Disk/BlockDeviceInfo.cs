@@ -63,20 +63,34 @@ public static class BlockDeviceInfo
         catch (UnauthorizedAccessException) { return null; }
     }
 
-    /// <summary>Where the block device MAJOR:MINOR (<paramref name="devNumber"/>) is mounted with its file system's root
-    /// (the first such line of mountinfo), or null when it is not.</summary>
-    public static string? MountPointOf(string devNumber)
+    /// <summary>One line of /proc/self/mountinfo: the device MAJOR:MINOR, the file system's directory mounted (its
+    /// root "/" for a whole file system), where, the file system type and the mount source (escapes undone).</summary>
+    public sealed record MountEntry(string Dev, string Root, string MountPoint, string FsType, string Source);
+
+    /// <summary>The mounts of this process's mount namespace (none when mountinfo cannot be read).</summary>
+    public static IEnumerable<MountEntry> Mounts()
     {
         string mountinfo = System.IO.Path.Combine(ProcRoot, "self", "mountinfo");
-        if (!File.Exists(mountinfo)) return null;
-        foreach (var line in File.ReadLines(mountinfo))
-        {
-            // mountinfo: id parent major:minor root mountpoint options ... - fstype source superoptions
-            var f = line.Split(' ');
-            if (f.Length >= 5 && f[2] == devNumber && f[3] == "/") return Unescape(f[4]);
-        }
-        return null;
+        return File.Exists(mountinfo) ? ParseMountInfo(File.ReadLines(mountinfo)) : [];
     }
+
+    internal static IEnumerable<MountEntry> ParseMountInfo(IEnumerable<string> lines)
+    {
+        foreach (var line in lines)
+        {
+            // id parent major:minor root mountpoint options [optional fields...] - fstype source superoptions
+            var f = line.Split(' ');
+            if (f.Length < 5) continue;
+            int dash = Array.IndexOf(f, "-", 5);
+            bool tail = dash > 0 && dash + 2 < f.Length;
+            yield return new MountEntry(f[2], Unescape(f[3]), Unescape(f[4]), tail ? f[dash + 1] : "", tail ? Unescape(f[dash + 2]) : "");
+        }
+    }
+
+    /// <summary>Where the block device MAJOR:MINOR (<paramref name="devNumber"/>) is mounted with its file system's root
+    /// (the first such line of mountinfo), or null when it is not.</summary>
+    public static string? MountPointOf(string devNumber) =>
+        Mounts().FirstOrDefault(m => m.Dev == devNumber && m.Root == "/")?.MountPoint;
 
     /// <summary>Every way the disk or one of its partitions is in use, each as a sentence naming the device
     /// ("sda2 (8:2) is mounted on /boot"). Empty when the disk may be rewritten.</summary>
@@ -86,18 +100,9 @@ public static class BlockDeviceInfo
         foreach (var (name, _) in Partitions(diskKernelName)) devices.Add((name, DevNumber(name)));
         var users = new List<string>();
 
-        string mountinfo = System.IO.Path.Combine(ProcRoot, "self", "mountinfo");
-        if (File.Exists(mountinfo))
-        {
-            foreach (var line in File.ReadLines(mountinfo))
-            {
-                // mountinfo: id parent major:minor root mountpoint options ... - fstype source superoptions
-                var f = line.Split(' ');
-                if (f.Length < 5) continue;
-                foreach (var (name, dev) in devices)
-                    if (dev is not null && f[2] == dev) users.Add($"{name} ({dev}) is mounted on {Unescape(f[4])}");
-            }
-        }
+        foreach (var m in Mounts())
+            foreach (var (name, dev) in devices)
+                if (dev is not null && m.Dev == dev) users.Add($"{name} ({dev}) is mounted on {m.MountPoint}");
         string swaps = System.IO.Path.Combine(ProcRoot, "swaps");
         if (File.Exists(swaps))
         {

@@ -87,18 +87,13 @@ public sealed class VolumeMount : IDisposable
             string? uuid;
             using (var d = DiskDevice.Open(device, writable: false)) uuid = Filesystems.FilesystemProbe.Probe(d)?.Uuid;
             if (uuid is null) return null;
-            foreach (var line in File.ReadLines("/proc/self/mountinfo"))
+            foreach (var m in BlockDeviceInfo.Mounts())
             {
-                // id parent major:minor root mountpoint options [optional...] - fstype source superoptions
-                var f = line.Split(' ');
-                int dash = Array.IndexOf(f, "-");
-                if (dash < 0 || dash + 2 >= f.Length || f[dash + 1] != "xfs" || !f[dash + 2].StartsWith("/dev/", StringComparison.Ordinal)) continue;
-                string source = f[dash + 2];
-                if (source == device) continue;
+                if (m.FsType != "xfs" || !m.Source.StartsWith("/dev/", StringComparison.Ordinal) || m.Source == device) continue;
                 try
                 {
-                    using var other = DiskDevice.Open(source, writable: false);
-                    if (Filesystems.FilesystemProbe.Probe(other)?.Uuid == uuid) return (uuid, source, f[4].Replace("\\040", " ", StringComparison.Ordinal));
+                    using var other = DiskDevice.Open(m.Source, writable: false);
+                    if (Filesystems.FilesystemProbe.Probe(other)?.Uuid == uuid) return (uuid, m.Source, m.MountPoint);
                 }
                 catch (Exception x) when (x is NativeInitException or IOException or UnauthorizedAccessException) { }
             }
