@@ -15,7 +15,7 @@ namespace NativeInit.Core.Archive.Xz;
 /// blocks in file order.
 ///
 /// Memory: a slot is only address space. The memory is a <see cref="PageChunkPool"/> of <c>workers × one block</c>
-/// plus, within the memory limit, a sixteenth of a block (at most a dictionary) per worker, lent to slots a chunk
+/// plus, within the memory limit, an eighth of a block (at most a dictionary) per worker, lent to slots a chunk
 /// (1 MiB, or a sixteenth of a small block) at a time as the dispatcher and the workers write, and taken back as soon
 /// as nothing will read it again. The oldest block is handed out while it is still being decoded (when LZMA2 is its
 /// only filter: its output is final as soon as it is written), so its memory circulates: what lies both behind the
@@ -159,19 +159,21 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
     }
 
     /// <summary>The pool for blocks like <paramref name="h"/>: one block per worker, and as far as the memory limit
-    /// allows, a sixteenth of a block more per worker (at most the dictionary's reach), so that a worker whose
-    /// blocks decode faster than its neighbour's can finish one and go on with the next while the oldest block is
-    /// still being decoded: <c>workers × (block + dictionary)</c> at most. The head block holds only about a
-    /// dictionary, so most of its block's share is free for the next block. Measured on the four corpora of
-    /// tools/bench-corpus (24 MiB blocks, 2 workers; pool of 48, 52 and 56 MiB): the workers' waits for memory
-    /// 0.15, 0.07 and 0.00 s on the slowest corpus, the wall time within 0.5% from 52 MiB on, and the peak RSS
-    /// 4 MiB lower for every 4 MiB of pool; 52 MiB (a sixteenth) keeps the peak RSS under half of xz -T2's on every
-    /// corpus, 56 MiB (an eighth, before) did not on two.</summary>
+    /// allows, an eighth of a block more per worker (at most the dictionary's reach), so that a worker whose blocks
+    /// decode faster than its neighbour's can finish one and go on with the next while the oldest block is still
+    /// being decoded: <c>workers × (block + dictionary)</c> at most. The head block holds only about a dictionary,
+    /// so most of its block's share is free for the next block.
+    ///
+    /// Measured (2 workers, 24 MiB blocks, medians of 3–5 runs; peak RSS is the pool plus about 8 MiB): a sixteenth
+    /// (52 MiB) kept the peak RSS under half of xz -T2's on the four corpora of tools/bench-corpus at the same speed,
+    /// but on blocks of text and of zeros alternating (XzParallelOverlapTests) the workers waited 20–24% of their
+    /// decoding time for memory and the decode took 15% longer (0.52 s against 0.46 s); an eighth (56 MiB) waits
+    /// 1–13% there, a third 0 on every corpus at 0.51–0.56x xz's RSS.</summary>
     private static int PoolChunks(int workers, in XzBlockHeader h, int chunk, long memoryLimit)
     {
         int slot = SlotChunks(h, chunk);
         long dict = (LzmaDecoder.DistanceLimit(h.DictionarySize) + (long)chunk - 1) / chunk;
-        long extra = Math.Min(dict, Math.Max(1, slot / 16));
+        long extra = Math.Min(dict, Math.Max(1, slot / 8));
         long most = Math.Max((long)workers * slot, Math.Min((long)workers * (slot + extra), memoryLimit / chunk));
         return (int)most;
     }
