@@ -25,7 +25,6 @@ public sealed record GrubImageTool(
 
     public const string ModuleSubdirectory = GrubPaths.ModuleSubdirectory;
     public const string HostModuleDirectory = "/" + GrubPaths.ModuleSubdirectory;
-    private static readonly string[] ToolNames = ["grub2-mkimage", "grub-mkimage"];
 
     /// <summary>Finds the tool for <paramref name="targetRoot"/> (null: the host's). Returns null and the reasons when
     /// there is none.</summary>
@@ -67,7 +66,7 @@ public sealed record GrubImageTool(
                         ["--library-path", string.Join(':', libs), toolPath], modules, flavor);
             }
         }
-        var host = ToolNames.Select(FindProgram).FirstOrDefault(p => p is not null);
+        var host = GrubPaths.MkimageNames.Select(FindProgram).FirstOrDefault(p => p is not null);
         if (host is null) reasons.Add("the host has no grub-mkimage or grub2-mkimage on PATH (Debian: grub-common)");
         else if (!Directory.Exists(hostModuleDirectory)) reasons.Add($"the host has {host} but no {hostModuleDirectory} (Debian: grub-pc-bin)");
         else

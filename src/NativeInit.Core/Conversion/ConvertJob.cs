@@ -1043,11 +1043,11 @@ public static class ConvertJob
     private static void CopyLayout(string nativeinitDir, string to)
     {
         string ld = Path.Combine(nativeinitDir, LayoutDir);
-        if (!Directory.Exists(ld)) return;
-        Directory.CreateDirectory(to);
-        foreach (var f in Directory.EnumerateFiles(ld)) File.Copy(f, Path.Combine(to, Path.GetFileName(f)), overwrite: true);
+        if (Directory.Exists(ld)) CopyTree(ld, to);
     }
 
+    /// <summary>Copies the files below <paramref name="from"/> to <paramref name="to"/>, leaving out the .tmp files of a
+    /// write that did not finish (AtomicFile, CopyPart).</summary>
     private static void CopyTree(string from, string to)
     {
         Directory.CreateDirectory(to);

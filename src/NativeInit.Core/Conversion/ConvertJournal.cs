@@ -30,7 +30,7 @@ public sealed class ConvertJournal : IStepJournal
     public const int CurrentFormatVersion = 1;
     public const string DirectoryName = "nativeinit", FileName = "journal.json", LogFileName = "convert.log", TextLogFileName = "convert.txt", CarryFileName = "carry.json",
         ExtentsFileName = "bundle.extents.json",
-        // The signed manifest and every part but the rootfs, kernel and initramfs (ConvertJob.KeptRoles): what a run
+        // The signed manifest and every part but the rootfs, kernel and initramfs (ConvertJob.NotKeptRoles): what a run
         // resumed after the extraction reads instead of the bundle's extents, which later steps may overwrite.
         KeptBundleDirectoryName = "bundle-kept";
     public const string StateInProgress = "in-progress", StateDone = "done";
