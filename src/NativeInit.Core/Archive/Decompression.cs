@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Win32.SafeHandles;
+using NativeInit.Core.Archive.Xz;
 using NativeInit.Core.Platform;
 
 namespace NativeInit.Core.Archive;
@@ -41,20 +42,18 @@ public static class Decompression
         long written = 0;
         try
         {
-            var buffer = GC.AllocateUninitializedArray<byte>(BufferSize);
-            while (true)
+            if (decoder is XzDecoderStream xz)
             {
-                int len = 0;
-                while (len < buffer.Length)
+                // In place: the parallel decoder's bytes go to the output straight from its blocks.
+                while (xz.ReadInPlace(BufferSize, out var data) is > 0 and var n)
                 {
-                    int r = decoder.Read(buffer, len, buffer.Length - len);
-                    if (r == 0) break;
-                    len += r;
+                    sink.Write(data);
+                    written += n;
                 }
-                if (len == 0) break;
-                sink.Write(buffer, 0, len);
-                written += len;
-                if (len < buffer.Length) break;
+            }
+            else
+            {
+                written = Copy(decoder, sink);
             }
             sink.Flush();
         }
@@ -66,6 +65,28 @@ public static class Decompression
         }
         sink.Dispose();
         return new DecompressionReport { Format = format, OutputBytes = written, Wall = Stopwatch.GetElapsedTime(start) };
+    }
+
+    /// <summary>Copies a decoder's output through a buffer (zstd); returns the bytes written.</summary>
+    private static long Copy(Stream decoder, Stream sink)
+    {
+        var buffer = GC.AllocateUninitializedArray<byte>(BufferSize);
+        long written = 0;
+        while (true)
+        {
+            int len = 0;
+            while (len < buffer.Length)
+            {
+                int r = decoder.Read(buffer, len, buffer.Length - len);
+                if (r == 0) break;
+                len += r;
+            }
+            if (len == 0) break;
+            sink.Write(buffer, 0, len);
+            written += len;
+            if (len < buffer.Length) break;
+        }
+        return written;
     }
 
     private static FileStream OpenInput(string file)

@@ -102,6 +102,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
     private long _nextSeq, _headSeq;
     private XzBlockDecoder? _sequential;
     private Slot? _current;
+    private int _lent; // bytes of _current the reader was given and has not consumed yet
     private bool _finished, _disposed;
     private readonly XzDecodeStatistics _stats;
 
@@ -219,10 +220,26 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
 
     // ---- the reader
 
+    /// <summary>Copies decoded bytes into <paramref name="dst"/>; 0 at the end.</summary>
     public int Read(Span<byte> dst)
     {
+        int n = ReadInPlace(dst.Length, out byte* data);
+        new ReadOnlySpan<byte>(data, n).CopyTo(dst);
+        Consume();
+        return n;
+    }
+
+    /// <summary>
+    /// Decoded bytes where they lie, in the head block's slot (at most <paramref name="max"/>; 0 at the end). They stay
+    /// valid, and their memory lent, until the next call to <see cref="Read"/> or <see cref="ReadInPlace"/>: the
+    /// caller writes them out without copying them first.
+    /// </summary>
+    public int ReadInPlace(int max, out byte* data)
+    {
+        Consume();
         while (true)
         {
+            data = null;
             if (_finished) return 0;
             var c = _current;
             if (c is null)
@@ -239,16 +256,9 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
             int ready = c.Ready;
             if (pos < ready)
             {
-                int n = Math.Min(dst.Length, ready - pos);
-                new ReadOnlySpan<byte>(c.Base + pos, n).CopyTo(dst);
-                Volatile.Write(ref c.ReadPos, pos + n);
-                if (c.Progressive && (pos + n) / _chunk != pos / _chunk)
-                {
-                    lock (_gate)
-                    {
-                        if (TakeBackBehind(c)) Monitor.PulseAll(_gate);
-                    }
-                }
+                int n = Math.Min(max, ready - pos);
+                data = c.Base + pos;
+                _lent = n;
                 return n;
             }
             if (c.Done)
@@ -283,6 +293,25 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
             }
             _stats.Reader.WaitDataTicks += Stopwatch.GetTimestamp() - w0;
             _stats.Reader.DataWaitCount++;
+        }
+    }
+
+    /// <summary>The reader is done with the bytes it was last given: moves its position past them, and gives back
+    /// the chunks of a progressive block that nothing will read again.</summary>
+    private void Consume()
+    {
+        int n = _lent;
+        if (n == 0) return;
+        _lent = 0;
+        var c = _current!;
+        int pos = c.ReadPos;
+        Volatile.Write(ref c.ReadPos, pos + n);
+        if (c.Progressive && (pos + n) / _chunk != pos / _chunk)
+        {
+            lock (_gate)
+            {
+                if (TakeBackBehind(c)) Monitor.PulseAll(_gate);
+            }
         }
     }
 

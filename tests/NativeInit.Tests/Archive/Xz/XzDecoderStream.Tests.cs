@@ -172,6 +172,53 @@ public class XzDecoderDifferentialTests
             var xz = XzTest.XzCli(data, args);
             Assert.Equal(data, XzTest.Decode(xz, 1, readSize: 1));
             Assert.Equal(data, XzTest.Decode(xz, 2, readSize: 3));
+            Assert.Equal(data, XzTest.Decode(xz, 1, readSize: 1, inPlace: true));
+            Assert.Equal(data, XzTest.Decode(xz, 2, readSize: 3, inPlace: true));
+        }
+    }
+
+    [SkippableFact]
+    public void In_place_reads_mix_with_copying_reads_and_a_failure_stays()
+    {
+        Tool.Require("xz");
+        var data = XzTest.Sample(300_000, 12);
+        var xz = XzTest.XzCli(data, "-6", "-T2", "--block-size=40000");
+        foreach (int threads in new[] { 1, 2 })
+        {
+            using var s = new XzDecoderStream(new MemoryStream(xz), new DecoderOptions { Threads = threads });
+            var output = new MemoryStream();
+            var buf = new byte[7000];
+            for (int i = 0; ; i++)
+            {
+                // Alternate: bytes lent in place (up to 5000), then a copying read into a buffer of 7000.
+                ReadOnlySpan<byte> lent = default;
+                int n = i % 2 == 0 ? s.ReadInPlace(5000, out lent) : s.Read(buf, 0, buf.Length);
+                if (n == 0) break;
+                if (i % 2 == 0)
+                {
+                    Assert.InRange(lent.Length, 1, 5000);
+                    Assert.Equal(n, lent.Length);
+                    output.Write(lent);
+                }
+                else output.Write(buf, 0, n);
+            }
+            Assert.Equal(threads == 2, s.IsParallel);
+            Assert.True(data.AsSpan().SequenceEqual(output.ToArray()), $"{threads} thread(s): output differs");
+            Assert.Equal(0, s.ReadInPlace(5000, out var after));
+            Assert.True(after.IsEmpty);
+        }
+
+        // A corrupt block (a flipped byte in the middle of the file): the in-place read fails with the product's error,
+        // and every later read, in place or not, fails the same way instead of ending quietly.
+        var bad = (byte[])xz.Clone();
+        bad[bad.Length / 2] ^= 0x55;
+        foreach (int threads in new[] { 1, 2 })
+        {
+            using var s = new XzDecoderStream(new MemoryStream(bad), new DecoderOptions { Threads = threads });
+            var first = Assert.Throws<InvalidDataFormatException>(() => { while (s.ReadInPlace(1 << 16, out _) > 0) { } });
+            var again = Assert.Throws<InvalidDataFormatException>(() => s.ReadInPlace(1 << 16, out _));
+            Assert.Equal(first.Message, again.Message);
+            Assert.Equal(first.Message, Assert.Throws<InvalidDataFormatException>(() => s.Read(new byte[100], 0, 100)).Message);
         }
     }
 
@@ -244,6 +291,7 @@ public class XzTestFilesTests
                     continue;
                 }
                 var decoded = XzTest.Decode(bytes, threads);
+                Assert.Equal(decoded, XzTest.Decode(bytes, threads, inPlace: true));
                 if (Tool.Required("xz"))
                 {
                     var expected = XzDecode(Path.Combine(dir!, name));
@@ -253,6 +301,7 @@ public class XzTestFilesTests
             else
             {
                 Assert.Throws<InvalidDataFormatException>(() => XzTest.Decode(bytes, threads));
+                Assert.Throws<InvalidDataFormatException>(() => XzTest.Decode(bytes, threads, inPlace: true));
             }
         }
     }

@@ -11,10 +11,17 @@ namespace NativeInit.Tests.Archive.Xz;
 /// and deterministic sample data.</summary>
 internal static class XzTest
 {
-    public static byte[] Decode(byte[] xz, int threads = 1, long memoryLimit = 1L << 30, int readSize = 1 << 16)
+    /// <param name="inPlace">Read with <see cref="XzDecoderStream.ReadInPlace"/> (at most <paramref name="readSize"/>
+    /// bytes a call), as `decompress` does, instead of copying reads.</param>
+    public static byte[] Decode(byte[] xz, int threads = 1, long memoryLimit = 1L << 30, int readSize = 1 << 16, bool inPlace = false)
     {
         using var s = new XzDecoderStream(new MemoryStream(xz), new DecoderOptions { Threads = threads, MemoryLimit = memoryLimit });
         var output = new MemoryStream();
+        if (inPlace)
+        {
+            while (s.ReadInPlace(readSize, out var data) > 0) output.Write(data);
+            return output.ToArray();
+        }
         var buf = new byte[readSize];
         int n;
         while ((n = s.Read(buf, 0, buf.Length)) > 0) output.Write(buf, 0, n);
