@@ -211,7 +211,8 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
     /// <summary>Gives a free slot (holding no chunk) a range of <paramref name="chunks"/> chunks.</summary>
     private void Reserve(Slot s, int chunks)
     {
-        if (s.Base is not null) _pool.GiveRange(s.Base, (long)s.Chunks * _chunk);
+        // (Under the gate: the free chunks taken back in the old range move to parking places.)
+        if (s.Base is not null) lock (_gate) _pool.GiveRange(s.Base, (long)s.Chunks * _chunk);
         s.Base = null;
         s.Backed = [];
         s.Base = _pool.TakeRange((long)chunks * _chunk);
