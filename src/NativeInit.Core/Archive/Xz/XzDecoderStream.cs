@@ -75,7 +75,7 @@ public sealed class XzDecoderStream : ReadOnlyStream
     {
         _failure?.Throw();
         data = default;
-        if (max <= 0) return 0;
+        if (max <= 0 || _state == State.Done) return 0;
         try
         {
             if (_state == State.Start) Start();
