@@ -95,6 +95,18 @@ public unsafe class PageChunkPoolTests
         }
     }
 
+    /// <summary>Lends the pool's two chunks to the first two chunk places of <paramref name="range"/>, fills them with
+    /// <paramref name="a"/> and <paramref name="b"/>, and takes both back (the second one freed last).</summary>
+    private static void FillTwoAndTakeThemBack(PageChunkPool pool, byte* range, byte a, byte b)
+    {
+        pool.Lend(range);
+        pool.Lend(range + Chunk);
+        new Span<byte>(range, Chunk).Fill(a);
+        new Span<byte>(range + Chunk, Chunk).Fill(b);
+        pool.TakeBack(range);
+        pool.TakeBack(range + Chunk);
+    }
+
     [SkippableFact]
     public void A_chunk_lent_again_where_it_was_taken_back_does_not_move()
     {
@@ -102,12 +114,7 @@ public unsafe class PageChunkPoolTests
         byte* range = pool.TakeRange(4 * Chunk);
         try
         {
-            pool.Lend(range);
-            pool.Lend(range + Chunk);
-            new Span<byte>(range, Chunk).Fill(1);
-            new Span<byte>(range + Chunk, Chunk).Fill(2);
-            pool.TakeBack(range);
-            pool.TakeBack(range + Chunk);
+            FillTwoAndTakeThemBack(pool, range, 1, 2);
             // The chunk at range was not freed last, yet lending range takes it where it is: its bytes are there,
             // and the other chunk stays where it was too.
             pool.Lend(range);
@@ -129,12 +136,7 @@ public unsafe class PageChunkPoolTests
     {
         using var pool = new PageChunkPool(Arena(), Chunk, 2);
         byte* first = pool.TakeRange(2 * Chunk);
-        pool.Lend(first);
-        pool.Lend(first + Chunk);
-        new Span<byte>(first, Chunk).Fill(7);
-        new Span<byte>(first + Chunk, Chunk).Fill(8);
-        pool.TakeBack(first);
-        pool.TakeBack(first + Chunk);
+        FillTwoAndTakeThemBack(pool, first, 7, 8);
         // The range goes (its addresses are unmapped), the chunks freed in it do not: they are parked first.
         pool.GiveRange(first, 2 * Chunk);
         Assert.Equal(2, pool.Available);
