@@ -76,24 +76,50 @@ public sealed record GrubImageTool(
     }
 
     /// <summary>Runs grub-mkimage and returns the image. grub-mkimage fsyncs its output, so it cannot write to a pipe:
-    /// it writes a temporary file (in the target root's /tmp when run through chroot), read and removed here.</summary>
+    /// it writes a temporary file, read and removed here. Run through chroot it can only write inside the root, and
+    /// the root may be what `bundle create --rootfs` is packing (perhaps another process at the same time), or
+    /// read-only: so where the host can (`unshare`, `mount` and `sh` at hand, and the right to a mount namespace) the
+    /// root's /tmp is, for the tool alone, a host directory bind-mounted in a mount namespace of its own, gone when
+    /// the tool exits, and nothing is written into the root. Else (a minimal initramfs, where the root is the
+    /// conversion's own new root; a container without CAP_SYS_ADMIN) the file goes to the root's /tmp.</summary>
     public byte[] MakeImage(string prefix, IEnumerable<string> modules)
+    {
+        string[] mods = [.. modules];
+        if (ChrootDirectory is not null && IsolatedTmp.Shared is { } isolation && Run(prefix, mods, isolation) is { } image)
+            return image;
+        return Run(prefix, mods, null)!;
+    }
+
+    /// <summary>Exit code of the isolation script when the bind mount fails (then the tool runs without it).</summary>
+    private const int BindMountFailed = 97;
+
+    private byte[]? Run(string prefix, string[] modules, IsolatedTmp? isolation)
     {
         string name = $"nativeinit-core-{Environment.ProcessId}-{Guid.NewGuid():N}.img";
         bool chrooted = ChrootDirectory is not null;
-        string hostDir = chrooted ? Path.Combine(ChrootDirectory!, "tmp") : Path.GetTempPath();
-        if (!Directory.Exists(hostDir))
-            throw new RefusedException($"grub: {hostDir} does not exist: no place for grub-mkimage to write core.img");
-        string hostFile = Path.Combine(hostDir, name);
+        string tmp = chrooted ? Path.Combine(ChrootDirectory!, "tmp") : Path.GetTempPath();
+        if (!Directory.Exists(tmp))
+            throw new RefusedException($"grub: {tmp} does not exist: no place for grub-mkimage to write core.img");
+        string? privateDir = isolation is null ? null : Directory.CreateTempSubdirectory("nativeinit-grub-").FullName;
+        string hostFile = Path.Combine(privateDir ?? tmp, name);
         string toolFile = chrooted ? "/tmp/" + name : hostFile;
-        var psi = new ProcessStartInfo(Program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in LeadingArguments) psi.ArgumentList.Add(a);
+        var psi = new ProcessStartInfo(isolation?.Unshare ?? Program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (isolation is not null)
+        {
+            // unshare --mount: a private copy of the mount table; the bind mount never reaches the host's.
+            foreach (var a in (string[])["--mount", "--propagation", "private", isolation.Shell, "-c",
+                         $"m=$1 h=$2 r=$3 c=$4; shift 4; \"$m\" --bind \"$h\" \"$r/tmp\" || exit {BindMountFailed}; exec \"$c\" \"$r\" \"$@\"",
+                         "sh", isolation.Mount, privateDir!, ChrootDirectory!, Program])
+                psi.ArgumentList.Add(a);
+            foreach (var a in LeadingArguments.Skip(1)) psi.ArgumentList.Add(a); // chroot's root is $3 above
+        }
+        else foreach (var a in LeadingArguments) psi.ArgumentList.Add(a);
         foreach (var a in (string[])["-O", "i386-pc", "-d", ModuleDirectoryArgument, "-p", prefix, "-o", toolFile]) psi.ArgumentList.Add(a);
         foreach (var m in modules) psi.ArgumentList.Add(m);
-        string line = string.Join(' ', psi.ArgumentList.Prepend(Program));
+        string line = string.Join(' ', psi.ArgumentList.Prepend(psi.FileName));
         try
         {
-            using var p = Process.Start(psi) ?? throw new NativeInitException($"cannot start {Program}");
+            using var p = Process.Start(psi) ?? throw new NativeInitException($"cannot start {psi.FileName}");
             var stderr = p.StandardError.ReadToEndAsync();
             var stdout = p.StandardOutput.ReadToEndAsync();
             if (!p.WaitForExit(120_000))
@@ -102,6 +128,7 @@ public sealed record GrubImageTool(
                 throw new RefusedException($"{line}: did not finish in 120 s");
             }
             p.WaitForExit();
+            if (isolation is not null && p.ExitCode == BindMountFailed) return null;
             if (p.ExitCode != 0)
                 throw new RefusedException($"{line} failed (exit {p.ExitCode}): {(stderr.Result + stdout.Result).Trim()}");
             return File.ReadAllBytes(hostFile);
@@ -109,6 +136,39 @@ public sealed record GrubImageTool(
         finally
         {
             File.Delete(hostFile);
+            if (privateDir is not null) Directory.Delete(privateDir, recursive: true);
+        }
+    }
+
+    /// <summary>The host programs that give a chrooted tool a private /tmp: unshare (util-linux), mount, and a shell
+    /// that runs the two in the new namespace; null when one is missing or the process may not have a mount
+    /// namespace of its own (tried once: `unshare --mount true`).</summary>
+    private sealed record IsolatedTmp(string Unshare, string Mount, string Shell)
+    {
+        private static readonly Lazy<IsolatedTmp?> s_shared = new(Find);
+
+        public static IsolatedTmp? Shared => s_shared.Value;
+
+        private static IsolatedTmp? Find()
+        {
+            var path = DefaultSearchPath();
+            string? Program(string name) => path.Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
+            if (Program("unshare") is not { } unshare || Program("mount") is not { } mount || Program("sh") is not { } shell) return null;
+            try
+            {
+                var psi = new ProcessStartInfo(unshare) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+                foreach (var a in (string[])["--mount", "--propagation", "private", shell, "-c", "exit 0"]) psi.ArgumentList.Add(a);
+                using var p = Process.Start(psi);
+                if (p is null) return null;
+                p.StandardOutput.ReadToEnd();
+                p.StandardError.ReadToEnd();
+                if (!p.WaitForExit(10_000)) { p.Kill(); return null; }
+                return p.ExitCode == 0 ? new IsolatedTmp(unshare, mount, shell) : null;
+            }
+            catch (System.ComponentModel.Win32Exception)
+            {
+                return null;
+            }
         }
     }
 

@@ -225,6 +225,31 @@ public class GrubBiosInstallerTests
         Assert.Equal(b.AsSpan(2048 * 512, written - 2048 * 512).ToArray(), a.AsSpan(2048 * 512, written - 2048 * 512).ToArray());
         Assert.Empty(Directory.GetFiles(Path.Combine(root, "tmp"))); // the temporary core.img is gone
 
+        // Nothing is written into the root (bundle create packs it, perhaps in another process at the same time):
+        // the same root mounted read-only gives the same image (grub-mkimage's temporary file goes to a host directory
+        // bind-mounted over the root's /tmp in a mount namespace of the tool's own).
+        Tool.Require("unshare", "mount", "umount");
+        string readOnly = dir.Combine("ro");
+        Directory.CreateDirectory(readOnly);
+        Tool.Check("mount", "--bind", root, readOnly);
+        try
+        {
+            Tool.Check("mount", "-o", "remount,bind,ro", readOnly);
+            Assert.NotEqual(0, Tool.Run("touch", Path.Combine(readOnly, "tmp", "probe")).ExitCode);
+            using var dirRo = new TempDir();
+            string imgRo = MakeDisk(dirRo);
+            var rRo = GrubBiosInstaller.Install(Target(imgRo) with { TargetRoot = readOnly });
+            Assert.StartsWith($"chroot {readOnly} /usr/bin/grub2-mkimage", rRo.MkimageTool);
+            byte[] ro = File.ReadAllBytes(imgRo);
+            Assert.Equal(b.AsSpan(2048 * 512, written - 2048 * 512).ToArray(), ro.AsSpan(2048 * 512, written - 2048 * 512).ToArray());
+        }
+        finally
+        {
+            Tool.Run("umount", readOnly);
+        }
+        Assert.Empty(Directory.GetFiles(Path.Combine(root, "tmp")));
+        Assert.DoesNotContain(File.ReadAllText("/proc/self/mountinfo").Split('\n'), l => l.Contains(root + "/tmp", StringComparison.Ordinal));
+
         // Without a chroot program (a minimal initramfs): the target's own loader runs its tool, same bytes again.
         using var dir3 = new TempDir();
         string img3 = MakeDisk(dir3);
