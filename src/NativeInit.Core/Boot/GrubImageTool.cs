@@ -100,7 +100,18 @@ public sealed record GrubImageTool(
         string tmp = chrooted ? Path.Combine(ChrootDirectory!, "tmp") : Path.GetTempPath();
         if (!Directory.Exists(tmp))
             throw new RefusedException($"grub: {tmp} does not exist: no place for grub-mkimage to write core.img");
-        string? privateDir = isolation is null ? null : Directory.CreateTempSubdirectory("nativeinit-grub-").FullName;
+        string? privateDir = null;
+        if (isolation is not null)
+        {
+            try
+            {
+                privateDir = Directory.CreateTempSubdirectory("nativeinit-grub-").FullName;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return null; // no host temporary directory: as without isolation
+            }
+        }
         string hostFile = Path.Combine(privateDir ?? tmp, name);
         string toolFile = chrooted ? "/tmp/" + name : hostFile;
         var psi = new ProcessStartInfo(isolation?.Unshare ?? Program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
