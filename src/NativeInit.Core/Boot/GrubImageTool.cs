@@ -153,7 +153,7 @@ public sealed record GrubImageTool(
 
     /// <summary>The host programs that give a chrooted tool a private /tmp: unshare (util-linux), mount, and a shell
     /// that runs the two in the new namespace; null when one is missing or the process may not have a mount
-    /// namespace of its own (tried once: `unshare --mount true`).</summary>
+    /// namespace of its own (tried once: `unshare --mount sh -c 'exit 0'`).</summary>
     private sealed record IsolatedTmp(string Unshare, string Mount, string Shell)
     {
         private static readonly Lazy<IsolatedTmp?> s_shared = new(Find);
