@@ -44,8 +44,7 @@ internal sealed unsafe class PageChunkPool : IDisposable
     private readonly List<(nint Base, long Bytes)> _parking = [];
     private nint[] _free = [];   // where the free chunks are (parking places, or where they were taken back), freed last on top
     private readonly Dictionary<nint, int> _freeAt = []; // address of a free chunk → its index in _free
-    private nint[] _homes = [];  // parking places left empty (a chunk freed in a range given back moves to one)
-    private int _freeCount, _homeCount;
+    private int _freeCount;
     private bool _disposed;
 
     /// <param name="chunkSize">A power of two from the page size to <see cref="MaxChunkSize"/>.</param>
@@ -77,7 +76,6 @@ internal sealed unsafe class PageChunkPool : IDisposable
         nint area = (nint)_arena.Take(bytes);
         _parking.Add((area, bytes));
         Array.Resize(ref _free, Capacity + chunks);
-        Array.Resize(ref _homes, Capacity + chunks);
         _freeAt.EnsureCapacity(Capacity + chunks);
         for (int i = chunks - 1; i >= 0; i--) PushFree(area + (nint)i * ChunkSize);
         Capacity += chunks;
@@ -87,17 +85,21 @@ internal sealed unsafe class PageChunkPool : IDisposable
     public byte* TakeRange(long bytes) => _arena.Take(bytes);
 
     /// <summary>Gives back a range from <see cref="TakeRange"/>. The free chunks that were taken back in it move to
-    /// parking places first; chunks still lent to it are lost with it (the pool's capacity is not reduced: do this
-    /// only after taking them back, or when disposing).</summary>
+    /// empty parking places first; chunks still lent to it are lost with it (the pool's capacity is not reduced: do
+    /// this only after taking them back, or when disposing).</summary>
     public void GiveRange(byte* p, long bytes)
     {
         if (Broken) return;
         nint lo = (nint)p, hi = (nint)(p + bytes);
+        // A parking place holds a free chunk or nothing (a chunk leaves it only to be lent), and there are as many
+        // empty ones as chunks away from them, so every free chunk here finds one.
+        using var homes = EmptyParkingPlaces().GetEnumerator();
         for (int i = 0; i < _freeCount; i++)
         {
             nint at = _free[i];
             if (at < lo || at >= hi) continue;
-            nint home = _homes[--_homeCount];
+            if (!homes.MoveNext()) throw new InvalidOperationException("no empty parking place");
+            nint home = homes.Current;
             Move((byte*)at, (byte*)home, refillSource: false);
             _freeAt.Remove(at);
             _free[i] = home;
@@ -124,7 +126,6 @@ internal sealed unsafe class PageChunkPool : IDisposable
         nint from = _free[--_freeCount];
         _freeAt.Remove(from);
         Move((byte*)from, dst, refillSource: true);
-        if (IsParking(from)) _homes[_homeCount++] = from;
     }
 
     /// <summary>Counts the chunk backing [<paramref name="src"/>, +ChunkSize) free; it stays there until lent.</summary>
@@ -141,11 +142,11 @@ internal sealed unsafe class PageChunkPool : IDisposable
         _free[_freeCount++] = at;
     }
 
-    private bool IsParking(nint at)
+    private IEnumerable<nint> EmptyParkingPlaces()
     {
         foreach (var (b, bytes) in _parking)
-            if (at >= b && at < b + (nint)bytes) return true;
-        return false;
+            for (nint at = b; at < b + (nint)bytes; at += ChunkSize)
+                if (!_freeAt.ContainsKey(at)) yield return at;
     }
 
     /// <summary>Moves a chunk's pages; with <paramref name="refillSource"/> its old place is left as empty memory
