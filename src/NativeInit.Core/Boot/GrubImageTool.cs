@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using NativeInit.Core.Platform;
 
 namespace NativeInit.Core.Boot;
 
@@ -162,9 +163,9 @@ public sealed record GrubImageTool(
 
         private static IsolatedTmp? Find()
         {
-            var path = DefaultSearchPath();
-            string? Program(string name) => path.Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
-            if (Program("unshare") is not { } unshare || Program("mount") is not { } mount || Program("sh") is not { } shell) return null;
+            if (ProgramPath.Find("unshare") is not { } unshare || ProgramPath.Find("mount") is not { } mount ||
+                ProgramPath.Find("sh") is not { } shell)
+                return null;
             try
             {
                 var psi = new ProcessStartInfo(unshare) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };

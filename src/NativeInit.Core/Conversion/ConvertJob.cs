@@ -1148,12 +1148,7 @@ public static class ConvertJob
         if (p.ExitCode != 0) throw new NativeInitException($"{name} {string.Join(' ', args)} failed (exit {p.ExitCode}): {err.Result.Trim()}");
     }
 
-    private static string? FindProgram(string name)
-    {
-        foreach (var d in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Concat(["/usr/sbin", "/sbin", "/usr/bin", "/bin"]))
-            if (File.Exists(Path.Combine(d, name))) return Path.Combine(d, name);
-        return null;
-    }
+    private static string? FindProgram(string name) => ProgramPath.Find(name);
 
     /// <summary>MemAvailable from /proc/meminfo, in bytes.</summary>
     public static long MemAvailable() =>
