@@ -74,13 +74,7 @@ public static class Decompression
         long written = 0;
         while (true)
         {
-            int len = 0;
-            while (len < buffer.Length)
-            {
-                int r = decoder.Read(buffer, len, buffer.Length - len);
-                if (r == 0) break;
-                len += r;
-            }
+            int len = decoder.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
             if (len == 0) break;
             sink.Write(buffer, 0, len);
             written += len;
