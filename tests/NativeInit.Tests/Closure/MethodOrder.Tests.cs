@@ -7,7 +7,7 @@ namespace NativeInit.Tests.Closure;
 /// The published artifact keeps the managed code its hot paths run together (src/NativeInit/method-order.txt, see
 /// tools/method-order): the kernel maps code 64 KiB at a time, so scattered hot methods cost peak RSS (issue 11).
 /// New hot methods the order file does not list land among the cold ones; this fails once they spread the hot code
-/// over more than 1024 KiB of windows (2880 KiB without the order file, 576 KiB with it when it was written).
+/// over more than 1024 KiB of windows (2880 KiB without the order file, 576-768 KiB with it, by run).
 /// </summary>
 [Trait("Category", "Integration")]
 public sealed class MethodOrderTests
