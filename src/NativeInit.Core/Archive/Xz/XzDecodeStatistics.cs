@@ -21,7 +21,11 @@ public sealed class XzDecodeStatistics
     public int Workers { get; internal set; }
 
     /// <summary>Blocks decoded (by workers, or streamed on one thread).</summary>
-    public int Blocks { get; internal set; }
+    public int Blocks => _blocks;
+    private int _blocks;
+
+    /// <summary>Counts a decoded block (from any thread).</summary>
+    internal void CountBlock() => Interlocked.Increment(ref _blocks);
 
     /// <summary>Blocks without recorded sizes, streamed on the dispatcher thread.</summary>
     public int StreamedBlocks { get; internal set; }

@@ -176,7 +176,7 @@ public sealed class XzDecoderStream : ReadOnlyStream
     {
         _block ??= new XzBlockDecoder(_input);
         _block.Begin(_header, _parser.Check, _options.MemoryLimit);
-        if (_options.XzStatistics is { } stats) stats.Blocks++;
+        if (_options.XzStatistics is { } stats) stats.CountBlock();
         _blockDataStart = _input.Consumed;
         _state = State.InBlock;
     }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using NativeInit.Core.Platform;
@@ -32,6 +31,9 @@ namespace NativeInit.Core.Archive.Xz;
 /// head always gets memory once the reader has taken what is in front of it, a younger block that becomes the head
 /// finds its whole need kept for it, and the input read ahead for the next block never takes what a block being
 /// decoded needs to finish (the earlier rule let it: a worker then waited for most of every slow head block).
+///
+/// Threads share one gate and wait for one another under it: each sleeps on its own latch (<see cref="WakeSignals"/>)
+/// and is woken, once the gate is left, only when what it waits for has come (<see cref="LeaveGate"/>).
 ///
 /// A block without recorded sizes is decoded on the dispatcher thread, streaming, in 1 MiB pieces, each one slot.
 /// Without an <see cref="AddressArena"/> (no low address space free) the caller decodes on one thread instead.
@@ -78,6 +80,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         public Exception? Error;
         public bool IsEnd;
         public XzThreadTimes? Clock; // the thread writing the slot (for the statistics)
+        public int Role;             // the thread writing the slot (for waiting)
 
         void IFlatProgress.WillWrite(int end) => owner.Back(this, end);
         void IFlatProgress.Decoded(int position, int inputDone) => owner.Publish(this, position, inputDone);
@@ -93,9 +96,15 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
     private readonly Slot[] _slots;
     private readonly Slot?[] _inFlight;
     private readonly object _gate = new();
-    private readonly BlockingCollection<Slot> _free = new(new ConcurrentQueue<Slot>());
-    private readonly BlockingCollection<Slot> _work = new(new ConcurrentQueue<Slot>());
-    private readonly BlockingCollection<Slot> _ordered = new(new ConcurrentQueue<Slot>());
+    // Under the gate: slots for the dispatcher, blocks for the workers, blocks in file order for the reader.
+    private readonly Queue<Slot> _free = new(), _work = new(), _ordered = new();
+    // Under the gate: what each thread (ReaderRole, DispatcherRole, then the workers) is asleep for, and on which
+    // slot; LeaveGate wakes those whose condition now holds.
+    private const int ReaderRole = 0, DispatcherRole = 1, FirstWorkerRole = 2;
+    private enum Awaiting : byte { Nothing, Data, NextBlock, FreeSlot, Work, Memory }
+    private readonly Awaiting[] _awaiting;
+    private readonly Slot?[] _awaitingSlot;
+    private readonly WakeSignals _signals;
     private readonly CancellationTokenSource _cts = new();
     private readonly Thread _dispatcher;
     private readonly Thread[] _workers;
@@ -121,18 +130,22 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         _stats.Start(_threads, _slots.Length);
         _stats.PoolBytes = (long)_pool.Capacity * _chunk;
         _inFlight = new Slot?[_slots.Length];
+        _awaiting = new Awaiting[FirstWorkerRole + _threads];
+        _awaitingSlot = new Slot?[_awaiting.Length];
+        _signals = new WakeSignals(_awaiting.Length);
         for (int i = 0; i < _slots.Length; i++)
         {
             var s = new Slot(this);
             Reserve(s, chunks);
             _slots[i] = s;
-            _free.Add(s);
+            _free.Enqueue(s);
         }
         _workers = new Thread[_threads];
         for (int i = 0; i < _threads; i++)
         {
             var clock = _stats.Worker(i);
-            _workers[i] = new Thread(() => WorkLoop(clock)) { IsBackground = true, Name = "xz-worker-" + i };
+            int role = FirstWorkerRole + i;
+            _workers[i] = new Thread(() => WorkLoop(clock, role)) { IsBackground = true, Name = "xz-worker-" + i };
             _workers[i].Start();
         }
         _dispatcher = new Thread(DispatchLoop) { IsBackground = true, Name = "xz-dispatch" };
@@ -212,7 +225,12 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
     private void Reserve(Slot s, int chunks)
     {
         // (Under the gate: the free chunks taken back in the old range move to parking places.)
-        if (s.Base is not null) lock (_gate) _pool.GiveRange(s.Base, (long)s.Chunks * _chunk);
+        if (s.Base is not null)
+        {
+            EnterGate();
+            try { _pool.GiveRange(s.Base, (long)s.Chunks * _chunk); }
+            finally { LeaveGate(); }
+        }
         s.Base = null;
         s.Backed = [];
         s.Base = _pool.TakeRange((long)chunks * _chunk);
@@ -246,11 +264,8 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
             if (c is null)
             {
                 long t0 = Stopwatch.GetTimestamp();
-                if (!_ordered.TryTake(out c))
-                {
-                    c = _ordered.Take(_cts.Token);
+                if (Take(_ordered, ReaderRole, Awaiting.NextBlock, out c))
                     _stats.Reader.WaitBlockTicks += Stopwatch.GetTimestamp() - t0;
-                }
                 _current = c;
             }
             int pos = c.ReadPos;
@@ -276,21 +291,30 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
                     return 0;
                 }
                 if (pos < c.Ready) continue;
-                lock (_gate)
+                EnterGate();
+                try
                 {
                     TakeBackAll(c);
                     int i = (int)(c.Seq % _inFlight.Length);
                     if (_inFlight[i] == c) _inFlight[i] = null;
-                    Monitor.PulseAll(_gate);
+                    _free.Enqueue(c);
+                }
+                finally
+                {
+                    LeaveGate();
                 }
                 _current = null;
-                _free.Add(c);
                 continue;
             }
             long w0 = Stopwatch.GetTimestamp();
-            lock (_gate)
+            EnterGate();
+            try
             {
-                while (c.ReadPos == c.Ready && !c.Done) Wait();
+                while (c.ReadPos == c.Ready && !c.Done) SleepFor(ReaderRole, Awaiting.Data, c);
+            }
+            finally
+            {
+                LeaveGate();
             }
             _stats.Reader.WaitDataTicks += Stopwatch.GetTimestamp() - w0;
             _stats.Reader.DataWaitCount++;
@@ -309,22 +333,82 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         Volatile.Write(ref c.ReadPos, pos + n);
         if (c.Progressive && (pos + n) / _chunk != pos / _chunk)
         {
-            lock (_gate)
+            EnterGate();
+            try { TakeBackBehind(c); }
+            finally { LeaveGate(); }
+        }
+    }
+
+    // ---- the gate and waiting
+
+    private void EnterGate() => Monitor.Enter(_gate);
+
+    /// <summary>Leaves the gate, then wakes the threads asleep for a condition that now holds. Every change of what
+    /// a thread may wait for (data of a block, a block in a queue, memory) is made under the gate, so checking the
+    /// sleepers here, on the way out, misses none; and a thread is woken only once the gate is free and only when
+    /// it can go on (with Monitor.PulseAll every sleeper woke at every change, inside the gate, and spun for it).</summary>
+    private void LeaveGate()
+    {
+        Span<int> wake = stackalloc int[_awaiting.Length];
+        int n = 0, work = _work.Count;
+        for (int role = 0; role < _awaiting.Length; role++)
+        {
+            var s = _awaitingSlot[role];
+            bool go = _awaiting[role] switch
             {
-                if (TakeBackBehind(c)) Monitor.PulseAll(_gate);
+                Awaiting.Data => s!.Ready != s.ReadPos || s.Done,
+                Awaiting.NextBlock => _ordered.Count > 0,
+                Awaiting.FreeSlot => _free.Count > 0,
+                Awaiting.Work => work-- > 0,
+                Awaiting.Memory => MayTake(s!),
+                _ => false,
+            };
+            if (!go) continue;
+            _awaiting[role] = Awaiting.Nothing;
+            _awaitingSlot[role] = null;
+            wake[n++] = role;
+        }
+        Monitor.Exit(_gate);
+        foreach (int role in wake[..n]) _signals.Set(role);
+    }
+
+    /// <summary>Under the gate: leaves it, sleeps until woken (by <see cref="LeaveGate"/> when the condition may
+    /// hold, or by <see cref="Dispose"/>) and enters it again; the caller checks its condition again. Throws once the
+    /// decoder is disposed.</summary>
+    private void SleepFor(int role, Awaiting what, Slot? slot)
+    {
+        _cts.Token.ThrowIfCancellationRequested();
+        _awaiting[role] = what;
+        _awaitingSlot[role] = slot;
+        LeaveGate();
+        _signals.Wait(role);
+        EnterGate();
+        _awaiting[role] = Awaiting.Nothing;
+        _awaitingSlot[role] = null;
+        _cts.Token.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>Takes the first slot of <paramref name="queue"/>, sleeping until there is one; true if it slept.</summary>
+    private bool Take(Queue<Slot> queue, int role, Awaiting what, out Slot slot)
+    {
+        bool slept = false;
+        EnterGate();
+        try
+        {
+            while (!queue.TryDequeue(out slot!))
+            {
+                SleepFor(role, what, null);
+                slept = true;
             }
+            return slept;
+        }
+        finally
+        {
+            LeaveGate();
         }
     }
 
     // ---- memory (the methods below run under the gate, except Back and Publish, which take it)
-
-    /// <summary>Waits for a change under the gate; throws once the decoder is disposed.</summary>
-    private void Wait()
-    {
-        _cts.Token.ThrowIfCancellationRequested();
-        Monitor.Wait(_gate);
-        _cts.Token.ThrowIfCancellationRequested();
-    }
 
     /// <summary>Whether <paramref name="s"/> may take one more chunk now: the head always (while the pool has one);
     /// a younger block only if the blocks younger than the head then hold at most the pool minus the head's reserve,
@@ -376,7 +460,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
                 while (!MayTake(s))
                 {
                     head &= s.Seq == _headSeq;
-                    Wait();
+                    SleepFor(s.Role, Awaiting.Memory, s);
                 }
                 var clock = s.Clock ?? _stats.Dispatcher;
                 if (head) clock.WaitReaderTicks += Stopwatch.GetTimestamp() - t0;
@@ -441,14 +525,18 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
     /// <summary>A block is decoded (or failed): the head moves past every decoded block.</summary>
     private void Finish(Slot s, int ready, Exception? error)
     {
-        lock (_gate)
+        EnterGate();
+        try
         {
             s.Error = error;
             if (error is null) s.Ready = ready;
             s.Done = true;
             s.Decoded = true;
             while (_inFlight[_headSeq % _inFlight.Length] is { } h && h.Seq == _headSeq && h.Decoded) _headSeq++;
-            Monitor.PulseAll(_gate);
+        }
+        finally
+        {
+            LeaveGate();
         }
     }
 
@@ -460,10 +548,15 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         int last = (end - 1) / _chunk;
         if (last < s.NextChunk) return;
         if (last >= s.Chunks) XzFormat.Fail("LZMA2 data is longer than the block's uncompressed size");
-        lock (_gate)
+        EnterGate();
+        try
         {
             Acquire(s, s.NextChunk, last);
             s.NextChunk = last + 1;
+        }
+        finally
+        {
+            LeaveGate();
         }
     }
 
@@ -479,7 +572,8 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
             s.Check!.Append(new ReadOnlySpan<byte>(s.Base + s.Checked, position - s.Checked));
             s.Checked = position;
         }
-        lock (_gate)
+        EnterGate();
+        try
         {
             if (freeInput)
             {
@@ -497,7 +591,10 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
                 s.Ready = position;
                 TakeBackBehind(s);
             }
-            Monitor.PulseAll(_gate);
+        }
+        finally
+        {
+            LeaveGate();
         }
     }
 
@@ -524,14 +621,29 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
                 haveBlock = _parser.NextBlock(out header);
             }
             _stats.Dispatcher.Cpu = ProcessStatus.ThreadCpuTime();
-            _ordered.Add(new Slot(this) { IsEnd = true, Done = true });
+            Hand(new Slot(this) { IsEnd = true, Done = true }, toWorker: false);
         }
         catch (OperationCanceledException) when (_cts.IsCancellationRequested)
         {
         }
         catch (Exception e)
         {
-            try { _ordered.Add(new Slot(this) { Error = Wrap(e), Done = true }); } catch (InvalidOperationException) { }
+            Hand(new Slot(this) { Error = Wrap(e), Done = true }, toWorker: false);
+        }
+    }
+
+    /// <summary>Queues a slot for the reader (in file order) and, when it is to be decoded, for the workers.</summary>
+    private void Hand(Slot slot, bool toWorker)
+    {
+        EnterGate();
+        try
+        {
+            _ordered.Enqueue(slot);
+            if (toWorker) _work.Enqueue(slot);
+        }
+        finally
+        {
+            LeaveGate();
         }
     }
 
@@ -543,6 +655,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
     {
         var slot = TakeFree();
         slot.Clock = null;
+        slot.Role = DispatcherRole;
         int comp = (int)h.CompressedSize, unc = (int)h.UncompressedSize;
         int chunks = SlotChunks(h, _chunk);
         // A free slot holds no memory, so a bigger block just gets a bigger range; the pool grows to workers × the
@@ -570,7 +683,8 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         slot.HeadBase = dictChunks + ahead;
         slot.InFirst = inFirst;
         slot.InLast = inLast;
-        lock (_gate)
+        EnterGate();
+        try
         {
             int capacity = PoolChunks(_threads, h, _chunk, _options.MemoryLimit);
             if (capacity > _pool.Capacity)
@@ -581,21 +695,23 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
             Enter(slot);
             Acquire(slot, inFirst, inLast);
         }
+        finally
+        {
+            LeaveGate();
+        }
         long t1 = Stopwatch.GetTimestamp();
         _input.ReadExactly(new Span<byte>(slot.Base + slot.InOffset, comp), "block data");
         _parser.EndBlock(h, comp, unc, slot.CheckField);
         _stats.Dispatcher.BusyTicks += Stopwatch.GetTimestamp() - t1;
-        _ordered.Add(slot);
-        _work.Add(slot);
+        Hand(slot, toWorker: true);
     }
 
     /// <summary>A free slot, waiting for one (all in flight: the reader is behind).</summary>
     private Slot TakeFree()
     {
-        if (_free.TryTake(out var slot)) return slot;
         long t0 = Stopwatch.GetTimestamp();
-        slot = _free.Take(_cts.Token);
-        _stats.Dispatcher.WaitSlotTicks += Stopwatch.GetTimestamp() - t0;
+        if (Take(_free, DispatcherRole, Awaiting.FreeSlot, out var slot))
+            _stats.Dispatcher.WaitSlotTicks += Stopwatch.GetTimestamp() - t0;
         return slot;
     }
 
@@ -609,6 +725,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         {
             var slot = TakeFree();
             slot.Clock = null;
+            slot.Role = DispatcherRole;
             slot.Progressive = false;
             int pieceChunks = Math.Min(slot.Chunks, PieceSize / _chunk);
             slot.Need = pieceChunks;
@@ -616,12 +733,17 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
             slot.InFirst = 0;
             slot.InLast = -1;
             int piece = pieceChunks * _chunk;
-            lock (_gate)
+            EnterGate();
+            try
             {
                 Enter(slot);
                 Acquire(slot, 0, pieceChunks - 1);
             }
-            _ordered.Add(slot);
+            finally
+            {
+                LeaveGate();
+            }
+            Hand(slot, toWorker: false);
             int len = 0;
             try
             {
@@ -647,21 +769,19 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
 
     // ---- the workers
 
-    private void WorkLoop(XzThreadTimes clock)
+    private void WorkLoop(XzThreadTimes clock, int role)
     {
         try
         {
             while (true)
             {
+                clock.Cpu = ProcessStatus.ThreadCpuTime();
                 long t0 = Stopwatch.GetTimestamp();
-                if (!_work.TryTake(out var slot))
-                {
-                    clock.Cpu = ProcessStatus.ThreadCpuTime();
-                    slot = _work.Take(_cts.Token);
+                if (Take(_work, role, Awaiting.Work, out var slot))
                     clock.WaitBlockTicks += Stopwatch.GetTimestamp() - t0;
-                }
                 long t1 = Stopwatch.GetTimestamp(), waited = clock.WaitMemoryTicks + clock.WaitReaderTicks;
                 slot.Clock = clock;
+                slot.Role = role;
                 Exception? error = null;
                 try
                 {
@@ -674,8 +794,8 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
                 long busy = Stopwatch.GetTimestamp() - t1 - (clock.WaitMemoryTicks + clock.WaitReaderTicks - waited);
                 clock.BusyTicks += busy;
                 _stats.RecordBlock(slot.Seq, busy);
+                _stats.CountBlock();
                 Finish(slot, slot.OutLen, error);
-                lock (_gate) _stats.Blocks++;
             }
         }
         catch (OperationCanceledException)
@@ -711,7 +831,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         _stats.Stop();
         _finished = true;
         _cts.Cancel();
-        lock (_gate) Monitor.PulseAll(_gate);
+        for (int role = 0; role < _signals.Count; role++) _signals.Set(role);
         var deadline = Environment.TickCount64 + 5000;
         bool stopped = _dispatcher.Join(TimeSpan.FromMilliseconds(Math.Max(0, deadline - Environment.TickCount64)));
         foreach (var w in _workers)
