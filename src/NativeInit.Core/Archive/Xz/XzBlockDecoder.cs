@@ -37,9 +37,11 @@ internal static unsafe class Lzma2
     /// single-buffer decoding): before each chunk, if the chunk's output (plus the copy overshoot) could reach the
     /// chunk's own input, the rest of the input is first moved to <paramref name="spill"/>, so even an unusual but
     /// valid file decodes; nothing unread is ever overwritten.</summary>
-    /// <param name="progress">Told before each chunk how far the output will be written, and after it how far the
-    /// block is decoded (the parallel decoder backs its buffer with memory as it goes, hands the oldest block out
-    /// while it is decoded and gives back what lies behind the dictionary).</param>
+    /// <param name="progress">Told before each chunk how far it will read the input and write the output, and after
+    /// it how far the block is decoded (the parallel decoder starts a block while its input is still being read,
+    /// backs its buffer with memory as it goes, hands the oldest block out while it is decoded and gives back what lies
+    /// behind the dictionary). Input the decoder may touch is always asked for first, the readable padding after a
+    /// chunk included where it lies within the input, so what it reads is the same as with the whole input at hand.</param>
     public static void DecodeFlat(LzmaDecoder lz, byte* input, int inLen, byte* output, int outSize, uint dictSize,
         PinnedBuffer? spill = null, IFlatProgress? progress = null)
     {
@@ -51,6 +53,8 @@ internal static unsafe class Lzma2
         while (true)
         {
             if (i >= inLen) XzFormat.Fail("LZMA2 data runs past the block's compressed size");
+            // The chunk header: control byte, sizes, properties.
+            progress?.WillRead(Math.Min(inLen, i + 6));
             if (overlaps)
             {
                 // Where this chunk's output could end (its header says how much it writes; the bytes peeked past
@@ -61,6 +65,7 @@ internal static unsafe class Lzma2
                 long outEnd = (output + lz.Position + Math.Min(chunkOut, outSize - lz.Position) + LzmaDecoder.WindowTail) - (input + i);
                 if (outEnd > 0)
                 {
+                    progress?.WillRead(inLen);
                     spill!.Ensure(inLen - i + LzmaDecoder.InputPadding);
                     new ReadOnlySpan<byte>(input + i, inLen - i).CopyTo(new Span<byte>(spill.Pointer, inLen - i));
                     input = spill.Pointer - i;
@@ -87,6 +92,7 @@ internal static unsafe class Lzma2
                 else if (ctrl >= 0xA0) lz.ResetState();
                 if (unpacked > outSize - lz.Position) XzFormat.Fail("LZMA2 data is longer than the block's uncompressed size");
                 if (packed > inLen - i) XzFormat.Fail("LZMA2 chunk runs past the block's compressed size");
+                progress?.WillRead((int)Math.Min(inLen, (long)i + packed + LzmaDecoder.InputPadding));
                 progress?.WillWrite(lz.Position + unpacked + LzmaDecoder.WindowTail);
                 if (!lz.StartChunk(input + i, packed) || !lz.Decode(lz.Position + unpacked) || !lz.FinishChunk())
                     XzFormat.Fail("corrupt LZMA data");
@@ -100,6 +106,7 @@ internal static unsafe class Lzma2
                 i += 2;
                 if (size > inLen - i) XzFormat.Fail("LZMA2 chunk runs past the block's compressed size");
                 if (size > outSize - lz.Position) XzFormat.Fail("LZMA2 data is longer than the block's uncompressed size");
+                progress?.WillRead(i + size);
                 progress?.WillWrite(lz.Position + size);
                 lz.CopyUncompressed(new ReadOnlySpan<byte>(input + i, size));
                 i += size;
@@ -114,6 +121,10 @@ internal static unsafe class Lzma2
 /// <summary>What <see cref="Lzma2.DecodeFlat"/> tells its caller around each LZMA2 chunk.</summary>
 internal interface IFlatProgress
 {
+    /// <summary>The next step reads input bytes below <paramref name="end"/> (exclusive, counted from the start of the
+    /// input given to DecodeFlat, at most its length): returns once they are there.</summary>
+    void WillRead(int end);
+
     /// <summary>The next chunk writes output bytes below <paramref name="end"/> (exclusive).</summary>
     void WillWrite(int end);
 

@@ -131,7 +131,8 @@ public sealed class XzThreadTimes(string name)
     public TimeSpan Busy => Ticks(BusyTicks);
     /// <summary>CPU time of the thread (workers and dispatcher; sampled after each block).</summary>
     public TimeSpan Cpu { get; internal set; }
-    /// <summary>A worker waiting for a dispatched block; the reader waiting for the next block to be dispatched.</summary>
+    /// <summary>A worker waiting for a dispatched block or for the part of its input not read yet; the reader waiting
+    /// for the next block to be dispatched.</summary>
     public TimeSpan WaitBlock => Ticks(WaitBlockTicks);
     /// <summary>Waiting for pool memory while not the head block (blocks ahead of the head hold the pool).</summary>
     public TimeSpan WaitMemory => Ticks(WaitMemoryTicks);

@@ -8,7 +8,8 @@ namespace NativeInit.Core.Archive.Xz;
 /// Decodes blocks whose headers record both sizes on worker threads, in bounded memory, and hands the output out
 /// in file order while it is being decoded.
 ///
-/// A dispatcher thread walks the container and reads each block's compressed bytes into a slot; a worker decodes
+/// A dispatcher thread walks the container and reads each block's compressed bytes into a slot (handing the block to
+/// a worker once the first piece is read: the worker waits only if it catches up with the reading); a worker decodes
 /// the block in place into the slot's flat buffer (the buffer is the dictionary: the compressed bytes sit at its
 /// end, <see cref="Lzma2.DecodeFlat"/> never overwrites unread input) and verifies the check; the reader takes the
 /// blocks in file order.
@@ -42,6 +43,9 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
 {
     /// <summary>Pieces of a block without recorded sizes.</summary>
     private const int PieceSize = PageChunkPool.MaxChunkSize;
+    /// <summary>A block goes to a worker once this much of its input is read; the rest follows in pieces of
+    /// <see cref="InputPiece"/> while it decodes (a worker reads the input far slower than the dispatcher).</summary>
+    private const int FirstInputPiece = 128 << 10, InputPiece = 1 << 20;
     /// <summary>Bytes between the end of the uncompressed data and the end of the compressed data in a slot: four
     /// stored chunks' worth, so only unusual files need the spill copy (stored chunks grow by 3 bytes per 64 KiB, so a
     /// whole incompressible 24 MiB block needs about 65 KiB + 1 KiB).</summary>
@@ -70,6 +74,10 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         public XzCheckType CheckType;
         public long Seq;
         public int InLen, InOffset, OutLen;
+        public volatile int InReady;    // input bytes read so far (changed under the gate)
+        public volatile bool InComplete; // all the input read, and the check field after it
+        public Exception? InError;      // the input failed after the block went to a worker (under the gate)
+        public int InWanted;            // what its worker waits for: InReady up to this, int.MaxValue: InComplete
         public uint DistanceLimit;
         public bool Progressive;   // output is final as it is decoded: handed out early, memory given back early
         public int Checked;        // bytes appended to the check (progressive blocks)
@@ -82,6 +90,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         public XzThreadTimes? Clock; // the thread writing the slot (for the statistics)
         public int Role;             // the thread writing the slot (for waiting)
 
+        void IFlatProgress.WillRead(int end) => owner.AwaitInput(this, end);
         void IFlatProgress.WillWrite(int end) => owner.Back(this, end);
         void IFlatProgress.Decoded(int position, int inputDone) => owner.Publish(this, position, inputDone);
     }
@@ -101,7 +110,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
     // Under the gate: what each thread (ReaderRole, DispatcherRole, then the workers) is asleep for, and on which
     // slot; LeaveGate wakes those whose condition now holds.
     private const int ReaderRole = 0, DispatcherRole = 1, FirstWorkerRole = 2;
-    private enum Awaiting : byte { Nothing, Data, NextBlock, FreeSlot, Work, Memory }
+    private enum Awaiting : byte { Nothing, Data, NextBlock, FreeSlot, Work, Memory, Input }
     private readonly Awaiting[] _awaiting;
     private readonly Slot?[] _awaitingSlot;
     private readonly WakeSignals _signals;
@@ -361,6 +370,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
                 Awaiting.FreeSlot => _free.Count > 0,
                 Awaiting.Work => work-- > 0,
                 Awaiting.Memory => MayTake(s!),
+                Awaiting.Input => s!.InError is not null || (s.InWanted == int.MaxValue ? s.InComplete : s.InReady >= s.InWanted),
                 _ => false,
             };
             if (!go) continue;
@@ -699,12 +709,73 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         {
             LeaveGate();
         }
+        // The block goes to a worker once the first piece of its input is read, so a worker does not wait for the
+        // whole input of a block (tens of MB for xz -9's 192 MiB blocks; from a cold disk at start-up, for each of the
+        // first blocks); the worker waits only if it catches up with the reading (AwaitInput).
         long t1 = Stopwatch.GetTimestamp();
-        _input.ReadExactly(new Span<byte>(slot.Base + slot.InOffset, comp), "block data");
-        _parser.EndBlock(h, comp, unc, slot.CheckField);
-        _stats.Dispatcher.BusyTicks += Stopwatch.GetTimestamp() - t1;
+        var input = new Span<byte>(slot.Base + slot.InOffset, comp);
+        int read = Math.Min(comp, FirstInputPiece);
+        slot.InReady = 0;
+        slot.InError = null;
+        slot.InComplete = false;
+        _input.ReadExactly(input[..read], "block data");
+        slot.InReady = read;
         Hand(slot, toWorker: true);
+        try
+        {
+            while (read < comp)
+            {
+                int n = Math.Min(comp - read, InputPiece);
+                _input.ReadExactly(input.Slice(read, n), "block data");
+                read += n;
+                EnterGate();
+                slot.InReady = read;
+                LeaveGate();
+            }
+            _parser.EndBlock(h, comp, unc, slot.CheckField);
+            EnterGate();
+            slot.InComplete = true;
+            LeaveGate();
+        }
+        catch (Exception e)
+        {
+            // The block is the worker's and the reader's already: it fails with this error, in file order.
+            EnterGate();
+            slot.InError = Wrap(e);
+            LeaveGate();
+            throw;
+        }
+        finally
+        {
+            _stats.Dispatcher.BusyTicks += Stopwatch.GetTimestamp() - t1;
+        }
     }
+
+    /// <summary>A worker's wait for its block's input up to <paramref name="end"/> (<c>int.MaxValue</c>: all of it and
+    /// the check field after it).</summary>
+    private void AwaitInput(Slot s, int end)
+    {
+        if (end == int.MaxValue ? s.InComplete : s.InReady >= end) return;
+        long t0 = Stopwatch.GetTimestamp();
+        EnterGate();
+        try
+        {
+            s.InWanted = end;
+            while (!(end == int.MaxValue ? s.InComplete : s.InReady >= end))
+            {
+                if (s.InError is not null) throw new InputFailedException();
+                SleepFor(s.Role, Awaiting.Input, s);
+            }
+        }
+        finally
+        {
+            LeaveGate();
+        }
+        s.Clock!.WaitBlockTicks += Stopwatch.GetTimestamp() - t0;
+    }
+
+    /// <summary>Thrown on a worker whose block's input failed; the block fails with the input's error.</summary>
+    private sealed class InputFailedException : Exception;
 
     /// <summary>A free slot, waiting for one (all in flight: the reader is behind).</summary>
     private Slot TakeFree()
@@ -779,7 +850,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
                 long t0 = Stopwatch.GetTimestamp();
                 if (Take(_work, role, Awaiting.Work, out var slot))
                     clock.WaitBlockTicks += Stopwatch.GetTimestamp() - t0;
-                long t1 = Stopwatch.GetTimestamp(), waited = clock.WaitMemoryTicks + clock.WaitReaderTicks;
+                long t1 = Stopwatch.GetTimestamp(), waited = clock.WaitMemoryTicks + clock.WaitReaderTicks + clock.WaitBlockTicks;
                 slot.Clock = clock;
                 slot.Role = role;
                 Exception? error = null;
@@ -787,11 +858,15 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
                 {
                     Decode(slot);
                 }
+                catch (InputFailedException)
+                {
+                    error = slot.InError;
+                }
                 catch (Exception e)
                 {
                     error = Wrap(e);
                 }
-                long busy = Stopwatch.GetTimestamp() - t1 - (clock.WaitMemoryTicks + clock.WaitReaderTicks - waited);
+                long busy = Stopwatch.GetTimestamp() - t1 - (clock.WaitMemoryTicks + clock.WaitReaderTicks + clock.WaitBlockTicks - waited);
                 clock.BusyTicks += busy;
                 _stats.RecordBlock(slot.Seq, busy);
                 _stats.CountBlock();
@@ -818,6 +893,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
             if (s.Filters.Count > 0) s.Filters.Process(output, output.Length, final: true);
             s.Check.Append(output);
         }
+        ((IFlatProgress)s).WillRead(int.MaxValue); // the check field is read after the block's data
         if (!s.Check.Matches(s.CheckField)) XzFormat.Fail($"{s.Check.Name} check mismatch: the data is corrupt");
     }
 

@@ -460,3 +460,111 @@ public class XzParallelAllocationTests
     }
 }
 
+
+/// <summary>A block goes to its worker once the first piece of its input is read: the worker decodes while the rest
+/// is still being read (from a slow disk at start-up, or the tens of MB of one 192 MiB block), waits where it catches
+/// up with the reading, and a block whose input ends early fails in file order.</summary>
+[Trait("Category", "Integration")]
+public class XzParallelInputTests
+{
+    /// <summary>Gives at most <see cref="Step"/> bytes a read, and stops (until released) once <see cref="PauseAt"/>
+    /// bytes were given.</summary>
+    private sealed class TrickleStream(byte[] data) : Stream
+    {
+        private int _pos;
+        private bool _waited;
+        public int Step = 50_000;
+        public int PauseAt = int.MaxValue;
+        public readonly ManualResetEventSlim Released = new(false);
+
+        /// <summary>Bytes given so far.</summary>
+        public int Given => Volatile.Read(ref _pos);
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            int end = data.Length;
+            if (_pos < PauseAt) end = Math.Min(end, PauseAt);
+            else if (!_waited)
+            {
+                _waited = true;
+                Released.Wait(TimeSpan.FromSeconds(10));
+            }
+            int n = Math.Min(Math.Min(count, Step), end - _pos);
+            Array.Copy(data, _pos, buffer, offset, n);
+            Volatile.Write(ref _pos, _pos + n);
+            return n;
+        }
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => _pos; set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
+    [SkippableFact]
+    public void A_block_is_decoded_while_the_rest_of_its_input_is_still_being_read()
+    {
+        Tool.Require("xz");
+        // Incompressible blocks of 3 MB: each block's input is about as large as its output.
+        var data = XzTest.Random(6_000_000, seed: 21);
+        var xz = XzTest.XzCli(data, "-6", "-T2", "--block-size=3000000");
+        // The input stops 1 MB into the first block's data until the test has seen output.
+        var input = new TrickleStream(xz) { PauseAt = 1_000_000 };
+        using var s = new XzDecoderStream(input, new DecoderOptions { Threads = 2 });
+        var output = new MemoryStream();
+        var buf = new byte[64 << 10];
+        int n = s.Read(buf, 0, buf.Length);
+        // Output came while the input stood still in the middle of the block's data (waiting for the whole input, the
+        // read would return only once the pause gave up after 10 s and the rest of the file was read).
+        int given = input.Given;
+        input.Released.Set();
+        Assert.True(n > 0);
+        Assert.True(s.IsParallel, "the parallel decoder was not used");
+        Assert.True(given <= 1_000_000, $"no output before {given} bytes of input");
+        output.Write(buf, 0, n);
+        while ((n = s.Read(buf, 0, buf.Length)) > 0) output.Write(buf, 0, n);
+        Assert.Equal(data, output.ToArray());
+    }
+
+    [SkippableTheory]
+    [InlineData(2)]
+    [InlineData(4)]
+    public void Workers_that_catch_up_with_a_slow_input_wait_for_it_and_decode_exactly(int threads)
+    {
+        Tool.Require("xz");
+        var data = XzTest.Sample(3_000_000, seed: 22);
+        var xz = XzTest.XzCli(data, "-6", "-T2", "--block-size=250000");
+        foreach (int step in new[] { 1, 333, 4096, 100_000 })
+        {
+            if (step == 1 && xz.Length > 200_000) continue;
+            using var s = new XzDecoderStream(new TrickleStream(xz) { Step = step }, new DecoderOptions { Threads = threads });
+            var output = new MemoryStream();
+            s.CopyTo(output);
+            Assert.True(s.IsParallel);
+            Assert.Equal(data, output.ToArray());
+        }
+    }
+
+    [SkippableFact]
+    public void Input_that_ends_inside_a_block_fails_after_the_blocks_before_it()
+    {
+        Tool.Require("xz");
+        var data = XzTest.Random(2_000_000, seed: 23);
+        var xz = XzTest.XzCli(data, "-6", "-T2", "--block-size=500000");
+        // Cut in the middle of the third block's data (blocks of about 500 KB of input each).
+        var cut = xz.AsSpan(0, 1_250_000).ToArray();
+        using var s = new XzDecoderStream(new TrickleStream(cut) { Step = 7000 }, new DecoderOptions { Threads = 2 });
+        var output = new MemoryStream();
+        var e = Assert.Throws<InvalidDataFormatException>(() => s.CopyTo(output));
+        Assert.Contains("truncated", e.Message);
+        // Everything of the two whole blocks came out first, and nothing past the cut.
+        Assert.True(output.Length >= 1_000_000, $"only {output.Length} bytes before the error");
+        Assert.True(output.Length < 1_250_000, $"{output.Length} bytes from 1.25 MB of incompressible input");
+        Assert.Equal(data.AsSpan(0, (int)output.Length).ToArray(), output.ToArray());
+    }
+}
