@@ -362,23 +362,14 @@ public class TarReaderEndTests
     }
 
     /// <summary>The given bytes, then zeros forever.</summary>
-    private sealed class EndlessStream(byte[] head) : Stream
+    private sealed class EndlessStream(byte[] head) : ReadOnlyStream
     {
         private long _pos;
-        public override int Read(byte[] buffer, int offset, int count)
+        public override int Read(Span<byte> buffer)
         {
-            for (int i = 0; i < count; i++, _pos++) buffer[offset + i] = _pos < head.Length ? head[_pos] : (byte)0;
-            return count;
+            for (int i = 0; i < buffer.Length; i++, _pos++) buffer[i] = _pos < head.Length ? head[_pos] : (byte)0;
+            return buffer.Length;
         }
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => _pos; set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
 

@@ -469,7 +469,7 @@ public class XzParallelInputTests
 {
     /// <summary>Gives at most <see cref="Step"/> bytes a read, and stops (until released) once <see cref="PauseAt"/>
     /// bytes were given.</summary>
-    private sealed class TrickleStream(byte[] data) : Stream
+    private sealed class TrickleStream(byte[] data) : NativeInit.Core.ReadOnlyStream
     {
         private int _pos;
         private bool _waited;
@@ -480,7 +480,7 @@ public class XzParallelInputTests
         /// <summary>Bytes given so far.</summary>
         public int Given => Volatile.Read(ref _pos);
 
-        public override int Read(byte[] buffer, int offset, int count)
+        public override int Read(Span<byte> buffer)
         {
             int end = data.Length;
             if (_pos < PauseAt) end = Math.Min(end, PauseAt);
@@ -489,21 +489,11 @@ public class XzParallelInputTests
                 _waited = true;
                 Released.Wait(TimeSpan.FromSeconds(10));
             }
-            int n = Math.Min(Math.Min(count, Step), end - _pos);
-            Array.Copy(data, _pos, buffer, offset, n);
+            int n = Math.Min(Math.Min(buffer.Length, Step), end - _pos);
+            data.AsSpan(_pos, n).CopyTo(buffer);
             Volatile.Write(ref _pos, _pos + n);
             return n;
         }
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => _pos; set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     [SkippableFact]
