@@ -11,7 +11,8 @@ namespace NativeInit.Core.Platform;
 /// with sched_yield(2); SemaphoreSlim spins before it blocks. On two cores, with both workers busy, every such spin
 /// runs in place of a worker: a two-thread decode of 266 MB made 1533 sched_yield and 3081 futex calls and 2322
 /// involuntary context switches. With one latch per thread, set after the gate is left and only for the threads
-/// whose condition holds, a woken thread finds the gate free.
+/// whose condition holds, a woken thread finds the gate free: 159 sched_yield (thread start-up, the gate's own spin),
+/// 1161 futex calls and about 750 involuntary switches for the same decode.
 /// </summary>
 internal sealed unsafe class WakeSignals
 {
