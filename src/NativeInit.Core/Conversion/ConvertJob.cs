@@ -280,10 +280,10 @@ public static class ConvertJob
 
         // Programs and memory.
         LayoutApplier.Preflight(plan);
-        if (FindProgram(LayoutApplier.MkfsProgram(bootSpec.Filesystem)) is null)
+        if (ProgramPath.Find(LayoutApplier.MkfsProgram(bootSpec.Filesystem)) is null)
             throw new RefusedException($"/boot partition {bootSpec.Number}: {LayoutApplier.MkfsProgram(bootSpec.Filesystem)} is not installed");
         foreach (var grow in new[] { root.Spec.Filesystem == "xfs" ? "xfs_growfs" : "resize2fs" })
-            if (FindProgram(grow) is null) throw new RefusedException($"LV {root.Name}: {grow} is not installed (the root is grown once the bundle is consumed)");
+            if (ProgramPath.Find(grow) is null) throw new RefusedException($"LV {root.Name}: {grow} is not installed (the root is grown once the bundle is consumed)");
         var grubReasons = new List<string>();
         string grubTool = GrubPreflight(bundle.Manifest.Rootfs, Boot.GrubImageTool.Find(null, grubReasons)?.Description, grubReasons);
         long avail = MemAvailable();
@@ -1138,7 +1138,7 @@ public static class ConvertJob
 
     private static void RunTool(string name, params string[] args)
     {
-        string program = FindProgram(name) ?? throw new NativeInitException($"{name} is not installed");
+        string program = ProgramPath.Find(name) ?? throw new NativeInitException($"{name} is not installed");
         var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi) ?? throw new NativeInitException($"cannot start {program}");
@@ -1147,8 +1147,6 @@ public static class ConvertJob
         p.WaitForExit();
         if (p.ExitCode != 0) throw new NativeInitException($"{name} {string.Join(' ', args)} failed (exit {p.ExitCode}): {err.Result.Trim()}");
     }
-
-    private static string? FindProgram(string name) => ProgramPath.Find(name);
 
     /// <summary>MemAvailable from /proc/meminfo, in bytes.</summary>
     public static long MemAvailable() =>

@@ -31,7 +31,7 @@ public static class LayoutApplier
         if (plan.IsImage && plan.Volumes.Any(v => v.Spec.Filesystem is not null) && !Environment.IsPrivilegedProcess)
             throw new RefusedException($"{plan.Target}: making filesystems on the LVs of an image needs loop devices, which need root");
         foreach (var v in plan.Volumes)
-            if (v.Spec.Filesystem is { } fs && FindProgram(MkfsProgram(fs)) is null)
+            if (v.Spec.Filesystem is { } fs && ProgramPath.Find(MkfsProgram(fs)) is null)
                 throw new RefusedException($"LV {v.Name}: {MkfsProgram(fs)} is not installed (needed for filesystem {fs})");
     }
 
@@ -184,7 +184,7 @@ public static class LayoutApplier
     /// <summary>Runs mkfs for <paramref name="v"/> on <paramref name="device"/> (<see cref="MkfsArguments"/>); a failure names the command and its message.</summary>
     public static void Mkfs(LayoutVolume v, string device)
     {
-        string program = FindProgram(MkfsProgram(v.Filesystem!)) ?? throw new NativeInitException($"{MkfsProgram(v.Filesystem!)} is not installed");
+        string program = ProgramPath.Find(MkfsProgram(v.Filesystem!)) ?? throw new NativeInitException($"{MkfsProgram(v.Filesystem!)} is not installed");
         var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in MkfsArguments(v, device)) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi) ?? throw new NativeInitException($"cannot start {program}");
@@ -194,6 +194,4 @@ public static class LayoutApplier
         if (p.ExitCode != 0)
             throw new NativeInitException($"{program} {string.Join(' ', psi.ArgumentList)} failed (exit {p.ExitCode}): {stderr.Result.Trim()}");
     }
-
-    private static string? FindProgram(string name) => ProgramPath.Find(name);
 }
