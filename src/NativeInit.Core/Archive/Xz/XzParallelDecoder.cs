@@ -77,7 +77,10 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
         public volatile int InReady;    // input bytes read so far (changed under the gate)
         public volatile bool InComplete; // all the input read, and the check field after it
         public Exception? InError;      // the input failed after the block went to a worker (under the gate)
-        public int InWanted;            // what its worker waits for: InReady up to this, int.MaxValue: InComplete
+        public int InWanted;            // what its worker waits for (HasInput)
+
+        /// <summary>Input read up to <paramref name="end"/>; <c>int.MaxValue</c>: all of it and the check field.</summary>
+        public bool HasInput(int end) => end == int.MaxValue ? InComplete : InReady >= end;
         public uint DistanceLimit;
         public bool Progressive;   // output is final as it is decoded: handed out early, memory given back early
         public int Checked;        // bytes appended to the check (progressive blocks)
@@ -370,7 +373,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
                 Awaiting.FreeSlot => _free.Count > 0,
                 Awaiting.Work => work-- > 0,
                 Awaiting.Memory => MayTake(s!),
-                Awaiting.Input => s!.InError is not null || (s.InWanted == int.MaxValue ? s.InComplete : s.InReady >= s.InWanted),
+                Awaiting.Input => s!.InError is not null || s.HasInput(s.InWanted),
                 _ => false,
             };
             if (!go) continue;
@@ -755,13 +758,13 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
     /// the check field after it).</summary>
     private void AwaitInput(Slot s, int end)
     {
-        if (end == int.MaxValue ? s.InComplete : s.InReady >= end) return;
+        if (s.HasInput(end)) return;
         long t0 = Stopwatch.GetTimestamp();
         EnterGate();
         try
         {
             s.InWanted = end;
-            while (!(end == int.MaxValue ? s.InComplete : s.InReady >= end))
+            while (!s.HasInput(end))
             {
                 if (s.InError is not null) throw new InputFailedException();
                 SleepFor(s.Role, Awaiting.Input, s);
