@@ -130,11 +130,8 @@ public partial class StageInterruptionTests
         bool redirect = true, Dictionary<string, string>? env = null)
     {
         string waitFile = Path.Combine(dir, "wait-" + point);
-        var psi = new ProcessStartInfo(args.First())
-        {
-            UseShellExecute = false, RedirectStandardOutput = redirect, RedirectStandardError = redirect,
-        };
-        foreach (var a in args.Skip(1)) psi.ArgumentList.Add(a);
+        var psi = SignalRun.StartInfo(args.First(), args.Skip(1));
+        psi.RedirectStandardOutput = psi.RedirectStandardError = redirect;
         foreach (var (k, v) in Hooks(("NATIVEINIT_TEST_WAIT_AT", point), ("NATIVEINIT_TEST_WAIT_FILE", waitFile))) psi.Environment[k] = v;
         foreach (var (k, v) in env ?? []) psi.Environment[k] = v;
         var p = Process.Start(psi)!;

@@ -8,13 +8,27 @@ namespace NativeInit.Tests.TestSupport;
 /// terminal or systemd would) when a line of its standard output or error matches.</summary>
 public static class SignalRun
 {
+    /// <summary>Starts <paramref name="program"/> through <c>env --default-signal=INT,QUIT</c> (coreutils 8.31; env
+    /// execs it, so the process id is the program's): a process inherits SIG_IGN across exec, and a shell without job
+    /// control starts its background commands with SIGINT and SIGQUIT ignored (POSIX), so a test run started with `&amp;`
+    /// would otherwise hand the program an ignored SIGINT, which the .NET runtime then never reports (seen: every
+    /// SIGINT test of a run so started waited its minute and failed; the SIGTERM ones passed).</summary>
+    public static ProcessStartInfo StartInfo(string program, IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo("env") { UseShellExecute = false };
+        psi.ArgumentList.Add("--default-signal=INT,QUIT");
+        psi.ArgumentList.Add(program);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        return psi;
+    }
+
     /// <summary>Runs <paramref name="program"/>; when a line (stdout or stderr) satisfies <paramref name="when"/>
     /// sends <paramref name="signal"/> ("INT", "TERM", "HUP") once. Asserts that the signal was sent while the process
     /// ran.</summary>
     public static ToolResult Run(string program, IEnumerable<string> args, Func<string, bool> when, string signal, TimeSpan? timeout = null)
     {
-        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) psi.ArgumentList.Add(a);
+        var psi = StartInfo(program, args);
+        psi.RedirectStandardOutput = psi.RedirectStandardError = true;
         using var p = Process.Start(psi)!;
         var stdout = new StringBuilder();
         var stderr = new StringBuilder();
@@ -36,7 +50,7 @@ public static class SignalRun
         p.BeginErrorReadLine();
         if (!p.WaitForExit(timeout ?? TimeSpan.FromMinutes(5))) { p.Kill(true); throw new TimeoutException($"{program} did not end"); }
         p.WaitForExit();
-        var result = new ToolResult(p.ExitCode, stdout.ToString(), stderr.ToString(), $"{program} {string.Join(' ', psi.ArgumentList)} (kill -{signal})");
+        var result = new ToolResult(p.ExitCode, stdout.ToString(), stderr.ToString(), $"{string.Join(' ', psi.ArgumentList.Skip(1))} (kill -{signal})");
         Assert.True(sent == 1, $"no line matched, SIG{signal} was not sent:\n{result}");
         Assert.True(killResult is null, $"kill -{signal} failed (the process had ended?): {killResult}\n{result}");
         return result;
@@ -48,8 +62,8 @@ public static class SignalRun
     public static ToolResult AtPoint(string program, IEnumerable<string> args, string point, string signal, string dir)
     {
         string waitFile = Path.Combine(dir, "wait-" + point);
-        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) psi.ArgumentList.Add(a);
+        var psi = StartInfo(program, args);
+        psi.RedirectStandardOutput = psi.RedirectStandardError = true;
         psi.Environment["NATIVEINIT_TEST_HOOKS"] = "1";
         psi.Environment["NATIVEINIT_TEST_WAIT_AT"] = point;
         psi.Environment["NATIVEINIT_TEST_WAIT_FILE"] = waitFile;
@@ -76,6 +90,6 @@ public static class SignalRun
         File.Delete(waitFile);
         if (!p.WaitForExit(TimeSpan.FromMinutes(5))) { p.Kill(true); throw new TimeoutException($"{program} did not end"); }
         p.WaitForExit();
-        return new ToolResult(p.ExitCode, stdout.Result, stderr.Result, $"{program} {string.Join(' ', psi.ArgumentList)} (kill -{signal} at {point})");
+        return new ToolResult(p.ExitCode, stdout.Result, stderr.Result, $"{string.Join(' ', psi.ArgumentList.Skip(1))} (kill -{signal} at {point})");
     }
 }
