@@ -95,7 +95,9 @@ public sealed record GrubConfigSpec
     public GrubConversionEntry? Conversion { get; init; }
     /// <summary>The system's name in menu titles.</summary>
     public string SystemName { get; init; } = "Linux";
-    public int TimeoutSeconds { get; init; } = 5;
+    /// <summary>grub2-mkconfig's default (GRUB_TIMEOUT unset).</summary>
+    public const int DefaultTimeoutSeconds = 5;
+    public int TimeoutSeconds { get; init; } = DefaultTimeoutSeconds;
 }
 
 /// <summary>
@@ -241,25 +243,26 @@ public static class GrubConfigWriter
 /// The target's /etc/default/grub: a shell file of assignments (GRUB_CMDLINE_LINUX="..."), read the way sh would for
 /// the plain forms it holds: NAME=value with '...' (literal), "..." (\ escapes $ ` " \ and newline; $NAME and ${NAME}
 /// expand from earlier assignments), unquoted words with \ escapes, `export NAME=...`, comments. Command
-/// substitution and other shell code are not run: a value using them is reported, not guessed.
+/// substitution and other shell code are not run: such a value is left out and reported (stock files have one:
+/// CentOS 7's GRUB_DISTRIBUTOR="$(sed 's, release .*$,,g' /etc/system-release)", Debian's
+/// GRUB_DISTRIBUTOR=`lsb_release -i -s 2> /dev/null || echo Debian`), never guessed; a file sh could not read
+/// (an unterminated quote) is refused.
 /// </summary>
 public static class DefaultGrubFile
 {
     public const string RelativePath = "etc/default/grub";
 
-    /// <summary>GRUB_CMDLINE_LINUX of <paramref name="targetRoot"/> split into kernel arguments (empty when the file or
-    /// the variable is missing).</summary>
-    public static IReadOnlyList<string> CommandLine(string targetRoot)
-    {
-        var path = Path.Combine(targetRoot, RelativePath);
-        if (!File.Exists(path)) return [];
-        var vars = Parse(File.ReadAllText(path), path);
-        return vars.TryGetValue("GRUB_CMDLINE_LINUX", out var v) ? SplitWords(v, path + ": GRUB_CMDLINE_LINUX") : [];
-    }
+    /// <summary>The variables whose values could be evaluated (see <see cref="Parse(string, string, out IReadOnlyDictionary{string, string})"/>).</summary>
+    public static IReadOnlyDictionary<string, string> Parse(string text, string what) => Parse(text, what, out _);
 
-    public static IReadOnlyDictionary<string, string> Parse(string text, string what)
+    /// <summary>The variables whose values could be evaluated; <paramref name="unevaluated"/> names the others, each
+    /// with a sentence why ("FILE: line N: NAME uses $(...), command substitution NativeInit does not run"). A value
+    /// that expands an unevaluated variable is unevaluated too.</summary>
+    public static IReadOnlyDictionary<string, string> Parse(string text, string what, out IReadOnlyDictionary<string, string> unevaluated)
     {
         var vars = new Dictionary<string, string>(StringComparer.Ordinal);
+        var unknown = new Dictionary<string, string>(StringComparer.Ordinal);
+        unevaluated = unknown;
         int i = 0, lineNo = 1;
         while (i < text.Length)
         {
@@ -285,6 +288,7 @@ public static class DefaultGrubFile
             i++;
             int firstLine = lineNo;
             var value = new StringBuilder();
+            string? why = null; // set once the value holds something not evaluated
             while (i < text.Length && text[i] is not (' ' or '\t' or '\n' or ';'))
             {
                 char c = text[i];
@@ -310,44 +314,89 @@ public static class DefaultGrubFile
                             else lineNo++;
                             i += 2;
                         }
-                        else if (d == '$') Expand(text, ref i, vars, value, what, lineNo, name);
-                        else if (d == '`') throw new InvalidDataFormatException($"{what}: line {lineNo}: {name} uses command substitution, which NativeInit does not run");
+                        else if (d is '$' or '`') why ??= Expand(text, ref i, ref lineNo, vars, unknown, value, what, name);
                         else { if (d == '\n') lineNo++; value.Append(d); i++; }
                     }
                 }
                 else if (c == '\\' && i + 1 < text.Length) { if (text[i + 1] != '\n') value.Append(text[i + 1]); i += 2; }
-                else if (c == '$') Expand(text, ref i, vars, value, what, lineNo, name);
-                else if (c == '`') throw new InvalidDataFormatException($"{what}: line {lineNo}: {name} uses command substitution, which NativeInit does not run");
+                else if (c is '$' or '`') why ??= Expand(text, ref i, ref lineNo, vars, unknown, value, what, name);
                 else { value.Append(c); i++; }
             }
-            vars[name] = value.ToString();
+            if (why is null)
+            {
+                vars[name] = value.ToString();
+                unknown.Remove(name);
+            }
+            else
+            {
+                unknown[name] = why;
+                vars.Remove(name);
+            }
         }
         return vars;
     }
 
-    private static void Expand(string text, ref int i, Dictionary<string, string> vars, StringBuilder value, string what, int lineNo, string name)
+    /// <summary>At a '$' or '`': appends the expansion of $NAME or ${NAME} and returns null; for shell code it does not
+    /// evaluate (command substitution, ${NAME:-...} and the like, a variable that is itself unevaluated) skips it and
+    /// returns why.</summary>
+    private static string? Expand(string text, ref int i, ref int lineNo, Dictionary<string, string> vars, Dictionary<string, string> unknown,
+        StringBuilder value, string what, string name)
     {
+        int line = lineNo;
+        if (text[i] == '`')
+        {
+            int end = i + 1;
+            while (end < text.Length && text[end] != '`') end += text[end] == '\\' ? 2 : 1;
+            if (end >= text.Length) throw new InvalidDataFormatException($"{what}: line {line}: {name}: unterminated `");
+            lineNo += text.AsSpan(i, end - i).Count('\n');
+            i = end + 1;
+            return $"{what}: line {line}: {name} uses command substitution, which NativeInit does not run";
+        }
         i++; // '$'
         string v;
         if (i < text.Length && text[i] == '{')
         {
             int end = text.IndexOf('}', i);
-            if (end < 0) throw new InvalidDataFormatException($"{what}: line {lineNo}: {name}: unterminated ${{");
+            if (end < 0) throw new InvalidDataFormatException($"{what}: line {line}: {name}: unterminated ${{");
             v = text[(i + 1)..end];
-            if (!v.All(ch => char.IsAsciiLetterOrDigit(ch) || ch == '_'))
-                throw new InvalidDataFormatException($"{what}: line {lineNo}: {name} uses ${{{v}}}, a shell expansion NativeInit does not evaluate");
             i = end + 1;
+            if (!v.All(ch => char.IsAsciiLetterOrDigit(ch) || ch == '_'))
+                return $"{what}: line {line}: {name} uses ${{{v}}}, a shell expansion NativeInit does not evaluate";
         }
         else if (i < text.Length && text[i] == '(')
-            throw new InvalidDataFormatException($"{what}: line {lineNo}: {name} uses $(...), command substitution NativeInit does not run");
+        {
+            SkipCommandSubstitution(text, ref i, ref lineNo, what, name);
+            return $"{what}: line {line}: {name} uses $(...), command substitution NativeInit does not run";
+        }
         else
         {
             int s = i;
             while (i < text.Length && (char.IsAsciiLetterOrDigit(text[i]) || text[i] == '_')) i++;
             v = text[s..i];
-            if (v.Length == 0) { value.Append('$'); return; }
+            if (v.Length == 0) { value.Append('$'); return null; }
         }
+        if (unknown.ContainsKey(v)) return $"{what}: line {line}: {name} uses ${v}, whose value NativeInit did not evaluate";
         value.Append(vars.TryGetValue(v, out var x) ? x : "");
+        return null;
+    }
+
+    /// <summary>From the '(' of a $( to just past its matching ')': parentheses nest, quotes and \ escapes hide them.</summary>
+    private static void SkipCommandSubstitution(string text, ref int i, ref int lineNo, string what, string name)
+    {
+        int line = lineNo, depth = 0;
+        char quote = '\0';
+        for (; i < text.Length; i++)
+        {
+            char c = text[i];
+            if (c == '\n') lineNo++;
+            if (quote == '\'') { if (c == '\'') quote = '\0'; continue; }
+            if (c == '\\') { i++; continue; }
+            if (quote == '"') { if (c == '"') quote = '\0'; continue; }
+            if (c is '\'' or '"') quote = c;
+            else if (c == '(') depth++;
+            else if (c == ')' && --depth == 0) { i++; return; }
+        }
+        throw new InvalidDataFormatException($"{what}: line {line}: {name}: unterminated $(");
     }
 
     /// <summary>Splits a kernel command line into words as grub.cfg's lexer would split it after grub-mkconfig pasted

@@ -796,10 +796,9 @@ public static class ConvertJob
             plan.BootSpec.Filesystem, root.Directory) { CoreOffset = Boot.ConversionGrub.SystemCoreOffset(bios.ByteLength(ss)) };
         string grubDir = Boot.GrubBiosInstaller.GrubDirectoryName(root.Directory);
         string bootDir = Path.Combine(root.Directory, "boot");
-        var defaults = File.Exists(Path.Combine(root.Directory, Boot.DefaultGrubFile.RelativePath))
-            ? Boot.DefaultGrubFile.Parse(File.ReadAllText(Path.Combine(root.Directory, Boot.DefaultGrubFile.RelativePath)), "/" + Boot.DefaultGrubFile.RelativePath)
-            : new Dictionary<string, string>();
-        bool serial = defaults.TryGetValue("GRUB_TERMINAL", out var term) && term.Contains("serial", StringComparison.Ordinal);
+        // What grub2-mkconfig would take from the target's /etc/default/grub; shell code there (stock CentOS and Debian
+        // files compute GRUB_DISTRIBUTOR) is left out and said, never a reason to fail after the point of no return.
+        var defaults = Boot.TargetGrubDefaults.Read(root.Directory);
         var spec = new Boot.GrubConfigSpec
         {
             BootFilesystemUuid = Planned(plan.Journal, $"partition {plan.BootPartition.Number}").Uuid,
@@ -807,8 +806,10 @@ public static class ConvertJob
             VolumeGroup = plan.Layout.VolumeGroup.Name,
             RootVolume = plan.RootVolume.Name,
             Kernels = Boot.BootKernel.Find(bootDir),
-            TargetArguments = Boot.DefaultGrubFile.CommandLine(root.Directory),
-            Serial = serial ? new Boot.GrubSerial() : null,
+            TargetArguments = defaults.CommandLine,
+            Serial = defaults.Serial,
+            SystemName = defaults.Distributor ?? plan.Bundle.Manifest.ProductName,
+            TimeoutSeconds = defaults.TimeoutSeconds ?? Boot.GrubConfigSpec.DefaultTimeoutSeconds,
         };
         // grub.cfg of the system before its core.img, and both before the MBR: the MBR never points at a GRUB whose
         // configuration is not there yet. An A/B layout (issue 14): slot kernels, the boot-counting grub.cfg and
@@ -820,7 +821,8 @@ public static class ConvertJob
         FilesystemCheckpoint.Run(bootDir); // GRUB reads /boot without its log: the kernels and grub.cfg in place first
         var installed = Boot.GrubBiosInstaller.Install(target);
         return ($"core.img ({installed.CoreImageBytes} bytes, {installed.MkimageTool}) at LBA {installed.CoreSector} in BIOS boot partition {bios.Number}, boot.img in the MBR now points at it, " +
-            $"prefix {installed.Prefix}; /boot{cfg[bootDir.Length..]} boots {spec.Kernels.FirstOrDefault()?.Kernel ?? "(no kernel)"} with root on {plan.Layout.VolumeGroup.Name}/{plan.RootVolume.Name}",
+            $"prefix {installed.Prefix}; /boot{cfg[bootDir.Length..]} boots {spec.Kernels.FirstOrDefault()?.Kernel ?? "(no kernel)"} with root on {plan.Layout.VolumeGroup.Name}/{plan.RootVolume.Name}" +
+            $" ('{spec.SystemName}', timeout {spec.TimeoutSeconds} s)" + string.Concat(defaults.Notes.Select(n => "; " + n)),
             Hash(File.ReadAllBytes(cfg)));
     }
 

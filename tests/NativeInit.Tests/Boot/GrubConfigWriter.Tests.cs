@@ -161,22 +161,95 @@ public class GrubConfigWriterTests
     }
 
     [Fact]
-    public void Default_grub_shell_code_it_cannot_evaluate_is_reported_with_the_line()
+    public void Default_grub_shell_code_is_left_out_and_reported_with_its_line_and_the_rest_is_read()
     {
-        var e = Assert.Throws<InvalidDataFormatException>(() => DefaultGrubFile.Parse(CentosDefaultGrub, "/t/etc/default/grub"));
-        Assert.Equal("/t/etc/default/grub: line 2: GRUB_DISTRIBUTOR uses $(...), command substitution NativeInit does not run", e.Message);
+        var vars = DefaultGrubFile.Parse(CentosDefaultGrub, "/t/etc/default/grub", out var unevaluated);
+        Assert.Equal("/t/etc/default/grub: line 2: GRUB_DISTRIBUTOR uses $(...), command substitution NativeInit does not run",
+            Assert.Single(unevaluated).Value);
+        Assert.False(vars.ContainsKey("GRUB_DISTRIBUTOR"));
+        Assert.Equal("crashkernel=auto rd.lvm.lv=centos/root rd.lvm.lv=centos/swap rhgb quiet", vars["GRUB_CMDLINE_LINUX"]);
+        Assert.Equal("console", vars["GRUB_TERMINAL_OUTPUT"]);
+
+        // Debian's stock line (backquotes), and every other form NativeInit does not evaluate; what follows each is read.
+        vars = DefaultGrubFile.Parse("""
+            GRUB_DISTRIBUTOR=`lsb_release -i -s 2> /dev/null || echo Debian`
+            A="x $(echo "(nested) ')'" $(date)) y" B=after
+            C=${HOME:-/root}
+            D="$GRUB_DISTRIBUTOR GNU/Linux"
+            E=plain
+            E=`date`
+            F="${E}"
+            GRUB_TIMEOUT=1
+            """, "f", out unevaluated);
+        Assert.Equal(["A", "C", "D", "E", "F", "GRUB_DISTRIBUTOR"], unevaluated.Keys.Order());
+        Assert.Equal("f: line 1: GRUB_DISTRIBUTOR uses command substitution, which NativeInit does not run", unevaluated["GRUB_DISTRIBUTOR"]);
+        Assert.Equal("f: line 2: A uses $(...), command substitution NativeInit does not run", unevaluated["A"]);
+        Assert.Equal("f: line 3: C uses ${HOME:-/root}, a shell expansion NativeInit does not evaluate", unevaluated["C"]);
+        Assert.Equal("f: line 4: D uses $GRUB_DISTRIBUTOR, whose value NativeInit did not evaluate", unevaluated["D"]);
+        Assert.Equal("f: line 7: F uses $E, whose value NativeInit did not evaluate", unevaluated["F"]);
+        Assert.Equal(new Dictionary<string, string> { ["B"] = "after", ["GRUB_TIMEOUT"] = "1" }, vars);
+
+        // A file sh could not read either is refused, naming the line.
         Assert.Contains("line 1: X: unterminated \"",
             Assert.Throws<InvalidDataFormatException>(() => DefaultGrubFile.Parse("X=\"abc\n", "f")).Message);
+        Assert.Contains("line 2: Y: unterminated $(",
+            Assert.Throws<InvalidDataFormatException>(() => DefaultGrubFile.Parse("X=1\nY=$(echo\n", "f")).Message);
+        Assert.Contains("line 1: Z: unterminated `",
+            Assert.Throws<InvalidDataFormatException>(() => DefaultGrubFile.Parse("Z=`echo\n", "f")).Message);
+    }
+
+    private static TargetGrubDefaults Defaults(string text)
+    {
+        var vars = DefaultGrubFile.Parse(text, "/etc/default/grub", out var unevaluated);
+        return TargetGrubDefaults.From(vars, unevaluated, "/etc/default/grub");
     }
 
     [Fact]
-    public void Command_line_of_a_target_root_and_of_one_without_the_file()
+    public void The_targets_settings_are_taken_as_grub_mkconfig_would_and_what_is_not_kept_is_said()
+    {
+        // CentOS 7's stock file: arguments, timeout, no serial terminal, the distributor left to the caller.
+        var centos = Defaults(CentosDefaultGrub);
+        Assert.Equal(["crashkernel=auto", "rd.lvm.lv=centos/root", "rd.lvm.lv=centos/swap", "rhgb", "quiet"], centos.CommandLine);
+        Assert.Null(centos.Distributor);
+        Assert.Equal(5, centos.TimeoutSeconds);
+        Assert.Null(centos.Serial);
+        Assert.Equal(["/etc/default/grub: line 2: GRUB_DISTRIBUTOR uses $(...), command substitution NativeInit does not run: the menu is named after the product"],
+            centos.Notes);
+
+        // A serial console (as the VM harness's target has it), a plain distributor, a zero timeout.
+        var serial = Defaults("GRUB_DISTRIBUTOR=Debian\nGRUB_TIMEOUT=0\nGRUB_TERMINAL=serial\nGRUB_SERIAL_COMMAND=\"serial --speed=9600 --unit=1 --word=8\"\n");
+        Assert.Equal("Debian", serial.Distributor);
+        Assert.Equal(0, serial.TimeoutSeconds);
+        Assert.Equal(new GrubSerial(1, 9600), serial.Serial);
+        Assert.Empty(serial.Notes);
+        Assert.Equal(new GrubSerial(), Defaults("GRUB_TERMINAL_INPUT=\"console serial\"\n").Serial);
+        Assert.Null(Defaults("GRUB_TERMINAL=serialx\n").Serial);
+
+        // Not kept: a timeout that waits for a key (nobody presses one on a gateway), one that is not a number, kernel
+        // arguments that are shell code (the entries then carry NativeInit's own: root, LVs).
+        var odd = Defaults("GRUB_TIMEOUT=-1\nGRUB_CMDLINE_LINUX=\"quiet $(cat /proc/cmdline)\"\n");
+        Assert.Null(odd.TimeoutSeconds);
+        Assert.Empty(odd.CommandLine);
+        Assert.Equal([
+            "/etc/default/grub: line 2: GRUB_CMDLINE_LINUX uses $(...), command substitution NativeInit does not run: the entries get NativeInit's arguments only",
+            "/etc/default/grub: GRUB_TIMEOUT=-1 (wait for a key) is not kept: a converted system boots by itself; the default timeout is kept",
+        ], odd.Notes);
+        Assert.Contains("GRUB_TIMEOUT='5s' is not a number of seconds", Assert.Single(Defaults("GRUB_TIMEOUT=5s\n").Notes));
+    }
+
+    [Fact]
+    public void Settings_of_a_target_root_of_one_without_the_file_and_of_one_sh_could_not_read()
     {
         using var dir = new TempDir();
-        Assert.Empty(DefaultGrubFile.CommandLine(dir.Path));
+        Assert.Same(TargetGrubDefaults.None, TargetGrubDefaults.Read(dir.Path));
         Directory.CreateDirectory(dir.Combine("etc", "default"));
         File.WriteAllText(dir.Combine("etc", "default", "grub"), "GRUB_CMDLINE_LINUX=\"crashkernel=auto rhgb quiet\"\n");
-        Assert.Equal(["crashkernel=auto", "rhgb", "quiet"], DefaultGrubFile.CommandLine(dir.Path));
+        Assert.Equal(["crashkernel=auto", "rhgb", "quiet"], TargetGrubDefaults.Read(dir.Path).CommandLine);
+        File.WriteAllText(dir.Combine("etc", "default", "grub"), "GRUB_TIMEOUT=1\nGRUB_CMDLINE_LINUX=\"quiet\n");
+        var broken = TargetGrubDefaults.Read(dir.Path);
+        Assert.Empty(broken.CommandLine);
+        Assert.Null(broken.TimeoutSeconds);
+        Assert.Equal(["/etc/default/grub: line 2: GRUB_CMDLINE_LINUX: unterminated \": the file is ignored"], broken.Notes);
     }
 
     [Fact]

@@ -56,6 +56,16 @@ public sealed class LegacyImageFixture : IDisposable
             mkdir -p $r/etc/selinux && printf '# SELinux\nSELINUX=enforcing\nSELINUXTYPE=targeted\n' > $r/etc/selinux/config
             printf 'kernel\n' > $r/boot/vmlinuz-5.0
             printf 'initramfs\n' > $r/boot/initramfs-5.0.img
+            # CentOS 7's own /etc/default/grub (a shorter timeout): its GRUB_DISTRIBUTOR is shell code.
+            mkdir -p $r/etc/default && cat > $r/etc/default/grub <<'GRUB'
+            GRUB_TIMEOUT=2
+            GRUB_DISTRIBUTOR="$(sed 's, release .*$,,g' /etc/system-release)"
+            GRUB_DEFAULT=saved
+            GRUB_DISABLE_SUBMENU=true
+            GRUB_TERMINAL_OUTPUT="console"
+            GRUB_CMDLINE_LINUX="crashkernel=auto rd.lvm.lv=centos/root rd.lvm.lv=centos/swap rhgb quiet"
+            GRUB_DISABLE_RECOVERY="true"
+            GRUB
             head -c 6000000 /dev/urandom > $r/var/lib/app/blob
             for i in $(seq 1 50); do head -c $((i * 997)) /dev/urandom > $r/var/lib/app/f$i; done
             cp /bin/true $r/usr/bin/tool && chmod 4755 $r/usr/bin/tool
@@ -398,6 +408,7 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
             echo "---files"
             cat $m/etc/sysconfig/network-scripts/ifcfg-eth0; echo "---"; cat $m/etc/resolv.conf; echo "---"; cat $m/etc/hostname; echo "---"; cat $m/etc/shadow; echo "---"; cat $m/etc/fstab; echo "---"
             cat $m/etc/ssh/ssh_host_ed25519_key; stat -c '%a %u' $m/etc/ssh/ssh_host_ed25519_key $m/etc/shadow; test ! -e $m/etc/sysconfig/network-scripts/ifcfg-lo && echo no-ifcfg-lo; grep '^SELINUX=' $m/etc/selinux/config
+            echo "---"; cat $m/boot/grub2/grub.cfg
             """;
         var r = Tool.Run("bash", "-c", script);
         Assert.True(r.ExitCode == 0, r.ToString());
@@ -466,6 +477,14 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         Assert.Contains("tmpfs /tmp tmpfs defaults 0 0", fstab);
         Assert.Contains("OLD-HOST-KEY", files[5]);
         Assert.Contains("600 0\n0 0\nno-ifcfg-lo\nSELINUX=permissive\n", files[5]);
+        // The system's grub.cfg follows the target's stock /etc/default/grub: its timeout and arguments (without the
+        // old layout's rd.lvm.lv), the product's name where GRUB_DISTRIBUTOR is shell code, which the step reports.
+        string grubCfg = files[6];
+        Assert.Contains("set timeout=2\n", grubCfg);
+        Assert.Contains("menuentry 'gateway (5.0)' --id nativeinit-system-5.0 {", grubCfg);
+        Assert.Matches(@"linux /vmlinuz-5\.0 root=/dev/mapper/VA-root ro rd\.lvm\.lv=VA/root crashkernel=auto rhgb quiet\n", grubCfg);
+        Assert.DoesNotContain("centos", grubCfg);
+        Assert.Contains("GRUB_DISTRIBUTOR uses $(...), command substitution NativeInit does not run: the menu is named after the product", r.Stdout);
         // The root grew to its LV once the bundle was consumed.
         long size = long.Parse(tree.Split('\n').First(l => l.StartsWith("size ")).Split(' ')[1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(size > 1100L << 20, $"root file system is {size} bytes: not grown to the 1200 MiB LV");
