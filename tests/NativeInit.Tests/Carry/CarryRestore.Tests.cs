@@ -30,6 +30,10 @@ public class CarryRestoreTests
         Tool.Check("setfattr", "-n", "security.selinux", "-v", "system_u:object_r:net_conf_t:s0", Path.Combine(nr, "etc/sysconfig/network-scripts"));
         Tool.Check("setfattr", "-n", "security.selinux", "-v", "system_u:object_r:etc_t:s0", Path.Combine(nr, "etc"));
         File.CreateSymbolicLink(Path.Combine(nr, "etc/resolv.conf"), "../run/resolv.conf");
+        Tool.Check("chown", "0:15", Path.Combine(nr, "etc/shadow"));
+        // A second name for the new system's shadow as it was, and a shadow+ that an interrupted run left behind.
+        Tool.Check("ln", Path.Combine(nr, "etc/shadow"), Path.Combine(nr, "etc/shadow.before"));
+        File.WriteAllText(Path.Combine(nr, "etc/shadow+"), "half a merge");
         var shadowIno = PosixPath.LStat(PosixPath.Z(Path.Combine(nr, "etc/shadow"))).Ino;
 
         var r = CarryRestore.Apply(nr, record);
@@ -45,7 +49,13 @@ public class CarryRestoreTests
 
         var shadow = Path.Combine(nr, "etc/shadow");
         Assert.Equal("root:$6$abc$rootHashValue:18000:0:99999:7:::\nbin:*:19500:0:99999:7:::\nadmin:$6$def$adminHashValue:18100:1:60:7:::\n", File.ReadAllText(shadow));
-        Assert.Equal(shadowIno, PosixPath.LStat(PosixPath.Z(shadow)).Ino);
+        // Replaced whole, never rewritten in place: the old file is untouched under its other name (a power cut
+        // leaves the old bytes or the merged ones), and the new one has its owner, mode and label.
+        var st = PosixPath.LStat(PosixPath.Z(shadow));
+        Assert.NotEqual(shadowIno, st.Ino);
+        Assert.Equal(NewShadow, File.ReadAllText(Path.Combine(nr, "etc/shadow.before")));
+        Assert.False(File.Exists(shadow + "+"), "shadow+ was left behind");
+        Assert.Equal((0u, 15u), (st.Uid, st.Gid));
         Assert.Equal(UnixFileMode.None, File.GetUnixFileMode(shadow));
         Assert.Equal("system_u:object_r:shadow_t:s0", Encoding.ASCII.GetString(PosixPath.GetXattr(shadow, "security.selinux")!));
         Assert.Equal(["root", "admin"], r.PasswordUsers);
