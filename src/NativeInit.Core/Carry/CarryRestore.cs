@@ -20,8 +20,9 @@ public sealed record CarryRestoreResult(IReadOnlyList<string> Written, IReadOnly
 /// <item>a path that is a symlink in the new system (e.g. resolv.conf managed by a resolver) is left alone and listed
 /// as skipped;</item>
 /// <item>/etc/shadow is never taken from the old system: the carried hashes are merged into the new file
-/// (<see cref="ShadowFile.Merge"/>), which is then replaced whole rather than rewritten in place (see
-/// <see cref="ReplaceKeepingAttributes"/>).</item>
+/// (<see cref="ShadowFile.Merge"/>), and since the merge reads the file it writes, the file is replaced whole
+/// (<see cref="AtomicFile.ReplaceKeepingAttributes"/>): a rewrite in place cut short by a power cut would leave the
+/// resumed step merging into an empty file, a system without its accounts.</item>
 /// </list>
 /// Only paths under /etc are written; anything else in a record is refused.
 /// </summary>
@@ -77,7 +78,7 @@ public static class CarryRestore
         {
             if (!File.Exists(shadow)) throw new NativeInitException($"carry: {shadow} does not exist in the new system; cannot merge password hashes");
             var (merged, m, s) = ShadowFile.Merge(File.ReadAllText(shadow), record.Passwords);
-            ReplaceKeepingAttributes(shadow, Encoding.UTF8.GetBytes(merged));
+            AtomicFile.ReplaceKeepingAttributes(shadow, Encoding.UTF8.GetBytes(merged));
             (users, notThere) = (m, s);
             log?.Invoke($"carry: password hashes merged into /etc/shadow for {string.Join(", ", m)}" +
                 (s.Count > 0 ? $"; not in the new system: {string.Join(", ", s)}" : ""));
@@ -105,34 +106,6 @@ public static class CarryRestore
         if (!path.StartsWith("/etc/", StringComparison.Ordinal) || path.Split('/').Any(c => c is ".." or ".") || path.Contains('\0'))
             throw new InvalidDataFormatException($"carry record: path {path} is not a file under /etc");
         if (path == "/etc/shadow") throw new InvalidDataFormatException("carry record: /etc/shadow is carried as password hashes only");
-    }
-
-    /// <summary>
-    /// The merge reads /etc/shadow itself, so a rewrite in place cut short by a power cut (the file truncated, the new
-    /// bytes not on the disk yet) would leave the resumed step merging into an empty file, and the system without its
-    /// accounts. The file is replaced instead, as shadow-utils replaces it: PATH+ is written with the old file's owner,
-    /// mode and every xattr (its SELinux label among them; chown before the mode and the xattrs, since chown clears
-    /// set-id bits and security.capability) and synced, renamed over PATH, and the directory synced. A power cut leaves
-    /// the old file or the merged one; a PATH+ left by an interrupted run is written anew.
-    /// </summary>
-    private static void ReplaceKeepingAttributes(string path, byte[] bytes)
-    {
-        var z = PosixPath.Z(path);
-        var st = PosixPath.LStat(z);
-        var xattrs = PosixPath.ListXattrs(z);
-        string tmp = path + "+";
-        using (var handle = File.OpenHandle(tmp, FileMode.Create, FileAccess.Write, FileShare.None, FileOptions.None, preallocationSize: 0))
-        {
-            RandomAccess.SetLength(handle, 0);
-            File.SetUnixFileMode(handle, UnixFileMode.None);
-            RandomAccess.Write(handle, bytes, 0);
-            PosixPath.Chown(tmp, st.Uid, st.Gid);
-            File.SetUnixFileMode(handle, (UnixFileMode)(st.Mode & 0xFFF));
-            foreach (var (name, value) in xattrs) PosixPath.SetXattr(tmp, name, value);
-            BootCalls.Fsync(handle, tmp);
-        }
-        File.Move(tmp, path, overwrite: true);
-        AtomicFile.SyncDirectory(Path.GetDirectoryName(path)!);
     }
 
     private static void WriteInPlace(string path, byte[] bytes)

@@ -41,13 +41,9 @@ public sealed record SelinuxSetting(string Mode, bool Autorelabel)
         if (at >= 0) lines[at] = "SELINUX=" + Mode;
         else lines.Insert(0, "SELINUX=" + Mode);
         var bytes = Encoding.UTF8.GetBytes(string.Join('\n', lines));
-        if (File.Exists(config) && new FileInfo(config).LinkTarget is null)
-        {
-            using var s = new FileStream(config, FileMode.Open, FileAccess.Write);
-            s.SetLength(0);
-            s.Write(bytes);
-            s.Flush(flushToDisk: true);
-        }
+        // Replaced whole: the new text is the old one with SELINUX= changed, and a rewrite in place cut short by a power
+        // cut would leave the resumed step an empty file (SELINUXTYPE lost: an enforcing system then loads no policy).
+        if (File.Exists(config) && new FileInfo(config).LinkTarget is null) AtomicFile.ReplaceKeepingAttributes(config, bytes);
         else
         {
             Directory.CreateDirectory(Path.GetDirectoryName(config)!);

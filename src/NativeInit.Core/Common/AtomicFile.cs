@@ -25,6 +25,35 @@ public static class AtomicFile
         SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
 
+    /// <summary>
+    /// Replaces an existing file of another system's tree (the new root's /etc/shadow, /etc/fstab,
+    /// /etc/selinux/config) as shadow-utils replaces /etc/shadow: PATH+ is written with the old file's owner, mode and
+    /// every xattr (its SELinux label among them; chown before the mode and the xattrs, since chown clears set-id bits
+    /// and security.capability), synced, renamed over PATH, and the directory synced. For a file whose new content is
+    /// computed from its old one: a power cut leaves the old bytes or the new ones, so a step run again computes the
+    /// same content, where a rewrite in place cut short (the file truncated, the new bytes not on the disk yet) would
+    /// leave it an empty file to start from. A PATH+ left by an interrupted run is written anew.
+    /// </summary>
+    public static void ReplaceKeepingAttributes(string path, ReadOnlySpan<byte> bytes)
+    {
+        var z = PosixPath.Z(path);
+        var st = PosixPath.LStat(z);
+        var xattrs = PosixPath.ListXattrs(z);
+        string tmp = path + "+";
+        using (var handle = File.OpenHandle(tmp, FileMode.Create, FileAccess.Write, FileShare.None, FileOptions.None, preallocationSize: 0))
+        {
+            RandomAccess.SetLength(handle, 0);
+            File.SetUnixFileMode(handle, UnixFileMode.None);
+            RandomAccess.Write(handle, bytes, 0);
+            PosixPath.Chown(tmp, st.Uid, st.Gid);
+            File.SetUnixFileMode(handle, (UnixFileMode)(st.Mode & 0xFFF));
+            foreach (var (name, value) in xattrs) PosixPath.SetXattr(tmp, name, value);
+            BootCalls.Fsync(handle, tmp);
+        }
+        File.Move(tmp, path, overwrite: true);
+        SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+    }
+
     /// <summary>fsync(2) of a directory: a rename or a new name in it is on the disk.</summary>
     public static void SyncDirectory(string directory)
     {

@@ -735,13 +735,9 @@ public static class ConvertJob
             }
         string text = sb.ToString();
         var bytes = Encoding.UTF8.GetBytes(text);
-        if (File.Exists(path) && new FileInfo(path).LinkTarget is null)
-        {
-            using var s = new FileStream(path, FileMode.Open, FileAccess.Write);
-            s.SetLength(0);
-            s.Write(bytes);
-            s.Flush(flushToDisk: true);
-        }
+        // Replaced whole: the lines kept come from the file itself, which a rewrite in place cut short by a power cut
+        // would leave empty for the resumed step.
+        if (File.Exists(path) && new FileInfo(path).LinkTarget is null) AtomicFile.ReplaceKeepingAttributes(path, bytes);
         else
         {
             if (File.Exists(path)) File.Delete(path);

@@ -336,7 +336,7 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
     private static readonly string[] CarriedOrChanged =
     [
         "etc/hostname:", "etc/hosts:", "etc/resolv.conf", "etc/shadow:", "etc/fstab:", "etc/selinux/config:", "etc/ssh", "etc/sysconfig/network-scripts",
-        "etc: mtime_ns", "boot/nativeinit", "boot: mtime_ns" /* bootloader step: boot/grub2 */, "only in", ".: ", "data:",
+        "etc: mtime_ns", "etc/selinux: mtime_ns" /* the config replaced by a rename */, "boot/nativeinit", "boot: mtime_ns" /* bootloader step: boot/grub2 */, "only in", ".: ", "data:",
     ];
 
     /// <summary>LBA 2048: the BIOS boot partition (2 MiB) of the fixture's table; the conversion's core.img lies at its
