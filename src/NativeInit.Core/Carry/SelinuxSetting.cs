@@ -42,7 +42,7 @@ public sealed record SelinuxSetting(string Mode, bool Autorelabel)
         else lines.Insert(0, "SELINUX=" + Mode);
         var bytes = Encoding.UTF8.GetBytes(string.Join('\n', lines));
         // Replaced whole: the new text is the old one with SELINUX= changed, and a rewrite in place cut short by a power
-        // cut would leave the resumed step an empty file (SELINUXTYPE lost: an enforcing system then loads no policy).
+        // cut would leave the resumed step an empty file to start from (the config's other settings lost).
         if (File.Exists(config) && new FileInfo(config).LinkTarget is null) AtomicFile.ReplaceKeepingAttributes(config, bytes);
         else
         {
