@@ -10,16 +10,7 @@ public class GrubConfigWriterTests
 
     private static readonly BootKernel Centos = new("3.10.0-1160.el7.x86_64", "vmlinuz-3.10.0-1160.el7.x86_64", "initramfs-3.10.0-1160.el7.x86_64.img");
 
-    private const string CentosDefaultGrub = """
-        GRUB_TIMEOUT=5
-        GRUB_DISTRIBUTOR="$(sed 's, release .*$,,g' /etc/system-release)"
-        GRUB_DEFAULT=saved
-        GRUB_DISABLE_SUBMENU=true
-        GRUB_TERMINAL_OUTPUT="console"
-        GRUB_CMDLINE_LINUX="crashkernel=auto rd.lvm.lv=centos/root rd.lvm.lv=centos/swap rhgb quiet"
-        GRUB_DISABLE_RECOVERY="true"
-
-        """;
+    private const string CentosDefaultGrub = NativeInit.Tests.Stage.FakeSystem.CentosDefaultGrub;
 
     private static GrubConfigSpec SystemSpec() => new()
     {

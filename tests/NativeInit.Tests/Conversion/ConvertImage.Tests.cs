@@ -56,16 +56,6 @@ public sealed class LegacyImageFixture : IDisposable
             mkdir -p $r/etc/selinux && printf '# SELinux\nSELINUX=enforcing\nSELINUXTYPE=targeted\n' > $r/etc/selinux/config
             printf 'kernel\n' > $r/boot/vmlinuz-5.0
             printf 'initramfs\n' > $r/boot/initramfs-5.0.img
-            # CentOS 7's own /etc/default/grub (a shorter timeout): its GRUB_DISTRIBUTOR is shell code.
-            mkdir -p $r/etc/default && cat > $r/etc/default/grub <<'GRUB'
-            GRUB_TIMEOUT=2
-            GRUB_DISTRIBUTOR="$(sed 's, release .*$,,g' /etc/system-release)"
-            GRUB_DEFAULT=saved
-            GRUB_DISABLE_SUBMENU=true
-            GRUB_TERMINAL_OUTPUT="console"
-            GRUB_CMDLINE_LINUX="crashkernel=auto rd.lvm.lv=centos/root rd.lvm.lv=centos/swap rhgb quiet"
-            GRUB_DISABLE_RECOVERY="true"
-            GRUB
             head -c 6000000 /dev/urandom > $r/var/lib/app/blob
             for i in $(seq 1 50); do head -c $((i * 997)) /dev/urandom > $r/var/lib/app/f$i; done
             cp /bin/true $r/usr/bin/tool && chmod 4755 $r/usr/bin/tool
@@ -75,6 +65,9 @@ public sealed class LegacyImageFixture : IDisposable
             chown -R 1000:1000 $r/var/lib/app
             chmod 1777 $r/tmp
             """);
+        // CentOS 7's own /etc/default/grub (a shorter timeout): its GRUB_DISTRIBUTOR is shell code.
+        Directory.CreateDirectory(Path.Combine(Rootfs, "etc/default"));
+        File.WriteAllText(Path.Combine(Rootfs, "etc/default/grub"), NativeInit.Tests.Stage.FakeSystem.CentosDefaultGrub.Replace("GRUB_TIMEOUT=5", "GRUB_TIMEOUT=2"));
         File.WriteAllText(Tmp.Combine("selinux.json"), """{ "mode": "permissive" }""");
         Bundle = Tmp.Combine("bundle.tar");
         Tool.Check(Binary, "bundle", "create", "--rootfs", Rootfs, "--layout", Tmp.Combine("layout.json"), "--kernel", Tmp.Combine("vmlinuz"),

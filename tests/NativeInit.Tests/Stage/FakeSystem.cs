@@ -10,6 +10,18 @@ namespace NativeInit.Tests.Stage;
 public static class FakeSystem
 {
     public const string CentosSavedEntry = "CentOS Linux (3.10.0-1160.el7.x86_64) 7 (Core)";
+
+    /// <summary>/etc/default/grub as CentOS 7 installs it: GRUB_DISTRIBUTOR is shell code (line 2).</summary>
+    public const string CentosDefaultGrub = """
+        GRUB_TIMEOUT=5
+        GRUB_DISTRIBUTOR="$(sed 's, release .*$,,g' /etc/system-release)"
+        GRUB_DEFAULT=saved
+        GRUB_DISABLE_SUBMENU=true
+        GRUB_TERMINAL_OUTPUT="console"
+        GRUB_CMDLINE_LINUX="crashkernel=auto rd.lvm.lv=centos/root rd.lvm.lv=centos/swap rhgb quiet"
+        GRUB_DISABLE_RECOVERY="true"
+
+        """;
     public const string CentosPartUuid = "5e1f6a2b-01";
     public const uint DebianDiskSignature = 0x0d1e2c3b;
     /// <summary>The root partition's start in 512-byte sectors (sysfs "start").</summary>
