@@ -314,12 +314,21 @@ public static class DefaultGrubFile
                             else lineNo++;
                             i += 2;
                         }
-                        else if (d is '$' or '`') why ??= Expand(text, ref i, ref lineNo, vars, unknown, value, what, name);
+                        else if (d is '$' or '`')
+                        {
+                            // Always consumed, also once the value already has a reason (the first one is kept).
+                            var reason = Expand(text, ref i, ref lineNo, vars, unknown, value, what, name);
+                            why ??= reason;
+                        }
                         else { if (d == '\n') lineNo++; value.Append(d); i++; }
                     }
                 }
                 else if (c == '\\' && i + 1 < text.Length) { if (text[i + 1] != '\n') value.Append(text[i + 1]); i += 2; }
-                else if (c is '$' or '`') why ??= Expand(text, ref i, ref lineNo, vars, unknown, value, what, name);
+                else if (c is '$' or '`')
+                {
+                    var reason = Expand(text, ref i, ref lineNo, vars, unknown, value, what, name);
+                    why ??= reason;
+                }
                 else { value.Append(c); i++; }
             }
             if (why is null)
