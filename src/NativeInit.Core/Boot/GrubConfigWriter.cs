@@ -87,6 +87,9 @@ public sealed record GrubConfigSpec
     public IReadOnlyList<BootKernel> Kernels { get; init; } = [];
     /// <summary>GRUB_CMDLINE_LINUX of the target's /etc/default/grub, split into words (<see cref="DefaultGrubFile"/>).</summary>
     public IReadOnlyList<string> TargetArguments { get; init; } = [];
+    /// <summary>GRUB_CMDLINE_LINUX_DEFAULT, split into words: as grub2-mkconfig does, for the normal entries only, not
+    /// the recovery entry.</summary>
+    public IReadOnlyList<string> TargetDefaultArguments { get; init; } = [];
     /// <summary>console= (and similar) arguments the caller adds to every entry, e.g. "console=ttyS0,115200n8".</summary>
     public IReadOnlyList<string> ConsoleArguments { get; init; } = [];
     /// <summary>Non-null: GRUB itself talks on this serial port (and the screen).</summary>
@@ -119,13 +122,14 @@ public static class GrubConfigWriter
     public static readonly string[] ReplacedArgumentNames = ["root", "rd.lvm.lv", "rd.lvm.vg", "rd.lvm", "resume", "rd.md.uuid", "rd.luks.uuid"];
 
     /// <summary>The kernel arguments of a target system entry: root on the LV, ro, rd.lvm.lv= for the root and each
-    /// boot LV, the target's own arguments (minus <see cref="ReplacedArgumentNames"/>), then the console arguments.</summary>
-    public static IReadOnlyList<string> SystemArguments(GrubConfigSpec spec)
+    /// boot LV, the target's own arguments (minus <see cref="ReplacedArgumentNames"/>; GRUB_CMDLINE_LINUX_DEFAULT's
+    /// only for a normal entry, not for <paramref name="recovery"/>), then the console arguments.</summary>
+    public static IReadOnlyList<string> SystemArguments(GrubConfigSpec spec, bool recovery = false)
     {
         var args = new List<string> { "root=" + DmNames.MapperPath(spec.VolumeGroup, spec.RootVolume), "ro" };
         foreach (var lv in spec.BootVolumes.Prepend(spec.RootVolume).Distinct(StringComparer.Ordinal))
             args.Add($"rd.lvm.lv={spec.VolumeGroup}/{lv}");
-        foreach (var a in spec.TargetArguments.Concat(spec.ConsoleArguments))
+        foreach (var a in spec.TargetArguments.Concat(recovery ? [] : spec.TargetDefaultArguments).Concat(spec.ConsoleArguments))
         {
             if (a.Length == 0 || a == "ro" || a == "rw") continue;
             int eq = a.IndexOf('=');
@@ -184,7 +188,8 @@ public static class GrubConfigWriter
         if (spec.Kernels.Count > 0)
         {
             var k = spec.Kernels[0];
-            Entry(sb, $"{spec.SystemName} ({k.Version}, recovery: single user)", RecoveryId, "/" + k.Kernel, "/" + k.Initramfs, [.. sys, "single"]);
+            Entry(sb, $"{spec.SystemName} ({k.Version}, recovery: single user)", RecoveryId, "/" + k.Kernel, "/" + k.Initramfs,
+                [.. SystemArguments(spec, recovery: true), "single"]);
         }
         return sb.ToString();
     }

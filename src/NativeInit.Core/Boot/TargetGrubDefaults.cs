@@ -11,15 +11,16 @@ namespace NativeInit.Core.Boot;
 /// <see cref="Notes"/> that the step reports.
 /// </summary>
 /// <param name="CommandLine">The target's kernel arguments; empty when missing or not evaluated.</param>
+/// <param name="DefaultCommandLine">GRUB_CMDLINE_LINUX_DEFAULT: arguments of the normal entries only.</param>
 /// <param name="Distributor">GRUB_DISTRIBUTOR, when set to a plain non-empty value.</param>
 /// <param name="TimeoutSeconds">GRUB_TIMEOUT, when a whole number of seconds, 0 or more.</param>
 /// <param name="Serial">GRUB's serial terminal, when the file asks for one.</param>
 /// <param name="Notes">What was left out, and why.</param>
-public sealed record TargetGrubDefaults(IReadOnlyList<string> CommandLine, string? Distributor, int? TimeoutSeconds, GrubSerial? Serial,
+public sealed record TargetGrubDefaults(IReadOnlyList<string> CommandLine, IReadOnlyList<string> DefaultCommandLine, string? Distributor, int? TimeoutSeconds, GrubSerial? Serial,
     IReadOnlyList<string> Notes)
 {
     /// <summary>Nothing asked: no /etc/default/grub.</summary>
-    public static readonly TargetGrubDefaults None = new([], null, null, null, []);
+    public static readonly TargetGrubDefaults None = new([], [], null, null, null, []);
 
     /// <summary>Reads <paramref name="targetRoot"/>/etc/default/grub (<see cref="None"/> when there is none). A file
     /// that sh could not read either (an unterminated quote) is reported in <see cref="Notes"/> and otherwise ignored.</summary>
@@ -42,23 +43,11 @@ public sealed record TargetGrubDefaults(IReadOnlyList<string> CommandLine, strin
     public static TargetGrubDefaults From(IReadOnlyDictionary<string, string> vars, IReadOnlyDictionary<string, string> unevaluated, string what)
     {
         var notes = new List<string>();
-        IReadOnlyList<string> commandLine = [];
-        if (unevaluated.TryGetValue("GRUB_CMDLINE_LINUX", out var why))
-            notes.Add($"{why}: the entries get NativeInit's arguments only");
-        else if (vars.TryGetValue("GRUB_CMDLINE_LINUX", out var line))
-        {
-            try
-            {
-                commandLine = DefaultGrubFile.SplitWords(line, what + ": GRUB_CMDLINE_LINUX");
-            }
-            catch (InvalidDataFormatException e)
-            {
-                notes.Add($"{e.Message}: the entries get NativeInit's arguments only");
-            }
-        }
+        var commandLine = Words(vars, unevaluated, "GRUB_CMDLINE_LINUX", what, notes);
+        var defaultCommandLine = Words(vars, unevaluated, "GRUB_CMDLINE_LINUX_DEFAULT", what, notes);
 
         string? distributor = vars.TryGetValue("GRUB_DISTRIBUTOR", out var d) && d.Trim().Length > 0 ? d.Trim() : null;
-        if (unevaluated.TryGetValue("GRUB_DISTRIBUTOR", out why)) notes.Add($"{why}: the menu is named after the product");
+        if (unevaluated.TryGetValue("GRUB_DISTRIBUTOR", out var why)) notes.Add($"{why}: the menu is named after the product");
 
         int? timeout = null;
         if (unevaluated.TryGetValue("GRUB_TIMEOUT", out why)) notes.Add($"{why}: the default timeout is kept");
@@ -91,7 +80,28 @@ public sealed record TargetGrubDefaults(IReadOnlyList<string> CommandLine, strin
                 }
             }
         }
-        return new TargetGrubDefaults(commandLine, distributor, timeout, serial, notes);
+        return new TargetGrubDefaults(commandLine, defaultCommandLine, distributor, timeout, serial, notes);
+    }
+
+    /// <summary>The kernel arguments in <paramref name="name"/>; none, with a note, when it is shell code or its quotes
+    /// do not close.</summary>
+    private static IReadOnlyList<string> Words(IReadOnlyDictionary<string, string> vars, IReadOnlyDictionary<string, string> unevaluated,
+        string name, string what, List<string> notes)
+    {
+        string? why = unevaluated.GetValueOrDefault(name);
+        if (why is null && vars.TryGetValue(name, out var line))
+        {
+            try
+            {
+                return DefaultGrubFile.SplitWords(line, what + ": " + name);
+            }
+            catch (InvalidDataFormatException e)
+            {
+                why = e.Message;
+            }
+        }
+        if (why is not null) notes.Add($"{why}: the entries get NativeInit's arguments without it");
+        return [];
     }
 
     private static int? Option(string word, string prefix) =>

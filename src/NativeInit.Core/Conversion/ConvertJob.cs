@@ -803,6 +803,7 @@ public static class ConvertJob
             RootVolume = plan.RootVolume.Name,
             Kernels = Boot.BootKernel.Find(bootDir),
             TargetArguments = defaults.CommandLine,
+            TargetDefaultArguments = defaults.DefaultCommandLine,
             Serial = defaults.Serial,
             SystemName = defaults.Distributor ?? plan.Bundle.Manifest.ProductName,
             TimeoutSeconds = defaults.TimeoutSeconds ?? Boot.GrubConfigSpec.DefaultTimeoutSeconds,

@@ -16,6 +16,7 @@ public class GrubConfigWriterTests
     {
         BootFilesystemUuid = Uuid, VolumeGroup = "vg-sys", RootVolume = "root", BootVolumes = ["usr"], Kernels = [Centos],
         TargetArguments = ["crashkernel=auto", "rd.lvm.lv=centos/root", "resume=/dev/mapper/centos-swap", "rhgb", "quiet", "acpi_osi=Windows 2009"],
+        TargetDefaultArguments = ["nomodeset", "quiet"],
         ConsoleArguments = ["console=tty0", "console=ttyS0,115200n8"], Serial = new GrubSerial(), SystemName = "CentOS Linux 7 (Core)",
     };
 
@@ -39,7 +40,7 @@ public class GrubConfigWriterTests
         set timeout=5
         menuentry 'CentOS Linux 7 (Core) (3.10.0-1160.el7.x86_64)' --id nativeinit-system-3.10.0-1160.el7.x86_64 {
           echo 'Loading /vmlinuz-3.10.0-1160.el7.x86_64 ...'
-          linux /vmlinuz-3.10.0-1160.el7.x86_64 root=/dev/mapper/vg--sys-root ro rd.lvm.lv=vg-sys/root rd.lvm.lv=vg-sys/usr crashkernel=auto rhgb quiet 'acpi_osi=Windows 2009' console=tty0 console=ttyS0,115200n8
+          linux /vmlinuz-3.10.0-1160.el7.x86_64 root=/dev/mapper/vg--sys-root ro rd.lvm.lv=vg-sys/root rd.lvm.lv=vg-sys/usr crashkernel=auto rhgb quiet 'acpi_osi=Windows 2009' nomodeset console=tty0 console=ttyS0,115200n8
           initrd /initramfs-3.10.0-1160.el7.x86_64.img
         }
         menuentry 'CentOS Linux 7 (Core) (3.10.0-1160.el7.x86_64, recovery: single user)' --id nativeinit-recovery {
@@ -102,12 +103,17 @@ public class GrubConfigWriterTests
     [Fact]
     public void Old_layout_arguments_are_replaced_and_duplicates_dropped()
     {
-        var args = GrubConfigWriter.SystemArguments(SystemSpec() with
+        var spec = SystemSpec() with
         {
             TargetArguments = ["root=/dev/mapper/centos-root", "ro", "rd.lvm.lv=centos/swap", "rd.lvm.vg=centos", "resume=UUID=x", "quiet", "quiet"],
+            TargetDefaultArguments = ["quiet", "resume=/dev/sda2", "nomodeset"],
             ConsoleArguments = ["console=ttyS0"], BootVolumes = ["root", "var"],
-        });
-        Assert.Equal(["root=/dev/mapper/vg--sys-root", "ro", "rd.lvm.lv=vg-sys/root", "rd.lvm.lv=vg-sys/var", "quiet", "console=ttyS0"], args);
+        };
+        Assert.Equal(["root=/dev/mapper/vg--sys-root", "ro", "rd.lvm.lv=vg-sys/root", "rd.lvm.lv=vg-sys/var", "quiet", "nomodeset", "console=ttyS0"],
+            GrubConfigWriter.SystemArguments(spec));
+        // The recovery entry leaves GRUB_CMDLINE_LINUX_DEFAULT out, as grub2-mkconfig does.
+        Assert.Equal(["root=/dev/mapper/vg--sys-root", "ro", "rd.lvm.lv=vg-sys/root", "rd.lvm.lv=vg-sys/var", "quiet", "console=ttyS0"],
+            GrubConfigWriter.SystemArguments(spec, recovery: true));
     }
 
     [Theory]
@@ -209,6 +215,12 @@ public class GrubConfigWriterTests
         Assert.Equal(["/etc/default/grub: line 2: GRUB_DISTRIBUTOR uses $(...), command substitution NativeInit does not run: the menu is named after the product"],
             centos.Notes);
 
+        // Debian's GRUB_CMDLINE_LINUX_DEFAULT, for the normal entries only.
+        var debian = Defaults("GRUB_CMDLINE_LINUX_DEFAULT=\"quiet splash\"\nGRUB_CMDLINE_LINUX=\"\"\n");
+        Assert.Equal(["quiet", "splash"], debian.DefaultCommandLine);
+        Assert.Empty(debian.CommandLine);
+        Assert.Empty(debian.Notes);
+
         // A serial console (as the VM harness's target has it), a plain distributor, a zero timeout.
         var serial = Defaults("GRUB_DISTRIBUTOR=Debian\nGRUB_TIMEOUT=0\nGRUB_TERMINAL=serial\nGRUB_SERIAL_COMMAND=\"serial --speed=9600 --unit=1 --word=8\"\n");
         Assert.Equal("Debian", serial.Distributor);
@@ -224,7 +236,7 @@ public class GrubConfigWriterTests
         Assert.Null(odd.TimeoutSeconds);
         Assert.Empty(odd.CommandLine);
         Assert.Equal([
-            "/etc/default/grub: line 2: GRUB_CMDLINE_LINUX uses $(...), command substitution NativeInit does not run: the entries get NativeInit's arguments only",
+            "/etc/default/grub: line 2: GRUB_CMDLINE_LINUX uses $(...), command substitution NativeInit does not run: the entries get NativeInit's arguments without it",
             "/etc/default/grub: GRUB_TIMEOUT=-1 (wait for a key) is not kept: a converted system boots by itself; the default timeout is kept",
         ], odd.Notes);
         Assert.Contains("GRUB_TIMEOUT='5s' is not a number of seconds", Assert.Single(Defaults("GRUB_TIMEOUT=5s\n").Notes));
