@@ -729,26 +729,12 @@ public static class ConvertJob
                 if (t.Length == 0 || t.StartsWith('#')) continue;
                 var f = t.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
                 if (f.Length < 2) continue;
-                if (f[0].StartsWith("UUID=", StringComparison.Ordinal) || f[0].StartsWith("LABEL=", StringComparison.Ordinal) || f[0].StartsWith("/dev/", StringComparison.Ordinal)) continue;
+                if (FstabFile.NamesDevice(f[0])) continue;
                 if (mine.Any(m => m.MountPoint == f[1])) continue;
                 sb.Append(line).Append('\n');
             }
         string text = sb.ToString();
-        var bytes = Encoding.UTF8.GetBytes(text);
-        // Replaced whole: the lines kept come from the file itself, which a rewrite in place cut short by a power cut
-        // would leave empty for the resumed step.
-        if (File.Exists(path) && new FileInfo(path).LinkTarget is null) AtomicFile.ReplaceKeepingAttributes(path, bytes);
-        else
-        {
-            if (File.Exists(path)) File.Delete(path);
-            using var s = new FileStream(path, new FileStreamOptions
-            {
-                Mode = FileMode.CreateNew, Access = FileAccess.Write,
-                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
-            });
-            s.Write(bytes);
-            s.Flush(flushToDisk: true);
-        }
+        FstabFile.Write(root, text);
         return text;
     }
 

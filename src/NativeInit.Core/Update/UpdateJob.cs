@@ -488,44 +488,23 @@ public static class UpdateJob
         foreach (var line in runningFstab.Split('\n'))
         {
             var f = line.Trim().Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
-            if (f.Length < 2 || f[0].StartsWith('#') || !IsDevice(f[0]) || f[1] == "/") continue;
+            if (f.Length < 2 || f[0].StartsWith('#') || !FstabFile.NamesDevice(f[0]) || f[1] == "/") continue;
             if (!points.Add(f[1]) && f[1] != "swap") continue;
             sb.Append(line.Trim()).Append('\n');
         }
         foreach (var line in bundleFstab.Split('\n'))
         {
             var f = line.Trim().Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
-            if (f.Length < 2 || f[0].StartsWith('#') || IsDevice(f[0]) || !points.Add(f[1])) continue;
+            if (f.Length < 2 || f[0].StartsWith('#') || FstabFile.NamesDevice(f[0]) || !points.Add(f[1])) continue;
             sb.Append(line.Trim()).Append('\n');
         }
         return sb.ToString();
     }
 
-    private static bool IsDevice(string spec) =>
-        spec.StartsWith("UUID=", StringComparison.Ordinal) || spec.StartsWith("LABEL=", StringComparison.Ordinal) ||
-        spec.StartsWith("PARTUUID=", StringComparison.Ordinal) || spec.StartsWith("/dev/", StringComparison.Ordinal);
-
     private static void WriteFstab(string root, UpdatePlan plan, string uuid)
     {
         string path = Path.Combine(root, "etc/fstab");
         string bundle = File.Exists(path) && new FileInfo(path).LinkTarget is null ? File.ReadAllText(path) : "";
-        var bytes = Encoding.UTF8.GetBytes(Fstab(plan.RunningFstab, bundle, plan.TargetSpec.Filesystem!, uuid));
-        if (File.Exists(path) && new FileInfo(path).LinkTarget is null)
-        {
-            using var s = new FileStream(path, FileMode.Open, FileAccess.Write);
-            s.SetLength(0);
-            s.Write(bytes);
-            s.Flush(flushToDisk: true);
-            return;
-        }
-        if (File.Exists(path) || new FileInfo(path).LinkTarget is not null) File.Delete(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        using var n = new FileStream(path, new FileStreamOptions
-        {
-            Mode = FileMode.CreateNew, Access = FileAccess.Write,
-            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
-        });
-        n.Write(bytes);
-        n.Flush(flushToDisk: true);
+        FstabFile.Write(root, Fstab(plan.RunningFstab, bundle, plan.TargetSpec.Filesystem!, uuid));
     }
 }

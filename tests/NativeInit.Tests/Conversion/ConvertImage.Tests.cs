@@ -52,7 +52,8 @@ public sealed class LegacyImageFixture : IDisposable
             printf '127.0.0.1 localhost\n' > $r/etc/hosts
             printf 'root:!!:19500:0:99999:7:::\nadmin:!!:19500:0:99999:7:::\nsshd:!!:19500::::::\n' > $r/etc/shadow
             chmod 0000 $r/etc/shadow
-            printf 'tmpfs /tmp tmpfs defaults 0 0\n' > $r/etc/fstab
+            # The build machine's disks (every form of device name fstab(5) has), and one line that names none.
+            printf '/dev/mapper/centos-root / xfs defaults 0 0\nUUID=2a1c0d4e-0b6f-4e8f-9a51-2c7d8e9f0a1b /boot xfs defaults 0 0\nPARTUUID=0c4a11b2-02 /boot/efi vfat umask=0077 0 2\nPARTLABEL=scratch /scratch xfs defaults 0 0\nLABEL=DATA /srv xfs defaults 0 0\nID=ata-QEMU_HARDDISK_QM00001-part5 /opt xfs defaults 0 0\ntmpfs /tmp tmpfs defaults 0 0\n' > $r/etc/fstab
             mkdir -p $r/etc/selinux && printf '# SELinux\nSELINUX=enforcing\nSELINUXTYPE=targeted\n' > $r/etc/selinux/config
             printf 'kernel\n' > $r/boot/vmlinuz-5.0
             printf 'initramfs\n' > $r/boot/initramfs-5.0.img
@@ -468,6 +469,9 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         Assert.Contains(" /data xfs", fstab);
         Assert.Contains(" swap swap", fstab);
         Assert.Contains("tmpfs /tmp tmpfs defaults 0 0", fstab);
+        // None of the build machine's disks: a mount of a device that is not there stops the boot in emergency mode.
+        foreach (var gone in (string[])["centos-root", "2a1c0d4e", "PARTUUID=", "PARTLABEL=", "LABEL=DATA", "ID=ata", "/boot/efi", "/scratch", "/srv", "/opt"])
+            Assert.DoesNotContain(gone, fstab);
         Assert.Contains("OLD-HOST-KEY", files[5]);
         Assert.Contains("600 0\n0 0\nno-ifcfg-lo\nSELINUX=permissive\n", files[5]);
         // The system's grub.cfg follows the target's stock /etc/default/grub: its timeout and arguments (without the
