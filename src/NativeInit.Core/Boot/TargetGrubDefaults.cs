@@ -4,11 +4,11 @@ namespace NativeInit.Core.Boot;
 
 /// <summary>
 /// What the target's /etc/default/grub asks of the grub.cfg NativeInit writes in grub2-mkconfig's place: the kernel
-/// arguments (GRUB_CMDLINE_LINUX), the menu's name (GRUB_DISTRIBUTOR), the timeout (GRUB_TIMEOUT) and GRUB's serial
-/// terminal (serial in GRUB_TERMINAL, GRUB_TERMINAL_INPUT or GRUB_TERMINAL_OUTPUT; --unit and --speed of
-/// GRUB_SERIAL_COMMAND). Read in the bootloader step, after the point of no return, so nothing here fails the
-/// conversion: a value NativeInit cannot evaluate (shell code) or does not keep is left out, with a sentence in
-/// <see cref="Notes"/> that the step reports.
+/// arguments (GRUB_CMDLINE_LINUX, and GRUB_CMDLINE_LINUX_DEFAULT for the normal entries), the menu's name
+/// (GRUB_DISTRIBUTOR), the timeout (GRUB_TIMEOUT) and GRUB's serial terminal (serial in GRUB_TERMINAL,
+/// GRUB_TERMINAL_INPUT or GRUB_TERMINAL_OUTPUT; --unit and --speed of GRUB_SERIAL_COMMAND). Read in the bootloader
+/// step, after the point of no return, so nothing here fails the conversion: a value NativeInit cannot evaluate
+/// (shell code) or does not keep is left out, with a sentence in <see cref="Notes"/> that the step reports.
 /// </summary>
 /// <param name="CommandLine">The target's kernel arguments; empty when missing or not evaluated.</param>
 /// <param name="DefaultCommandLine">GRUB_CMDLINE_LINUX_DEFAULT: arguments of the normal entries only.</param>
@@ -16,8 +16,8 @@ namespace NativeInit.Core.Boot;
 /// <param name="TimeoutSeconds">GRUB_TIMEOUT, when a whole number of seconds, 0 or more.</param>
 /// <param name="Serial">GRUB's serial terminal, when the file asks for one.</param>
 /// <param name="Notes">What was left out, and why.</param>
-public sealed record TargetGrubDefaults(IReadOnlyList<string> CommandLine, IReadOnlyList<string> DefaultCommandLine, string? Distributor, int? TimeoutSeconds, GrubSerial? Serial,
-    IReadOnlyList<string> Notes)
+public sealed record TargetGrubDefaults(IReadOnlyList<string> CommandLine, IReadOnlyList<string> DefaultCommandLine, string? Distributor,
+    int? TimeoutSeconds, GrubSerial? Serial, IReadOnlyList<string> Notes)
 {
     /// <summary>Nothing asked: no /etc/default/grub.</summary>
     public static readonly TargetGrubDefaults None = new([], [], null, null, null, []);
