@@ -42,8 +42,7 @@ public static class AtomicFile
         string tmp = path + "+";
         using (var handle = File.OpenHandle(tmp, FileMode.Create, FileAccess.Write, FileShare.None, FileOptions.None, preallocationSize: 0))
         {
-            RandomAccess.SetLength(handle, 0);
-            File.SetUnixFileMode(handle, UnixFileMode.None);
+            File.SetUnixFileMode(handle, UnixFileMode.None); // FileMode.Create truncated a leftover; nobody reads it meanwhile
             RandomAccess.Write(handle, bytes, 0);
             PosixPath.Chown(tmp, st.Uid, st.Gid);
             File.SetUnixFileMode(handle, (UnixFileMode)(st.Mode & 0xFFF));
