@@ -123,6 +123,9 @@ public sealed class XzThreadTimes(string name)
     internal long BusyTicks, WaitBlockTicks, WaitMemoryTicks, WaitReaderTicks, WaitSlotTicks, WaitDataTicks;
     internal int MemoryWaitCount, DataWaitCount;
 
+    /// <summary>A worker's waits of every kind so far: what its block's decoding time leaves out.</summary>
+    internal long WorkerWaitTicks => WaitBlockTicks + WaitMemoryTicks + WaitReaderTicks;
+
     /// <summary>How often the thread waited for pool memory, and (the reader) for the head block's bytes.</summary>
     public int MemoryWaits => MemoryWaitCount;
     public int DataWaits => DataWaitCount;

@@ -853,7 +853,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
                 long t0 = Stopwatch.GetTimestamp();
                 if (Take(_work, role, Awaiting.Work, out var slot))
                     clock.WaitBlockTicks += Stopwatch.GetTimestamp() - t0;
-                long t1 = Stopwatch.GetTimestamp(), waited = clock.WaitMemoryTicks + clock.WaitReaderTicks + clock.WaitBlockTicks;
+                long t1 = Stopwatch.GetTimestamp(), waited = clock.WorkerWaitTicks;
                 slot.Clock = clock;
                 slot.Role = role;
                 Exception? error = null;
@@ -869,7 +869,7 @@ internal sealed unsafe class XzParallelDecoder : IDisposable
                 {
                     error = Wrap(e);
                 }
-                long busy = Stopwatch.GetTimestamp() - t1 - (clock.WaitMemoryTicks + clock.WaitReaderTicks + clock.WaitBlockTicks - waited);
+                long busy = Stopwatch.GetTimestamp() - t1 - (clock.WorkerWaitTicks - waited);
                 clock.BusyTicks += busy;
                 _stats.RecordBlock(slot.Seq, busy);
                 _stats.CountBlock();
