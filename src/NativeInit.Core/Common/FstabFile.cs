@@ -13,6 +13,15 @@ public static class FstabFile
         spec.StartsWith("PARTUUID=", StringComparison.Ordinal) || spec.StartsWith("PARTLABEL=", StringComparison.Ordinal) ||
         spec.StartsWith("ID=", StringComparison.Ordinal) || spec.StartsWith("/dev/", StringComparison.Ordinal);
 
+    /// <summary>The text of ROOT/etc/fstab as the bundle's tree brought it, or "" when it has none. A symbolic link
+    /// counts as none: the tree is not the root of the process reading it, so an absolute link would name a file
+    /// outside it (the conversion initramfs's, the running slot's), and a relative one could climb out of it.</summary>
+    public static string ReadTree(string root)
+    {
+        var info = new FileInfo(Path.Combine(root, "etc/fstab"));
+        return info.Exists && info.LinkTarget is null ? File.ReadAllText(info.FullName) : "";
+    }
+
     /// <summary>Writes <paramref name="text"/> to ROOT/etc/fstab. An existing file is replaced whole, keeping its owner,
     /// mode and label (<see cref="AtomicFile.ReplaceKeepingAttributes"/>: the text is computed from the file itself, so
     /// a rewrite in place cut short by a power cut would leave a resumed step nothing to start from); a symbolic link

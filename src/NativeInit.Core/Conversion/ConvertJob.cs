@@ -708,10 +708,10 @@ public static class ConvertJob
     }
 
     /// <summary>/etc/fstab of the new system: every volume with a mount point by UUID, then the lines of the
-    /// bundle's fstab that name none of them (tmpfs and the like).</summary>
+    /// bundle's fstab that name none of them (tmpfs and the like; a symlinked fstab brings none,
+    /// <see cref="FstabFile.ReadTree"/>).</summary>
     private static string Fstab(ConvertPlan plan, string root)
     {
-        string path = Path.Combine(root, "etc/fstab");
         var mine = plan.Journal.Filesystems.Where(f => f.MountPoint is not null)
             .OrderBy(f => f.MountPoint == "swap" ? "~" : f.MountPoint, StringComparer.Ordinal).ToList();
         var sb = new StringBuilder();
@@ -722,17 +722,17 @@ public static class ConvertJob
             string pass = swap ? "0" : f.MountPoint == "/" ? "1" : "2";
             sb.Append(CultureInfo.InvariantCulture, $"UUID={f.Uuid} {(swap ? "swap" : f.MountPoint)} {f.Filesystem} defaults 0 {pass}\n");
         }
-        if (File.Exists(path))
-            foreach (var line in File.ReadAllLines(path))
-            {
-                var t = line.Trim();
-                if (t.Length == 0 || t.StartsWith('#')) continue;
-                var f = t.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
-                if (f.Length < 2) continue;
-                if (FstabFile.NamesDevice(f[0])) continue;
-                if (mine.Any(m => m.MountPoint == f[1])) continue;
-                sb.Append(line).Append('\n');
-            }
+        foreach (var raw in FstabFile.ReadTree(root).Split('\n'))
+        {
+            var line = raw.TrimEnd('\r');
+            var t = line.Trim();
+            if (t.Length == 0 || t.StartsWith('#')) continue;
+            var f = t.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length < 2) continue;
+            if (FstabFile.NamesDevice(f[0])) continue;
+            if (mine.Any(m => m.MountPoint == f[1])) continue;
+            sb.Append(line).Append('\n');
+        }
         string text = sb.ToString();
         FstabFile.Write(root, text);
         return text;

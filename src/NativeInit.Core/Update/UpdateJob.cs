@@ -503,8 +503,6 @@ public static class UpdateJob
 
     private static void WriteFstab(string root, UpdatePlan plan, string uuid)
     {
-        string path = Path.Combine(root, "etc/fstab");
-        string bundle = File.Exists(path) && new FileInfo(path).LinkTarget is null ? File.ReadAllText(path) : "";
-        FstabFile.Write(root, Fstab(plan.RunningFstab, bundle, plan.TargetSpec.Filesystem!, uuid));
+        FstabFile.Write(root, Fstab(plan.RunningFstab, FstabFile.ReadTree(root), plan.TargetSpec.Filesystem!, uuid));
     }
 }
