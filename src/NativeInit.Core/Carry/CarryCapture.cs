@@ -7,14 +7,19 @@ namespace NativeInit.Core.Carry;
 /// <summary>A configuration file to carry, with its metadata and content.</summary>
 public sealed record CarriedFile(string Path, uint Mode, uint Uid, uint Gid, byte[] Content);
 
-/// <summary>A user's password hash from the old /etc/shadow (field 2) and its last change (field 3).</summary>
-public sealed record PasswordEntry(string User, string Hash, string LastChange);
+/// <summary>A user's password hash from the old /etc/shadow (field 2), its last change (field 3) and the rest of its
+/// aging, fields 4 to 8 as the file has them ("min:max:warn:inactive:expire"; null in a record written before they were
+/// carried). The last change means something only with the aging it was counted against: the old date under the new
+/// system's maximum age can be an expired password.</summary>
+public sealed record PasswordEntry(string User, string Hash, string LastChange, string? Aging = null);
 
 /// <summary>
-/// What stage one records and stage two carries: network configuration (CentOS: ifcfg-* except ifcfg-lo and
-/// /etc/sysconfig/network; Debian: /etc/network/interfaces and interfaces.d/*), DNS (/etc/resolv.conf), the host
-/// name (/etc/hostname), and the password hashes of the existing users (from /etc/shadow: only user, hash and
-/// last change; accounts without a password, '*', '!' or '!!', are left out). Stage two reads the live files again;
+/// What stage one records and stage two carries: network configuration (CentOS: ifcfg-* except ifcfg-lo, the static
+/// routes and policy rules beside them (route-*, route6-*, rule-*, rule6-*), /etc/sysconfig/network and
+/// /etc/sysconfig/static-routes; Debian: /etc/network/interfaces and interfaces.d/*), DNS (/etc/resolv.conf), the host
+/// name (/etc/hostname, /etc/hosts), the SSH host keys, and the password hashes of the existing users (from
+/// /etc/shadow: user, hash, last change and aging; accounts without a password, '*', '!' or '!!', are left out).
+/// /etc/shadow itself is never carried as a file, even when a policy's pattern matches it. Stage two reads the live files again;
 /// this record is the fallback and the evidence of what stage one saw.
 /// </summary>
 public sealed record CarryRecord(IReadOnlyList<CarriedFile> Files, IReadOnlyList<PasswordEntry> Passwords)
@@ -22,11 +27,19 @@ public sealed record CarryRecord(IReadOnlyList<CarriedFile> Files, IReadOnlyList
     public const int FormatVersion = 1;
     public const string FileName = "carry.json";
 
+    /// <summary>Carried as <see cref="Passwords"/>, merged into the new file; never as a file.</summary>
+    public const string ShadowPath = "/etc/shadow";
+
     /// <summary>Files and globs (relative to the root) that are carried.</summary>
     public static readonly string[] Sources =
     [
         "etc/sysconfig/network-scripts/ifcfg-*",
+        "etc/sysconfig/network-scripts/route-*",
+        "etc/sysconfig/network-scripts/route6-*",
+        "etc/sysconfig/network-scripts/rule-*",
+        "etc/sysconfig/network-scripts/rule6-*",
         "etc/sysconfig/network",
+        "etc/sysconfig/static-routes",
         "etc/network/interfaces",
         "etc/network/interfaces.d/*",
         "etc/resolv.conf",
@@ -51,8 +64,9 @@ public sealed record CarryRecord(IReadOnlyList<CarriedFile> Files, IReadOnlyList
                 : [Path.Combine(dir, name)];
             foreach (var full in matches)
             {
-                if (Path.GetFileName(full) == "ifcfg-lo") continue;
+                if (Path.GetFileName(full) is "ifcfg-lo" or "route-lo" or "route6-lo") continue;
                 string rel = "/" + Path.GetRelativePath(root, full).Replace('\\', '/');
+                if (rel == ShadowPath) continue;
                 if (policy is not null && policy.Removes(rel)) continue;
                 if (files.Any(x => x.Path == rel)) continue;
                 var fi = new FileInfo(full);
@@ -100,6 +114,7 @@ public sealed record CarryRecord(IReadOnlyList<CarriedFile> Files, IReadOnlyList
             w.WriteString("user", p.User);
             w.WriteString("hash", p.Hash);
             w.WriteString("lastChange", p.LastChange);
+            if (p.Aging is not null) w.WriteString("aging", p.Aging);
             w.WriteEndObject();
         }
         w.WriteEndArray();
@@ -117,7 +132,8 @@ public sealed record CarryRecord(IReadOnlyList<CarriedFile> Files, IReadOnlyList
                 f.GetProperty("path").GetString()!, f.GetProperty("mode").GetUInt32(), f.GetProperty("uid").GetUInt32(),
                 f.GetProperty("gid").GetUInt32(), f.GetProperty("content").GetBytesFromBase64())).ToList();
             var pw = r.GetProperty("passwords").EnumerateArray().Select(p => new PasswordEntry(
-                p.GetProperty("user").GetString()!, p.GetProperty("hash").GetString()!, p.GetProperty("lastChange").GetString()!)).ToList();
+                p.GetProperty("user").GetString()!, p.GetProperty("hash").GetString()!, p.GetProperty("lastChange").GetString()!,
+                p.TryGetProperty("aging", out var a) ? a.GetString() : null)).ToList();
             return new CarryRecord(files, pw);
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
@@ -159,8 +175,12 @@ public sealed record CarryPolicy(IReadOnlyList<string> Add, IReadOnlyList<string
                 if (!r.TryGetProperty(key, out var a)) return [];
                 var l = a.EnumerateArray().Select(e => e.GetString()!.TrimStart('/')).ToList();
                 foreach (var x in l)
+                {
                     if (!x.StartsWith("etc/", StringComparison.Ordinal) || x.Split('/').Any(c => c is "" or "." or ".."))
                         throw new InvalidDataFormatException($"{what}: {key}: '{x}' is not a path under /etc");
+                    if (key == "add" && "/" + x == CarryRecord.ShadowPath)
+                        throw new InvalidDataFormatException($"{what}: add: '{x}': /etc/shadow is carried as password hashes only (merged into the new system's file)");
+                }
                 return l;
             }
             return new CarryPolicy(List("add"), List("remove"));
@@ -186,15 +206,17 @@ public static class ShadowFile
             var f = line.Split(':');
             if (f.Length < 2 || f[0].Length == 0) continue;
             if (f[1] is "" or "*" or "!" or "!!" or "x" || f[1].StartsWith("!*", StringComparison.Ordinal)) continue;
-            yield return new PasswordEntry(f[0], f[1], f.Length > 2 ? f[2] : "");
+            yield return new PasswordEntry(f[0], f[1], f.Length > 2 ? f[2] : "",
+                string.Join(':', Enumerable.Range(3, 5).Select(i => i < f.Length ? f[i] : "")));
         }
     }
 
     /// <summary>
     /// Merges carried password hashes into the NEW system's /etc/shadow text: for every user present in both, field 2
-    /// (the hash) and field 3 (the last change) take the old values; every other line, field and user of the new
-    /// file stays as it is (system accounts of the new release, their aging fields, line order, a missing final
-    /// newline). Users that the new shadow does not have are not added (they have no passwd entry there); they are
+    /// (the hash) and fields 3 to 8 (the last change and the aging it counts against) take the old values, so the
+    /// password expires, or not, as it did on the old system; every other line, field and user of the new file stays
+    /// as it is (system accounts of the new release, the reserved field 9, line order, a missing final newline). A
+    /// record without the aging (written before it was carried) sets field 3 only. Users that the new shadow does not have are not added (they have no passwd entry there); they are
     /// returned in <c>Skipped</c>.
     /// </summary>
     public static (string Shadow, IReadOnlyList<string> Merged, IReadOnlyList<string> Skipped) Merge(string newShadow, IEnumerable<PasswordEntry> old)
@@ -211,8 +233,14 @@ public static class ShadowFile
             if (body.Length == 0 || body.StartsWith('#')) continue;
             var f = body.Split(':');
             if (f.Length < 2 || !byUser.TryGetValue(f[0], out var p)) continue;
+            if (p.Aging?.Split(':') is { Length: 5 } aging)
+            {
+                if (f.Length < 9) f = [.. f, .. Enumerable.Repeat("", 9 - f.Length)];
+                f[2] = p.LastChange;
+                aging.CopyTo(f, 3);
+            }
+            else if (f.Length > 2 && p.LastChange.Length > 0) f[2] = p.LastChange;
             f[1] = p.Hash;
-            if (f.Length > 2 && p.LastChange.Length > 0) f[2] = p.LastChange;
             lines[i] = string.Join(':', f) + (cr ? "\r" : "");
             merged.Add(f[0]);
         }

@@ -5,7 +5,15 @@ namespace NativeInit.Core.Carry;
 
 /// <summary>What <see cref="CarryRestore.Apply"/> did.</summary>
 public sealed record CarryRestoreResult(IReadOnlyList<string> Written, IReadOnlyList<string> Created, IReadOnlyList<string> Skipped,
-    IReadOnlyList<string> PasswordUsers, IReadOnlyList<string> PasswordUsersNotInNewSystem);
+    IReadOnlyList<string> PasswordUsers, IReadOnlyList<string> PasswordUsersNotInNewSystem)
+{
+    /// <summary>One line: the counts, and by name what was not carried (a file that is a symbolic link in the new
+    /// system, the password of a user the new system does not have), so nobody learns it only at the first login.</summary>
+    public string Summary() =>
+        $"{Written.Count} rewritten, {Created.Count} created, {Skipped.Count} skipped, password hashes of {PasswordUsers.Count} users merged" +
+        (Skipped.Count > 0 ? $"; left as the new system has them: {string.Join(", ", Skipped)}" : "") +
+        (PasswordUsersNotInNewSystem.Count > 0 ? $"; not carried, no such user in the new system: {string.Join(", ", PasswordUsersNotInNewSystem)}" : "");
+}
 
 /// <summary>
 /// Stage two's restore of the carried configuration into the NEW root (mounted at <c>newRoot</c>):
@@ -13,10 +21,12 @@ public sealed record CarryRestoreResult(IReadOnlyList<string> Written, IReadOnly
 /// <item>a file the new system already has is rewritten in place (truncate and write, then fsync): it keeps the new
 /// system's inode, owner, mode and xattrs, so its SELinux label stays the one the vendor's rootfs gave it (the field
 /// lesson: files restored without labels broke logins);</item>
-/// <item>a file the new system lacks (e.g. ifcfg-eth0) is created with the carried owner and mode, and gets the
-/// security.selinux label of its directory (/etc/sysconfig/network-scripts and its files are both net_conf_t in the
-/// CentOS 7 policy), chown first, then xattrs (chown clears security.capability); a directory it needs that the new
-/// system lacks (a Debian target has no /etc/sysconfig) is made level by level with its parent's label;</item>
+/// <item>a file the new system lacks (e.g. ifcfg-eth0) is created whole with the carried owner and mode (set-id bits
+/// dropped; SSH private host keys root:root 0600, <see cref="IsPrivateHostKey"/>) and the security.selinux label of
+/// its directory (/etc/sysconfig/network-scripts and its files are both net_conf_t in the CentOS 7 policy), under a
+/// temporary name renamed into place (<see cref="AtomicFile.CreateWithAttributes"/>): a resumed step finds no file or
+/// a finished one; a directory it needs that the new system lacks (a Debian target has no /etc/sysconfig) is made
+/// level by level with its parent's label;</item>
 /// <item>a path that is a symlink in the new system (e.g. resolv.conf managed by a resolver) is left alone and listed
 /// as skipped;</item>
 /// <item>/etc/shadow is never taken from the old system: the carried hashes are merged into the new file
@@ -56,20 +66,12 @@ public static class CarryRestore
             }
             var dir = Path.GetDirectoryName(target)!;
             if (!Directory.Exists(dir)) CreateDirectories(newRoot, dir, log);
-            using (var s = new FileStream(target, new FileStreamOptions
-                   {
-                       Mode = FileMode.CreateNew, Access = FileAccess.Write,
-                       UnixCreateMode = (UnixFileMode)(f.Mode & 0x1FF) & ~(UnixFileMode.SetUser | UnixFileMode.SetGroup),
-                   }))
-            {
-                s.Write(f.Content);
-                s.Flush(flushToDisk: true);
-            }
-            PosixPath.Chown(target, f.Uid, f.Gid);
-            File.SetUnixFileMode(target, (UnixFileMode)(f.Mode & 0x1FF));
-            if (PosixPath.GetXattr(dir, SelinuxXattr) is { } label) PosixPath.SetXattr(target, SelinuxXattr, label);
+            var (uid, gid, mode) = IsPrivateHostKey(f.Path) ? (0u, 0u, 0x180u) : (f.Uid, f.Gid, f.Mode & 0x1FF);
+            var label = PosixPath.GetXattr(dir, SelinuxXattr);
+            AtomicFile.CreateWithAttributes(target, f.Content, uid, gid, mode,
+                label is null ? [] : [new KeyValuePair<string, byte[]>(SelinuxXattr, label)]);
             created.Add(f.Path);
-            log?.Invoke($"carry: {f.Path} created (mode {Convert.ToString(f.Mode, 8)}, owner {f.Uid}:{f.Gid})");
+            log?.Invoke($"carry: {f.Path} created (mode {Convert.ToString(mode, 8)}, owner {uid}:{gid})");
         }
 
         IReadOnlyList<string> users = [], notThere = [];
@@ -100,6 +102,14 @@ public static class CarryRestore
             log?.Invoke($"carry: created directory {Path.GetRelativePath(newRoot, d)}");
         }
     }
+
+    /// <summary>An SSH private host key (/etc/ssh/ssh_host_*_key). CentOS 7 keeps them 0640 root:ssh_keys, a group
+    /// whose number is chosen at install time: under that number in the new system there may be another group or none,
+    /// and OpenSSH refuses a private key that its group can read unless the group is its own ssh_keys (RHEL's sshd) or
+    /// never (upstream's); with every host key refused sshd does not start and the gateway is out of reach. So a key
+    /// the new system lacks is created root:root and 0600, as both accept.</summary>
+    public static bool IsPrivateHostKey(string path) =>
+        path.StartsWith("/etc/ssh/ssh_host_", StringComparison.Ordinal) && path.EndsWith("_key", StringComparison.Ordinal) && path.LastIndexOf('/') == "/etc/ssh".Length;
 
     private static void CheckPath(string path)
     {

@@ -38,18 +38,32 @@ public static class AtomicFile
     {
         var z = PosixPath.Z(path);
         var st = PosixPath.LStat(z);
-        var xattrs = PosixPath.ListXattrs(z);
+        WriteWhole(path, bytes, st.Uid, st.Gid, st.Mode & 0xFFF, PosixPath.ListXattrs(z), replace: true);
+    }
+
+    /// <summary>
+    /// Creates <paramref name="path"/>, which must not exist, whole: PATH+ gets the bytes, the owner, the mode and the
+    /// xattrs, is synced and renamed to PATH, and the directory synced. A power cut leaves no PATH or the finished one,
+    /// never a PATH with the right bytes and the wrong owner or no label, which a step run again would take for done.
+    /// </summary>
+    public static void CreateWithAttributes(string path, ReadOnlySpan<byte> bytes, uint uid, uint gid, uint mode,
+        IEnumerable<KeyValuePair<string, byte[]>> xattrs) => WriteWhole(path, bytes, uid, gid, mode, xattrs, replace: false);
+
+    /// <summary>Chown before the mode and the xattrs: chown clears set-id bits and security.capability.</summary>
+    private static void WriteWhole(string path, ReadOnlySpan<byte> bytes, uint uid, uint gid, uint mode,
+        IEnumerable<KeyValuePair<string, byte[]>> xattrs, bool replace)
+    {
         string tmp = path + "+";
         using (var handle = File.OpenHandle(tmp, FileMode.Create, FileAccess.Write, FileShare.None, FileOptions.None, preallocationSize: 0))
         {
             File.SetUnixFileMode(handle, UnixFileMode.None); // FileMode.Create truncated a leftover; nobody reads it meanwhile
             RandomAccess.Write(handle, bytes, 0);
-            PosixPath.Chown(tmp, st.Uid, st.Gid);
-            File.SetUnixFileMode(handle, (UnixFileMode)(st.Mode & 0xFFF));
+            PosixPath.Chown(tmp, uid, gid);
+            File.SetUnixFileMode(handle, (UnixFileMode)mode);
             foreach (var (name, value) in xattrs) PosixPath.SetXattr(tmp, name, value);
             BootCalls.Fsync(handle, tmp);
         }
-        File.Move(tmp, path, overwrite: true);
+        File.Move(tmp, path, overwrite: replace);
         SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
 

@@ -489,8 +489,8 @@ public static class ConvertJob
                 runner.Run(StepCarry, () =>
                 {
                     using var root = MountRoot(plan, work, boot!, lvs);
-                    var r = CarryRestore.Apply(root.Directory, plan.Carry);
-                    return ($"{r.Written.Count} rewritten, {r.Created.Count} created, {r.Skipped.Count} skipped, password hashes of {r.PasswordUsers.Count} users merged", null);
+                    var r = CarryRestore.Apply(root.Directory, plan.Carry, m => output.WriteLine("convert: " + m));
+                    return (r.Summary(), null);
                 });
                 runner.Run(StepFstab, () =>
                 {

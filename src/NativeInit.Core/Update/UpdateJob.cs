@@ -405,8 +405,8 @@ public static class UpdateJob
                     report = Extract(plan, mount.Directory, progress, progressIsTty);
                     output.WriteLine($"update: {report.Stats.Entries} entries, {ByteSize.Format(report.Stats.BytesWritten)} extracted into slot {t.Name}");
                     TestHooks.KillAtStep(StepCarry);
-                    var r = CarryRestore.Apply(mount.Directory, plan.Carry);
-                    output.WriteLine($"update: carried {r.Written.Count} rewritten, {r.Created.Count} created, {r.Skipped.Count} skipped, password hashes of {r.PasswordUsers.Count} users merged");
+                    var r = CarryRestore.Apply(mount.Directory, plan.Carry, m => output.WriteLine("update: " + m));
+                    output.WriteLine($"update: carried {r.Summary()}");
                     TestHooks.KillAtStep(StepFstab);
                     WriteFstab(mount.Directory, plan, uuid);
                     if (plan.Selinux is { } se) output.WriteLine("update: " + se.Apply(mount.Directory));

@@ -19,10 +19,22 @@ public class CarryRestoreTests
         using var scratch = XattrScratch.Create();
         var old = scratch.Combine("old");
         FakeSystem.Centos7(old);
+        // A static route beside the ifcfg file, and SSH host keys as CentOS 7 keeps them: the private key 0640
+        // root:ssh_keys, a group whose number (997 here) names nothing, or another group, in the new system.
+        File.WriteAllText(Path.Combine(old, "etc/sysconfig/network-scripts/route-eth0"), "10.8.0.0/16 via 192.168.10.254 dev eth0\n");
+        Directory.CreateDirectory(Path.Combine(old, "etc/ssh"));
+        string oldKey = Path.Combine(old, "etc/ssh/ssh_host_ed25519_key");
+        File.WriteAllText(oldKey, "-----BEGIN OPENSSH PRIVATE KEY-----\n");
+        Tool.Check("chown", "0:997", oldKey);
+        File.SetUnixFileMode(oldKey, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
+        File.WriteAllText(oldKey + ".pub", "ssh-ed25519 AAAA root@gw\n");
         var record = CarryRecord.Capture(old);
 
         var nr = scratch.Combine("new");
         Directory.CreateDirectory(Path.Combine(nr, "etc/sysconfig/network-scripts"));
+        Directory.CreateDirectory(Path.Combine(nr, "etc/ssh"));
+        // What an interrupted run left: the route file's temporary name, with the wrong bytes.
+        File.WriteAllText(Path.Combine(nr, "etc/sysconfig/network-scripts/route-eth0+"), "half");
         File.WriteAllText(Path.Combine(nr, "etc/hostname"), "localhost.localdomain\n");
         File.WriteAllText(Path.Combine(nr, "etc/shadow"), NewShadow);
         File.SetUnixFileMode(Path.Combine(nr, "etc/shadow"), UnixFileMode.None);
@@ -46,9 +58,19 @@ public class CarryRestoreTests
         var ifcfg = Path.Combine(nr, "etc/sysconfig/network-scripts/ifcfg-eth0");
         Assert.Contains("IPADDR=192.168.10.20", File.ReadAllText(ifcfg));
         Assert.Equal("system_u:object_r:net_conf_t:s0", Encoding.ASCII.GetString(PosixPath.GetXattr(ifcfg, "security.selinux")!));
+        var route = Path.Combine(nr, "etc/sysconfig/network-scripts/route-eth0");
+        Assert.Equal("10.8.0.0/16 via 192.168.10.254 dev eth0\n", File.ReadAllText(route));
+        Assert.Equal("system_u:object_r:net_conf_t:s0", Encoding.ASCII.GetString(PosixPath.GetXattr(route, "security.selinux")!));
+        Assert.False(File.Exists(route + "+"), "route-eth0+ was left behind");
+        var key = PosixPath.LStat(PosixPath.Z(Path.Combine(nr, "etc/ssh/ssh_host_ed25519_key")));
+        Assert.Equal((0u, 0u, 0x180u), (key.Uid, key.Gid, key.Mode & 0xFFF));
+        Assert.Equal("-----BEGIN OPENSSH PRIVATE KEY-----\n", File.ReadAllText(Path.Combine(nr, "etc/ssh/ssh_host_ed25519_key")));
+        Assert.True(File.Exists(Path.Combine(nr, "etc/ssh/ssh_host_ed25519_key.pub")));
+        Assert.False(CarryRestore.IsPrivateHostKey("/etc/ssh/ssh_host_ed25519_key.pub"));
+        Assert.False(CarryRestore.IsPrivateHostKey("/etc/ssh/keys/ssh_host_rsa_key"));
 
         var shadow = Path.Combine(nr, "etc/shadow");
-        Assert.Equal("root:$6$abc$rootHashValue:18000:0:99999:7:::\nbin:*:19500:0:99999:7:::\nadmin:$6$def$adminHashValue:18100:1:60:7:::\n", File.ReadAllText(shadow));
+        Assert.Equal("root:$6$abc$rootHashValue:18000:0:99999:7:::\nbin:*:19500:0:99999:7:::\nadmin:$6$def$adminHashValue:18100:0:99999:7:::\n", File.ReadAllText(shadow));
         // Replaced whole, never rewritten in place: the old file is untouched under its other name (a power cut
         // leaves the old bytes or the merged ones), and the new one has its owner, mode and label.
         var st = PosixPath.LStat(PosixPath.Z(shadow));
