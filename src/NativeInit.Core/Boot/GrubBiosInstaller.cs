@@ -105,6 +105,21 @@ public static class GrubBiosInstaller
         return Write(target, Lay(target, coreImage, bootImage, mbr, source, prefix, moduleDirectory: ""), log);
     }
 
+    /// <summary>
+    /// What <see cref="InstallImages"/> will refuse of images made beforehand, checked before the disk has its GPT:
+    /// everything but what only the written disk can show (its GPT, its MBR's BPB bytes). The sector size, the /boot
+    /// file system, the core offset, the sizes, the block list and boot.img's drive check depend on the images and the
+    /// planned layout alone; refused after the first write, they left a conversion that neither the old system nor a
+    /// resume could boot. Writes nothing.
+    /// </summary>
+    public static void CheckImages(GrubBiosTarget target, int sectorSize, byte[] coreImage, byte[] bootImage, string source)
+    {
+        if (sectorSize != GrubPcFormat.SectorSize)
+            throw new RefusedException($"grub: {target.Disk} has {sectorSize}-byte sectors; GRUB for BIOS is installed on 512-byte-sector disks only");
+        CheckTarget(target);
+        _ = Lay(target, coreImage, bootImage, new byte[GrubPcFormat.SectorSize], source, prefix: "", moduleDirectory: "");
+    }
+
     private static GrubBiosInstallResult Write(GrubBiosTarget target, Plan plan, Action<string>? log)
     {
         using var disk = DiskDevice.Open(target.Disk, writable: true);
@@ -201,11 +216,7 @@ public static class GrubBiosInstaller
     /// partition); returns the disk's first sector.</summary>
     private static byte[] CheckDisk(GrubBiosTarget target)
     {
-        FilesystemModule(target.BootFilesystem);
-        if (target.BootPartitionNumber < 1)
-            throw new RefusedException($"grub: /boot partition number {target.BootPartitionNumber} is not a GPT partition number");
-        if (target.CoreOffset < 0 || target.CoreOffset % GrubPcFormat.SectorSize != 0 || target.CoreOffset >= target.BiosBootLength)
-            throw new RefusedException($"grub: core.img offset {target.CoreOffset} is not a sector inside the BIOS boot partition ({target.BiosBootLength} bytes)");
+        CheckTarget(target);
 
         byte[] mbr = new byte[GrubPcFormat.SectorSize];
         using (var disk = OpenForCheck(target.Disk))
@@ -236,6 +247,16 @@ public static class GrubBiosInstaller
             disk.ReadAt(0, mbr);
         }
         return mbr;
+    }
+
+    /// <summary>The target's own fields: /boot's file system, its partition number, the core offset.</summary>
+    private static void CheckTarget(GrubBiosTarget target)
+    {
+        FilesystemModule(target.BootFilesystem);
+        if (target.BootPartitionNumber < 1)
+            throw new RefusedException($"grub: /boot partition number {target.BootPartitionNumber} is not a GPT partition number");
+        if (target.CoreOffset < 0 || target.CoreOffset % GrubPcFormat.SectorSize != 0 || target.CoreOffset >= target.BiosBootLength)
+            throw new RefusedException($"grub: core.img offset {target.CoreOffset} is not a sector inside the BIOS boot partition ({target.BiosBootLength} bytes)");
     }
 
     /// <summary>The exact bytes to write for <paramref name="image"/> and <paramref name="bootImg"/> at the target's

@@ -251,6 +251,9 @@ public static class ConvertJob
             throw new RefusedException($"bundle part {grubBootPart.Name}: {grubBoot.Length} bytes; a GRUB boot.img is {Boot.GrubPcFormat.SectorSize}");
         if (Boot.ConversionGrub.RoomProblem(grubCore.Length, bios.ByteLength(ss)) is { } room)
             throw new RefusedException($"bundle partition table: BIOS boot partition {bios.Number}: {room}");
+        // Every refusal of the install that does not need the written GPT, now: the install comes after the first write.
+        Boot.GrubBiosInstaller.CheckImages(new Boot.GrubBiosTarget(o.Target, bios.ByteOffset(ss), bios.ByteLength(ss), bootPart.Number, bootSpec.Filesystem!, null)
+            { CoreOffset = Boot.ConversionGrub.ConversionCoreOffset }, ss, grubCore, grubBoot, $"bundle part {grubCorePart.Name}");
 
         // Early writes: until the journal, the carry record and the extents are on /boot, nothing may touch the bundle.
         var early = new List<EarlyWrite>();

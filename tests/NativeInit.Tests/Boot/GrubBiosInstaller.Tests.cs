@@ -294,4 +294,36 @@ public class GrubBiosInstallerTests
         }
         Assert.Equal(Hash(copy), Hash(img));
     }
+
+    /// <summary>Images made beforehand (the conversion's GRUB in a bundle) are checked against the planned layout before
+    /// the disk has a GPT: what would refuse the install after the first write refuses them first. The disk named
+    /// does not exist: nothing of it is read.</summary>
+    [SkippableFact]
+    public void Images_made_beforehand_are_checked_without_the_disk()
+    {
+        Tool.Require("grub-mkimage");
+        Skip.IfNot(Directory.Exists(Modules), $"{Modules} missing (tools/setup installs grub-pc-bin)");
+        using var dir = new TempDir();
+        string corePath = dir.Combine("core.img");
+        Tool.Check("grub-mkimage", "-O", "i386-pc", "-d", Modules, "-p", "(,gpt2)/grub", "-o", corePath, "biosdisk", "part_gpt", "ext2");
+        byte[] core = File.ReadAllBytes(corePath), boot = File.ReadAllBytes(Path.Combine(Modules, "boot.img"));
+        var target = Target(dir.Combine("not-there.img")) with { CoreOffset = 0 };
+
+        GrubBiosInstaller.CheckImages(target, 512, core, boot, "test images");
+
+        string Refused(Action a) => Assert.Throws<RefusedException>(a).Message;
+        Assert.Contains("4096-byte sectors; GRUB for BIOS is installed on 512-byte-sector disks only",
+            Refused(() => GrubBiosInstaller.CheckImages(target, 4096, core, boot, "test images")));
+        var badList = (byte[])core.Clone();
+        BinaryPrimitives.WriteUInt16LittleEndian(badList.AsSpan(0x1fc), 1); // diskboot.S's first block list: its length
+        Assert.Contains("not an i386-pc diskboot image", Refused(() => GrubBiosInstaller.CheckImages(target, 512, badList, boot, "test images")));
+        var badBoot = (byte[])boot.Clone();
+        badBoot[0x66] = 0x90 ^ 0xFF; // boot.S: the drive check's jmp
+        Assert.Contains("not a GRUB 2 i386-pc boot.img", Refused(() => GrubBiosInstaller.CheckImages(target, 512, core, badBoot, "test images")));
+        Assert.Contains("does not fit the BIOS boot partition",
+            Refused(() => GrubBiosInstaller.CheckImages(Target(dir.Combine("not-there.img"), biosKiB: 16), 512, core, boot, "test images")));
+        Assert.Contains("is not xfs, ext2, ext3 or ext4",
+            Refused(() => GrubBiosInstaller.CheckImages(Target(dir.Combine("not-there.img"), fs: "btrfs"), 512, core, boot, "test images")));
+        Assert.False(File.Exists(dir.Combine("not-there.img")));
+    }
 }
