@@ -833,10 +833,7 @@ public static class ConvertJob
                     "the converted system (GRUB on the disk, grub.cfg on /boot)");
             string resume = $"`nativeinit convert {(o.IsImage ? "--image" : "--disk")} {o.Target} --yes` resumes at step {ConvertJob.Steps.FirstOrDefault(s => !j.IsDone(s))}";
             var core = MbrPointsAt(disk, table);
-            // The MBR's switch to the system's core.img is the bootloader step's last write: every write of the
-            // conversion is on the disk, and only the journal's own closing (a sync, "done") was cut off. The converted
-            // system boots; nothing would ever close this journal, so it is reported as what it is.
-            if (core == BootCore.System && Steps.TakeWhile(s => s != StepBootloader).All(j.IsDone))
+            if (WrittenThroughTheMbrSwitch(j, core))
                 return new ConvertStatus(ConvertStatus.Done, o.Target,
                     $"a converted disk (journal {at.Location}; the run stopped after the MBR switched to the converted system's GRUB, " +
                     $"before the journal recorded {string.Join(" and ", Steps.Where(s => !j.IsDone(s)))}: nothing is left to write)", j, at.Location,
@@ -857,6 +854,30 @@ public static class ConvertJob
     }
 
     private enum BootCore { None, Conversion, System }
+
+    /// <summary>
+    /// A journal not closed whose conversion is nevertheless finished: the MBR's switch to the system's core.img is the
+    /// bootloader step's last write, so with every step before it done and the MBR loading the system's GRUB, every
+    /// write of the conversion is on the disk and only the journal's own closing (a sync, "done") was cut off. The
+    /// converted system boots, and nothing would ever close this journal: status (of the disk and of the running
+    /// system) reports it done, and grow goes on.
+    /// </summary>
+    private static bool WrittenThroughTheMbrSwitch(ConvertJournal j, BootCore core) =>
+        core == BootCore.System && Steps.TakeWhile(s => s != StepBootloader).All(j.IsDone);
+
+    /// <summary><see cref="WrittenThroughTheMbrSwitch(ConvertJournal, BootCore)"/> for the running system: the disk is
+    /// the one whose partition is mounted on <paramref name="bootDir"/>. False when that cannot be told (no such mount,
+    /// no GPT, the disk unreadable).</summary>
+    internal static bool WrittenThroughTheMbrSwitch(ConvertJournal j, string bootDir)
+    {
+        if (BlockDeviceInfo.DiskOfMount(bootDir) is not { } name) return false;
+        try
+        {
+            using var disk = DiskDevice.Open("/dev/" + name, writable: false);
+            return GptReader.Read(disk).Table is { } table && WrittenThroughTheMbrSwitch(j, MbrPointsAt(disk, table));
+        }
+        catch (Exception e) when (e is IOException or NativeInitException or UnauthorizedAccessException) { return false; }
+    }
 
     /// <summary>Which core.img the MBR's boot code loads: the conversion's (start of the BIOS boot partition), the
     /// system's (its second half), or neither (no GRUB boot code, or another LBA).</summary>
@@ -905,7 +926,7 @@ public static class ConvertJob
             var at = (disk.IsBlockDevice ? FindJournalMounted(disk, table, copyLayoutTo: work.Combine(LayoutDir)) : null)
                 ?? FindJournal(o.Target, disk, table, work, writableForBroken: false, copyLayoutTo: work.Combine(LayoutDir))
                 ?? throw new RefusedException($"{o.Target}: no conversion journal: not a converted disk");
-            if (at.Journal.State != ConvertJournal.StateDone)
+            if (at.Journal.State != ConvertJournal.StateDone && !WrittenThroughTheMbrSwitch(at.Journal, MbrPointsAt(disk, table)))
                 throw new RefusedException($"{o.Target}: the conversion is not done (next step {Steps.FirstOrDefault(x => !at.Journal.IsDone(x))}): resume it first");
             string lp = Path.Combine(work.Combine(LayoutDir), "layout.json");
             if (!File.Exists(lp)) throw new RefusedException($"{at.Location}: the conversion recorded no layout in /boot/{ConvertJournal.DirectoryName}/{LayoutDir}");

@@ -5,7 +5,9 @@ namespace NativeInit.Core.Conversion;
 /// <summary>
 /// `nativeinit status` on a running system (no --disk/--image): what a rollout tool asks each gateway. Reads only:
 /// the conversion journal on the mounted /boot (a converted system's /boot is the new boot partition, where stage two
-/// keeps it), else GRUB's environment block — stage one's one-shot <c>next_entry</c> means the next boot converts.
+/// keeps it; a journal left open by a power cut after the MBR's switch to the system's GRUB, found on the disk of that
+/// mount, is a finished conversion), else GRUB's environment block — stage one's one-shot <c>next_entry</c> means
+/// the next boot converts.
 /// </summary>
 public static class RunningSystemStatus
 {
@@ -19,10 +21,13 @@ public static class RunningSystemStatus
         if (File.Exists(journalPath))
         {
             var j = ConvertJournal.Load(journalPath, keepBroken: false);
-            return j.State == ConvertJournal.StateDone
-                ? new ConvertStatus(ConvertStatus.Done, root, $"a converted system (journal {journalPath})", j, journalPath, "this system")
-                : new ConvertStatus(ConvertStatus.InProgress, root, $"a conversion under way (journal {journalPath})", j, journalPath,
-                    "the conversion resumes (the resume entry is GRUB's default until the conversion is done)");
+            if (j.State == ConvertJournal.StateDone)
+                return new ConvertStatus(ConvertStatus.Done, root, $"a converted system (journal {journalPath})", j, journalPath, "this system");
+            if (ConvertJob.WrittenThroughTheMbrSwitch(j, boot))
+                return new ConvertStatus(ConvertStatus.Done, root, $"a converted system (journal {journalPath}; the conversion stopped after the MBR " +
+                    "switched to this system's GRUB, before the journal said done: nothing is left to write)", j, journalPath, "this system");
+            return new ConvertStatus(ConvertStatus.InProgress, root, $"a conversion under way (journal {journalPath})", j, journalPath,
+                "the conversion resumes (the resume entry is GRUB's default until the conversion is done)");
         }
         if (GrubSetup.Find(boot) is { } grub && File.Exists(grub.EnvFile)
             && GrubEnv.Parse(File.ReadAllBytes(grub.EnvFile), grub.EnvFile)["next_entry"] == ConversionMenuEntry.Id)

@@ -92,6 +92,28 @@ public static class BlockDeviceInfo
     public static string? MountPointOf(string devNumber) =>
         Mounts().FirstOrDefault(m => m.Dev == devNumber && m.Root == "/")?.MountPoint;
 
+    /// <summary>The kernel name of the whole disk whose partition is mounted on <paramref name="mountPoint"/> with its file
+    /// system's root (sysfs: /sys/dev/block/MAJOR:MINOR is the partition's directory, inside its disk's), or null when
+    /// nothing is mounted there or what is mounted is not a partition of a disk (a whole device, tmpfs, a loop without
+    /// partitions).</summary>
+    public static string? DiskOfMount(string mountPoint) => DiskOfMount(mountPoint, Mounts(), SysRoot);
+
+    /// <summary><see cref="DiskOfMount(string)"/> over given mounts and sysfs root.</summary>
+    internal static string? DiskOfMount(string mountPoint, IEnumerable<MountEntry> mounts, string sysRoot)
+    {
+        string full = System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(mountPoint));
+        var m = mounts.LastOrDefault(e => e.MountPoint == full && e.Root == "/");
+        if (m is null) return null;
+        string link = System.IO.Path.Combine(sysRoot, "dev", "block", m.Dev);
+        try
+        {
+            if (!File.Exists(System.IO.Path.Combine(link, "partition"))) return null;
+            var dir = new DirectoryInfo(link).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? link;
+            return System.IO.Path.GetFileName(System.IO.Path.GetDirectoryName(dir));
+        }
+        catch (IOException) { return null; }
+    }
+
     /// <summary>Every way the disk or one of its partitions is in use, each as a sentence naming the device
     /// ("sda2 (8:2) is mounted on /boot"). Empty when the disk may be rewritten.</summary>
     public static IReadOnlyList<string> FindUsers(string diskKernelName, IReadOnlySet<string>? releasedHolders = null)

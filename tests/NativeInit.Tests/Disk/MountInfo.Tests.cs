@@ -25,4 +25,33 @@ public class MountInfoTests
         Assert.Equal("/var/log", m[2].Root);
         Assert.Equal(("proc", "proc"), (m[3].FsType, m[3].Source));
     }
+
+    /// <summary>The disk of a mounted partition, as sysfs lays it out: /sys/dev/block/MAJOR:MINOR links to the
+    /// partition's directory inside its disk's, and only a partition's has a "partition" file.</summary>
+    [Fact]
+    public void The_disk_of_a_mount_is_the_parent_of_its_partition_in_sysfs()
+    {
+        using var tmp = new NativeInit.Tests.TestSupport.TempDir();
+        string sys = tmp.Combine("sys");
+        string sda2 = Path.Combine(sys, "devices/pci0000:00/0000:00:05.0/virtio1/block/vda/vda2");
+        Directory.CreateDirectory(sda2);
+        File.WriteAllText(Path.Combine(sda2, "partition"), "2\n");
+        string vda = Path.GetDirectoryName(sda2)!;
+        Directory.CreateDirectory(Path.Combine(sys, "dev/block"));
+        Directory.CreateSymbolicLink(Path.Combine(sys, "dev/block/253:2"), "../../devices/pci0000:00/0000:00:05.0/virtio1/block/vda/vda2");
+        Directory.CreateSymbolicLink(Path.Combine(sys, "dev/block/253:0"), "../../devices/pci0000:00/0000:00:05.0/virtio1/block/vda");
+        Assert.True(Directory.Exists(vda));
+        var mounts = BlockDeviceInfo.ParseMountInfo([
+            "22 1 253:0 / /data rw - xfs /dev/vda rw",
+            "23 1 253:2 / /boot rw,relatime - xfs /dev/vda2 rw",
+            "24 1 253:2 /nativeinit /srv/n rw - xfs /dev/vda2 rw",
+            "25 1 0:40 / /tmp rw - tmpfs tmpfs rw",
+        ]).ToList();
+        Assert.Equal("vda", BlockDeviceInfo.DiskOfMount("/boot", mounts, sys));
+        Assert.Equal("vda", BlockDeviceInfo.DiskOfMount("/boot/", mounts, sys));
+        Assert.Null(BlockDeviceInfo.DiskOfMount("/data", mounts, sys)); // a whole disk: no partition
+        Assert.Null(BlockDeviceInfo.DiskOfMount("/srv/n", mounts, sys)); // a subdirectory bound there, not the file system
+        Assert.Null(BlockDeviceInfo.DiskOfMount("/tmp", mounts, sys)); // no block device
+        Assert.Null(BlockDeviceInfo.DiskOfMount("/nowhere", mounts, sys));
+    }
 }
