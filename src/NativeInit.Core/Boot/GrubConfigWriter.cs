@@ -212,7 +212,10 @@ public static class GrubConfigWriter
         }
         if (!sound) AtomicFile.Write(env, GrubEnv.Empty().ToBytes());
         string cfg = Path.Combine(dir, "grub.cfg");
-        AtomicFile.Write(cfg, Encoding.UTF8.GetBytes(text));
+        var bytes = Encoding.UTF8.GetBytes(text);
+        // The same text is not written again (a step run again after a power cut): a rename leaves GRUB, which does not
+        // replay the file system's log, the old name until the next checkpoint.
+        if (!File.Exists(cfg) || !File.ReadAllBytes(cfg).AsSpan().SequenceEqual(bytes)) AtomicFile.Write(cfg, bytes);
         return cfg;
     }
 

@@ -580,9 +580,14 @@ public static class ConvertJob
         return bytes;
     }
 
-    /// <summary>A bundle part to <paramref name="dest"/>, fsynced, through DEST.tmp and a rename.</summary>
+    /// <summary>A bundle part to <paramref name="dest"/>, fsynced, through DEST.tmp and a rename; nothing when DEST
+    /// already holds it (size and hash of the manifest). boot-files runs again after a power cut that came once the MBR
+    /// already loaded the conversion's GRUB: rewriting the conversion kernel and initramfs then would put them in new
+    /// blocks that GRUB, which does not replay the file system's log, sees only after the next checkpoint, and a second
+    /// power cut in between could leave it the old names over freed blocks.</summary>
     private static void CopyPart(VerifiedBundle bundle, BundlePart part, string dest)
     {
+        if (File.Exists(dest) && new FileInfo(dest).Length == part.Size && ContentHash.HashFile(dest).Hex == part.Hash) return;
         using (var src = bundle.OpenPart(part))
         using (var dst = new FileStream(dest + ".tmp", FileMode.Create, FileAccess.Write))
         {
