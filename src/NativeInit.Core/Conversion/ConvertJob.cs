@@ -139,7 +139,8 @@ public static class ConvertJob
         {
             var at = FindJournal(o.Target, disk, table, work, writableForBroken: true, copyKeptTo: work.Combine(KeptDir))
                 ?? throw new RefusedException($"{o.Target}: holds a GPT and no conversion journal on any of its partitions: " +
-                    "not a legacy MBR disk, and not a conversion under way");
+                    "not a legacy MBR disk, and not a conversion under way (a conversion that failed inside its unprotected window, " +
+                    "before its journal was on the new /boot, leaves such a disk: docs/recovery.md, \"Inside the unprotected window\")");
             journal = at.Journal;
             found = $"a conversion journal ({at.Location}), state {journal.State}";
             runs = journal.BundleRuns;
@@ -523,6 +524,17 @@ public static class ConvertJob
                 output.WriteLine($"convert: {plan.Target} converted; journal {ConvertJournal.DirectoryName}/{ConvertJournal.FileName} on /boot says done");
             });
         }
+        catch (FailedAfterPointOfNoReturnException e) when (journal.SavePath is null && journal.Steps.Count > 0)
+        {
+            // Inside the unprotected window, before the journal reached the new /boot: a run again finds a GPT and no
+            // journal and refuses, so "run it again to resume" would be wrong. Say what is true and where to read on.
+            text.FileOnly($"convert: failed: {e.Message}\n{e.InnerException}\n");
+            throw new FailedAfterPointOfNoReturnException(plan.Target,
+                $"it failed inside the unprotected window, before the journal was on the new /boot, so a run again cannot resume it: " +
+                $"`nativeinit status {flag} {plan.Target}` says whether the disk still has its old partition table (then a run again starts over) " +
+                "or a GPT and no journal (then the old system no longer boots and the disk is converted from other media: " +
+                "docs/recovery.md, \"Inside the unprotected window\")", e.InnerException ?? e);
+        }
         catch (NativeInitException e) when (journal.SavePath is not null)
         {
             try { journal.LastError = e.Message; journal.Save(); } catch (IOException) { }
@@ -831,7 +843,8 @@ public static class ConvertJob
             var at = FindJournal(o.Target, disk, table, work, writableForBroken: false);
             if (at is null)
                 return new ConvertStatus(ConvertStatus.NotConverted, o.Target, $"a GPT with {table.Partitions.Count} partitions and no conversion journal", null, null,
-                    "whatever this disk's boot loader boots; nativeinit has not converted it");
+                    "whatever this disk's boot loader boots; nativeinit has not converted it, or a conversion failed inside its unprotected " +
+                    "window, before its journal was on the new /boot (docs/recovery.md, \"Inside the unprotected window\")");
             var j = at.Journal;
             if (j.State == ConvertJournal.StateDone)
                 return new ConvertStatus(ConvertStatus.Done, o.Target, $"a converted disk (journal {at.Location})", j, at.Location,

@@ -225,6 +225,51 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         Tool.Run(fx.Binary, ["convert", "--image", image, "--key", fx.Public, "--yes"], timeout: TimeSpan.FromMinutes(5),
             environment: new Dictionary<string, string> { ["NATIVEINIT_TEST_HOOKS"] = "1", ["NATIVEINIT_TEST_KILL_AT"] = killAt });
 
+    /// <summary>A failure inside the unprotected window (here: the image turns immutable once its GPT is written, as a
+    /// disk that fails its writes), before the journal is on the new /boot: a run again cannot resume, so
+    /// the message does not tell to run it again; it says how to tell the two cases apart, and status does.</summary>
+    [SkippableFact]
+    public void A_failure_inside_the_unprotected_window_says_that_a_run_again_cannot_resume()
+    {
+        Require();
+        using var dir = new TempDir();
+        string img = Copy(dir);
+        string waitFile = dir.Combine("wait");
+        var psi = new System.Diagnostics.ProcessStartInfo(fx.Binary) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "convert", "--image", img, "--key", fx.Public, "--yes" }) psi.ArgumentList.Add(a);
+        psi.Environment["NATIVEINIT_TEST_HOOKS"] = "1";
+        psi.Environment["NATIVEINIT_TEST_WAIT_AT"] = "step:boot-filesystem";
+        psi.Environment["NATIVEINIT_TEST_WAIT_FILE"] = waitFile;
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        var until = DateTime.UtcNow.AddMinutes(2);
+        while (!File.Exists(waitFile) && !p.HasExited && DateTime.UtcNow < until) Thread.Sleep(20);
+        if (!File.Exists(waitFile)) Assert.Fail($"did not reach step:boot-filesystem\n{stdout.Result}\n{stderr.Result}");
+        // The image made immutable: the loop device for /boot cannot be attached read-write.
+        Tool.Check("chattr", "+i", img);
+        try
+        {
+            File.Delete(waitFile);
+            Assert.True(p.WaitForExit(TimeSpan.FromMinutes(2)));
+            p.WaitForExit();
+        }
+        finally { Tool.Run("chattr", "-i", img); }
+        string err = stderr.Result;
+        Assert.True(p.ExitCode == 4, $"exit {p.ExitCode}\n{stdout.Result}\n{err}");
+        Assert.Contains("step boot-filesystem", err);
+        Assert.Contains("inside the unprotected window, before the journal was on the new /boot, so a run again cannot resume it", err);
+        Assert.Contains($"`nativeinit status --image {img}`", err);
+        Assert.DoesNotContain("again to resume", err);
+        // What status and a run again say of the disk: a GPT without a journal, and where to read on.
+        var status = Tool.Run(fx.Binary, "status", "--image", img);
+        Assert.Contains("no conversion journal", status.Stdout);
+        Assert.Contains("Inside the unprotected window", status.Stdout);
+        var again = Convert(img, "--yes");
+        Assert.True(again.ExitCode == 3, again.ToString());
+        Assert.Contains("Inside the unprotected window", again.Stderr);
+    }
+
     [SkippableFact]
     public void Without_yes_and_with_dry_run_it_prints_the_plan_and_writes_nothing()
     {
