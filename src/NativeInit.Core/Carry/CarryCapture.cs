@@ -19,8 +19,9 @@ public sealed record PasswordEntry(string User, string Hash, string LastChange, 
 /// /etc/sysconfig/static-routes; Debian: /etc/network/interfaces and interfaces.d/*), DNS (/etc/resolv.conf), the host
 /// name (/etc/hostname, /etc/hosts), the SSH host keys, and the password hashes of the existing users (from
 /// /etc/shadow: user, hash, last change and aging; accounts without a password, '*', '!' or '!!', are left out).
-/// /etc/shadow itself is never carried as a file, even when a policy's pattern matches it. Stage two reads the live files again;
-/// this record is the fallback and the evidence of what stage one saw.
+/// /etc/shadow itself is never carried as a file, even when a policy's pattern matches it. Stage two captures again from the old root
+/// (read-only, before its first write) and keeps that record beside its journal; stage one's record is the evidence
+/// of what stage one saw, which no later step reads.
 /// </summary>
 public sealed record CarryRecord(IReadOnlyList<CarriedFile> Files, IReadOnlyList<PasswordEntry> Passwords)
 {
