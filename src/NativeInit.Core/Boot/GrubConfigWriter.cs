@@ -9,17 +9,22 @@ public sealed record BootKernel(string Version, string Kernel, string Initramfs)
     /// <summary>Kernel/initramfs pairs in <paramref name="bootDirectory"/>, newest version first: vmlinuz-V with
     /// initramfs-V.img (RHEL family, dracut) or initrd.img-V (Debian). A kernel without an initramfs is left out: a
     /// root on LVM needs one.</summary>
-    public static IReadOnlyList<BootKernel> Find(string bootDirectory)
+    public static IReadOnlyList<BootKernel> Find(string bootDirectory) => !Directory.Exists(bootDirectory) ? [] :
+        Pairs(Directory.EnumerateFiles(bootDirectory, "vmlinuz-*").Select(p => Path.GetFileName(p)), n => File.Exists(Path.Combine(bootDirectory, n)));
+
+    /// <summary><see cref="Find(string)"/> over the file names of a /boot not on a disk (a rootfs archive's entries).</summary>
+    public static IReadOnlyList<BootKernel> FromNames(IReadOnlyCollection<string> names) =>
+        Pairs(names.Where(n => n.StartsWith("vmlinuz-", StringComparison.Ordinal)), names.Contains);
+
+    private static List<BootKernel> Pairs(IEnumerable<string> kernels, Func<string, bool> exists)
     {
         var found = new List<BootKernel>();
-        if (!Directory.Exists(bootDirectory)) return found;
-        foreach (var path in Directory.EnumerateFiles(bootDirectory, "vmlinuz-*"))
+        foreach (var name in kernels)
         {
-            string name = Path.GetFileName(path);
             string v = name["vmlinuz-".Length..];
             if (v.Length == 0) continue;
             foreach (var initrd in (string[])[$"initramfs-{v}.img", $"initrd.img-{v}"])
-                if (File.Exists(Path.Combine(bootDirectory, initrd)))
+                if (exists(initrd))
                 {
                     found.Add(new BootKernel(v, name, initrd));
                     break;

@@ -28,6 +28,10 @@ public sealed record BundleCreateOptions
     /// <summary>The conversion's GRUB core.img and boot.img (made by Conversion/ConversionBundle), or null.</summary>
     public string? GrubCore { get; init; }
     public string? GrubBoot { get; init; }
+    /// <summary>Called with the names in /boot of a rootfs given as an archive (entries boot/NAME, read while the
+    /// archive is checked), before anything is written; throws to refuse (a conversion bundle whose system has no kernel
+    /// with an initramfs: Conversion/ConversionBundle).</summary>
+    public Action<IReadOnlyCollection<string>>? CheckArchiveBoot { get; init; }
 }
 
 public sealed record BundleCreateResult(string Path, BundleManifest Manifest, ArchiveStats? ArchiveStats);
@@ -99,7 +103,8 @@ public static class BundleCreator
             }
             else
             {
-                var (format, entries, size, names) = CheckArchive(o.Rootfs);
+                var (format, entries, size, names, bootNames) = CheckArchive(o.Rootfs);
+                o.CheckArchiveBoot?.Invoke(bootNames);
                 rootfsName = "rootfs" + ArchiveEncoder.Extension(format);
                 log?.Invoke($"rootfs archive {o.Rootfs}: {FormatName(format)}, {entries} entries, {size} bytes uncompressed");
                 File.Copy(o.Rootfs, Path.Combine(dir, rootfsName));
@@ -159,7 +164,7 @@ public static class BundleCreator
 
     /// <summary>Decompresses and walks every header and data block of a rootfs archive: (format, entries, tar bytes, and
     /// which of GRUB's paths (<see cref="GrubPaths"/>) it holds).</summary>
-    public static (CompressionFormat Format, long Entries, long Size, HashSet<string> GrubNames) CheckArchive(string path)
+    public static (CompressionFormat Format, long Entries, long Size, HashSet<string> GrubNames, HashSet<string> BootNames) CheckArchive(string path)
     {
         using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
         var head = new byte[Compression.MagicLength];
@@ -173,15 +178,19 @@ public static class BundleCreator
             long entries = 0;
             var wanted = GrubPaths.MkimageCandidates.Concat(GrubPaths.RequiredImages.Select(i => GrubPaths.ModuleSubdirectory + "/" + i)).ToHashSet(StringComparer.Ordinal);
             var found = new HashSet<string>(StringComparer.Ordinal);
+            var boot = new HashSet<string>(StringComparer.Ordinal);
             while (reader.Next() is { } e)
             {
                 entries++;
                 string name = e.DisplayPath.StartsWith("./", StringComparison.Ordinal) ? e.DisplayPath[2..] : e.DisplayPath.TrimStart('/');
                 if (wanted.Contains(name)) found.Add(name);
+                if (name.StartsWith("boot/", StringComparison.Ordinal) && name.IndexOf('/', 5) < 0 && name.Length > 5 &&
+                    e.Type is TarEntryType.Regular or TarEntryType.SymbolicLink or TarEntryType.HardLink)
+                    boot.Add(name[5..]);
             }
             long size = reader.Position;
             if (entries == 0) throw new InvalidDataFormatException($"rootfs archive {path}: holds no entry");
-            return (format, entries, size, found);
+            return (format, entries, size, found, boot);
         }
         catch (InvalidDataFormatException e)
         {

@@ -20,11 +20,14 @@ public static class ConversionBundle
         var (number, filesystem) = boot.Value;
         // A conversion bundle's system must boot: its /boot needs a kernel with an initramfs (the bootloader step's
         // grub.cfg names them). Checked here, on the vendor's machine, rather than at the gateway after the point of
-        // no return. (A rootfs given as an archive is not listed here; convert's bootloader step names the problem.)
+        // no return, where each boot would resume into the same refusal. A rootfs given as an archive is checked by
+        // the names of its boot/ entries, read while bundle create checks the archive.
+        string NoKernel() => $"rootfs {o.Rootfs}: /boot has no kernel with an initramfs (vmlinuz-V with initramfs-V.img or initrd.img-V): " +
+            "the converted system could not boot";
         string rootfsBoot = Path.Combine(o.Rootfs, "boot");
         if (Directory.Exists(o.Rootfs) && (!Directory.Exists(rootfsBoot) || BootKernel.Find(rootfsBoot).Count == 0))
-            throw new RefusedException($"rootfs {o.Rootfs}: /boot has no kernel with an initramfs (vmlinuz-V with initramfs-V.img or initrd.img-V): " +
-                "the converted system could not boot");
+            throw new RefusedException(NoKernel());
+        o = o with { CheckArchiveBoot = names => { if (BootKernel.FromNames(names).Count == 0) throw new RefusedException(NoKernel()); } };
         var tmp = Directory.CreateTempSubdirectory("nativeinit-bundle-grub.");
         try
         {

@@ -346,6 +346,21 @@ public class ConvertImageTests(LegacyImageFixture fx) : IClassFixture<LegacyImag
         Assert.True(bareRun.ExitCode == 3, bareRun.ToString());
         Assert.Contains("/boot has no kernel with an initramfs", bareRun.Stderr);
         Assert.False(File.Exists(dir.Combine("bare.tar")));
+        // The same tree given as an archive: refused too, by the names of its boot/ entries; with the initramfs added
+        // to the archive, taken.
+        string bareTar = dir.Combine("bare-rootfs.tar.zst");
+        Tool.Check("tar", "--zstd", "--numeric-owner", "-cf", bareTar, "-C", bare, ".");
+        ToolResult CreateFrom(string rootfs, string outName) => Tool.Run(fx.Binary, "bundle", "create", "--rootfs", rootfs, "--layout", fx.Tmp.Combine("layout.json"),
+            "--kernel", fx.Tmp.Combine("vmlinuz"), "--initramfs", fx.Tmp.Combine("initramfs.img"), "--key", fx.Tmp.Combine("vendor.key"), "--out", dir.Combine(outName), "--single-file");
+        var bareArchive = CreateFrom(bareTar, "bare-archive.tar");
+        Assert.True(bareArchive.ExitCode == 3, bareArchive.ToString());
+        Assert.Contains("/boot has no kernel with an initramfs", bareArchive.Stderr);
+        Assert.False(File.Exists(dir.Combine("bare-archive.tar")));
+        File.WriteAllText(Path.Combine(bare, "boot", "initramfs-5.0.img"), "its initramfs\n");
+        string bootable = dir.Combine("bootable-rootfs.tar.zst");
+        Tool.Check("tar", "--zstd", "--numeric-owner", "-cf", bootable, "-C", bare, ".");
+        var bootableArchive = CreateFrom(bootable, "bootable-archive.tar");
+        Assert.True(bootableArchive.ExitCode == 0, bootableArchive.ToString());
         // Not a legacy layout: two partitions.
         string two = dir.Combine("two.img");
         using (var f = File.Create(two)) f.SetLength(64 << 20);
