@@ -412,6 +412,9 @@ public static class ConvertJob
         using var memory = new MemoryWatch(); // the run's memory, printed at its end (issue 12 step 5, issue 13 e)
         VolumeMount? boot = null;
         NewVolumes? volumes = null;
+        // A journal read from the disk (a resumed run) is there since boot-files, whose partition-table step is done; a
+        // fresh run's reaches the disk only at boot-files.
+        bool fresh = !journal.IsDone(StepPartitionTable);
         try
         {
             PointOfNoReturn.Run(plan.Target, how, () =>
@@ -524,7 +527,7 @@ public static class ConvertJob
                 output.WriteLine($"convert: {plan.Target} converted; journal {ConvertJournal.DirectoryName}/{ConvertJournal.FileName} on /boot says done");
             });
         }
-        catch (FailedAfterPointOfNoReturnException e) when (journal.SavePath is null && journal.Steps.Count > 0)
+        catch (FailedAfterPointOfNoReturnException e) when (fresh && journal.SavePath is null && journal.Steps.Count > 0)
         {
             // Inside the unprotected window, before the journal reached the new /boot: a run again finds a GPT and no
             // journal and refuses, so "run it again to resume" would be wrong. Say what is true and where to read on.
