@@ -108,18 +108,50 @@ public sealed class VolumeMount : IDisposable
         BootCalls.Unmount(dir);
     }
 
-    /// <summary>umount; while it is busy (EBUSY: another process has a file open or its working directory in it for a
-    /// moment), tries again for up to 2 s before detaching it lazily. A lazily detached xfs stays alive until its last
-    /// user goes, and the kernel refuses to mount a second xfs with its UUID meanwhile (EINVAL): the next step that
-    /// mounts the same volume would fail.</summary>
+    /// <summary>umount; while it is busy (EBUSY: another process has a file open or its working directory in it),
+    /// tries again for up to 10 s before detaching it lazily, saying on stderr which processes held it. A lazily
+    /// detached xfs stays alive until its last user goes, and the kernel refuses to mount a second xfs with its UUID
+    /// meanwhile (EINVAL, "duplicate UUID" in the kernel log): the next step that mounts the same volume would fail.
+    /// (2 s were not always enough: a CI run's extract step waited them out, and its carry step's mount was refused.)</summary>
     private static void UnmountPatiently(string dir)
     {
         for (int attempt = 0; ; attempt++)
         {
             try { BootCalls.Unmount(dir); return; }
-            catch (PosixException e) when (e.Errno == PosixError.EBUSY && attempt < 20) { Thread.Sleep(100); }
-            catch (NativeInitException) { BootCalls.Unmount(dir, detach: true); return; }
+            catch (PosixException e) when (e.Errno == PosixError.EBUSY && attempt < 100) { Thread.Sleep(100); }
+            catch (NativeInitException e)
+            {
+                Console.Error.WriteLine($"nativeinit: {e.Message}; held by {Holders(dir)}; detached lazily " +
+                    "(a second mount of this file system is refused until they let go)");
+                BootCalls.Unmount(dir, detach: true);
+                return;
+            }
         }
+    }
+
+    /// <summary>The processes with their working directory, root or an open file under <paramref name="dir"/>
+    /// ("PID (COMM)", from /proc), or "no process found".</summary>
+    private static string Holders(string dir)
+    {
+        var found = new List<string>();
+        try
+        {
+            foreach (var p in System.IO.Directory.EnumerateDirectories("/proc"))
+            {
+                string pid = Path.GetFileName(p);
+                if (!int.TryParse(pid, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _)) continue;
+                try
+                {
+                    var links = new[] { Path.Combine(p, "cwd"), Path.Combine(p, "root") }
+                        .Concat(System.IO.Directory.Exists(Path.Combine(p, "fd")) ? System.IO.Directory.EnumerateFileSystemEntries(Path.Combine(p, "fd")) : []);
+                    if (links.Any(l => new FileInfo(l).LinkTarget is { } t && (t == dir || t.StartsWith(dir + "/", StringComparison.Ordinal))))
+                        found.Add($"{pid} ({File.ReadAllText(Path.Combine(p, "comm")).Trim()})");
+                }
+                catch (Exception x) when (x is IOException or UnauthorizedAccessException) { }
+            }
+        }
+        catch (Exception x) when (x is IOException or UnauthorizedAccessException) { }
+        return found.Count > 0 ? string.Join(", ", found) : "no process found";
     }
 
     public void Dispose()
