@@ -409,6 +409,7 @@ public static class ConvertJob
         // (c) on a disk: the old VG's unused LVs leave device-mapper now, before the first write.
         OldVolumeGroup.Release(plan.OldVolumes, plan.Target, output);
         using var disk = DiskDevice.Open(plan.Target, writable: true);
+        disk.LockAgainstRescans();
         using var memory = new MemoryWatch(); // the run's memory, printed at its end (issue 12 step 5, issue 13 e)
         VolumeMount? boot = null;
         NewVolumes? volumes = null;

@@ -70,6 +70,28 @@ public sealed class DiskDevice : IDisposable
         }
     }
 
+    /// <summary>
+    /// Takes the BSD lock (flock(2), LOCK_EX) on a whole-disk block device for as long as this handle is open, as
+    /// systemd's "Locking Block Device Access" asks of a program that rewrites a disk: udev then does not re-read its
+    /// partition table when one of our writers closes it. Such a re-read removes and adds the partitions; with the PV's
+    /// partition gone a device-mapper table load failed (ENOENT), and one loaded just before it failed every write
+    /// (EIO): both seen in a dracut conversion in QEMU, where udev runs. udev itself holds the lock (shared) while it
+    /// probes, so it is tried again for up to 10 s. Nothing for an image file. Our own opens of the same disk (GRUB's
+    /// install, loop devices over it) do not lock and are not held up by it.
+    /// </summary>
+    public void LockAgainstRescans()
+    {
+        if (!IsBlockDevice) return;
+        for (int attempt = 0; ; attempt++)
+        {
+            if (Libc.blk_flock((int)_handle.DangerousGetHandle(), Libc.LOCK_EX | Libc.LOCK_NB) == 0) return;
+            int errno = PosixError.Last;
+            if (errno == PosixError.EINTR) continue;
+            if (errno != PosixError.EAGAIN || attempt >= 100) PosixError.Throw("flock (LOCK_EX)", Path, errno);
+            Thread.Sleep(100);
+        }
+    }
+
     /// <summary>Reads exactly <paramref name="buffer"/>.Length bytes at <paramref name="offset"/>.</summary>
     public void ReadAt(long offset, Span<byte> buffer)
     {

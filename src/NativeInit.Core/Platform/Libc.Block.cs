@@ -43,6 +43,12 @@ internal static partial class Libc
     [LibraryImport(Name, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int blk_open(string path, int flags, uint mode);
 
+    /// <summary>flock(2) operations (sys/file.h).</summary>
+    internal const int LOCK_EX = 2, LOCK_NB = 4;
+
+    [LibraryImport(Name, EntryPoint = "flock", SetLastError = true)]
+    internal static partial int blk_flock(int fd, int operation);
+
     // open(2) flags and S_IF* file types are declared once, in Libc.File.cs.
 
     /// <summary>gnu_dev_makedev as glibc encodes it (12-bit major / 20-bit minor split).</summary>

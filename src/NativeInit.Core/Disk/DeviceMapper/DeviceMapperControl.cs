@@ -72,9 +72,7 @@ public static class DeviceMapperControl
         Call(fd, DmIoctl.DM_DEV_CREATE, buf, "DM_DEV_CREATE", name);
         try
         {
-            int used = Prepare(buf, name, null, 0);
-            used = WriteLinearTable(buf, used, segments);
-            Call(fd, DmIoctl.DM_TABLE_LOAD, buf, "DM_TABLE_LOAD", name, used);
+            LoadLinearTable(fd, buf, name, segments);
 
             // DM_DEV_SUSPEND without DM_SUSPEND_FLAG resumes: the loaded (inactive) table becomes the live one.
             Prepare(buf, name, null, 0);
@@ -101,9 +99,7 @@ public static class DeviceMapperControl
         if (segments.Count == 0) throw new NativeInitException($"device-mapper {name}: no segments to load");
         using var fd = OpenControl();
         var buf = new byte[BufferSize];
-        int used = Prepare(buf, name, null, 0);
-        used = WriteLinearTable(buf, used, segments);
-        Call(fd, DmIoctl.DM_TABLE_LOAD, buf, "DM_TABLE_LOAD", name, used);
+        LoadLinearTable(fd, buf, name, segments);
         Prepare(buf, name, null, DmIoctl.SuspendFlag);
         Call(fd, DmIoctl.DM_DEV_SUSPEND, buf, "DM_DEV_SUSPEND", name);
         Prepare(buf, name, null, 0);
@@ -239,6 +235,32 @@ public static class DeviceMapperControl
         int open = BinaryPrimitives.ReadInt32LittleEndian(buf.AsSpan(DmIoctl.OffOpenCount));
         uint flags = BinaryPrimitives.ReadUInt32LittleEndian(buf.AsSpan(DmIoctl.OffFlags));
         return new DmDevice(name, uuid, DmIoctl.DevMajor(dev), DmIoctl.DevMinor(dev), open, flags, Path.Combine(DevDirectory, "mapper", name));
+    }
+
+    /// <summary>
+    /// DM_TABLE_LOAD of a linear table, tried again for up to 5 s while the kernel cannot open a device the table names
+    /// (ENOENT, ENXIO, ENODEV; kernel log: "unable to set up device queue for new table"). udev re-reads a disk's
+    /// partition table when a writer closes it (in a dracut initramfs, after the PV's label and metadata were written),
+    /// and while it does the partitions are gone; they come back with the same numbers. Seen in a CI run: the dracut
+    /// conversion failed after the point of no return with "DM_TABLE_LOAD VA-root: ENOENT" right after such a re-read.
+    /// Once a table holds the partition, the kernel refuses further re-reads (EBUSY), so only the first load waits.
+    /// </summary>
+    private static void LoadLinearTable(SafeFd fd, byte[] buf, string name, IReadOnlyList<LinearSegment> segments)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            int used = Prepare(buf, name, null, 0);
+            used = WriteLinearTable(buf, used, segments);
+            try
+            {
+                Call(fd, DmIoctl.DM_TABLE_LOAD, buf, "DM_TABLE_LOAD", name, used);
+                return;
+            }
+            catch (PosixException e) when (e.Errno is PosixError.ENOENT or PosixError.ENXIO or PosixError.ENODEV && attempt < 50)
+            {
+                Thread.Sleep(100);
+            }
+        }
     }
 
     private static unsafe void Call(SafeFd fd, uint request, byte[] buf, string op, string target, int dataSize = -1)
