@@ -82,12 +82,9 @@ public sealed class DiskDevice : IDisposable
     public void LockAgainstRescans()
     {
         if (!IsBlockDevice) return;
-        for (int attempt = 0; ; attempt++)
+        for (int attempt = 0; !BootCalls.TryLock(_handle, exclusive: true); attempt++)
         {
-            if (Libc.blk_flock((int)_handle.DangerousGetHandle(), Libc.LOCK_EX | Libc.LOCK_NB) == 0) return;
-            int errno = PosixError.Last;
-            if (errno == PosixError.EINTR) continue;
-            if (errno != PosixError.EAGAIN || attempt >= 100) PosixError.Throw("flock (LOCK_EX)", Path, errno);
+            if (attempt >= 100) throw new NativeInitException($"{Path}: another process holds a lock on the disk (flock) for more than 10 s");
             Thread.Sleep(100);
         }
     }

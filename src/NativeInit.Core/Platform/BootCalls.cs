@@ -157,6 +157,19 @@ public static unsafe class BootCalls
         return new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
     }
 
+    /// <summary>flock(2) without waiting: true when the lock is taken (held while the handle's file stays open), false
+    /// when another open file holds a conflicting one (EWOULDBLOCK); other errors throw.</summary>
+    public static bool TryLock(Microsoft.Win32.SafeHandles.SafeFileHandle handle, bool exclusive)
+    {
+        while (true)
+        {
+            if (Libc.blk_flock((int)handle.DangerousGetHandle(), (exclusive ? Libc.LOCK_EX : Libc.LOCK_SH) | Libc.LOCK_NB) == 0) return true;
+            int errno = PosixError.Last;
+            if (errno == PosixError.EAGAIN) return false;
+            if (errno != PosixError.EINTR) PosixError.Throw("flock", null, errno);
+        }
+    }
+
     /// <summary>Opens a directory read-only (O_DIRECTORY), e.g. to fsync(2) it after a rename.</summary>
     public static Microsoft.Win32.SafeHandles.SafeFileHandle OpenDirectory(string path)
     {

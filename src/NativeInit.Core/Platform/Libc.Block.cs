@@ -44,7 +44,7 @@ internal static partial class Libc
     internal static partial int blk_open(string path, int flags, uint mode);
 
     /// <summary>flock(2) operations (sys/file.h).</summary>
-    internal const int LOCK_EX = 2, LOCK_NB = 4;
+    internal const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4;
 
     [LibraryImport(Name, EntryPoint = "flock", SetLastError = true)]
     internal static partial int blk_flock(int fd, int operation);
