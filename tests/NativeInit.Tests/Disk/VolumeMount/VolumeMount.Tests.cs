@@ -7,16 +7,23 @@ namespace NativeInit.Tests.Disk.VolumeMount;
 [Trait("Category", "Integration")]
 public class VolumeMountTests
 {
+    /// <summary>A 320 MiB image holding a fresh xfs (root, mkfs.xfs and the mount tools required).</summary>
+    private static string Xfs(TempDir dir)
+    {
+        Tool.RequireRoot();
+        Tool.Require("mkfs.xfs", "losetup", "mount", "umount");
+        string a = Sparse(dir, "a.img", 320 * MiB);
+        Tool.Check("mkfs.xfs", "-q", "-f", a);
+        return a;
+    }
+
     /// <summary>The kernel refuses a second xfs with a UUID it has mounted (EINVAL; only dmesg says why). A copied
     /// image is the usual case: the error names the mount that holds the UUID.</summary>
     [SkippableFact]
     public void A_second_xfs_with_a_mounted_uuid_is_refused_naming_the_mount()
     {
-        Tool.RequireRoot();
-        Tool.Require("mkfs.xfs", "losetup", "mount", "umount");
         using var dir = new TempDir();
-        string a = Sparse(dir, "a.img", 320 * MiB);
-        Tool.Check("mkfs.xfs", "-q", "-f", a);
+        string a = Xfs(dir);
         string b = dir.Combine("b.img");
         Tool.Check("cp", "--sparse=always", a, b);
         string held = dir.Combine("held");
@@ -42,11 +49,8 @@ public class VolumeMountTests
     [SkippableFact]
     public void A_mount_held_for_a_few_seconds_is_unmounted_when_let_go_and_mounts_again()
     {
-        Tool.RequireRoot();
-        Tool.Require("mkfs.xfs", "losetup", "mount", "umount");
         using var dir = new TempDir();
-        string a = Sparse(dir, "a.img", 320 * MiB);
-        Tool.Check("mkfs.xfs", "-q", "-f", a);
+        string a = Xfs(dir);
         string mnt = dir.Combine("mnt");
         var m = Core.Disk.VolumeMount.Mount(a, 0, 320 * MiB, "xfs", mnt, readOnly: false);
         using var holder = System.Diagnostics.Process.Start("bash", ["-c", $"cd {Tool.Quote(mnt)} && sleep 5"])!;
